@@ -1,0 +1,27 @@
+"""The error root of the desk agent. ``device.cli.main`` turns these into exit codes."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """An error to report to the user as ``headset-agent: message`` with exit code 1."""
+
+
+class UsageError(AgentError, ValueError):
+    """Bad command-line arguments: exit code 2."""
+
+
+class ConfigError(AgentError, ValueError):
+    """An invalid config file or remote config. The message names the field (and line)."""
+
+
+class AudioError(AgentError, OSError):
+    """An audio source that cannot be opened or read, or an unreadable audio file."""
+
+
+class CalibrationError(AgentError, ValueError):
+    """A calibration that cannot be made or loaded (mono input, too little speech, bad file)."""
+
+
+class LinkError(AgentError, OSError):
+    """The headset link (USB serial) failed."""

@@ -1,0 +1,1 @@
+"""Headset MCU firmware (MicroPython). Only headset_link is imported by CPython code."""

@@ -1,0 +1,134 @@
+"""Encoding and validating decoding of the contract's payloads (JSON, UTF-8, at most 16 KiB)."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar, overload
+
+import msgspec
+
+from mqtt_schema.errors import SchemaError
+from mqtt_schema.messages import MESSAGE_TYPES, Alert, AlertLog, Config, Message
+from mqtt_schema.topics import AlertLogTopic, AlertTopic, DeskKind, DeskTopic, Topic, parse_topic
+
+MAX_PAYLOAD_BYTES = 16 * 1024
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+_encoder = msgspec.json.Encoder()
+_any_decoder: msgspec.json.Decoder[Message] = msgspec.json.Decoder(Message)  # type: ignore[arg-type]
+_decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[msgspec.Struct]] = {
+    t: msgspec.json.Decoder(t) for t in MESSAGE_TYPES
+}
+_KIND_TO_TYPE: dict[str, type[msgspec.Struct]] = {t.__struct_config__.tag: t for t in MESSAGE_TYPES}  # type: ignore[misc]
+_PATH_RE = re.compile(r"at `(\$[^`]*)`")
+_MISSING_RE = re.compile(r"missing required field `([^`]*)`")
+
+
+def _schema_error(exc: msgspec.MsgspecError, what: str) -> SchemaError:
+    text = str(exc)
+    match = _PATH_RE.search(text)
+    field = match.group(1) if match else None
+    missing = _MISSING_RE.search(text)
+    if missing:
+        field = f"{field or '$'}.{missing.group(1)}"
+    if isinstance(exc, msgspec.ValidationError):
+        reason = "missing-field" if "missing required field" in text.lower() else "invalid-field"
+    else:
+        reason = "malformed-json"
+    return SchemaError(f"invalid {what}: {text}", field=field, reason=reason)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Encode a message to JSON bytes, validating it exactly as a reader would.
+
+    Raises :class:`SchemaError` if a value is out of range or the payload exceeds 16 KiB.
+    """
+    data = _encoder.encode(message)
+    decoder = _decoders.get(type(message))
+    if decoder is None:
+        raise SchemaError(f"{type(message).__name__} is not a message type of the contract")
+    _check_size(data)
+    try:
+        decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise _schema_error(exc, type(message).__name__) from None
+    return data
+
+
+def _check_size(data: bytes | bytearray | memoryview) -> None:
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise SchemaError(
+            f"payload of {len(data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
+            field="payload",
+            reason="too-large",
+        )
+
+
+@overload
+def decode(data: bytes | bytearray | memoryview, type_: type[T]) -> T: ...
+@overload
+def decode(data: bytes | bytearray | memoryview, type_: None = None) -> Message: ...
+def decode(data: bytes | bytearray | memoryview, type_: type[T] | None = None) -> T | Message:
+    """Decode and validate a payload; with ``type_`` it must be that message type.
+
+    Unknown fields (from a newer minor version) are ignored. Anything else wrong raises
+    :class:`SchemaError` naming the field.
+    """
+    _check_size(data)
+    try:
+        if type_ is None:
+            return _any_decoder.decode(data)
+        decoder = _decoders.get(type_)
+        if decoder is None:
+            raise SchemaError(f"{type_.__name__} is not a message type of the contract")
+        return decoder.decode(data)  # type: ignore[return-value]
+    except msgspec.MsgspecError as exc:
+        raise _schema_error(exc, type_.__name__ if type_ else "message") from None
+
+
+def type_for_kind(kind: DeskKind | str) -> type[msgspec.Struct]:
+    """The message type published under a desk topic kind (or ``alert``/``alert-log``)."""
+    key = kind.value if isinstance(kind, DeskKind) else kind
+    try:
+        return _KIND_TO_TYPE[key]
+    except KeyError:
+        raise SchemaError(f"no message type for kind {key!r}", field="kind") from None
+
+
+def decode_topic(topic: str, data: bytes | bytearray | memoryview) -> tuple[Topic, Message | None]:
+    """Parse ``topic`` and decode ``data`` as the message that topic carries.
+
+    The payload's ``site`` and ``desk`` (and ``rule`` for alerts) must match the topic's. An empty
+    payload is valid only on an alert topic, where it clears the alert: then the message is None.
+    """
+    parsed = parse_topic(topic)
+    if isinstance(parsed, AlertTopic):
+        if len(data) == 0:
+            return parsed, None
+        alert = decode(data, Alert)
+        _match(parsed.site, alert.site, "site")
+        _match(parsed.desk, alert.desk, "desk")
+        _match(parsed.rule, alert.rule, "rule")
+        return parsed, alert
+    if isinstance(parsed, AlertLogTopic):
+        log = decode(data, AlertLog)
+        _match(parsed.site, log.site, "site")
+        return parsed, log
+    assert isinstance(parsed, DeskTopic)
+    if len(data) == 0:
+        raise SchemaError(f"empty payload on {topic}", field="payload", reason="empty")
+    message = decode(data, type_for_kind(parsed.kind))
+    assert isinstance(message, (Config, *MESSAGE_TYPES))
+    _match(parsed.site, message.site, "site")  # type: ignore[union-attr]
+    _match(parsed.desk, message.desk, "desk")  # type: ignore[union-attr]
+    return parsed, message  # type: ignore[return-value]
+
+
+def _match(from_topic: str, from_payload: str, field: str) -> None:
+    if from_topic != from_payload:
+        raise SchemaError(
+            f"topic {field} {from_topic!r} differs from payload {field} {from_payload!r}",
+            field=f"$.{field}",
+            reason=f"{field}-mismatch",
+        )

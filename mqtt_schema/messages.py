@@ -1,0 +1,240 @@
+"""Message types of the headset coach, schema version 1.
+
+Units live in field names: ``_dbov`` (dB relative to full scale, ITU-T P.56 convention: a
+full-scale square wave is 0 dBov), ``_spm`` (syllables per minute), ``_cm``, ``_deg``, ``_s``
+(seconds), ``ts`` (milliseconds since the Unix epoch, UTC).
+
+Every desk payload carries ``v`` (schema major version), ``site``, ``desk``, ``boot`` (the desk
+unit's boot counter), ``seq`` (monotonic per boot, shared by all kinds) and ``ts``.
+
+Privacy: payloads hold numbers, states and ids only. No field can carry audio samples, spectra or
+transcripts: lists are short and typed, strings are short.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+SCHEMA_VERSION = 1
+"""Major version: a change that breaks old readers bumps it (and the topic's ``v1``)."""
+SCHEMA_MINOR = 0
+"""Minor version: adding optional fields bumps it; readers tolerate unknown fields."""
+
+# --- shared pieces -------------------------------------------------------------------------------
+
+Id = Annotated[str, Meta(pattern=r"^[a-z0-9-]{1,32}$", description="id: [a-z0-9-]{1,32}")]
+Version = Annotated[int, Meta(ge=1, le=1, description="schema major version, 1")]
+Boot = Annotated[int, Meta(ge=0, le=2**53, description="desk unit boot counter, persisted")]
+Seq = Annotated[int, Meta(ge=0, le=2**53, description="sequence number, monotonic per boot")]
+TsMs = Annotated[int, Meta(ge=0, le=2**53, description="milliseconds since the Unix epoch, UTC")]
+Dbov = Annotated[float, Meta(ge=-200.0, le=10.0, description="level in dBov")]
+Spm = Annotated[float, Meta(ge=0.0, le=1200.0, description="syllables per minute of own speech")]
+Cm = Annotated[float, Meta(ge=0.0, le=100.0, description="mouth-to-mic distance in cm")]
+Deg = Annotated[float, Meta(ge=-180.0, le=180.0, description="angle in degrees")]
+Seconds = Annotated[float, Meta(ge=0.0, le=86400.0, description="duration in seconds")]
+MinuteSeconds = Annotated[float, Meta(ge=0.0, le=60.5, description="seconds within one minute")]
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0, description="fraction, 0..1")]
+ShortText = Annotated[str, Meta(max_length=200, description="short text, never speech content")]
+Hash = Annotated[str, Meta(pattern=r"^[0-9a-f]{8,64}$", description="hex digest")]
+VersionText = Annotated[str, Meta(max_length=40, pattern=r"^[0-9A-Za-z.+\-_]{1,40}$")]
+
+
+class Cue(str, Enum):
+    """A coaching cue the desk shows the agent. Speech cues count own-speech seconds."""
+
+    VOLUME_LOW = "volume_low"
+    VOLUME_HIGH = "volume_high"
+    PACE_SLOW = "pace_slow"
+    PACE_FAST = "pace_fast"
+    MIC_CLOSE = "mic_close"
+    MIC_FAR = "mic_far"
+    POSTURE = "posture"
+
+
+class Posture(str, Enum):
+    UPRIGHT = "upright"
+    SLOUCHED = "slouched"
+    UNKNOWN = "unknown"
+
+
+class DeskStatus(str, Enum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    LOST = "lost"
+
+
+class PartStatus(str, Enum):
+    """Status of one input of the desk unit (audio, headset link)."""
+
+    OK = "ok"
+    ERROR = "error"
+    NONE = "none"
+
+
+class EventKind(str, Enum):
+    CUE_ON = "cue_on"
+    CUE_OFF = "cue_off"
+    WORN = "worn"
+    DOFFED = "doffed"
+    CALIBRATION = "calibration"
+    CONFIG_APPLIED = "config_applied"
+    CONFIG_REJECTED = "config_rejected"
+    HEADSET_CONNECTED = "headset_connected"
+    HEADSET_DISCONNECTED = "headset_disconnected"
+    AUDIO_ERROR = "audio_error"
+    AUDIO_OK = "audio_ok"
+    SPOOL_DROPPED = "spool_dropped"
+    ERROR = "error"
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertTransition(str, Enum):
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    SILENCED = "silenced"
+    UNSILENCED = "unsilenced"
+    LEVEL_CHANGED = "level_changed"
+
+
+Capability = Literal["dual-mic", "mono-mic", "imu", "wear", "leds", "headset-led", "button"]
+
+
+class Versions(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    agent: VersionText
+    schema: VersionText
+    firmware: VersionText | None = None
+
+
+class _Desk(msgspec.Struct, frozen=True, kw_only=True):
+    """Header common to every desk payload."""
+
+    v: Version = SCHEMA_VERSION
+    site: Id
+    desk: Id
+    boot: Boot
+    seq: Seq
+    ts: TsMs
+
+
+# --- desk → host ---------------------------------------------------------------------------------
+
+
+class State(_Desk, frozen=True, kw_only=True, tag="state", tag_field="type"):
+    """Retained, QoS 1. The birth (``online``), a clean ``offline``, or the ``lost`` last will."""
+
+    status: DeskStatus
+    versions: Versions | None = None
+    capabilities: Annotated[list[Capability], Meta(max_length=8)] = []
+    config_hash: Hash | None = None
+    audio: PartStatus = PartStatus.NONE
+    headset: PartStatus = PartStatus.NONE
+    headset_id: Id | None = None
+
+
+class Metrics(_Desk, frozen=True, kw_only=True, tag="metrics", tag_field="type"):
+    """QoS 0, about every second: a snapshot. Values are ``null`` when not measured."""
+
+    interval_s: Annotated[float, Meta(gt=0.0, le=60.0)] = 1.0
+    speaking: bool = False
+    speech_s: Annotated[float, Meta(ge=0.0, le=60.0, description="own speech in the interval, s")] = 0.0
+    level_dbov: Dbov | None = None
+    rate_spm: Spm | None = None
+    distance_cm: Cm | None = None
+    noise_dbov: Dbov | None = None
+    clipping: Fraction = 0.0
+    worn: bool | None = None
+    posture: Posture = Posture.UNKNOWN
+    pitch_deg: Deg | None = None
+    roll_deg: Deg | None = None
+    cues: Annotated[list[Cue], Meta(max_length=7)] = []
+    audio: PartStatus = PartStatus.NONE
+    headset: PartStatus = PartStatus.NONE
+
+
+class Event(_Desk, frozen=True, kw_only=True, tag="event", tag_field="type"):
+    """QoS 1, spooled on the desk: cue changes, wear, calibration, config, errors."""
+
+    kind: EventKind
+    cue: Cue | None = None
+    value: float | None = None
+    count: Annotated[int, Meta(ge=0)] | None = None
+    message: ShortText | None = None
+
+
+class Minute(_Desk, frozen=True, kw_only=True, tag="minute", tag_field="type"):
+    """QoS 1, spooled: the rollup of one wall-clock minute starting at ``minute_ts``."""
+
+    minute_ts: TsMs
+    speech_s: MinuteSeconds = 0.0
+    level_dbov: Dbov | None = None
+    rate_spm: Spm | None = None
+    distance_cm: Cm | None = None
+    noise_dbov: Dbov | None = None
+    cue_s: dict[Cue, MinuteSeconds] = {}
+    worn_s: MinuteSeconds = 0.0
+    slouched_s: MinuteSeconds = 0.0
+    upright_s: MinuteSeconds = 0.0
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, tag="config", tag_field="type"):
+    """Retained, QoS 1, to the desk: the desired agent config (validated by the desk itself).
+
+    ``config`` is the same table structure as the agent's TOML file. ``calibrate_posture`` asks the
+    desk to take the current head pose as the upright pose (only while the headset is worn).
+    """
+
+    v: Version = SCHEMA_VERSION
+    site: Id
+    desk: Id
+    ts: TsMs
+    config: dict[str, Any] = {}
+    calibrate_posture: bool = False
+
+
+# --- host → supervisors --------------------------------------------------------------------------
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True, tag="alert", tag_field="type"):
+    """Retained on ``hsc/v1/{site}/alert/{desk}/{rule}`` while firing; cleared by an empty payload."""
+
+    v: Version = SCHEMA_VERSION
+    site: Id
+    desk: Id
+    rule: Id
+    severity: Severity = Severity.WARNING
+    level: Annotated[int, Meta(ge=1, le=7)] | None = None
+    since_ts: TsMs
+    ts: TsMs
+    value: float | None = None
+    summary: ShortText = ""
+    silenced: bool = False
+
+
+class AlertLog(msgspec.Struct, frozen=True, kw_only=True, tag="alert-log", tag_field="type"):
+    """One alert transition, on ``hsc/v1/{site}/alert-log``."""
+
+    v: Version = SCHEMA_VERSION
+    site: Id
+    desk: Id
+    rule: Id
+    transition: AlertTransition
+    severity: Severity = Severity.WARNING
+    level: Annotated[int, Meta(ge=1, le=7)] | None = None
+    ts: TsMs
+    value: float | None = None
+    summary: ShortText = ""
+
+
+DeskMessage = State | Metrics | Event | Minute
+Message = State | Metrics | Event | Minute | Config | Alert | AlertLog
+MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (State, Metrics, Event, Minute, Config, Alert, AlertLog)

@@ -1,0 +1,120 @@
+"""Shared fixtures: real brokers started on free ports, and the test data folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(__file__).parent / "data"
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, deadline_s: float = 10.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {deadline_s} s")
+
+
+@dataclass
+class Mosquitto:
+    """A real mosquitto process on 127.0.0.1:``port`` with its own config in ``workdir``.
+
+    ``stop()`` and ``start()`` stop and restart the process for real (fault tests); persistence
+    is on, so retained messages and queued QoS 1 messages survive a restart.
+    """
+
+    workdir: Path
+    port: int
+    extra_config: str = ""
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        assert MOSQUITTO is not None
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"persistence true\npersistence_location {self.workdir}/\n"
+            f"log_dest file {self.workdir}/mosquitto.log\n"
+            f"{'allow_anonymous true' if 'password_file' not in self.extra_config else ''}\n"
+            f"{self.extra_config}\n"
+        )
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"mosquitto did not start: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _mosquitto(tmp_path: Path, extra: str = "") -> Iterator[Mosquitto]:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (./run test installs it when run as root)")
+    broker = Mosquitto(tmp_path, free_port(), extra)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A fresh real mosquitto for one test (anonymous access)."""
+    yield from _mosquitto(tmp_path)
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[object]:
+    """Start mosquitto with extra config lines (ACLs, password files): ``factory(extra)``."""
+    brokers: list[Mosquitto] = []
+
+    def make(extra: str = "") -> Mosquitto:
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed")
+        d = tmp_path / f"broker{len(brokers)}"
+        d.mkdir()
+        b = Mosquitto(d, free_port(), extra)
+        b.start()
+        brokers.append(b)
+        return b
+
+    yield make
+    for b in brokers:
+        b.stop()
