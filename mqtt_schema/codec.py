@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TypeVar, overload
 
 import msgspec
 
 from mqtt_schema.errors import SchemaError
-from mqtt_schema.messages import MESSAGE_TYPES, Alert, AlertLog, Config, Message
+from mqtt_schema.messages import (
+    MESSAGE_TYPES,
+    Alert,
+    AlertLog,
+    Config,
+    Event,
+    Message,
+    Metrics,
+    Minute,
+    State,
+)
 from mqtt_schema.topics import AlertLogTopic, AlertTopic, DeskKind, DeskTopic, Topic, parse_topic
 
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -16,7 +27,7 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 T = TypeVar("T", bound=msgspec.Struct)
 
 _encoder = msgspec.json.Encoder()
-_any_decoder: msgspec.json.Decoder[Message] = msgspec.json.Decoder(Message)  # type: ignore[arg-type]
+_any_decoder: msgspec.json.Decoder[Message] = msgspec.json.Decoder(Message)
 _decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[msgspec.Struct]] = {
     t: msgspec.json.Decoder(t) for t in MESSAGE_TYPES
 }
@@ -44,6 +55,7 @@ def encode(message: msgspec.Struct) -> bytes:
 
     Raises :class:`SchemaError` if a value is out of range or the payload exceeds 16 KiB.
     """
+    _check_finite(message)
     data = _encoder.encode(message)
     decoder = _decoders.get(type(message))
     if decoder is None:
@@ -54,6 +66,26 @@ def encode(message: msgspec.Struct) -> bytes:
     except msgspec.MsgspecError as exc:
         raise _schema_error(exc, type(message).__name__) from None
     return data
+
+
+def _check_finite(message: msgspec.Struct) -> None:
+    """JSON has no NaN or infinity (msgspec would write ``null``): refuse them by name."""
+    for name in message.__struct_fields__:
+        _check_value(getattr(message, name), f"$.{name}")
+
+
+def _check_value(value: object, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"{path} is {value}: only finite numbers are allowed", field=path)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_value(item, f"{path}[{i}]")
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            _check_value(getattr(value, name), f"{path}.{name}")
 
 
 def _check_size(data: bytes | bytearray | memoryview) -> None:
@@ -119,10 +151,10 @@ def decode_topic(topic: str, data: bytes | bytearray | memoryview) -> tuple[Topi
     if len(data) == 0:
         raise SchemaError(f"empty payload on {topic}", field="payload", reason="empty")
     message = decode(data, type_for_kind(parsed.kind))
-    assert isinstance(message, (Config, *MESSAGE_TYPES))
-    _match(parsed.site, message.site, "site")  # type: ignore[union-attr]
-    _match(parsed.desk, message.desk, "desk")  # type: ignore[union-attr]
-    return parsed, message  # type: ignore[return-value]
+    assert isinstance(message, (State, Metrics, Event, Minute, Config))
+    _match(parsed.site, message.site, "site")
+    _match(parsed.desk, message.desk, "desk")
+    return parsed, message
 
 
 def _match(from_topic: str, from_payload: str, field: str) -> None:

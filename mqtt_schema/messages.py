@@ -13,7 +13,7 @@ transcripts: lists are short and typed, strings are short.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -43,7 +43,7 @@ Hash = Annotated[str, Meta(pattern=r"^[0-9a-f]{8,64}$", description="hex digest"
 VersionText = Annotated[str, Meta(max_length=40, pattern=r"^[0-9A-Za-z.+\-_]{1,40}$")]
 
 
-class Cue(str, Enum):
+class Cue(StrEnum):
     """A coaching cue the desk shows the agent. Speech cues count own-speech seconds."""
 
     VOLUME_LOW = "volume_low"
@@ -55,19 +55,19 @@ class Cue(str, Enum):
     POSTURE = "posture"
 
 
-class Posture(str, Enum):
+class Posture(StrEnum):
     UPRIGHT = "upright"
     SLOUCHED = "slouched"
     UNKNOWN = "unknown"
 
 
-class DeskStatus(str, Enum):
+class DeskStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
     LOST = "lost"
 
 
-class PartStatus(str, Enum):
+class PartStatus(StrEnum):
     """Status of one input of the desk unit (audio, headset link)."""
 
     OK = "ok"
@@ -75,7 +75,7 @@ class PartStatus(str, Enum):
     NONE = "none"
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     CUE_ON = "cue_on"
     CUE_OFF = "cue_off"
     WORN = "worn"
@@ -91,13 +91,13 @@ class EventKind(str, Enum):
     ERROR = "error"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
 
 
-class AlertTransition(str, Enum):
+class AlertTransition(StrEnum):
     PENDING = "pending"
     FIRING = "firing"
     RESOLVED = "resolved"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from mqtt_schema.errors import SchemaError
 
@@ -26,7 +26,7 @@ _ID_RE = re.compile(r"[a-z0-9-]{1,32}")
 RESERVED_DESK_IDS = frozenset({"alert", "alert-log"})
 
 
-class DeskKind(str, Enum):
+class DeskKind(StrEnum):
     """The message kinds under a desk's topic."""
 
     STATE = "state"

@@ -66,7 +66,7 @@ class Mosquitto:
             wait_for_port(self.port)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"mosquitto did not start: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}")
+            raise RuntimeError(f"mosquitto did not start: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}") from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
