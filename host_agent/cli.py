@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from host_agent.errors import HostError as AgentError, UsageError
+from host_agent.errors import HostError as AgentError
+from host_agent.errors import UsageError
 
 PROG = "headset-host"
 # name -> (module in host_agent.commands, one-line help)

@@ -83,7 +83,7 @@ class EmbeddedBroker:
             return
         try:
             asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout=10)
-        except Exception:  # noqa: BLE001 - shutting down; nothing to save
+        except Exception:
             pass
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:

@@ -1,0 +1,230 @@
+"""Per-desk live state of the floor, built from validated desk messages.
+
+``state`` and ``metrics`` are snapshots: a ``lost`` state always applies, any other state or metrics
+applies only when its (boot, seq) is newer than the last one applied. ``event`` and ``minute`` are
+deduplicated on (desk, boot, seq) within a bounded window per desk (the history database's unique key
+is the backstop across restarts). All times are host-clock milliseconds.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+
+from mqtt_schema import Cue, DeskStatus, Event, EventKind, Metrics, Minute, Posture, State
+
+# Window slots: speech seconds with a cue group active, and slouched seconds.
+K_VOLUME, K_PACE, K_MIC, K_SLOUCH = 0, 1, 2, 3
+N_KINDS = 4
+CUE_GROUP: dict[Cue, int] = {
+    Cue.VOLUME_LOW: K_VOLUME, Cue.VOLUME_HIGH: K_VOLUME,
+    Cue.PACE_SLOW: K_PACE, Cue.PACE_FAST: K_PACE,
+    Cue.MIC_CLOSE: K_MIC, Cue.MIC_FAR: K_MIC,
+}
+BACKDATE_LIMIT_MS = 300_000
+"""An event's own ``ts`` is trusted when at most 5 min old; older (or future) ones count from receipt."""
+
+
+class Window:
+    """Seconds per kind in 10 s buckets over the last 10 min: a fixed 2 KiB ring, no allocation."""
+
+    BUCKET_MS = 10_000
+    N_BUCKETS = 61
+
+    __slots__ = ("_bucket", "_sec")
+
+    def __init__(self) -> None:
+        self._bucket = array("q", [-1]) * self.N_BUCKETS
+        self._sec = array("d", [0.0]) * (self.N_BUCKETS * N_KINDS)
+
+    def add(self, t_ms: int, kind: int, seconds: float) -> None:
+        b = t_ms // self.BUCKET_MS
+        slot = b % self.N_BUCKETS
+        base = slot * N_KINDS
+        if self._bucket[slot] != b:
+            self._bucket[slot] = b
+            for k in range(N_KINDS):
+                self._sec[base + k] = 0.0
+        self._sec[base + kind] += seconds
+
+    def total(self, now_ms: int, kind: int, window_s: float) -> float:
+        """Seconds of ``kind`` in the buckets that start within the last ``window_s`` s (10 s resolution)."""
+        hi = now_ms // self.BUCKET_MS
+        lo = (now_ms - int(window_s * 1000)) // self.BUCKET_MS + 1
+        total = 0.0
+        for slot in range(self.N_BUCKETS):
+            b = self._bucket[slot]
+            if lo <= b <= hi:
+                total += self._sec[slot * N_KINDS + kind]
+        return total
+
+
+class SeqWindow:
+    """The last ``size`` (boot, seq) pairs seen for one desk: bounded dedup."""
+
+    __slots__ = ("_order", "_seen")
+
+    def __init__(self, size: int = 64) -> None:
+        self._order: deque[tuple[int, int]] = deque(maxlen=size)
+        self._seen: set[tuple[int, int]] = set()
+
+    def check_and_add(self, boot: int, seq: int) -> bool:
+        """True if new (and remember it), False if a duplicate."""
+        key = (boot, seq)
+        if key in self._seen:
+            return False
+        if len(self._order) == self._order.maxlen:
+            self._seen.discard(self._order[0])
+        self._order.append(key)
+        self._seen.add(key)
+        return True
+
+
+@dataclass(slots=True)
+class DeskState:
+    """What the host knows about one desk right now."""
+
+    site: str
+    desk: str
+    status: DeskStatus | None = None
+    status_since_ms: int = 0
+    state_key: tuple[int, int] | None = None
+    metrics_key: tuple[int, int] | None = None
+    metrics: Metrics | None = None
+    metrics_ms: int | None = None
+    """Host time the last metrics arrived."""
+    worn: bool | None = None
+    off_since_ms: int | None = None
+    """Host time the headset was taken off (the break timer); None while worn or unknown."""
+    posture: Posture = Posture.UNKNOWN
+    cues: tuple[str, ...] = ()
+    audio: str = "none"
+    headset: str = "none"
+    window: Window = field(default_factory=Window)
+    seqs: SeqWindow = field(default_factory=SeqWindow)
+    changed: bool = True
+
+    def view_status(self, now_ms: int, stale_after_s: float) -> str:
+        """online / offline / lost / stale (online without metrics for ``stale_after_s``) / unknown."""
+        if self.status is None:
+            return "unknown"
+        if self.status is DeskStatus.ONLINE:
+            if self.metrics_ms is None:
+                ref = self.status_since_ms
+            else:
+                ref = max(self.metrics_ms, self.status_since_ms)
+            if now_ms - ref > stale_after_s * 1000:
+                return "stale"
+        return self.status.value
+
+    def off_for_s(self, now_ms: int) -> float | None:
+        """Seconds the headset has been off (None while worn or unknown)."""
+        if self.off_since_ms is None:
+            return None
+        return max(0.0, (now_ms - self.off_since_ms) / 1000)
+
+    def snapshot(self, now_ms: int, stale_after_s: float) -> dict[str, object]:
+        """A JSON-ready view for the dashboard."""
+        m = self.metrics
+        return {
+            "site": self.site, "desk": self.desk, "status": self.view_status(now_ms, stale_after_s),
+            "worn": self.worn, "off_s": self.off_for_s(now_ms), "posture": self.posture.value,
+            "cues": list(self.cues), "speaking": bool(m and m.speaking),
+            "level_dbov": m.level_dbov if m else None, "rate_spm": m.rate_spm if m else None,
+            "distance_cm": m.distance_cm if m else None, "noise_dbov": m.noise_dbov if m else None,
+            "audio": self.audio, "headset": self.headset,
+        }
+
+
+def _newer(key: tuple[int, int], last: tuple[int, int] | None) -> bool:
+    return last is None or key > last
+
+
+def event_time(ts_ms: int, now_ms: int) -> int:
+    """The host time an event happened: its own ``ts`` when plausible, else its receipt time."""
+    if now_ms - BACKDATE_LIMIT_MS <= ts_ms <= now_ms:
+        return ts_ms
+    return now_ms
+
+
+class Floor:
+    """Every desk the host follows, keyed by (site, desk)."""
+
+    def __init__(self) -> None:
+        self.desks: dict[tuple[str, str], DeskState] = {}
+
+    def desk(self, site: str, desk: str) -> DeskState:
+        key = (site, desk)
+        d = self.desks.get(key)
+        if d is None:
+            d = self.desks[key] = DeskState(site, desk)
+        return d
+
+    def apply_state(self, msg: State, now_ms: int) -> bool:
+        """Apply a state snapshot; False when it is older than the one applied."""
+        d = self.desk(msg.site, msg.desk)
+        key = (msg.boot, msg.seq)
+        if msg.status is not DeskStatus.LOST and not _newer(key, d.state_key):
+            return False
+        if d.status is not msg.status:
+            d.status = msg.status
+            d.status_since_ms = now_ms
+        if d.state_key is None or key > d.state_key:
+            d.state_key = key
+        d.audio, d.headset = msg.audio.value, msg.headset.value
+        d.changed = True
+        return True
+
+    def apply_metrics(self, msg: Metrics, now_ms: int) -> bool:
+        d = self.desk(msg.site, msg.desk)
+        key = (msg.boot, msg.seq)
+        if not _newer(key, d.metrics_key):
+            return False
+        d.metrics_key = key
+        d.metrics = msg
+        d.metrics_ms = now_ms
+        cues = tuple(c.value for c in msg.cues)
+        if cues != d.cues or msg.posture is not d.posture:
+            d.changed = True
+        d.cues = cues
+        d.posture = msg.posture
+        d.audio, d.headset = msg.audio.value, msg.headset.value
+        if msg.worn is not None:
+            self._set_worn(d, msg.worn, now_ms)
+        if msg.speech_s > 0:
+            groups = {CUE_GROUP[c] for c in msg.cues if c in CUE_GROUP}
+            for k in groups:
+                d.window.add(now_ms, k, msg.speech_s)
+        if msg.posture is Posture.SLOUCHED and msg.worn is not False:
+            d.window.add(now_ms, K_SLOUCH, msg.interval_s)
+        return True
+
+    def apply_event(self, msg: Event, now_ms: int) -> bool:
+        """Apply an event; False for a duplicate (boot, seq)."""
+        d = self.desk(msg.site, msg.desk)
+        if not d.seqs.check_and_add(msg.boot, msg.seq):
+            return False
+        if msg.kind is EventKind.WORN:
+            self._set_worn(d, True, event_time(msg.ts, now_ms))
+        elif msg.kind is EventKind.DOFFED:
+            self._set_worn(d, False, event_time(msg.ts, now_ms))
+        return True
+
+    def accept_minute(self, msg: Minute) -> bool:
+        """False for a duplicate (boot, seq)."""
+        return self.desk(msg.site, msg.desk).seqs.check_and_add(msg.boot, msg.seq)
+
+    @staticmethod
+    def _set_worn(d: DeskState, worn: bool, t_ms: int) -> None:
+        if worn:
+            if d.worn is not True:
+                d.changed = True
+            d.worn, d.off_since_ms = True, None
+        else:
+            if d.worn is not False:
+                d.changed = True
+                d.off_since_ms = t_ms
+            elif d.off_since_ms is not None and t_ms < d.off_since_ms:
+                d.off_since_ms = t_ms  # the doffed event came after metrics had already said so
+            d.worn = False

@@ -1,0 +1,110 @@
+"""Alert conditions: what each default rule looks at (pure functions of the floor and the time).
+
+Break overrun levels follow the call-centre norm (NORMS.md): overrun under 10 min is level 1,
+10 min level 2, 15 level 3, 20 level 4, 25 level 5, 30 level 6; from 60 min over it counts as
+absence (level 7).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from host_agent.config import HostConfig, RuleSpec
+from host_agent.floor import K_MIC, K_PACE, K_SLOUCH, K_VOLUME, DeskState, Floor
+from mqtt_schema import DeskStatus
+
+FLOOR_DESK = "floor"
+"""The desk id that site-wide alerts (noisy floor) are published under."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A rule's verdict on one desk at one time."""
+
+    active: bool
+    value: float | None = None
+    level: int | None = None
+    summary: str = ""
+
+
+INACTIVE = Condition(False)
+
+
+def overrun_level(over_s: float) -> int:
+    """Break-overrun level for ``over_s`` seconds beyond the allowed break (> 0)."""
+    minutes = over_s / 60.0
+    if minutes >= 60:
+        return 7
+    if minutes < 10:
+        return 1
+    return min(6, 2 + int((minutes - 10) // 5))
+
+
+def _window_rule(kind: int) -> Callable[[RuleSpec, DeskState, int, HostConfig], Condition]:
+    def check(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -> Condition:
+        total = d.window.total(now_ms, kind, spec.window_s)
+        if total > spec.threshold:
+            return Condition(True, round(total, 1), None, spec.summary.format(value=total))
+        return Condition(False, round(total, 1))
+
+    return check
+
+
+def _break_overrun(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -> Condition:
+    off_s = d.off_for_s(now_ms)
+    if off_s is None:
+        return INACTIVE
+    allowed = cfg.allowed_break(d.site)
+    over = off_s - allowed
+    if over <= 0:
+        return Condition(False, 0.0)
+    level = overrun_level(over)
+    text = (f"headset off {off_s / 60:.0f} min, {over / 60:.0f} min over the allowed break"
+            + (" (counted as absence)" if level == 7 else ""))
+    return Condition(True, round(over, 1), level, text)
+
+
+def _desk_offline(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -> Condition:
+    if d.status in (DeskStatus.OFFLINE, DeskStatus.LOST):
+        gone = max(0.0, (now_ms - d.status_since_ms) / 1000)
+        assert d.status is not None
+        return Condition(True, round(gone, 1), None, spec.summary.format(status=d.status.value, value=gone))
+    return INACTIVE
+
+
+DESK_RULES: dict[str, Callable[[RuleSpec, DeskState, int, HostConfig], Condition]] = {
+    "volume": _window_rule(K_VOLUME),
+    "pace": _window_rule(K_PACE),
+    "mic-position": _window_rule(K_MIC),
+    "posture": _window_rule(K_SLOUCH),
+    "break-overrun": _break_overrun,
+    "desk-offline": _desk_offline,
+}
+SITE_RULES = ("noisy-floor",)
+INHIBITING_RULE = "desk-offline"
+
+
+def is_inhibited(d: DeskState) -> bool:
+    """A desk that is offline or lost mutes its other alerts."""
+    return d.status in (DeskStatus.OFFLINE, DeskStatus.LOST)
+
+
+def site_noise(floor: Floor, site: str, now_ms: int, stale_after_s: float) -> float | None:
+    """Median noise floor (dBov) of the site's online desks with fresh metrics, or None."""
+    values = [
+        d.metrics.noise_dbov
+        for (s, _), d in floor.desks.items()
+        if s == site and d.metrics is not None and d.metrics.noise_dbov is not None
+        and d.view_status(now_ms, stale_after_s) == "online"
+    ]
+    return statistics.median(values) if values else None
+
+
+def noisy_floor(spec: RuleSpec, median: float | None) -> Condition:
+    if median is None:
+        return INACTIVE
+    if median > spec.threshold:
+        return Condition(True, round(median, 1), None, spec.summary.format(value=median))
+    return Condition(False, round(median, 1))

@@ -1,0 +1,297 @@
+"""``HostService``: the whole host in-process (MQTT ingest, processing thread, history, dashboard).
+
+    service = HostService(config, clock).start()
+    print(service.dashboard_url)
+    ...
+    print(service.summary())
+    service.stop()
+
+Threads: paho's network thread (only enqueues), one processing thread (decode, state, alerts,
+history, publish), and the dashboard's HTTP threads (read snapshots; actions go through the queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from host_agent.alerts import Silence
+from host_agent.clock import Clock, ScaledClock
+from host_agent.config import HostConfig
+from host_agent.errors import HostError, UsageError
+from host_agent.mqtt_link import MqttLink
+from host_agent.processor import Processor
+from host_agent.stats import render_prometheus
+from host_agent.storage import HistoryStore, SqliteStore
+from mqtt_schema import SchemaError, check_id
+
+log = logging.getLogger("host_agent.service")
+T = TypeVar("T")
+
+BATCH_MAX = 2000
+FULL_EVAL_EVERY_S = 0.5
+SILENCE_POLL_S = 2.0
+COMMIT_EVERY_S = 0.2
+SNAPSHOT_EVERY_S = 0.25
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """What a demo prints at the end."""
+
+    messages_in: int
+    accepted: dict[str, int]
+    rejected: dict[str, int]
+    duplicates: dict[str, int]
+    fired: dict[str, int]
+    resolved: dict[str, int]
+    firing_now: dict[str, int]
+    desks: dict[str, int] = field(default_factory=dict)
+
+
+def default_client_id(sites: tuple[str, ...]) -> str:
+    host = "".join(c for c in socket.gethostname().lower() if c.isalnum() or c == "-")[:24] or "host"
+    return f"headset-host-{host}-{'-'.join(sites)[:40] or 'all'}"
+
+
+class HostService:
+    """The host aggregator, startable in-process. ``start()`` returns self; ``stop()`` is idempotent."""
+
+    def __init__(self, config: HostConfig, clock: Clock | None = None, *, store: HistoryStore | None = None,
+                 client_id: str | None = None, connect_timeout_s: float = 10.0) -> None:
+        self.config = config
+        self.clock: Clock = clock or ScaledClock()
+        self._store = store
+        self.client_id = client_id or config.broker.client_id or default_client_id(config.sites)
+        self.connect_timeout_s = connect_timeout_s
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.processor: Processor | None = None
+        self.link: MqttLink | None = None
+        self.dashboard: Any = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._snapshot: dict[str, Any] = {"desks": [], "alerts": [], "now": 0}
+        self._snapshot_version = 0
+        self.snapshot_changed = threading.Condition()
+        self.error: BaseException | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> HostService:
+        store = self._store or SqliteStore(self.config.db)
+        self._store = store
+        self.processor = Processor(self.config, self.clock, store, publish=self._publish)
+        self.processor.restore()
+        self._build_snapshot()
+        self._thread = threading.Thread(target=self._run, name="host-processing", daemon=True)
+        self._thread.start()
+        self.link = MqttLink(self.config.broker, self.config.sites, self.inbox, self.client_id)
+        try:
+            self.link.start(self.connect_timeout_s)
+            if self.config.dashboard.enabled:
+                from host_agent.dashboard import Dashboard
+
+                self.dashboard = Dashboard(self, self.config.dashboard).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
+        if self.link is not None:
+            self.link.stop()
+            self.link = None
+        if self._thread is not None:
+            self._stop.set()
+            self.inbox.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> HostService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return self.dashboard.url if self.dashboard is not None else None
+
+    # --- the processing thread ------------------------------------------------------------------------
+
+    def _publish(self, topic: str, payload: bytes | None, qos: int, retain: bool) -> None:
+        if self.link is not None:
+            self.link.publish(topic, payload, qos, retain)
+
+    def _run(self) -> None:
+        p = self.processor
+        assert p is not None and self._store is not None
+        store = self._store
+        last_full = last_silence = last_commit = last_snap = last_prune = time.monotonic()
+        snap_version = -1
+        while not self._stop.is_set():
+            try:
+                item = self.inbox.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            try:
+                n = 0
+                while item is not None and n < BATCH_MAX:
+                    if isinstance(item, tuple):
+                        p.handle(*item)
+                    else:
+                        item()
+                    n += 1
+                    try:
+                        item = self.inbox.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if item is not None:
+                    self.inbox.put(item)  # batch limit reached: handle it next round
+                now = time.monotonic()
+                if now - last_silence >= SILENCE_POLL_S:
+                    last_silence = now
+                    p.refresh_silences()
+                if now - last_full >= FULL_EVAL_EVERY_S:
+                    last_full = now
+                    p.evaluate(everything=True)
+                elif p.dirty:
+                    p.evaluate()
+                if now - last_commit >= COMMIT_EVERY_S:
+                    last_commit = now
+                    store.commit()
+                if now - last_prune >= PRUNE_EVERY_S:
+                    last_prune = now
+                    store.prune(self.clock.now_ms() - int(self.config.retention_days * 86_400_000))
+                if p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S:
+                    last_snap, snap_version = now, p.version
+                    self._build_snapshot()
+            except Exception as exc:  # keep ingesting; a storage error is logged and retried
+                self.error = exc
+                log.exception("processing failed: %s", exc)
+                time.sleep(0.5)
+
+    def call(self, fn: Callable[[], T], timeout_s: float = 10.0) -> T:
+        """Run ``fn`` on the processing thread (after everything queued before it); return its result."""
+        fut: Future[T] = Future()
+
+        def task() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed back to the caller
+                fut.set_exception(exc)
+
+        self.inbox.put(task)
+        return fut.result(timeout_s)
+
+    def sync(self, timeout_s: float = 10.0, evaluate: bool = True) -> None:
+        """Wait until every message received so far is processed (and alerts evaluated, by default)."""
+        assert self.processor is not None
+        p = self.processor
+
+        def done() -> None:
+            if evaluate:
+                p.evaluate(everything=True)
+            self._build_snapshot()
+
+        self.call(done, timeout_s)
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def silence(self, site: str, desk: str, rule: str, for_s: float, by: str = "") -> Silence:
+        """Silence ``rule`` (or ``*``) on ``desk`` (or ``*``) of ``site`` for ``for_s`` seconds of host time."""
+        try:
+            check_id(site, "site")
+            if desk != "*":
+                check_id(desk, "desk")
+            if rule != "*":
+                check_id(rule, "rule")
+        except SchemaError as exc:
+            raise UsageError(str(exc)) from None
+        if rule != "*" and rule not in self.config.rules:
+            raise UsageError(f"unknown rule {rule!r} (known: {', '.join(self.config.rules)})")
+        if not 0 < for_s <= 7 * 86400:
+            raise UsageError(f"silence duration {for_s} s must be between 0 and 7 days")
+        p, store = self.processor, self._store
+        if p is None or store is None:
+            raise HostError("the host is not running")
+
+        def add() -> Silence:
+            now = self.clock.now_ms()
+            s = Silence(site, desk, rule, now + int(for_s * 1000), now, by[:64])
+            store.add_silence(s)
+            store.commit()
+            p.refresh_silences()
+            p.evaluate(everything=True)
+            self._build_snapshot()
+            return s
+
+        return self.call(add)
+
+    # --- views ----------------------------------------------------------------------------------------
+
+    def _build_snapshot(self) -> None:
+        p = self.processor
+        if p is None:
+            return
+        now = self.clock.now_ms()
+        stale = self.config.stale_after_s
+        desks = [d.snapshot(now, stale) for d in p.floor.desks.values()]
+        desks.sort(key=lambda d: (str(d["site"]), str(d["desk"])))
+        alerts = [
+            {"site": a.site, "desk": a.desk, "rule": a.rule, "state": a.state, "severity": a.severity.value,
+             "level": a.level, "since_ms": a.since_ms, "value": a.value, "summary": a.summary,
+             "silenced": a.silenced, "inhibited": a.inhibited}
+            for a in p.engine.alerts.values()
+        ]
+        alerts.sort(key=lambda a: (a["state"] != "firing", str(a["site"]), str(a["desk"]), str(a["rule"])))
+        snap = {"now": now, "desks": desks, "alerts": alerts,
+                "sites": sorted({str(d["site"]) for d in desks} | set(self.config.sites)),
+                "stats": {"messages_in": p.stats.messages_in, "rejected": p.stats.rejected_total}}
+        with self.snapshot_changed:
+            self._snapshot = snap
+            self._snapshot_version += 1
+            self.snapshot_changed.notify_all()
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
+        """(version, the latest dashboard snapshot)."""
+        with self.snapshot_changed:
+            return self._snapshot_version, self._snapshot
+
+    def metrics_text(self) -> str:
+        """Prometheus text, computed on the processing thread while it runs."""
+        p = self.processor
+        if p is None:
+            return ""
+        if self._thread is not None and self._thread.is_alive():
+            return self.call(self._metrics_text)
+        return self._metrics_text()
+
+    def _metrics_text(self) -> str:
+        p = self.processor
+        assert p is not None
+        return render_prometheus(p.stats, p.desks_by_state(), p.engine.firing_by_rule(), p.engine.fired,
+                                 p.engine.resolved, self.config.rules, self.inbox.qsize())
+
+    def summary(self) -> HostSummary:
+        p = self.processor
+        if p is None:
+            raise HostError("the host was never started")
+        s = p.stats
+        return HostSummary(s.messages_in, dict(s.accepted), dict(s.rejected), dict(s.duplicates),
+                           dict(p.engine.fired), dict(p.engine.resolved), dict(p.engine.firing_by_rule()),
+                           p.desks_by_state())

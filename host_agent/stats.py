@@ -1,0 +1,120 @@
+"""Counters and the ingest-latency histogram of the host, and their Prometheus text rendering.
+
+Written by the processing thread only; read by the HTTP threads (plain ints and floats).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    """A cumulative Prometheus histogram with fixed buckets (seconds)."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def quantile(self, q: float) -> float:
+        """Upper bound of the bucket holding quantile ``q`` (inf past the last bucket)."""
+        if self.count == 0:
+            return 0.0
+        target, run = q * self.count, 0
+        for i, c in enumerate(self.counts):
+            run += c
+            if run >= target:
+                return self.buckets[i] if i < len(self.buckets) else float("inf")
+        return float("inf")
+
+
+class Stats:
+    """What the host counts while ingesting."""
+
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.superseded: Counter[str] = Counter()
+        self.ignored: Counter[str] = Counter()
+        self.latency = Histogram()
+        self.alerts_published = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def handled_total(self) -> int:
+        """Every message that got an outcome (accepted, duplicate, superseded, ignored or rejected)."""
+        return (sum(self.accepted.values()) + self.rejected_total + sum(self.duplicates.values())
+                + sum(self.superseded.values()) + sum(self.ignored.values()))
+
+
+def _labels(**kw: str) -> str:
+    inner = ",".join(f'{k}="{_esc(v)}"' for k, v in kw.items())
+    return "{" + inner + "}" if inner else ""
+
+
+def _esc(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _family(lines: list[str], name: str, kind: str, help_text: str,
+            samples: Iterable[tuple[str, float]]) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+    for labels, value in samples:
+        lines.append(f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}")
+
+
+def render_prometheus(stats: Stats, desks_by_state: Mapping[str, int], firing_by_rule: Mapping[str, int],
+                      fired: Mapping[str, int], resolved: Mapping[str, int], rules: Iterable[str],
+                      queue_depth: int) -> str:
+    """The Prometheus text exposition format (version 0.0.4)."""
+    rules = list(rules)
+    lines: list[str] = []
+    _family(lines, "hsc_host_messages_in_total", "counter", "Messages received from the broker.",
+            [("", stats.messages_in)])
+    _family(lines, "hsc_host_messages_accepted_total", "counter", "Valid messages applied, by kind.",
+            [(_labels(kind=k), v) for k, v in sorted(stats.accepted.items())])
+    _family(lines, "hsc_host_messages_rejected_total", "counter", "Invalid messages, by reason.",
+            [(_labels(reason=k), v) for k, v in sorted(stats.rejected.items())])
+    _family(lines, "hsc_host_messages_duplicate_total", "counter", "Redelivered event/minute messages dropped.",
+            [(_labels(kind=k), v) for k, v in sorted(stats.duplicates.items())])
+    _family(lines, "hsc_host_messages_superseded_total", "counter",
+            "State/metrics snapshots older than the one applied.",
+            [(_labels(kind=k), v) for k, v in sorted(stats.superseded.items())])
+    _family(lines, "hsc_host_desks", "gauge", "Desks by state.",
+            [(_labels(state=k), v) for k, v in sorted(desks_by_state.items())])
+    _family(lines, "hsc_host_alerts_firing", "gauge", "Alerts firing (not inhibited), by rule.",
+            [(_labels(rule=r), firing_by_rule.get(r, 0)) for r in rules])
+    _family(lines, "hsc_host_alerts_fired_total", "counter", "Alerts that started firing, by rule.",
+            [(_labels(rule=r), fired.get(r, 0)) for r in rules])
+    _family(lines, "hsc_host_alerts_resolved_total", "counter", "Firing alerts that resolved, by rule.",
+            [(_labels(rule=r), resolved.get(r, 0)) for r in rules])
+    _family(lines, "hsc_host_queue_depth", "gauge", "Messages waiting for the processing thread.",
+            [("", queue_depth)])
+    h = stats.latency
+    name = "hsc_host_ingest_latency_seconds"
+    lines.append(f"# HELP {name} Time from receipt by the MQTT thread to the end of processing.")
+    lines.append(f"# TYPE {name} histogram")
+    run = 0
+    for bound, c in zip(h.buckets, h.counts, strict=False):
+        run += c
+        lines.append(f'{name}_bucket{{le="{bound:g}"}} {run}')
+    lines.append(f'{name}_bucket{{le="+Inf"}} {h.count}')
+    lines.append(f"{name}_sum {h.sum:.6f}")
+    lines.append(f"{name}_count {h.count}")
+    return "\n".join(lines) + "\n"
