@@ -81,7 +81,7 @@ class SeqWindow:
         return True
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DeskState:
     """What the host knows about one desk right now."""
 

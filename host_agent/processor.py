@@ -78,6 +78,10 @@ class Processor:
             outcome = exc.reason
             self.stats.rejected[exc.reason] += 1
             self._log_reject(topic, exc)
+        except Exception as exc:  # a bug or a storage failure: count it, keep ingesting
+            outcome = "internal-error"
+            self.stats.rejected[outcome] += 1
+            log.exception("failed to process a message on %.200s: %s", topic, exc)
         if recv_ns is not None:
             self.stats.latency.observe((time.monotonic_ns() - recv_ns) / 1e9)
         return outcome

@@ -199,13 +199,17 @@ class HostService:
         return fut.result(timeout_s)
 
     def sync(self, timeout_s: float = 10.0, evaluate: bool = True) -> None:
-        """Wait until every message received so far is processed (and alerts evaluated, by default)."""
+        """Wait until every message received so far is processed, alerts evaluated (by default), history committed."""
         assert self.processor is not None
         p = self.processor
+
+        store = self._store
+        assert store is not None
 
         def done() -> None:
             if evaluate:
                 p.evaluate(everything=True)
+            store.commit()
             self._build_snapshot()
 
         self.call(done, timeout_s)
