@@ -46,11 +46,29 @@ def have_espeak() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
+BUNDLED_DIR = Path(__file__).parent / "clips"
+"""Small FLAC clips of every line the demo speaks, used when espeak-ng is not installed."""
+
+
+def clip_name(text: str, speed_wpm: int, voice: str, pitch: int) -> str:
+    key = hashlib.sha256(repr((voice, text, speed_wpm, pitch)).encode()).hexdigest()[:16]
+    return f"clip-{key}.flac"
+
+
 def speak(text: str, speed_wpm: int, voice: str = "cmn-latn-pinyin", pitch: int = 50) -> np.ndarray:
-    """Speak ``text`` with espeak-ng; mono float32 at 16 kHz, peak-normalised to 0.5."""
+    """Speak ``text`` with espeak-ng; mono float32 at 16 kHz, peak-normalised to 0.5.
+
+    Without espeak-ng, the bundled clip of the same line is used; a line with no bundled clip
+    raises :class:`HostError`.
+    """
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise HostError("espeak-ng is not installed (apt-get install espeak-ng)")
+        bundled = BUNDLED_DIR / clip_name(text, speed_wpm, voice, pitch)
+        if not bundled.exists():
+            raise HostError("espeak-ng is not installed (apt-get install espeak-ng), and no bundled clip "
+                            f"has the line {text[:30]!r}... at {speed_wpm} wpm")
+        clip: np.ndarray = sf.read(bundled, dtype="float32")[0]
+        return clip
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "s.wav"
         subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), text],
