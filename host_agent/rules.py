@@ -32,6 +32,16 @@ class Condition:
 INACTIVE = Condition(False)
 
 
+def human(seconds: float) -> str:
+    """``45 s``, ``15 min``, ``1 h 05 min``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def overrun_level(over_s: float) -> int:
     """Break-overrun level for ``over_s`` seconds beyond the allowed break (> 0)."""
     minutes = over_s / 60.0
@@ -61,7 +71,7 @@ def _break_overrun(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -
     if over <= 0:
         return Condition(False, 0.0)
     level = overrun_level(over)
-    text = (f"headset off {off_s / 60:.0f} min, {over / 60:.0f} min over the allowed break"
+    text = (f"headset off {human(off_s)}, {human(over)} over the allowed break"
             + (" (counted as absence)" if level == 7 else ""))
     return Condition(True, round(over, 1), level, text)
 
@@ -70,7 +80,7 @@ def _desk_offline(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) ->
     if d.status in (DeskStatus.OFFLINE, DeskStatus.LOST):
         gone = max(0.0, (now_ms - d.status_since_ms) / 1000)
         assert d.status is not None
-        return Condition(True, round(gone, 1), None, spec.summary.format(status=d.status.value, value=gone))
+        return Condition(True, round(gone, 1), None, f"desk {d.status.value} for {human(gone)}")
     return INACTIVE
 
 

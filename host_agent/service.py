@@ -177,7 +177,7 @@ class HostService:
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
                     store.prune(self.clock.now_ms() - int(self.config.retention_days * 86_400_000))
-                if p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S:
+                if (p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S) or now - last_snap >= 1.0:
                     last_snap, snap_version = now, p.version
                     self._build_snapshot()
             except Exception as exc:  # keep ingesting; a storage error is logged and retried

@@ -1,0 +1,78 @@
+"""Daily report of one site from the host's history: per desk (or per agent with --roster) speaking
+time, mean level and rate, share of speech in each cue zone, slouched minutes, breaks and overruns,
+and alerts. Formats: an aligned table, CSV, JSON, or a self-contained HTML page with charts.
+
+The roster CSV has the columns desk,agent,start,end (ISO 8601 times in --tz; an empty end means the
+agent is still at that desk)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from host_agent.config import load_config
+from host_agent.errors import UsageError
+from host_agent.report import build_report, load_roster, render_csv, render_table
+from host_agent.report_html import render_html
+from host_agent.storage import SqliteStore
+from mqtt_schema import SchemaError, check_id
+
+EXAMPLE = """example:
+  headset-host report --config host.toml --site site1 --date 2026-11-22 --format html > report.html"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="host config TOML (its host.db and allowed break are used)")
+    src.add_argument("--db", help="the host's history database")
+    parser.add_argument("--site", required=True, help="site id")
+    parser.add_argument("--date", default=None, help="day to report, YYYY-MM-DD (default: today in --tz)")
+    parser.add_argument("--tz", default="UTC", help="time zone of the day, e.g. Asia/Shanghai (default UTC)")
+    parser.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
+    parser.add_argument("--roster", help="CSV desk,agent,start,end: report per agent instead of per desk")
+    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        site = check_id(args.site, "site")
+    except SchemaError as exc:
+        raise UsageError(str(exc)) from None
+    if args.config:
+        cfg = load_config(args.config)
+        db, allowed = cfg.db, cfg.allowed_break(site)
+    else:
+        db, allowed = args.db, 900.0
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        tz = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {args.tz!r}") from None
+    try:
+        date = dt.date.fromisoformat(args.date) if args.date else dt.datetime.now(tz).date()
+    except ValueError:
+        raise UsageError(f"--date {args.date!r} is not a date like 2026-11-22") from None
+    roster = load_roster(args.roster, tz) if args.roster else None
+    store = SqliteStore(db, readonly=True)
+    try:
+        rep = build_report(store, site, date, tz_name=args.tz, roster=roster, allowed_break_s=allowed)
+    finally:
+        store.close()
+    if args.format == "json":
+        text = json.dumps(rep.as_dict(), indent=2) + "\n"
+    elif args.format == "csv":
+        text = render_csv(rep)
+    elif args.format == "html":
+        text = render_html(rep)
+    else:
+        text = render_table(rep)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output} ({len(rep.rows)} {rep.by}s)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

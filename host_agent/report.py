@@ -1,0 +1,281 @@
+"""Daily report from the history: per desk (and per agent, with a roster) speaking time, level, rate,
+share of speech in each cue zone, slouched minutes, breaks and overruns, alerts.
+
+Built from minute rollups (exact even when live metrics were dropped), wear events (breaks) and the
+alert log. Levels are averaged in the power domain, weighted by speech time; rates by speech time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from host_agent.errors import UsageError
+from host_agent.rules import FLOOR_DESK, overrun_level
+from host_agent.storage import HistoryStore
+from mqtt_schema import AlertTransition, Cue, Event, EventKind, Minute, SchemaError, check_id
+
+SPEECH_CUES = (Cue.VOLUME_LOW, Cue.VOLUME_HIGH, Cue.PACE_SLOW, Cue.PACE_FAST, Cue.MIC_CLOSE, Cue.MIC_FAR)
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """Agent ``agent`` sat at ``desk`` from ``start_ms`` (inclusive) to ``end_ms`` (exclusive, None: open)."""
+
+    desk: str
+    agent: str
+    start_ms: int
+    end_ms: int | None
+
+
+@dataclass
+class Row:
+    """One desk's (or agent's) day."""
+
+    key: str
+    desks: set[str] = field(default_factory=set)
+    minutes: int = 0
+    speech_s: float = 0.0
+    worn_s: float = 0.0
+    slouched_s: float = 0.0
+    cue_s: dict[str, float] = field(default_factory=dict)
+    hourly_speech_s: list[float] = field(default_factory=lambda: [0.0] * 24)
+    _level_pow: float = 0.0
+    _level_w: float = 0.0
+    _rate_sum: float = 0.0
+    _rate_w: float = 0.0
+    breaks: list[tuple[int, float]] = field(default_factory=list)
+    """(start ms, minutes) of each headset-off period."""
+    overruns: list[int] = field(default_factory=list)
+    """Overrun level of each break longer than allowed."""
+    alerts: Counter[str] = field(default_factory=Counter)
+
+    def add_minute(self, m: Minute, hour: int) -> None:
+        self.desks.add(m.desk)
+        self.minutes += 1
+        self.speech_s += m.speech_s
+        self.worn_s += m.worn_s
+        self.slouched_s += m.slouched_s
+        self.hourly_speech_s[hour] += m.speech_s
+        for cue, s in m.cue_s.items():
+            self.cue_s[cue.value] = self.cue_s.get(cue.value, 0.0) + s
+        if m.level_dbov is not None and m.speech_s > 0:
+            self._level_pow += m.speech_s * 10 ** (m.level_dbov / 10)
+            self._level_w += m.speech_s
+        if m.rate_spm is not None and m.speech_s > 0:
+            self._rate_sum += m.speech_s * m.rate_spm
+            self._rate_w += m.speech_s
+
+    @property
+    def level_dbov(self) -> float | None:
+        return 10 * math.log10(self._level_pow / self._level_w) if self._level_w > 0 else None
+
+    @property
+    def rate_spm(self) -> float | None:
+        return self._rate_sum / self._rate_w if self._rate_w > 0 else None
+
+    def cue_share(self, cue: Cue) -> float:
+        """Fraction of speech time spent with ``cue`` active (0..1)."""
+        return self.cue_s.get(cue.value, 0.0) / self.speech_s if self.speech_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key, "desks": sorted(self.desks), "minutes": self.minutes,
+            "speaking_min": round(self.speech_s / 60, 1),
+            "mean_level_dbov": None if self.level_dbov is None else round(self.level_dbov, 1),
+            "mean_rate_spm": None if self.rate_spm is None else round(self.rate_spm, 0),
+            "cue_share": {c.value: round(self.cue_share(c), 3) for c in SPEECH_CUES},
+            "slouched_min": round(self.slouched_s / 60, 1),
+            "breaks": len(self.breaks), "break_min": round(sum(m for _, m in self.breaks), 1),
+            "overruns": len(self.overruns), "max_overrun_level": max(self.overruns, default=None),
+            "alerts": dict(sorted(self.alerts.items())),
+            "hourly_speaking_min": [round(s / 60, 2) for s in self.hourly_speech_s],
+        }
+
+
+@dataclass
+class Report:
+    site: str
+    date: dt.date
+    tz: str
+    by: str
+    """``desk`` or ``agent``."""
+    rows: list[Row]
+    floor_alerts: Counter[str]
+    allowed_break_s: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"site": self.site, "date": self.date.isoformat(), "tz": self.tz, "by": self.by,
+                "allowed_break_min": self.allowed_break_s / 60, "floor_alerts": dict(self.floor_alerts),
+                "rows": [r.as_dict() for r in self.rows]}
+
+
+def _parse_time(text: str, tz: ZoneInfo, where: str) -> int:
+    try:
+        t = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{where}: {text!r} is not an ISO 8601 time like 2026-11-22T09:00") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=tz)
+    return int(t.timestamp() * 1000)
+
+
+def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
+    """Read a roster CSV with the columns ``desk,agent,start,end`` (ISO times; empty end = still there)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"cannot read roster {p}: {exc.strerror or exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    need = {"desk", "agent", "start", "end"}
+    if not reader.fieldnames or not need <= set(reader.fieldnames):
+        raise UsageError(f"roster {p} needs the columns desk,agent,start,end (has {reader.fieldnames})")
+    out = []
+    for i, r in enumerate(reader, start=2):
+        where = f"roster {p.name} line {i}"
+        try:
+            desk, agent = check_id(r["desk"].strip(), "desk"), check_id(r["agent"].strip(), "agent")
+        except SchemaError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        start = _parse_time(r["start"], tz, where)
+        end = _parse_time(r["end"], tz, where) if r["end"].strip() else None
+        if end is not None and end <= start:
+            raise UsageError(f"{where}: end is not after start")
+        out.append(RosterEntry(desk, agent, start, end))
+    return out
+
+
+def _agent_at(roster: list[RosterEntry], desk: str, t_ms: int) -> str | None:
+    for e in roster:
+        if e.desk == desk and e.start_ms <= t_ms and (e.end_ms is None or t_ms < e.end_ms):
+            return e.agent
+    return None
+
+
+def _breaks(events: Iterable[Event], day_end_ms: int) -> dict[str, list[tuple[int, float]]]:
+    """Headset-off periods per desk from doffed/worn events: {desk: [(start ms, minutes)]}."""
+    off_since: dict[str, int] = {}
+    out: dict[str, list[tuple[int, float]]] = {}
+    for e in events:
+        if e.kind is EventKind.DOFFED and e.desk not in off_since:
+            off_since[e.desk] = e.ts
+        elif e.kind is EventKind.WORN and e.desk in off_since:
+            start = off_since.pop(e.desk)
+            out.setdefault(e.desk, []).append((start, (e.ts - start) / 60000))
+    for desk, start in off_since.items():  # still off at the end of the day
+        out.setdefault(desk, []).append((start, (day_end_ms - start) / 60000))
+    return out
+
+
+def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str = "UTC",
+                 roster: list[RosterEntry] | None = None, allowed_break_s: float = 900.0) -> Report:
+    """Aggregate ``site``'s day ``date`` (in time zone ``tz_name``)."""
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {tz_name!r}") from None
+    start = dt.datetime.combine(date, dt.time(), tz)
+    start_ms = int(start.timestamp() * 1000)
+    end_ms = int((start + dt.timedelta(days=1)).timestamp() * 1000)
+    by_agent = roster is not None
+    rows: dict[str, Row] = {}
+
+    def row_for(desk: str, t_ms: int) -> Row | None:
+        key = _agent_at(roster, desk, t_ms) if roster is not None else desk
+        if key is None:
+            return None
+        r = rows.get(key)
+        if r is None:
+            r = rows[key] = Row(key)
+        r.desks.add(desk)
+        return r
+
+    for m in store.minutes(site, start_ms, end_ms):
+        r = row_for(m.desk, m.minute_ts)
+        if r is not None:
+            hour = dt.datetime.fromtimestamp(m.minute_ts / 1000, tz).hour
+            r.add_minute(m, hour)
+    events = store.events(site, start_ms - 86_400_000, end_ms)
+    for desk, periods in _breaks(events, end_ms).items():
+        for b_start, minutes in periods:
+            if b_start < start_ms:
+                continue
+            r = row_for(desk, b_start)
+            if r is None:
+                continue
+            r.breaks.append((b_start, minutes))
+            over_s = minutes * 60 - allowed_break_s
+            if over_s > 0:
+                r.overruns.append(overrun_level(over_s))
+    floor_alerts: Counter[str] = Counter()
+    for log in store.alert_logs(site, start_ms, end_ms):
+        if log.transition is not AlertTransition.FIRING:
+            continue
+        if log.desk == FLOOR_DESK:
+            floor_alerts[log.rule] += 1
+            continue
+        r = row_for(log.desk, log.ts)
+        if r is not None:
+            r.alerts[log.rule] += 1
+    return Report(site, date, tz_name, "agent" if by_agent else "desk", sorted(rows.values(), key=lambda r: r.key),
+                  floor_alerts, allowed_break_s)
+
+
+# --- text formats ---------------------------------------------------------------------------------
+
+COLUMNS = ("speaking_min", "mean_level_dbov", "mean_rate_spm", "volume", "pace", "mic", "slouched_min",
+           "breaks", "overruns", "alerts")
+
+
+def _flat(r: Row) -> dict[str, object]:
+    d = r.as_dict()
+    lvl, rate = d["mean_level_dbov"], d["mean_rate_spm"]
+    return {
+        "speaking_min": d["speaking_min"], "mean_level_dbov": "" if lvl is None else lvl,
+        "mean_rate_spm": "" if rate is None else rate,
+        "volume": f"{100 * (r.cue_share(Cue.VOLUME_LOW) + r.cue_share(Cue.VOLUME_HIGH)):.0f}%",
+        "pace": f"{100 * (r.cue_share(Cue.PACE_SLOW) + r.cue_share(Cue.PACE_FAST)):.0f}%",
+        "mic": f"{100 * (r.cue_share(Cue.MIC_CLOSE) + r.cue_share(Cue.MIC_FAR)):.0f}%",
+        "slouched_min": d["slouched_min"], "breaks": f"{d['breaks']} ({d['break_min']} min)",
+        "overruns": d["overruns"] if not r.overruns else f"{d['overruns']} (max L{max(r.overruns)})",
+        "alerts": sum(r.alerts.values()),
+    }
+
+
+def render_table(rep: Report) -> str:
+    head = [rep.by, *COLUMNS]
+    body = [[r.key, *(str(v) for v in _flat(r).values())] for r in rep.rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    lines = [f"{rep.site} {rep.date.isoformat()} ({rep.tz}), by {rep.by}; cue columns: share of speech"]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+    if not rep.rows:
+        lines.append("(no minute rollups for this site and day)")
+    if rep.floor_alerts:
+        lines.append("floor alerts: " + ", ".join(f"{k} {v}" for k, v in rep.floor_alerts.items()))
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(rep: Report) -> str:
+    import io
+
+    buf = io.StringIO()
+    cue_cols = [f"share_{c.value}" for c in SPEECH_CUES]
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([rep.by, "site", "date", "desks", "speaking_min", "mean_level_dbov", "mean_rate_spm", *cue_cols,
+                "slouched_min", "breaks", "break_min", "overruns", "max_overrun_level", "alerts"])
+    for r in rep.rows:
+        d = r.as_dict()
+        w.writerow([r.key, rep.site, rep.date.isoformat(), " ".join(sorted(r.desks)), d["speaking_min"],
+                    d["mean_level_dbov"] if d["mean_level_dbov"] is not None else "",
+                    d["mean_rate_spm"] if d["mean_rate_spm"] is not None else "",
+                    *(f"{r.cue_share(c):.3f}" for c in SPEECH_CUES), d["slouched_min"], d["breaks"], d["break_min"],
+                    d["overruns"], d["max_overrun_level"] or "", sum(r.alerts.values())])
+    return buf.getvalue()

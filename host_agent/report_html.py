@@ -1,0 +1,169 @@
+"""The daily report as one self-contained HTML page: inline CSS and SVG, no external assets.
+
+Built for a supervisor's glance: headline tiles, an hour-by-hour heat map of speaking time, a
+stacked bar of cue zones per desk, rate against the target band, and breaks with their overrun level.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from host_agent.report import SPEECH_CUES, Report, Row
+from mqtt_schema import Cue
+
+RATE_BAND = (90.0, 160.0)
+"""The default ok band of speaking rate, syllables per minute (NORMS.md)."""
+CUE_COLORS = {
+    "volume": "#e07a5f", "pace": "#f2cc8f", "mic": "#81b29a",
+}
+LEVEL_COLORS = ["#f4d35e", "#f4b942", "#ee964b", "#e76f51", "#d1495b", "#a4161a", "#6a040f"]
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1f2933}
+header{background:#243b53;color:#fff;padding:20px 32px}
+header h1{margin:0;font-size:22px;font-weight:600}header p{margin:4px 0 0;opacity:.8}
+main{padding:20px 32px;max-width:1200px}
+.tiles{display:flex;gap:14px;flex-wrap:wrap;margin-bottom:18px}
+.tile{background:#fff;border-radius:10px;padding:14px 18px;min-width:150px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.tile b{display:block;font-size:28px;font-weight:650}.tile span{color:#627d98;font-size:13px}
+.tile.warn b{color:#c2410c}
+section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+section h2{margin:0 0 4px;font-size:17px}section p.note{margin:0 0 10px;color:#627d98;font-size:13px}
+td{white-space:nowrap}
+table{border-collapse:collapse;width:100%}th,td{padding:7px 8px;text-align:left;border-bottom:1px solid #e4e7eb;
+vertical-align:middle}th{font-size:12px;color:#627d98;font-weight:600;text-transform:uppercase}
+td.num{font-variant-numeric:tabular-nums}
+.badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;margin:1px 2px;color:#fff}
+.ok{color:#2f855a}.muted{color:#9aa5b1}
+.legend span{display:inline-block;margin-right:14px;font-size:13px}
+.legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+"""
+
+
+def _tile(value: str, label: str, warn: bool = False) -> str:
+    return f'<div class="tile{" warn" if warn else ""}"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
+
+
+def _heatmap(rows: list[Row]) -> str:
+    cell, label_w, top = 26, 90, 22
+    width = label_w + 24 * cell + 10
+    height = top + len(rows) * cell + 6
+    parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="speaking minutes per hour">']
+    for h in range(0, 24, 3):
+        parts.append(f'<text x="{label_w + h * cell + 2}" y="14" font-size="11" fill="#627d98">{h:02d}:00</text>')
+    for i, r in enumerate(rows):
+        y = top + i * cell
+        parts.append(f'<text x="0" y="{y + 17}" font-size="13" fill="#1f2933">{escape(r.key)}</text>')
+        for h, s in enumerate(r.hourly_speech_s):
+            minutes = s / 60
+            if minutes <= 0:
+                fill = "#eef1f4"
+            else:
+                a = min(1.0, 0.15 + minutes / 30)
+                fill = f"rgba(36,99,235,{a:.2f})"
+            parts.append(f'<rect x="{label_w + h * cell}" y="{y}" width="{cell - 3}" height="{cell - 3}" rx="4" '
+                         f'fill="{fill}"><title>{escape(r.key)} {h:02d}:00 {minutes:.0f} min speaking</title></rect>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _groups(r: Row) -> dict[str, float]:
+    return {
+        "volume": r.cue_share(Cue.VOLUME_LOW) + r.cue_share(Cue.VOLUME_HIGH),
+        "pace": r.cue_share(Cue.PACE_SLOW) + r.cue_share(Cue.PACE_FAST),
+        "mic": r.cue_share(Cue.MIC_CLOSE) + r.cue_share(Cue.MIC_FAR),
+    }
+
+
+def _cue_bar(r: Row, width: int = 220) -> str:
+    x, parts = 0.0, [f'<svg width="{width}" height="16" viewBox="0 0 {width} 16">',
+                     f'<rect width="{width}" height="16" rx="4" fill="#e3f2e8"/>']
+    for name, share in _groups(r).items():
+        w = min(share, 1.0) * width
+        if w > 0:
+            parts.append(f'<rect x="{x:.1f}" width="{w:.1f}" height="16" fill="{CUE_COLORS[name]}">'
+                         f'<title>{name}: {100 * share:.0f}% of speech</title></rect>')
+        x += w
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _rate_dot(rate: float | None, width: int = 160) -> str:
+    lo, hi = 40.0, 260.0
+    if rate is None:
+        return '<span class="muted">-</span>'
+
+    def px(v: float) -> float:
+        return (min(max(v, lo), hi) - lo) / (hi - lo) * width
+
+    ok = RATE_BAND[0] <= rate <= RATE_BAND[1]
+    return (f'<svg width="{width}" height="18" viewBox="0 0 {width} 18"><rect y="6" width="{width}" height="6" rx="3" '
+            f'fill="#eef1f4"/><rect x="{px(RATE_BAND[0]):.1f}" y="6" width="{px(RATE_BAND[1]) - px(RATE_BAND[0]):.1f}" '
+            f'height="6" fill="#b7e4c7"/><circle cx="{px(rate):.1f}" cy="9" r="6" '
+            f'fill="{"#2f855a" if ok else "#c2410c"}"><title>{rate:.0f} syllables/min</title></circle></svg>'
+            f' <span class="num">{rate:.0f}</span>')
+
+
+def _breaks(r: Row) -> str:
+    if not r.breaks:
+        return '<span class="muted">none</span>'
+    out = [f"{len(r.breaks)} · {sum(m for _, m in r.breaks):.0f} min "]
+    for level in r.overruns:
+        out.append(f'<span class="badge" style="background:{LEVEL_COLORS[min(level, 7) - 1]}">L{level}</span>')
+    return "".join(out)
+
+
+def _alerts(r: Row) -> str:
+    if not r.alerts:
+        return '<span class="ok">none</span>'
+    return "".join(f'<span class="badge" style="background:#52606d">{escape(k)} {v}</span>'
+                   for k, v in sorted(r.alerts.items()))
+
+
+def render_html(rep: Report) -> str:
+    rows = rep.rows
+    speaking_h = sum(r.speech_s for r in rows) / 3600
+    n_alerts = sum(sum(r.alerts.values()) for r in rows) + sum(rep.floor_alerts.values())
+    n_overruns = sum(len(r.overruns) for r in rows)
+    tiles = "".join([
+        _tile(str(len(rows)), f"{rep.by}s reporting"),
+        _tile(f"{speaking_h:.1f} h", "speaking time"),
+        _tile(str(n_alerts), "alerts fired", warn=n_alerts > 0),
+        _tile(str(n_overruns), f"breaks over {rep.allowed_break_s / 60:.0f} min", warn=n_overruns > 0),
+        _tile(f"{sum(r.slouched_s for r in rows) / 60:.0f} min", "slouched (all)"),
+    ])
+    legend = "".join(f'<span><i style="background:{c}"></i>{n}</span>' for n, c in CUE_COLORS.items())
+    legend += '<span><i style="background:#e3f2e8"></i>within the norm</span>'
+    body_rows = []
+    for r in rows:
+        lvl = "-" if r.level_dbov is None else f"{r.level_dbov:.1f}"
+        body_rows.append(
+            f"<tr><td><b>{escape(r.key)}</b>"
+            + (f'<br><span class="muted">{escape(", ".join(sorted(r.desks)))}</span>' if rep.by == "agent" else "")
+            + f'</td><td class="num">{r.speech_s / 60:.0f} min</td><td class="num">{lvl}</td>'
+            f"<td>{_rate_dot(r.rate_spm)}</td><td>{_cue_bar(r)}</td>"
+            f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td><td>{_alerts(r)}</td></tr>')
+    empty = '<tr><td colspan="8" class="muted">No minute rollups for this site and day.</td></tr>'
+    floor = ""
+    if rep.floor_alerts:
+        floor = ("<p><b>Floor alerts:</b> " + ", ".join(f"{escape(k)} × {v}" for k, v in rep.floor_alerts.items())
+                 + "</p>")
+    cues = ", ".join(c.value for c in SPEECH_CUES)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Floor report {escape(rep.site)} {rep.date.isoformat()}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head>
+<body><header><h1>Floor report · {escape(rep.site)}</h1>
+<p>{rep.date.strftime("%A %d %B %Y")} ({escape(rep.tz)}) · per {rep.by} · from per-minute rollups</p></header>
+<main><div class="tiles">{tiles}</div>
+<section><h2>Speaking through the day</h2><p class="note">Minutes of own speech per hour; darker is busier.</p>
+{_heatmap(rows) if rows else '<p class="muted">No data.</p>'}</section>
+<section><h2>Coaching at a glance</h2>
+<p class="note">Cue zones: share of speech with a cue active ({escape(cues)}). Rate: the green band is
+{RATE_BAND[0]:.0f}-{RATE_BAND[1]:.0f} syllables/min. Level: mean active speech level, dBov (P.56).</p>
+<p class="legend">{legend}</p>
+<table><thead><tr><th>{rep.by}</th><th>speaking</th><th>level dBov</th><th>rate</th><th>cue zones</th>
+<th>slouched</th><th>breaks · overrun level</th><th>alerts</th></tr></thead>
+<tbody>{"".join(body_rows) or empty}</tbody></table>{floor}</section>
+</main></body></html>
+"""

@@ -1,0 +1,152 @@
+"""The dashboard: HTTP API, /metrics, token-protected silence, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from host_agent.clock import ManualClock
+from host_agent.service import HostService
+from mqtt_schema import Cue, DeskStatus, EventKind, Posture
+from tests.conftest import Mosquitto
+from tests.host_agent.conftest import TOKEN, settle
+from tests.host_agent.helpers import Desk, publisher, send, wait_until
+
+MakeHost = Callable[..., HostService]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _post(url: str, body: object, token: str | None) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _floor(mosquitto: Mosquitto, clock: ManualClock, host: HostService) -> list[Desk]:
+    pub = publisher(mosquitto.port)
+    desks = [Desk("site1", f"d0{i}", clock=clock.now_ms) for i in range(1, 7)] + [Desk("site2", "d01", clock=clock.now_ms)]
+    n = 0
+    for i, d in enumerate(desks):
+        send(pub, d, d.state())
+        cues = (Cue.PACE_FAST,) if i == 1 else ((Cue.MIC_FAR,) if i == 2 else ())
+        send(pub, d, d.metrics(speech_s=0.8 if i % 2 else 0.0, cues=cues,
+                               posture=Posture.SLOUCHED if i == 3 else Posture.UPRIGHT))
+        n += 2
+    send(pub, desks[4], desks[4].state(DeskStatus.LOST))
+    send(pub, desks[0], desks[0].event(EventKind.DOFFED))
+    settle(host, n + 2)
+    pub.disconnect()
+    return desks
+
+
+def test_api_snapshot_metrics_and_silence_token(mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+    host = make_host(mosquitto.url, sites=("site1", "site2"))
+    _floor(mosquitto, clock, host)
+    clock.advance(16 * 60)
+    host.sync()
+    url = host.dashboard_url
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(url + "api/snapshot", timeout=5) as r:
+        snap = json.loads(r.read())
+    assert len(snap["desks"]) == 7 and snap["sites"] == ["site1", "site2"]
+    statuses = {d["desk"] + "@" + d["site"]: d["status"] for d in snap["desks"]}
+    assert statuses["d05@site1"] == "lost" and statuses["d02@site1"] == "stale"  # no metrics for 16 min
+    firing = {(a["desk"], a["rule"]) for a in snap["alerts"] if a["state"] == "firing"}
+    assert ("d01", "break-overrun") in firing and ("d05", "desk-offline") in firing
+    with urllib.request.urlopen(url + "metrics", timeout=5) as r:
+        text = r.read().decode()
+        assert r.headers["Content-Type"].startswith("text/plain")
+    assert 'hsc_host_desks{state="lost"} 1' in text
+    assert 'hsc_host_alerts_firing{rule="break-overrun"} 1' in text
+    assert "hsc_host_ingest_latency_seconds_count 16" in text
+    body = {"site": "site1", "desk": "d01", "rule": "break-overrun", "for_s": 600}
+    assert _post(url + "api/silence", body, None)[0] == 401
+    assert _post(url + "api/silence", body, "wrong-token")[0] == 401
+    assert _post(url + "api/silence", {**body, "rule": "nope"}, TOKEN)[0] == 400
+    code, out = _post(url + "api/silence", body, TOKEN)
+    assert code == 200 and out["rule"] == "break-overrun"
+    host.sync()
+    alert = next(a for a in host.snapshot()[1]["alerts"] if a["rule"] == "break-overrun")
+    assert alert["silenced"] is True
+
+
+def test_silence_written_by_another_process_reaches_the_running_host(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
+    import argparse
+
+    from host_agent.commands import silence
+
+    host = make_host(mosquitto.url)
+    pub = publisher(mosquitto.port)
+    d = Desk("site1", "d01", clock=clock.now_ms)
+    send(pub, d, d.state())
+    send(pub, d, d.event(EventKind.DOFFED))
+    settle(host, 2)
+    clock.advance(16 * 60)
+    host.sync()
+    p = argparse.ArgumentParser()
+    silence.configure(p)
+    args = p.parse_args(["--db", str(tmp_path / "host.db"), "--site", "site1", "--desk", "d01",
+                         "--rule", "break-overrun", "--for", "30m",
+                         "--time-origin-ms", str(clock.now_ms()), "--time-scale", "1"])
+    assert silence.run(args) == 0
+    wait_until(lambda: any(a["silenced"] for a in host.snapshot()[1]["alerts"]), 10, "the silence picked up")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+def test_dashboard_in_chromium_tile_reacts_within_2_s(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    host = make_host(mosquitto.url, sites=("site1", "site2"))
+    desks = _floor(mosquitto, clock, host)
+    url = host.dashboard_url
+    assert url is not None
+    pub = publisher(mosquitto.port)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 760})
+        page.goto(url + f"#token={TOKEN}")
+        tile = page.locator('.tile[data-site="site1"][data-desk="d03"]')
+        expect(tile).to_be_visible(timeout=5000)
+        expect(page.locator(".tile")).to_have_count(7)
+        expect(tile).not_to_have_class("alerting")
+        expect(page.locator('.tile[data-desk="d05"][data-site="site1"]')).to_have_class("tile lost ")
+        # d03 leaves its headset off past the allowed break: its tile must show the alert within 2 s.
+        d3 = desks[2]
+        send(pub, d3, d3.event(EventKind.DOFFED))
+        settle(host, 17)
+        clock.advance(15 * 60 + 30)
+        fired_at = time.monotonic()
+        host.sync()
+        expect(tile).to_have_class("tile stale alerting", timeout=2000)
+        assert time.monotonic() - fired_at < 2.0
+        expect(tile.locator(".chip.alert")).to_contain_text("break-overrun")
+        # The site filter hides other sites.
+        page.select_option("#site", "site2")
+        expect(page.locator(".tile")).to_have_count(1)
+        page.select_option("#site", "site1")
+        expect(page.locator(".tile")).to_have_count(6)
+        # Silence from the alert list.
+        button = page.locator('#alerts li:has-text("d03 · break-overrun") button')
+        button.click()
+        expect(button).to_have_text("silenced", timeout=3000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
+    pub.disconnect()
