@@ -92,7 +92,7 @@ class Subscriber:
     def __init__(self, port: int, *filters: str) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{id(self)}")
-        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, bool(m.retain)))
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, bytes(m.payload), bool(m.retain)))
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         done = []

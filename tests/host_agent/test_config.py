@@ -1,0 +1,119 @@
+"""Host config: defaults, overrides, and errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from host_agent.clock import ScaledClock
+from host_agent.config import DEFAULT_RULES, load_config
+from host_agent.errors import ConfigError, UsageError
+from host_agent.timeflags import parse_duration
+
+FULL = """
+[broker]
+url = "mqtts://broker.example:8883"
+username = "host"
+password = "secret"
+protocol = "5"
+shared_group = "hosts"
+tls_ca = "/etc/ca.pem"
+
+[host]
+sites = ["site1", "site2"]
+db = "data/host.db"
+retention_days = 30
+
+[dashboard]
+bind = "0.0.0.0"
+port = 9000
+token = "0123456789abcdef"
+
+[breaks]
+allowed_s = 600
+sites = { site2 = 1200 }
+
+[rules.posture]
+threshold = 240
+keep_firing_for_s = 0
+
+[rules.noisy-floor]
+enabled = false
+"""
+
+
+def test_full_config_loads(tmp_path: Path) -> None:
+    p = tmp_path / "host.toml"
+    p.write_text(FULL)
+    c = load_config(p)
+    assert c.broker.tls and c.broker.port == 8883 and c.broker.host == "broker.example"
+    assert c.broker.shared_group == "hosts" and c.broker.protocol == "5"
+    assert c.sites == ("site1", "site2")
+    assert c.db == str(tmp_path / "data/host.db")  # relative to the config file
+    assert c.dashboard.port == 9000 and c.dashboard.token == "0123456789abcdef"
+    assert c.allowed_break("site1") == 600 and c.allowed_break("site2") == 1200
+    assert c.rules["posture"].threshold == 240 and c.rules["posture"].window_s == 600
+    assert not c.rules["noisy-floor"].enabled
+    assert c.rules["volume"] == DEFAULT_RULES["volume"]
+
+
+def test_empty_config_gives_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "host.toml"
+    p.write_text("")
+    c = load_config(p)
+    assert c.broker.url == "mqtt://127.0.0.1:1883" and c.broker.protocol == "3.1.1"
+    assert c.dashboard.bind == "127.0.0.1" and c.dashboard.token is None
+    assert c.allowed_break("any") == 900 and c.retention_days == 90
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ('[broker]\nurl = "http://x"', "broker.url"),
+    ('[broker]\nprotocol = "4"', "broker.protocol"),
+    ('[broker]\nshared_group = "g"', "broker.shared_group"),
+    ('[broker]\nport = 1', "broker.port"),
+    ('[host]\nsites = ["Site 1"]', "host.sites[0]"),
+    ('[host]\nretention_days = "long"', "host.retention_days"),
+    ('[dashboard]\nport = 70000', "dashboard.port"),
+    ('[dashboard]\ntoken = "short"', "dashboard.token"),
+    ('[breaks]\nsites = { site2 = -5 }', "breaks.sites.site2"),
+    ('[rules.posture]\nfor_s = "5m"', "rules.posture.for_s"),
+    ('[rules.posture]\nseverity = "panic"', "rules.posture.severity"),
+    ('[rules.volume]\nwindow_s = 0', "rules.volume.window_s"),
+    ('[rules.unknown]\nfor_s = 1', "rules.unknown"),
+    ("[nonsense]", "nonsense"),
+])
+def test_errors_name_the_field(tmp_path: Path, text: str, field: str) -> None:
+    p = tmp_path / "host.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        load_config(p)
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.toml")
+    p = tmp_path / "bad.toml"
+    p.write_text("[broker\nurl=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800), ("1h30m", 5400),
+                                                ("2d", 172800), ("1.5h", 5400)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "30x", "1h 30m", "-5m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(UsageError, match="bad duration"):
+        parse_duration(text)
+
+
+def test_scaled_clock_agrees_across_processes_with_the_same_origin() -> None:
+    origin = ScaledClock(1.0).now_ms() - 10_000  # origin 10 s ago
+    a, b = ScaledClock(60.0, origin), ScaledClock(60.0, origin)
+    ta, tb = a.now_ms(), b.now_ms()
+    assert abs(ta - tb) < 60 * 50  # two reads within 50 ms of wall time
+    assert ta - origin >= 60 * 10_000  # 10 s of wall time is 10 min on the clock

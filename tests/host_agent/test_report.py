@@ -1,0 +1,116 @@
+"""Daily reports from a day of history: numbers, per-agent roster, every format, bad input."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from host_agent.commands import report as report_cmd
+from host_agent.errors import UsageError
+from host_agent.report import build_report, load_roster
+from host_agent.storage import SqliteStore
+from tests.host_agent.report_data import DAY, fill_day
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[tuple[float, float]]]]:
+    path = tmp_path_factory.mktemp("report") / "host.db"
+    store = SqliteStore(path)
+    truth = fill_day(store)
+    store.close()
+    return path, truth
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    p = argparse.ArgumentParser()
+    report_cmd.configure(p)
+    assert report_cmd.run(p.parse_args(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_per_desk_numbers(db: tuple[Path, dict[str, list[tuple[float, float]]]]) -> None:
+    path, truth = db
+    store = SqliteStore(path, readonly=True)
+    rep = build_report(store, "site1", DAY)
+    rows = {r.key: r for r in rep.rows}
+    assert sorted(rows) == ["d01", "d02", "d03"]
+    for desk, samples in truth.items():
+        speech = sum(s for s, _ in samples)
+        power = sum(s * 10 ** (lvl / 10) for s, lvl in samples) / speech
+        assert rows[desk].speech_s == pytest.approx(speech)
+        assert rows[desk].level_dbov == pytest.approx(10 * math.log10(power))
+        assert rows[desk].minutes == 9 * 60 - 30
+    assert rows["d02"].rate_spm == pytest.approx(185.0)
+    d2 = rows["d02"].as_dict()
+    assert d2["cue_share"]["volume_high"] == pytest.approx(0.4, abs=0.01)  # type: ignore[index]
+    assert d2["cue_share"]["pace_fast"] == pytest.approx(0.5, abs=0.01)  # type: ignore[index]
+    assert rows["d03"].slouched_s == 60.0 * len([m for m in range(8 * 60, 17 * 60)
+                                                 if m % 3 == 0 and not 12 * 60 <= m < 12 * 60 + 30])
+    assert [m for _, m in rows["d02"].breaks] == [40.0] and rows["d02"].overruns == [5]
+    assert [m for _, m in rows["d01"].breaks] == [12.0] and rows["d01"].overruns == []
+    assert dict(rows["d02"].alerts) == {"volume": 1, "pace": 1, "break-overrun": 1}
+    assert sum(rows["d01"].hourly_speech_s[:8]) == 0 and rows["d01"].hourly_speech_s[9] > 0
+    store.close()
+
+
+def test_other_day_and_site_are_empty(db: tuple[Path, object]) -> None:
+    store = SqliteStore(db[0], readonly=True)
+    assert build_report(store, "site1", DAY.replace(day=21)).rows == []
+    assert build_report(store, "site9", DAY).rows == []
+    store.close()
+
+
+def test_per_agent_with_a_roster(db: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("desk,agent,start,end\n"
+                      "d01,alice,2026-11-20T08:00,2026-11-20T12:30\n"
+                      "d02,alice,2026-11-20T12:30,\n"
+                      "d02,bob,2026-11-20T08:00,2026-11-20T12:30\n")
+    out = json.loads(_run(["--db", str(db[0]), "--site", "site1", "--date", DAY.isoformat(), "--format", "json",
+                           "--roster", str(roster)], capsys))
+    rows = {r["key"]: r for r in out["rows"]}
+    assert out["by"] == "agent" and sorted(rows) == ["alice", "bob"]  # d01 after 12:30 and d03: nobody
+    assert rows["alice"]["desks"] == ["d01", "d02"]
+    assert rows["alice"]["minutes"] == 4 * 60 + 4 * 60 + 30  # d01 08:00-12:00, d02 12:30-17:00
+    assert rows["alice"]["overruns"] == 1 and rows["bob"]["breaks"] == 0
+    assert rows["alice"]["alerts"] == {"break-overrun": 1}
+    assert rows["bob"]["alerts"] == {"pace": 1, "volume": 1}
+
+
+def test_table_csv_and_html(db: tuple[Path, object], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    base = ["--db", str(db[0]), "--site", "site1", "--date", DAY.isoformat()]
+    table = _run(base, capsys)
+    assert re.search(r"^d02\s+185\.2\s+-13\.6\s+185\.0\s+40%\s+50%\s+0%", table, re.M)
+    rows = list(csv.DictReader(io.StringIO(_run(base + ["--format", "csv"], capsys))))
+    assert [r["desk"] for r in rows] == ["d01", "d02", "d03"] and rows[1]["max_overrun_level"] == "5"
+    out = tmp_path / "r.html"
+    _run(base + ["--format", "html", "-o", str(out)], capsys)
+    html = out.read_text()
+    assert html.count("<svg") == 1 + 2 * 3 and "L5" in html  # the heat map, then rate and cue bars per desk
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no external assets
+
+
+def test_bad_input_is_named(db: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--db", str(db[0]), "--site", "site1"]
+    with pytest.raises(UsageError, match="--date"):
+        _run(base + ["--date", "22/11/2026"], capsys)
+    with pytest.raises(UsageError, match="time zone"):
+        _run(base + ["--tz", "Mars/Olympus"], capsys)
+    with pytest.raises(UsageError, match="not a valid id"):
+        _run(["--db", str(db[0]), "--site", "Site 1"], capsys)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("desk,agent,start,end\nd01,alice,yesterday,\n")
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(UsageError, match="line 2"):
+        load_roster(bad, ZoneInfo("UTC"))
+    bad.write_text("desk,who\n")
+    with pytest.raises(UsageError, match="columns"):
+        load_roster(bad, ZoneInfo("UTC"))
