@@ -211,6 +211,15 @@ class Floor:
             self._set_worn(d, False, event_time(msg.ts, now_ms))
         return True
 
+    def seed_window(self, msg: Minute) -> None:
+        """Add a stored minute rollup to the rule windows (after a restart: live metrics were lost)."""
+        d = self.desk(msg.site, msg.desk)
+        t = msg.minute_ts + 30_000
+        for group in {CUE_GROUP[c] for c in msg.cue_s if c in CUE_GROUP}:
+            d.window.add(t, group, sum(s for c, s in msg.cue_s.items() if CUE_GROUP.get(c) == group))
+        if msg.slouched_s:
+            d.window.add(t, K_SLOUCH, msg.slouched_s)
+
     def accept_minute(self, msg: Minute) -> bool:
         """False for a duplicate (boot, seq)."""
         return self.desk(msg.site, msg.desk).seqs.check_and_add(msg.boot, msg.seq)

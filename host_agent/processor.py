@@ -33,6 +33,8 @@ from mqtt_schema import (
 
 log = logging.getLogger("host_agent.ingest")
 LOG_EVERY_S = 60.0
+WINDOW_RESTORE_MS = 10 * 60_000
+"""On restart, rule windows are seeded from the minute rollups of the last 10 min."""
 Publish = Callable[[str, bytes | None, int, bool], None]
 """(topic, payload or None to clear, qos, retain)."""
 
@@ -65,7 +67,12 @@ class Processor:
             d.worn, d.off_since_ms = r.worn, r.off_since_ms
             self._saved[(r.site, r.desk)] = self._record_key(d)
         self.engine.restore(self.store.active_alerts())
-        self.engine.set_silences(self.store.silences(self.clock.now_ms()))
+        now = self.clock.now_ms()
+        self.engine.set_silences(self.store.silences(now))
+        sites = set(self.config.sites) or {site for site, _ in self.floor.desks}
+        for site in sorted(sites):
+            for m in self.store.minutes(site, now - WINDOW_RESTORE_MS, now):
+                self.floor.seed_window(m)
 
     # --- one message --------------------------------------------------------------------------------
 

@@ -240,3 +240,29 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path, clock: ManualClock)
     cfg = host_config(f"mqtt://127.0.0.1:{free_port()}", tmp_path / "h.db")
     with pytest.raises(HostError, match="could not connect"):
         HostService(cfg, clock, connect_timeout_s=1.5).start()
+
+
+def test_restart_seeds_rule_windows_from_recent_minute_rollups(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+    from mqtt_schema import Cue
+
+    host = make_host(mosquitto.url)
+    pub = publisher(mosquitto.port)
+    d = Desk("site1", "d01", clock=clock.now_ms)
+    send(pub, d, d.state())
+    now = clock.now_ms()
+    for k in range(4, 0, -1):  # four minutes with 20 s of fast speech each: 80 s > 60 s in 5 min
+        send(pub, d, d.minute(now - k * 60_000, speech_s=40.0, cue_s={Cue.PACE_FAST: 20.0}))
+    settle(host, 5)
+    assert host.summary().firing_now == {}  # live metrics drive the window; minutes only seed a restart
+    host.stop()
+    host2 = make_host(mosquitto.url)
+    settle(host2, 1)
+    assert host2.summary().firing_now == {"pace": 1}
+
+
+def test_example_config_loads() -> None:
+    from host_agent.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "host_agent" / "host.example.toml")
+    assert cfg.sites == ("site1",) and cfg.rules["posture"].threshold == 300
