@@ -221,7 +221,7 @@ def memory_per_desk(n: int = 2000) -> float:
         site, desk = "site1", f"d{i:05d}"
         floor.apply_state(State(site=site, desk=desk, boot=1, seq=1, ts=now, status=DeskStatus.ONLINE), now)
         seq = 2
-        for k in range(100):  # fills the dedup window
+        for _ in range(100):  # fills the dedup window
             floor.apply_event(Event(site=site, desk=desk, boot=1, seq=seq, ts=now, kind=EventKind.CUE_ON,
                                     cue=Cue.PACE_FAST), now)
             seq += 1
