@@ -95,3 +95,19 @@ def test_fuzzed_batch_through_the_broker_is_fully_counted(
     assert sum(s.accepted.values()) + sum(s.rejected.values()) + sum(s.duplicates.values()) + \
         host.processor.stats.superseded.total() == len(sent)  # type: ignore[union-attr]
     pub.disconnect()
+
+
+def test_rejects_are_logged_once_a_minute_per_topic(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "h.db")
+    p = Processor(HostConfig(), ManualClock(T0), store)
+    a, b = str(DeskTopic("site1", "d01", DeskKind.METRICS)), str(DeskTopic("site1", "d02", DeskKind.METRICS))
+    with caplog.at_level("WARNING", logger="host_agent.ingest"):
+        for _ in range(5):
+            p.handle(a, b"{broken")
+        p.handle(b, b"[]")
+    records = [r.getMessage() for r in caplog.records]
+    assert len(records) == 2
+    assert a in records[0] and "malformed-json" in records[0]
+    assert b in records[1]
+    assert p.stats.rejected_total == 6
+    store.close()
