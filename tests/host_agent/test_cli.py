@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,14 +37,14 @@ def test_run_serves_ingests_and_stops_cleanly_on_sigterm(mosquitto: Mosquitto, t
         send(pub, d, d.state())
         send(pub, d, d.event(EventKind.DOFFED))
 
-        def snapshot() -> dict[str, object]:
+        def snapshot() -> Any:
             with urllib.request.urlopen(url + "api/snapshot", timeout=5) as r:
-                return json.loads(r.read())  # type: ignore[no-any-return]
+                return json.loads(r.read())
 
-        wait_until(lambda: len(snapshot()["desks"]) == 1, 10, "the desk on the dashboard")  # type: ignore[arg-type]
+        wait_until(lambda: len(snapshot()["desks"]) == 1, 10, "the desk on the dashboard")
         # At 300x, the 15 min allowed break passes in 3 s of wall time.
-        wait_until(lambda: any(a["rule"] == "break-overrun" and a["state"] == "firing"  # type: ignore[index]
-                               for a in snapshot()["alerts"]), 30, "break-overrun at 300x")  # type: ignore[attr-defined]
+        wait_until(lambda: any(a["rule"] == "break-overrun" and a["state"] == "firing"
+                               for a in snapshot()["alerts"]), 30, "break-overrun at 300x")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         tail = proc.stderr.read()
