@@ -38,6 +38,59 @@ def subscriptions(sites: tuple[str, ...], shared_group: str | None) -> list[tupl
     return out
 
 
+def make_client(cfg: BrokerConfig, client_id: str, persistent: bool) -> mqtt.Client:
+    """A paho client with the config's protocol, credentials and TLS."""
+    v5 = cfg.protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                         clean_session=None if v5 else not persistent)
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.tls:
+        client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key, cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_insecure_set(cfg.tls_insecure)
+    return client
+
+
+def read_retained(cfg: BrokerConfig, filters: list[str], client_id: str, quiet_s: float = 0.3,
+                  timeout_s: float = 10.0) -> dict[str, bytes]:
+    """The retained messages under ``filters`` (read until ``quiet_s`` passes without one)."""
+    got: dict[str, bytes] = {}
+    last = [time.monotonic()]
+    subscribed = threading.Event()
+    client = make_client(cfg, client_id, persistent=False)
+
+    def on_connect(c: mqtt.Client, u: Any, f: Any, reason: Any, p: Any) -> None:
+        if not reason.is_failure:
+            c.subscribe([(f, 1) for f in filters])
+
+    def on_subscribe(c: mqtt.Client, u: Any, mid: int, reasons: Any, p: Any) -> None:
+        last[0] = time.monotonic()
+        subscribed.set()
+
+    def on_message(c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
+        if m.retain:
+            got[m.topic] = bytes(m.payload)
+            last[0] = time.monotonic()
+
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    try:
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    except (OSError, ValueError) as exc:
+        raise HostError(f"cannot reach the broker {cfg.url}: {exc}") from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(timeout_s):
+            raise HostError(f"could not read retained messages from {cfg.url} in {timeout_s:g} s")
+        end = time.monotonic() + timeout_s
+        while time.monotonic() - last[0] < quiet_s and time.monotonic() < end:
+            time.sleep(0.02)
+        return dict(got)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class MqttLink:
     """Connects, subscribes on every (re)connect, feeds ``inbox`` and publishes alerts."""
 
@@ -50,16 +103,7 @@ class MqttLink:
         self.subscribed = threading.Event()
         self.connect_error: str | None = None
         self._pending_subs: set[int] = set()
-        v5 = cfg.protocol == "5"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                                  clean_session=None if v5 else False)
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls:
-            self.client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
-                                cert_reqs=ssl.CERT_REQUIRED)
-            self.client.tls_insecure_set(cfg.tls_insecure)
+        self.client = make_client(cfg, client_id, persistent=True)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 10)

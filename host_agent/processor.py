@@ -74,6 +74,29 @@ class Processor:
             for m in self.store.minutes(site, now - WINDOW_RESTORE_MS, now):
                 self.floor.seed_window(m)
 
+    def reconcile_retained(self, retained: dict[str, bytes]) -> tuple[int, int]:
+        """Make the broker's retained alerts match the engine: clear stale ones, publish missing ones.
+
+        Returns (cleared, republished). Stale ones come from alerts resolved while a clear was lost,
+        or from a history database that was replaced.
+        """
+        if self.publish is None:
+            return 0, 0
+        now = self.clock.now_ms()
+        visible = {str(AlertTopic(a.site, a.desk, a.rule)): a for a in self.engine.alerts.values() if a.visible}
+        cleared = republished = 0
+        for topic, payload in retained.items():
+            if payload and topic not in visible:
+                self.publish(topic, None, QOS["alert"], True)
+                cleared += 1
+        for topic, a in visible.items():
+            if topic not in retained:
+                self.publish(topic, encode(a.to_alert(now)), QOS["alert"], True)
+                republished += 1
+        if cleared or republished:
+            log.info("retained alerts reconciled: %d stale cleared, %d republished", cleared, republished)
+        return cleared, republished
+
     # --- one message --------------------------------------------------------------------------------
 
     def handle(self, topic: str, payload: bytes, recv_ns: int | None = None) -> str:

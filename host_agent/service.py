@@ -26,11 +26,11 @@ from host_agent.alerts import Silence
 from host_agent.clock import Clock, ScaledClock
 from host_agent.config import HostConfig
 from host_agent.errors import HostError, UsageError
-from host_agent.mqtt_link import MqttLink
+from host_agent.mqtt_link import MqttLink, read_retained
 from host_agent.processor import Processor
 from host_agent.stats import render_prometheus
 from host_agent.storage import HistoryStore, SqliteStore
-from mqtt_schema import SchemaError, check_id
+from mqtt_schema import SchemaError, alert_filter, check_id
 
 log = logging.getLogger("host_agent.service")
 T = TypeVar("T")
@@ -96,6 +96,9 @@ class HostService:
         self.link = MqttLink(self.config.broker, self.config.sites, self.inbox, self.client_id)
         try:
             self.link.start(self.connect_timeout_s)
+            filters = [alert_filter(site) for site in self.config.sites or ("+",)]
+            retained = read_retained(self.config.broker, filters, f"{self.client_id}-scan"[:64])
+            self.call(lambda: self.processor.reconcile_retained(retained) if self.processor else None)
             if self.config.dashboard.enabled:
                 from host_agent.dashboard import Dashboard
 

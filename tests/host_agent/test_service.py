@@ -266,3 +266,29 @@ def test_example_config_loads() -> None:
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "host_agent" / "host.example.toml")
     assert cfg.sites == ("site1",) and cfg.rules["posture"].threshold == 300
+
+
+def test_start_clears_stale_retained_alerts_and_republishes_missing_ones(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+    from mqtt_schema import encode
+
+    pub = publisher(mosquitto.port)
+    stale = str(AlertTopic("site1", "d09", "posture"))
+    pub.publish(stale, encode(Alert(site="site1", desk="d09", rule="posture", since_ts=clock.now_ms(),
+                                    ts=clock.now_ms())), qos=1, retain=True).wait_for_publish(5)
+    d = Desk("site1", "d01", clock=clock.now_ms)
+    host = make_host(mosquitto.url)
+    send(pub, d, d.state())
+    send(pub, d, d.event(EventKind.DOFFED))
+    settle(host, 2)
+    clock.advance(16 * 60)
+    host.sync()
+    host.stop()
+    live = str(AlertTopic("site1", "d01", "break-overrun"))
+    pub.publish(live, b"", qos=1, retain=True).wait_for_publish(5)  # the retained alert got lost
+    make_host(mosquitto.url)
+    sub = Subscriber(mosquitto.port, alert_filter("site1"))
+    wait_until(lambda: sub.on(live), 5, "the firing alert republished")
+    assert decode(sub.on(live)[-1], Alert).rule == "break-overrun"
+    assert sub.on(stale) == []  # cleared: no retained message left for a new subscriber
+    sub.close()
