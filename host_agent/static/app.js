@@ -69,7 +69,8 @@ function render() {
   $("grid").innerHTML = desks.map((d) => {
     const mine = byDesk[d.site + "/" + d.desk] || [];
     const live = mine.filter((a) => !a.inhibited);
-    const cls = ["tile", d.status, live.length ? "alerting" : ""].join(" ");
+    const loud = live.filter((a) => !a.silenced);
+    const cls = ["tile", d.status, loud.length ? "alerting" : (live.length ? "silenced" : "")].join(" ");
     const wear = d.worn === false
       ? `<span class="chip off">headset off ${mmss((d.off_s || 0) + elapsed)}</span>`
       : d.worn ? `<span class="chip">worn</span>` : `<span class="chip">wear ?</span>`;
