@@ -150,6 +150,7 @@ def test_dashboard_in_chromium_tile_reacts_within_2_s(
         button = page.locator('#alerts li:has-text("d03 · break-overrun") button')
         button.click()
         expect(button).to_have_text("silenced", timeout=3000)
+        expect(tile).to_have_class("tile online silenced", timeout=2000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
