@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hw.errors import FlashError as AgentError, UsageError
+from hw.errors import FlashError as AgentError
+from hw.errors import UsageError
 
 PROG = "headset-flash"
 # name -> (module in hw.commands, one-line help)

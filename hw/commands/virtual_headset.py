@@ -1,0 +1,55 @@
+"""Run a virtual headset on a pty: the headset firmware's logic replaying a posture/wear trace,
+speaking the headset line protocol at the given link path (for demos, tests and staff training).
+Runs until interrupted (Ctrl-C) or, with --duration, for that many seconds of wall time."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from hw.errors import UsageError
+from hw.virtual_headset import SCENARIOS, HeadsetTrace, VirtualHeadset
+
+EXAMPLE = """example:
+  headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --scenario slouch --time-scale 10
+  headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --trace posture.csv"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--link", required=True, help="path of the symlink to create for the pty (the 'serial port')")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trace", help="trace file: JSON {'segments': [...]} or CSV t0,t1,pitch,roll,worn")
+    src.add_argument("--scenario", choices=sorted(SCENARIOS), help="a built-in scenario")
+    parser.add_argument("--id", default="e6614103e7452d2f", help="headset id, hex (default %(default)s)")
+    parser.add_argument("--fw", default="1.0.0", help="firmware version to report (default %(default)s)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="headset seconds per wall second (default %(default)s)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    trace = HeadsetTrace.from_file(args.trace) if args.trace else HeadsetTrace.scenario(args.scenario)
+    if args.time_scale <= 0:
+        raise UsageError("--time-scale must be > 0")
+    try:
+        hs = VirtualHeadset(trace, link_path=args.link, headset_id=args.id, firmware_version=args.fw,
+                            time_scale=args.time_scale)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    hs.start()
+    print(f"virtual headset {args.id} on {args.link} -> {hs.port.slave_name} "
+          f"({trace.duration_s:.0f} s trace at x{args.time_scale:g}); Ctrl-C to stop", file=sys.stderr)
+    try:
+        end = None if args.duration is None else time.monotonic() + args.duration
+        last = -1
+        while end is None or time.monotonic() < end:
+            t = int(hs.headset_time_s())
+            if t // 10 != last // 10:
+                last = t
+                print(f"\r  headset time {t:6d} s", end="", file=sys.stderr, flush=True)
+            time.sleep(0.2)
+    finally:
+        print("", file=sys.stderr)
+        hs.stop()
+    return 0

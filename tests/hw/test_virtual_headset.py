@@ -1,0 +1,150 @@
+"""The virtual headset seen from the desk side: plain pyserial + headset_link on its pty."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from hw.firmware import headset_link as hl
+from hw.virtual_headset import HeadsetTrace, TraceError, VirtualHeadset
+
+
+class Desk:
+    """A minimal desk-side reader: pyserial and the shared protocol module, nothing else."""
+
+    def __init__(self, path: Path):
+        self.ser = serial.Serial(str(path), timeout=0.05)
+        self.lines = hl.LineBuffer()
+        self.seq = hl.Sequencer(100)
+        self.got: list[dict] = []
+
+    def send(self, t: str, **fields: object) -> int:
+        msg = self.seq.message(t, **fields)
+        self.ser.write(hl.encode(msg))
+        return int(msg["n"])
+
+    def wait_for(self, pred, deadline_s: float = 5.0) -> dict:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            for line in self.lines.feed(self.ser.read(4096)):
+                msg = hl.decode(line)
+                self.got.append(msg)
+                if pred(msg):
+                    return msg
+        raise AssertionError(f"no matching message within {deadline_s} s; got {self.got[-5:]}")
+
+    def close(self) -> None:
+        self.ser.close()
+
+
+SLOUCH = HeadsetTrace.from_segments([
+    (0.0, 3.0, dict(pitch=2, roll=0, worn=True)),
+    (3.0, 8.0, dict(pitch=25, roll=-6, worn=True)),
+    (8.0, 60.0, dict(pitch=3, roll=0, worn=False)),
+])
+
+
+@pytest.fixture
+def headset(tmp_path: Path):
+    hs = VirtualHeadset(SLOUCH, link_path=tmp_path / "ttyHEADSET", headset_id="e6614103e7452d2f",
+                        firmware_version="1.0.0", time_scale=4.0)
+    hs.start()
+    yield hs
+    hs.stop()
+
+
+def test_desk_reads_hello_posture_and_wear_edges(headset: VirtualHeadset) -> None:
+    desk = Desk(headset.link_path)
+    try:
+        hello = desk.wait_for(lambda m: m["t"] == hl.HELLO)
+        assert hello["id"] == "e6614103e7452d2f" and hello["fw"] == "1.0.0" and hello["proto"] == hl.PROTOCOL_VERSION
+        upright = desk.wait_for(lambda m: m["t"] == hl.IMU)
+        assert abs(upright["p"] - 2) < 1.5 and abs(upright["r"]) < 1.5
+        slouch = desk.wait_for(lambda m: m["t"] == hl.IMU and m["p"] > 20)
+        # the complementary filter settles onto the trace's pose
+        settled = desk.wait_for(lambda m: m["t"] == hl.IMU and m["ms"] > slouch["ms"] + 600)
+        assert abs(settled["p"] - 25) < 1.0 and abs(settled["r"] + 6) < 1.0
+        off = desk.wait_for(lambda m: m["t"] == hl.WEAR)
+        assert off["on"] is False
+        assert off["n"] > settled["n"]  # the doff edge comes after the slouch, in order
+    finally:
+        desk.close()
+
+
+def test_requests_get_answers(headset: VirtualHeadset) -> None:
+    desk = Desk(headset.link_path)
+    try:
+        n = desk.send(hl.PING)
+        assert desk.wait_for(lambda m: m["t"] == hl.PONG)["re"] == n
+        n = desk.send(hl.GET_INFO)
+        info = desk.wait_for(lambda m: m["t"] == hl.INFO)
+        assert info["re"] == n and info["id"] == "e6614103e7452d2f" and info["st"]["imu"] is True
+        assert 0.95 < info["st"]["g"] < 1.05
+        n = desk.send(hl.LED, rgb=[255, 80, 0])
+        assert desk.wait_for(lambda m: m["t"] == hl.ACK)["re"] == n
+        assert headset.led == (255, 80, 0)
+        n = desk.send(hl.CALIBRATE)
+        ack = desk.wait_for(lambda m: m["t"] == hl.ACK and m["re"] == n)
+        assert ack["ok"] is True
+        # the fake IMU's gyro bias (0.6, -0.4, 0.25 deg/s) was learned
+        bias = headset.app.imu.gyro_bias
+        assert abs(bias[0] - 0.6) < 0.1 and abs(bias[1] + 0.4) < 0.1
+    finally:
+        desk.close()
+
+
+def test_unplug_gives_the_reader_an_error_and_replug_says_hello_again(headset: VirtualHeadset) -> None:
+    desk = Desk(headset.link_path)
+    desk.wait_for(lambda m: m["t"] == hl.IMU)
+    headset.unplug()
+    assert not headset.link_path.exists()
+    with pytest.raises(serial.SerialException):
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            desk.ser.read(100)
+    desk.close()
+    headset.replug()
+    desk = Desk(headset.link_path)
+    try:
+        assert desk.wait_for(lambda m: m["t"] == hl.HELLO)["id"] == "e6614103e7452d2f"
+        assert headset.boots == 2
+    finally:
+        desk.close()
+
+
+def test_bad_traces_are_named(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="segment 1: starts at 5"):
+        HeadsetTrace.from_segments([(0, 4, {}), (5, 6, {})])
+    with pytest.raises(TraceError, match="unknown keys"):
+        HeadsetTrace.from_segments([(0, 4, {"yaw": 3})])
+    bad = tmp_path / "t.csv"
+    bad.write_text("t0,t1,pitch,roll,worn\n0,10,abc,0,1\n")
+    with pytest.raises(TraceError, match="pitch='abc' is not a number"):
+        HeadsetTrace.from_file(bad)
+    good = tmp_path / "t.json"
+    good.write_text(SLOUCH.to_json())
+    assert HeadsetTrace.from_file(good).segments == SLOUCH.segments
+
+
+def test_cli_runs_a_scenario(tmp_path: Path) -> None:
+    link = tmp_path / "ttyCLI"
+    proc = subprocess.Popen([sys.executable, "-m", "hw.cli", "virtual-headset", "--link", str(link),
+                             "--scenario", "long-break", "--time-scale", "50", "--duration", "30"],
+                            stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        desk = Desk(link)
+        try:
+            assert desk.wait_for(lambda m: m["t"] == hl.WEAR and m["on"] is False, 10)
+        finally:
+            desk.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)
