@@ -144,6 +144,12 @@ def host_counter(url: str, name: str = "hsc_host_messages_in_total") -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raw_rate(port: int, n: int, desks: int) -> float:
     sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", desk_filter("site1", "+", DeskKind.METRICS),
                             "-C", str(n)], stdout=subprocess.DEVNULL)
@@ -272,6 +278,7 @@ def main() -> int:
         log(f"sustained: {args.desks} desks at 1 Hz for {args.seconds:.0f} s with {args.probes} alert probes ...")
         base = host_counter(url)
         t0 = time.perf_counter()
+        cpu0 = cpu_seconds(host.pid)
         pub = publisher(port, args.desks, seconds=args.seconds)
         lat = probe_latencies(port, args.seconds - 1, args.probes)
         pub.wait(args.seconds + 60)
@@ -281,6 +288,7 @@ def main() -> int:
             time.sleep(0.05)
         got = host_counter(url) - base
         elapsed = time.perf_counter() - t0
+        cores = (cpu_seconds(host.pid) - cpu0) / elapsed
         depth = host_counter(url, "hsc_host_queue_depth")
         mem = memory_per_desk()
         lat_ms = sorted(x * 1000 for x in lat)
@@ -292,6 +300,7 @@ def main() -> int:
             (f"sustained: {args.desks} desks x 1 Hz, offered", f"{args.desks:,.0f} msg/s", ""),
             ("sustained: host processed", f"{got / args.seconds:,.0f} msg/s ({got:,.0f} msgs)", ""),
             ("sustained: queue depth at the end", f"{depth:.0f}", ""),
+            ("sustained: host CPU", f"{cores:.2f} cores", f"{got / elapsed / max(cores, 1e-9):,.0f} msg per CPU-s"),
             (f"publish -> alert latency p50 ({len(lat_ms)} probes)", f"{p50:.1f} ms", ""),
             ("publish -> alert latency p99", f"{p99:.1f} ms", f"target 500 ms: {'ok' if p99 <= 500 else 'MISSED'}"),
             ("memory per desk (floor state)", f"{mem / 1024:.1f} KiB", f"target 20 KiB: {'ok' if mem <= 20480 else 'MISSED'}"),

@@ -164,6 +164,7 @@ class AlertEngine:
             if a.state == PENDING:
                 if now_ms - a.since_ms >= spec.for_s * 1000:
                     a.state, a.fired_ms = FIRING, now_ms
+                    a.silenced = self.silenced(site, desk, spec.rule, now_ms)
                     self.fired[spec.rule] += 1
                     out.append(self._change(a, AlertTransition.FIRING, now_ms))
             elif a.level != old_level:

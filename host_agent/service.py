@@ -41,6 +41,7 @@ SILENCE_POLL_S = 2.0
 COMMIT_EVERY_S = 0.2
 SNAPSHOT_EVERY_S = 0.25
 PRUNE_EVERY_S = 3600.0
+_STOP = object()
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,8 @@ class HostService:
             self.link.stop()
             self.link = None
         if self._thread is not None:
-            self._stop.set()
-            self.inbox.put(None)
-            self._thread.join(timeout=10)
+            self.inbox.put(_STOP)  # after every message already received
+            self._thread.join(timeout=30)
             self._thread = None
         if self._store is not None:
             self._store.close()
@@ -144,16 +144,26 @@ class HostService:
         p = self.processor
         assert p is not None and self._store is not None
         store = self._store
-        last_full = last_silence = last_commit = last_snap = last_prune = time.monotonic()
+        last_full = last_silence = last_commit = last_snap = time.monotonic()
+        last_prune = last_full - PRUNE_EVERY_S  # prune once at start
         snap_version = -1
+        carry: Any = None
         while not self._stop.is_set():
-            try:
-                item = self.inbox.get(timeout=0.05)
-            except queue.Empty:
-                item = None
+            item, carry = carry, None
+            if item is None:
+                try:
+                    item = self.inbox.get(timeout=0.05)
+                except queue.Empty:
+                    item = None
             try:
                 n = 0
-                while item is not None and n < BATCH_MAX:
+                while item is not None:
+                    if n == BATCH_MAX:  # evaluate and commit now and then under load; keep the order
+                        carry = item
+                        break
+                    if item is _STOP:
+                        self._stop.set()
+                        break
                     if isinstance(item, tuple):
                         p.handle(*item)
                     else:
@@ -163,8 +173,6 @@ class HostService:
                         item = self.inbox.get_nowait()
                     except queue.Empty:
                         item = None
-                if item is not None:
-                    self.inbox.put(item)  # batch limit reached: handle it next round
                 now = time.monotonic()
                 if now - last_silence >= SILENCE_POLL_S:
                     last_silence = now
@@ -187,6 +195,12 @@ class HostService:
                 self.error = exc
                 log.exception("processing failed: %s", exc)
                 time.sleep(0.5)
+        try:  # everything received before stop() is processed and stored
+            p.evaluate(everything=True)
+            store.commit()
+        except Exception as exc:
+            self.error = exc
+            log.exception("final commit failed: %s", exc)
 
     def call(self, fn: Callable[[], T], timeout_s: float = 10.0) -> T:
         """Run ``fn`` on the processing thread (after everything queued before it); return its result."""
