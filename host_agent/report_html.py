@@ -29,11 +29,11 @@ main{padding:20px 32px;max-width:1200px}
 .tile.warn b{color:#c2410c}
 section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:18px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 section h2{margin:0 0 4px;font-size:17px}section p.note{margin:0 0 10px;color:#627d98;font-size:13px}
-td{white-space:nowrap}
+td{white-space:nowrap}td.wrap{white-space:normal}
 table{border-collapse:collapse;width:100%}th,td{padding:7px 8px;text-align:left;border-bottom:1px solid #e4e7eb;
 vertical-align:middle}th{font-size:12px;color:#627d98;font-weight:600;text-transform:uppercase}
 td.num{font-variant-numeric:tabular-nums}
-.badge{display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;margin:1px 2px;color:#fff}
+.badge{white-space:nowrap;display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;margin:1px 2px;color:#fff}
 .ok{color:#2f855a}.muted{color:#9aa5b1}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
@@ -76,7 +76,7 @@ def _groups(r: Row) -> dict[str, float]:
     }
 
 
-def _cue_bar(r: Row, width: int = 220) -> str:
+def _cue_bar(r: Row, width: int = 180) -> str:
     x, parts = 0.0, [f'<svg width="{width}" height="16" viewBox="0 0 {width} 16">',
                      f'<rect width="{width}" height="16" rx="4" fill="#e3f2e8"/>']
     for name, share in _groups(r).items():
@@ -89,7 +89,7 @@ def _cue_bar(r: Row, width: int = 220) -> str:
     return "".join(parts)
 
 
-def _rate_dot(rate: float | None, width: int = 160) -> str:
+def _rate_dot(rate: float | None, width: int = 130) -> str:
     lo, hi = 40.0, 260.0
     if rate is None:
         return '<span class="muted">-</span>'
@@ -143,7 +143,7 @@ def render_html(rep: Report) -> str:
             + (f'<br><span class="muted">{escape(", ".join(sorted(r.desks)))}</span>' if rep.by == "agent" else "")
             + f'</td><td class="num">{r.speech_s / 60:.0f} min</td><td class="num">{lvl}</td>'
             f"<td>{_rate_dot(r.rate_spm)}</td><td>{_cue_bar(r)}</td>"
-            f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td><td>{_alerts(r)}</td></tr>')
+            f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td><td class="wrap">{_alerts(r)}</td></tr>')
     empty = '<tr><td colspan="8" class="muted">No minute rollups for this site and day.</td></tr>'
     floor = ""
     if rep.floor_alerts:
