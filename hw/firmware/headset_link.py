@@ -68,7 +68,7 @@ def validate(msg):
     t = msg.get("t")
     if t not in _FIELDS:
         raise LinkError("unknown-type", str(t))
-    n = msg.get("n")
+    n = msg.get("n", -1)
     if not _is_type(n, int) or n < 0 or n >= SEQ_MOD:
         raise LinkError("bad-seq", str(n))
     for name, kind in _FIELDS[t]:

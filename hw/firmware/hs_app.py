@@ -40,7 +40,7 @@ class App:
         self.last_stream = None
         self.last_accel = (0.0, 0.0, 0.0)
         self.last_wear_raw = -1
-        self.cal = None  # [request n, start ms, sums, sums of squares, count]
+        self.cal = None  # type: list | None  # [request n, start ms, sums, sums of squares, count]
         self.rx_errors = 0
         self.ident = bytes_hex(hal.unique_id())
 
@@ -165,14 +165,17 @@ class App:
             self._calibrate(now, gyro)
 
     def _calibrate(self, now, gyro):
-        req, start, sums, squares, count = self.cal
+        cal = self.cal
+        if cal is None:
+            return
+        req, start, sums, squares, count = cal
         for i in range(3):
             # the stored bias was already subtracted: add it back for the raw rate
             raw = gyro[i] + self.imu.gyro_bias[i]
             sums[i] += raw
             squares[i] += raw * raw
         count += 1
-        self.cal[4] = count
+        cal[4] = count
         if self.hal.ticks_diff(now, start) < CAL_MS:
             return
         self.cal = None

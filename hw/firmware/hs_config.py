@@ -120,7 +120,7 @@ def validate(raw):
 
     Returns (config, errors): every bad or unknown key is left at its default and named in errors.
     """
-    cfg = {}
+    cfg = {}  # type: dict
     for key in DEFAULTS:
         cfg[key] = DEFAULTS[key]
     errors = []
