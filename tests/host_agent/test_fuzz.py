@@ -111,3 +111,29 @@ def test_rejects_are_logged_once_a_minute_per_topic(caplog: pytest.LogCaptureFix
     assert b in records[1]
     assert p.stats.rejected_total == 6
     store.close()
+
+
+def test_metrics_text_is_well_formed_prometheus(tmp_path: Path) -> None:
+    import re
+
+    from host_agent.stats import render_prometheus
+
+    store = SqliteStore(tmp_path / "h.db")
+    p = Processor(HostConfig(), ManualClock(T0), store)
+    for payload in VALID + [b"{", b"", b'{"type":"metrics"}']:
+        p.handle(str(DeskTopic("site1", "d01", DeskKind.METRICS)), payload, recv_ns=0)
+    text = render_prometheus(p.stats, p.desks_by_state(), p.engine.firing_by_rule(), p.engine.fired,
+                             p.engine.resolved, HostConfig().rules, 0)
+    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"\\\n]*"(,[a-z_]+="[^"\\\n]*")*\})? -?[0-9.e+]+$')
+    families = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            families.add(line.split()[2])
+        elif not line.startswith("# HELP "):
+            assert sample.match(line), line
+    assert {"hsc_host_messages_in_total", "hsc_host_messages_rejected_total", "hsc_host_desks",
+            "hsc_host_alerts_firing", "hsc_host_ingest_latency_seconds"} <= families
+    buckets = [int(m.group(1)) for m in re.finditer(r'_bucket\{le="[^"]+"\} (\d+)', text)]
+    assert buckets == sorted(buckets) and buckets[-1] == 6  # cumulative, +Inf = count
+    assert "hsc_host_ingest_latency_seconds_count 6" in text
+    store.close()

@@ -292,3 +292,32 @@ def test_start_clears_stale_retained_alerts_and_republishes_missing_ones(
     assert decode(sub.on(live)[-1], Alert).rule == "break-overrun"
     assert sub.on(stale) == []  # cleared: no retained message left for a new subscriber
     sub.close()
+
+
+def test_restart_while_a_desk_is_lost_keeps_its_alerts_muted_without_new_transitions(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
+    host = make_host(mosquitto.url)
+    pub = publisher(mosquitto.port)
+    d = Desk("site1", "d01", clock=clock.now_ms)
+    send(pub, d, d.state())
+    send(pub, d, d.event(EventKind.DOFFED))
+    settle(host, 2)
+    clock.advance(16 * 60)
+    host.sync()
+    send(pub, d, d.state(DeskStatus.LOST))
+    settle(host, 3)
+    clock.advance(31)
+    host.sync()
+    host.stop()
+    with sqlite3.connect(tmp_path / "host.db") as db:
+        before = db.execute("SELECT rule, transition FROM alert_log ORDER BY id").fetchall()
+    assert before == [("break-overrun", "firing"), ("break-overrun", "silenced"), ("desk-offline", "pending"),
+                      ("desk-offline", "firing")]
+    host2 = make_host(mosquitto.url)
+    settle(host2, 1)
+    clock.advance(5)
+    host2.sync()
+    with sqlite3.connect(tmp_path / "host.db") as db:
+        after = db.execute("SELECT rule, transition FROM alert_log ORDER BY id").fetchall()
+    assert after == before
+    assert host2.summary().firing_now == {"desk-offline": 1}
