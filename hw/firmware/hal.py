@@ -2,11 +2,11 @@
 # Everything that touches `machine` lives here; hs_app only calls these methods.
 # fakehal.py implements the same methods for the virtual headset and the tests.
 
+import select
 import sys
 import time
 
 import machine
-import select
 
 
 class Hal:

@@ -11,6 +11,10 @@
 
 import json
 
+MYPY = False
+if MYPY:  # mypy treats MYPY as true; MicroPython has no typing module
+    from typing import Any
+
 PROTOCOL_VERSION = 1
 MAX_LINE = 256
 SEQ_MOD = 1 << 30
@@ -48,12 +52,12 @@ TYPES = tuple(_FIELDS.keys())
 class LinkError(ValueError):
     """A line that breaks the protocol. `reason` is a short category for counters."""
 
-    def __init__(self, reason, detail=""):
+    def __init__(self, reason: str, detail: str = "") -> None:
         ValueError.__init__(self, reason + (": " + detail if detail else ""))
         self.reason = reason
 
 
-def _is_type(value, kind):
+def _is_type(value: "Any", kind: type) -> bool:
     if kind is float:
         return (isinstance(value, (int, float))) and not isinstance(value, bool)
     if kind is int:
@@ -61,7 +65,7 @@ def _is_type(value, kind):
     return isinstance(value, kind)
 
 
-def validate(msg):
+def validate(msg: "Any") -> "dict[str, Any]":
     """Check a decoded message's type and required fields; return it, or raise LinkError."""
     if not isinstance(msg, dict):
         raise LinkError("not-object")
@@ -89,7 +93,7 @@ def validate(msg):
     return msg
 
 
-def encode(msg):
+def encode(msg: "dict[str, Any]") -> bytes:
     """Encode a message dict to one line of bytes, newline included."""
     validate(msg)
     line = json.dumps(msg).encode() + b"\n"
@@ -98,7 +102,7 @@ def encode(msg):
     return line
 
 
-def decode(line):
+def decode(line: bytes) -> "dict[str, Any]":
     """Decode one line (bytes, with or without the newline) to a validated message dict."""
     if len(line) > MAX_LINE:
         raise LinkError("too-long", str(len(line)))
@@ -119,15 +123,15 @@ def decode(line):
 class Sequencer:
     """Hands out the sender's sequence numbers, wrapping at SEQ_MOD."""
 
-    def __init__(self, start=0):
+    def __init__(self, start: int = 0) -> None:
         self.n = start % SEQ_MOD
 
-    def next(self):
+    def next(self) -> int:
         n = self.n
         self.n = (self.n + 1) % SEQ_MOD
         return n
 
-    def message(self, t, **fields):
+    def message(self, t: str, **fields: "Any") -> "dict[str, Any]":
         msg = {"t": t, "n": self.next()}
         for key in fields:
             msg[key] = fields[key]
@@ -141,12 +145,12 @@ class LineBuffer:
     thrown away for exceeding MAX_LINE.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.buf = b""
         self.dropped = 0
         self._skipping = False
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> "list[bytes]":
         out = []
         self.buf = self.buf + data
         while True:

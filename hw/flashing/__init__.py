@@ -1,0 +1,1 @@
+"""The facilities flashing tool's logic: firmware manifest, board sessions, batch runs, inventory."""
