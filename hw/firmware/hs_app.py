@@ -130,8 +130,10 @@ class App:
         """One pass of the main loop; call it often (every few ms)."""
         hal = self.hal
         now = hal.ticks_ms()
-        if hal.take_connect():
+        if hal.take_connect():  # the desk (re)opened the port: who we are, and the wear state now
             self.hello()
+            if self.wear.state is not None:
+                self.send(link.WEAR, on=self.wear.state)
         data = hal.read_serial()
         if data:
             for line in self.lines.feed(data):

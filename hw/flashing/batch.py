@@ -20,7 +20,7 @@ BAR = 20
 class ProgressPrinter:
     """One line per event: `port  [#####.....] 5/24 writing hs_app.py`. Thread-safe."""
 
-    def __init__(self, out: TextIO = sys.stderr):
+    def __init__(self, out: TextIO | None = None):
         self.out = out
         self.lock = threading.Lock()
         self.width = 0
@@ -30,7 +30,7 @@ class ProgressPrinter:
         with self.lock:
             self.width = max(self.width, len(port))
             print(f"{port:<{self.width}}  [{'#' * filled}{'.' * (BAR - filled)}] {step:>2}/{total} {text}",
-                  file=self.out, flush=True)
+                  file=self.out or sys.stderr, flush=True)
 
 
 def flash_many(ports: Sequence[str], manifest: Manifest, config: bytes, inventory: Inventory, operator: str,

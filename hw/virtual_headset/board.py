@@ -96,6 +96,8 @@ class VirtualBoard:
         self.time_scale = time_scale
         self.clock = clock or time.monotonic
         self.vanish_after_bytes = vanish_after_bytes
+        self._corrupt_since = 0
+        self._corrupt_files: set[str] = set()
         self.corrupt_files = set(corrupt_files)
         self.safe_pin_held = safe_pin_held
         self.worker: MicroPythonWorker | None = None
@@ -115,6 +117,16 @@ class VirtualBoard:
     @property
     def link_path(self) -> Path:
         return self.port.link_path
+
+    @property
+    def corrupt_files(self) -> set[str]:
+        """Names (and their .tmp) whose content gets damaged when written from now on."""
+        return self._corrupt_files
+
+    @corrupt_files.setter
+    def corrupt_files(self, names: set[str]) -> None:
+        self._corrupt_since = time.time_ns()
+        self._corrupt_files = set(names)
 
     # -- life cycle
     def start(self) -> None:
@@ -353,10 +365,12 @@ class VirtualBoard:
 
     def _damage_files(self) -> None:
         for name in self.corrupt_files:
-            for p in self.fs_dir.glob(name + "*"):
+            for p in (self.fs_dir / name, self.fs_dir / (name + ".tmp")):
+                if not p.is_file():
+                    continue
                 st = p.stat()
                 key = (p.name, st.st_mtime_ns, st.st_size)
-                if st.st_size and key not in self._corrupted:
+                if st.st_size and st.st_mtime_ns >= self._corrupt_since and key not in self._corrupted:
                     data = bytearray(p.read_bytes())
                     data[len(data) // 2] ^= 0x20
                     p.write_bytes(bytes(data))

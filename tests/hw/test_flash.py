@@ -1,0 +1,176 @@
+"""headset-flash against virtual MicroPython boards: real mpremote transport, real MicroPython."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from hw import cli
+from hw.firmware import headset_link as hl
+from hw.flashing.inventory import Inventory
+from hw.flashing.manifest import CONFIG_NAME, Manifest
+from hw.virtual_headset import HeadsetTrace
+from tests.hw.conftest import needs_micropython
+
+pytestmark = needs_micropython
+MANIFEST = Manifest.load()
+
+
+def flash(tmp_path: Path, *ports: Path, extra: tuple[str, ...] = ()) -> int:
+    args = ["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "alice", "--site", "s1", "--desk", "d07"]
+    for p in ports:
+        args += ["--port", str(p)]
+    return cli.main(args + list(extra))
+
+
+def rows(tmp_path: Path) -> list[dict[str, str]]:
+    inv = Inventory(tmp_path / "inv.sqlite")
+    buf = io.StringIO()
+    inv.write_csv(buf)
+    inv.close()
+    return list(csv.DictReader(io.StringIO(buf.getvalue())))
+
+
+def test_flash_verify_boot_hello_selftest_and_inventory(tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert board.mode == "friendly"  # a blank board: no main.py
+    assert flash(tmp_path, board.link_path) == 0
+    out = capsys.readouterr()
+    assert "1 of 1 boards flashed and self-tested" in out.out
+    assert "writing hs_app.py" in out.err and "self-test" in out.err  # progress on stderr
+    for name, data in MANIFEST.files:
+        assert (board.fs_dir / name).read_bytes() == data
+    assert not list(board.fs_dir.glob("*.tmp"))
+    assert json.loads((board.fs_dir / CONFIG_NAME).read_text()) == {"desk": "d07", "site": "s1"}
+    assert board.mode == "running" and board.firmware_errors == []
+    (row,) = rows(tmp_path)
+    assert row["result"] == "ok" and row["board_id"] == "e6614103e7452d2f" and row["operator"] == "alice"
+    assert row["fw_hash"] == MANIFEST.fw_hash and row["fw_version"] == MANIFEST.version
+    assert row["micropython"] == "1.27.0" and row["files_written"] == str(len(MANIFEST.files) + 1)
+    assert "imu=True" in row["detail"] and "wear=52000" in row["detail"]
+
+    # Again: nothing to write. Then a file damaged on the board is found and rewritten.
+    assert flash(tmp_path, board.link_path) == 0
+    (board.fs_dir / "hs_filter.py").write_bytes(b"# damaged\n")
+    assert flash(tmp_path, board.link_path) == 0
+    assert [r["files_written"] for r in rows(tmp_path)] == [str(len(MANIFEST.files) + 1), "0", "1"]
+    assert (board.fs_dir / "hs_filter.py").read_bytes() == dict(MANIFEST.files)["hs_filter.py"]
+
+
+def test_corruption_during_write_is_caught_and_the_old_file_kept(tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert flash(tmp_path, board.link_path) == 0
+    before = (board.fs_dir / "hs_app.py").read_bytes()
+    board.corrupt_files = {"hs_app.py"}
+    assert flash(tmp_path, board.link_path, extra=("--force",)) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "verification failed for hs_app.py" in out
+    assert (board.fs_dir / "hs_app.py").read_bytes() == before  # bootable: the verified old copy stays
+    assert not (board.fs_dir / "hs_app.py.tmp").exists()
+    assert rows(tmp_path)[-1]["result"] == "failed"
+
+
+def test_batch_goes_on_past_a_board_that_vanishes(tmp_path: Path, board_factory, capsys) -> None:
+    good = board_factory("good", unique_id="e661410300000001")
+    lost = board_factory("lost", unique_id="e661410300000002", vanish_after_bytes=6000)
+    assert flash(tmp_path, good.link_path, lost.link_path) == 1
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith(str(tmp_path))}
+    assert " ok " in lines[str(good.link_path)]
+    assert "FAILED" in lines[str(lost.link_path)] and "vanished" in lines[str(lost.link_path)]
+    assert "1 of 2 boards flashed and self-tested; 1 failed" in out
+    results = {r["port"]: r for r in rows(tmp_path)}
+    assert results[str(good.link_path)]["result"] == "ok"
+    assert results[str(lost.link_path)]["result"] == "failed"
+    assert results[str(lost.link_path)]["board_id"] == "e661410300000002"
+
+
+def test_desk_reads_posture_from_the_flashed_firmware(tmp_path: Path, board_factory) -> None:
+    trace = HeadsetTrace.from_segments([(0, 4, dict(pitch=3, worn=True)), (4, 600, dict(pitch=24, roll=5, worn=False))])
+    board = board_factory(trace=trace, time_scale=2.0)
+    assert flash(tmp_path, board.link_path) == 0
+    # a desk-side reader: plain pyserial + headset_link
+    with serial.Serial(str(board.link_path), timeout=0.05) as ser:
+        lines = hl.LineBuffer()
+        got: list[dict] = []
+        ser.write(hl.encode({"t": hl.PING, "n": 41}))
+        end = time.monotonic() + 20
+        def done() -> bool:
+            return any(m["t"] == hl.WEAR and m["on"] is False for m in got) and any(
+                m["t"] == hl.IMU and m["p"] > 20 for m in got)
+
+        while time.monotonic() < end and not done():
+            for line in lines.feed(ser.read(4096)):
+                got.append(hl.decode(line))
+    assert any(m["t"] == hl.HELLO and m["id"] == "e6614103e7452d2f" for m in got)  # said on connect
+    assert any(m["t"] == hl.PONG and m["re"] == 41 for m in got)
+    pitches = [m["p"] for m in got if m["t"] == hl.IMU]
+    assert pitches and abs(pitches[0] - 3) < 1.5
+    assert max(pitches) > 20  # the slouch, from the fake IMU's registers through the MPU-6050 driver
+    wear = [m["on"] for m in got if m["t"] == hl.WEAR]
+    assert wear == [True, False]
+
+
+def test_list_shows_id_and_version_of_a_running_headset(tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert cli.main(["list", "--port", str(board.link_path)]) == 0
+    assert "e6614103e7452d2f" not in capsys.readouterr().out  # blank board: no firmware answers
+    assert flash(tmp_path, board.link_path) == 0
+    capsys.readouterr()
+    assert cli.main(["list", "--port", str(board.link_path)]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(str(board.link_path))][0]
+    assert "e6614103e7452d2f" in line and MANIFEST.version in line and "1.27.0" in line
+
+
+def test_safe_boot_pin_keeps_the_firmware_from_starting(tmp_path: Path, board_factory) -> None:
+    board = board_factory()
+    assert flash(tmp_path, board.link_path) == 0
+    board.stop()
+    held = board_factory("held", safe_pin_held=True)
+    for p in board.fs_dir.iterdir():
+        (held.fs_dir / p.name).write_bytes(p.read_bytes())
+    with serial.Serial(str(held.link_path), timeout=0.2) as ser:
+        ser.write(b"\x03\x04")  # Ctrl-C, then a soft reset from the friendly REPL
+        text = b""
+        end = time.monotonic() + 10
+        while b">>> " not in text.split(b"soft reboot")[-1] and time.monotonic() < end:
+            text += ser.read(1000)
+    assert b"headset firmware not started: safe pin held at reset" in text
+    assert held.mode == "friendly"
+
+
+def test_mpremote_itself_works_against_the_virtual_board(tmp_path: Path, board_factory) -> None:
+    board = board_factory()
+    src = tmp_path / "hello.py"
+    src.write_text("print('hi from the board')\n")
+    mp = [sys.executable, "-m", "mpremote", "connect", str(board.link_path)]
+    r = subprocess.run(mp + ["fs", "cp", str(src), ":hello.py", "+", "exec", "import hello"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "hi from the board" in r.stdout
+    assert (board.fs_dir / "hello.py").read_text() == src.read_text()
+    r = subprocess.run(mp + ["exec", "open('nope.txt')"], capture_output=True, text=True, timeout=60)
+    assert "OSError: [Errno 2] ENOENT" in r.stdout + r.stderr
+    r = subprocess.run(mp + ["fs", "cat", ":nope.txt"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "No such file" in r.stdout + r.stderr
+
+
+def test_flash_refuses_bad_device_config(tmp_path: Path, capsys) -> None:
+    assert cli.main(["flash", "--port", "/dev/null", "--orientation", "+x+x+z", "--inventory",
+                     str(tmp_path / "i.sqlite")]) == 2
+    assert "orientation: orientation names an axis twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["/nonexistent/ttyACM9"])
+def test_missing_port_is_a_failed_row(tmp_path: Path, port: str, capsys) -> None:
+    assert flash(tmp_path, Path(port)) == 1
+    assert "cannot open the port" in capsys.readouterr().out
+    assert rows(tmp_path)[-1]["result"] == "failed"
