@@ -53,7 +53,8 @@ class LinkError(ValueError):
     """A line that breaks the protocol. `reason` is a short category for counters."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
-        ValueError.__init__(self, reason + (": " + detail if detail else ""))
+        # super(): MicroPython has no ValueError.__init__ to call directly
+        super().__init__(reason + (": " + detail if detail else ""))
         self.reason = reason
 
 

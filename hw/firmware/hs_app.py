@@ -58,7 +58,7 @@ class App:
         except hs_mpu6050.ImuError as exc:
             self.imu_error = str(exc)
         except OSError as exc:
-            self.imu_error = "I2C error " + str(exc)
+            self.imu_error = _os_error_text(exc)
         self.hello()
         for err in self.cfg_errors:
             self.send(link.LOG, msg=("config: " + err)[:120])
@@ -154,7 +154,7 @@ class App:
         try:
             accel, gyro = self.imu.read()
         except OSError as exc:
-            self.imu_error = "I2C error " + str(exc)
+            self.imu_error = _os_error_text(exc)
             self.send(link.LOG, msg="imu: read failed")
             return
         dt = 0.0 if self.last_sample is None else self.hal.ticks_diff(now, self.last_sample) / 1000.0
@@ -193,6 +193,11 @@ class App:
             return
         self.imu.gyro_bias = mean
         self.send(link.ACK, re=req, ok=True)
+
+
+def _os_error_text(exc):
+    """The same text on MicroPython and CPython (their str(OSError) differ)."""
+    return "I2C error " + str(exc.args[0] if exc.args else "")
 
 
 def bytes_hex(data):
