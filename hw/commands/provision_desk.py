@@ -1,17 +1,36 @@
-"""Not built yet (work in progress in issue 6)."""
+"""Provision a desk unit: write its agent.toml ([mqtt] url/username/password, [desk] site/desk),
+a mosquitto password-file line (PBKDF2-SHA512, $7$) and ACL lines (the desk may write only its own
+state/metrics/event/minute topics and read only its own config topic), and optionally a TLS client
+certificate signed by the site CA. Append mosquitto.passwd and mosquitto.acl to the broker's files."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from hw.errors import FlashError
+from hw.flashing.provision import provision_desk
 
-EXAMPLE = ""
+EXAMPLE = """example:
+  headset-flash provision-desk --site site1 --desk d01 --out ./d01 --broker mqtt://broker.lan:1883
+  headset-flash provision-desk --site site1 --desk d02 --out ./d02 --ca-cert ca.crt --ca-key ca.key"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--site", required=True, help="site id ([a-z0-9-]{1,32})")
+    parser.add_argument("--desk", required=True, help="desk id ([a-z0-9-]{1,32})")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the desk's files into")
+    parser.add_argument("--broker", default="mqtt://localhost:1883", help="broker URL for agent.toml (default %(default)s)")
+    parser.add_argument("--ca-cert", type=Path, help="site CA certificate (PEM) to sign a client certificate")
+    parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
+    parser.add_argument("--force", action="store_true", help="replace an existing agent.toml (new password)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise FlashError("this command is not built yet")
+    p = provision_desk(args.site, args.desk, args.out, broker_url=args.broker, ca_cert=args.ca_cert,
+                       ca_key=args.ca_key, force=args.force)
+    for f in p.files:
+        print(f)
+    print(f"desk {args.site}/{args.desk}: broker user {p.username}; append {args.out}/mosquitto.passwd and "
+          f"{args.out}/mosquitto.acl to the broker's password and ACL files", file=sys.stderr)
+    return 0

@@ -1,0 +1,114 @@
+"""Provisioning a desk unit: its agent.toml, broker credentials and ACL, optionally a TLS client
+certificate signed by the site CA. Topics come from mqtt_schema, never formatted here."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw.errors import ProvisionError
+from mqtt_schema.errors import SchemaError
+from mqtt_schema.topics import DeskKind, check_id, desk_filter
+
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
+DESK_PUBLISHES = (DeskKind.STATE, DeskKind.METRICS, DeskKind.EVENT, DeskKind.MINUTE)
+CERT_DAYS = 730
+
+
+def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """mosquitto's password-file hash: $7$iterations$salt_b64$PBKDF2-HMAC-SHA512(password)_b64."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def desk_username(site: str, desk: str) -> str:
+    return f"desk.{site}.{desk}"
+
+
+def acl_lines(site: str, desk: str) -> list[str]:
+    """mosquitto ACL: the desk writes only its own state/metrics/event/minute, reads only its config."""
+    user = desk_username(site, desk)
+    lines = [f"user {user}"]
+    lines += [f"topic write {desk_filter(site, desk, kind)}" for kind in DESK_PUBLISHES]
+    lines.append(f"topic read {desk_filter(site, desk, DeskKind.CONFIG)}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    folder: Path
+    username: str
+    password: str
+    files: tuple[Path, ...]
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def provision_desk(site: str, desk: str, out: Path, broker_url: str = "mqtt://localhost:1883",
+                   ca_cert: Path | None = None, ca_key: Path | None = None, force: bool = False) -> Provisioned:
+    try:
+        check_id(site, "site")
+        check_id(desk, "desk")
+        desk_filter(site, desk)
+    except SchemaError as exc:
+        raise ProvisionError(str(exc)) from None
+    if (ca_cert is None) != (ca_key is None):
+        raise ProvisionError("--ca-cert and --ca-key go together")
+    agent_toml = out / "agent.toml"
+    if agent_toml.exists() and not force:
+        raise ProvisionError(f"{agent_toml} exists; not overwriting it (use --force to replace its credentials)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProvisionError(f"cannot create {out}: {exc.strerror or exc}") from None
+    user = desk_username(site, desk)
+    password = secrets.token_urlsafe(24)
+    tls_lines: list[str] = []
+    files: list[Path] = []
+    if ca_cert is not None and ca_key is not None:
+        from hw.flashing.tls import issue_client_cert
+
+        key_pem, cert_pem, ca_pem = issue_client_cert(user, ca_cert, ca_key, CERT_DAYS)
+        _write(out / "desk.key", key_pem, 0o600, files)
+        _write(out / "desk.crt", cert_pem, 0o644, files)
+        _write(out / "ca.crt", ca_pem, 0o644, files)
+        if broker_url.startswith("mqtt://"):
+            broker_url = "mqtts://" + broker_url.removeprefix("mqtt://").replace(":1883", ":8883")
+        tls_lines = ['ca_cert = "ca.crt"', 'client_cert = "desk.crt"', 'client_key = "desk.key"']
+    text = "\n".join([
+        f"# desk unit {site}/{desk}, provisioned {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        "[mqtt]",
+        f"url = {_toml_str(broker_url)}",
+        f"username = {_toml_str(user)}",
+        f"password = {_toml_str(password)}",
+        *tls_lines,
+        "",
+        "[desk]",
+        f"site = {_toml_str(site)}",
+        f"desk = {_toml_str(desk)}",
+        "",
+    ])
+    _write(agent_toml, text.encode(), 0o600, files)
+    _write(out / "mosquitto.passwd", f"{user}:{mosquitto_hash(password)}\n".encode(), 0o600, files)
+    _write(out / "mosquitto.acl", ("\n".join(acl_lines(site, desk)) + "\n\n").encode(), 0o644, files)
+    return Provisioned(out, user, password, tuple(files))
+
+
+def _write(path: Path, data: bytes, mode: int, files: list[Path]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ProvisionError(f"cannot write {path}: {exc.strerror or exc}") from None
+    files.append(path)

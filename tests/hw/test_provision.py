@@ -1,0 +1,163 @@
+"""provision-desk: the generated password line and ACL, enforced by a real mosquitto."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import getpass
+import os
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from hw import cli
+from hw.errors import ProvisionError
+from hw.flashing.provision import mosquitto_hash, provision_desk
+from mqtt_schema.topics import DeskKind, DeskTopic
+
+
+class Client:
+    def __init__(self, port: int, user: str, password: str):
+        self.got: list[tuple[str, bytes]] = []
+        self.connected = threading.Event()
+        self.rc: object = None
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}")
+        self.c.username_pw_set(user, password)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+
+    def _on_connect(self, c, u, flags, rc, props=None) -> None:
+        self.rc = rc
+        self.connected.set()
+
+    def ok(self) -> bool:
+        assert self.connected.wait(5)
+        return not self.rc.is_failure  # type: ignore[attr-defined]
+
+    def sub(self, topic: str) -> None:
+        done = threading.Event()
+        self.c.on_subscribe = lambda *a: done.set()
+        self.c.subscribe(topic, qos=1)
+        assert done.wait(5)
+
+    def pub(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def stop(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def wait_until(pred, deadline_s: float = 5.0) -> bool:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_password_hash_matches_mosquitto_format() -> None:
+    # the line mosquitto_passwd wrote for alice/secret with this salt
+    salt = base64.b64decode("di8ZbCCnEyiKkjzx")
+    assert mosquitto_hash("secret", salt) == (
+        "$7$101$di8ZbCCnEyiKkjzx$BUtaAGeZ29IhILBXvgc+YaaJFOMag7fbcrHZjBs6Sjv8NhlqGN5WZmm51ZDRKCokQCk3/wkvlZsgWJfd2t1Ivw==")
+
+
+def test_acl_lets_a_desk_write_and_read_only_its_own_topics(tmp_path: Path, mosquitto_factory) -> None:
+    a = provision_desk("site1", "d01", tmp_path / "d01")
+    b = provision_desk("site1", "d02", tmp_path / "d02")
+    observer_pw = "observer-secret"
+    (tmp_path / "passwd").write_text(
+        (tmp_path / "d01/mosquitto.passwd").read_text() + (tmp_path / "d02/mosquitto.passwd").read_text()
+        + f"observer:{mosquitto_hash(observer_pw)}\n")
+    (tmp_path / "acl").write_text(
+        (tmp_path / "d01/mosquitto.acl").read_text() + (tmp_path / "d02/mosquitto.acl").read_text()
+        + "user observer\ntopic readwrite hsc/#\n")
+    # As root, mosquitto drops to the 'mosquitto' user, which cannot read pytest's 0700 tmp folder.
+    user = f"user {getpass.getuser()}\n" if os.geteuid() == 0 else ""
+    broker = mosquitto_factory(f"{user}password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\n")
+
+    cfg = tomllib.loads((tmp_path / "d01/agent.toml").read_text())
+    assert cfg["desk"] == {"site": "site1", "desk": "d01"} and cfg["mqtt"]["username"] == a.username
+    assert (tmp_path / "d01/agent.toml").stat().st_mode & 0o077 == 0  # a secret: owner only
+
+    obs = Client(broker.port, "observer", observer_pw)
+    assert obs.ok()
+    obs.sub("hsc/#")
+    own_config = str(DeskTopic("site1", "d01", DeskKind.CONFIG))
+    other_config = str(DeskTopic("site1", "d02", DeskKind.CONFIG))
+    obs.pub(own_config, b"cfg-d01", retain=True)
+    obs.pub(other_config, b"cfg-d02", retain=True)
+
+    desk = Client(broker.port, cfg["mqtt"]["username"], cfg["mqtt"]["password"])
+    assert desk.ok()
+    desk.sub(own_config)
+    desk.sub(other_config)
+    desk.sub(str(DeskTopic("site1", "d02", DeskKind.STATE)))
+    own_state = str(DeskTopic("site1", "d01", DeskKind.STATE))
+    desk.pub(own_state, b"mine")
+    desk.pub(str(DeskTopic("site1", "d02", DeskKind.STATE)), b"forged")
+    desk.pub(own_config, b"self-config")  # not allowed: config comes from the host
+    desk.pub("hsc/v1/site1/alert/d01/x", b"fake alert")
+    assert wait_until(lambda: (own_state, b"mine") in obs.got)
+    assert wait_until(lambda: (own_config, b"cfg-d01") in desk.got)
+    marker = str(DeskTopic("site1", "d01", DeskKind.EVENT))
+    desk.pub(marker, b"last")  # everything before this was processed in order
+    assert wait_until(lambda: (marker, b"last") in obs.got)
+    topics = [t for t, _ in obs.got]
+    assert (str(DeskTopic("site1", "d02", DeskKind.STATE)), b"forged") not in obs.got
+    assert (own_config, b"self-config") not in obs.got and "hsc/v1/site1/alert/d01/x" not in topics
+    assert all(t == own_config for t, _ in desk.got)  # never d02's config or state
+
+    bad = Client(broker.port, b.username, "wrong-password")
+    assert not bad.ok()
+    for c in (obs, desk, bad):
+        c.stop()
+
+
+def test_refuses_to_overwrite_and_bad_ids(tmp_path: Path, capsys) -> None:
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1")]) == 0
+    before = (tmp_path / "d1/agent.toml").read_text()
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1")]) == 1
+    assert "exists; not overwriting" in capsys.readouterr().err
+    assert (tmp_path / "d1/agent.toml").read_text() == before
+    assert cli.main(["provision-desk", "--site", "Site 1", "--desk", "d1", "--out", str(tmp_path / "x")]) == 1
+    assert "is not a valid id" in capsys.readouterr().err
+    with pytest.raises(ProvisionError, match="go together"):
+        provision_desk("s1", "d2", tmp_path / "d2", ca_cert=tmp_path / "ca.crt")
+
+
+def test_client_certificate_is_signed_by_the_site_ca(tmp_path: Path) -> None:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "site1 CA")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(ca_key, hashes.SHA256()))
+    (tmp_path / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "ca.key").write_bytes(ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+    p = provision_desk("site1", "d03", tmp_path / "d03", ca_cert=tmp_path / "ca.crt", ca_key=tmp_path / "ca.key")
+    cert = x509.load_pem_x509_certificate((tmp_path / "d03/desk.crt").read_bytes())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == p.username
+    cert.verify_directly_issued_by(ca)
+    key = serialization.load_pem_private_key((tmp_path / "d03/desk.key").read_bytes(), None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+    cfg = tomllib.loads((tmp_path / "d03/agent.toml").read_text())
+    assert cfg["mqtt"]["url"].startswith("mqtts://") and cfg["mqtt"]["client_cert"] == "desk.crt"
+    other = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "other.key").write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    with pytest.raises(ProvisionError, match="does not belong"):
+        provision_desk("site1", "d04", tmp_path / "d04", ca_cert=tmp_path / "ca.crt", ca_key=tmp_path / "other.key")
