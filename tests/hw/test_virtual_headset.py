@@ -148,3 +148,37 @@ def test_cli_runs_a_scenario(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_imu_failure_is_reported_and_streaming_stops(headset: VirtualHeadset) -> None:
+    desk = Desk(headset.link_path)
+    try:
+        desk.wait_for(lambda m: m["t"] == hl.IMU)
+        headset.set_imu_present(False)
+        log = desk.wait_for(lambda m: m["t"] == hl.LOG)
+        assert log["msg"] == "imu: read failed"
+        n = desk.send(hl.GET_INFO)
+        info = desk.wait_for(lambda m: m["t"] == hl.INFO and m["re"] == n)
+        assert info["st"]["imu"] is False  # the self-test now fails
+        n = desk.send(hl.CALIBRATE)
+        assert desk.wait_for(lambda m: m["t"] == hl.ACK and m["re"] == n)["ok"] is False
+        after = len(desk.got)
+        desk.send(hl.PING)
+        desk.wait_for(lambda m: m["t"] == hl.PONG)
+        assert not any(m["t"] == hl.IMU for m in desk.got[after:])
+    finally:
+        desk.close()
+
+
+def test_info_fits_one_line_with_the_longest_ids(tmp_path: Path) -> None:
+    cfg = {"site": "s" * 32, "desk": "d" * 32, "model": "m" * 32, "orientation": "-y+x+z"}
+    hs = VirtualHeadset(SLOUCH, link_path=tmp_path / "tty", config=cfg, firmware_version="10.20.30-rc1")
+    with hs:
+        desk = Desk(hs.link_path)
+        try:
+            n = desk.send(hl.GET_INFO)
+            info = desk.wait_for(lambda m: m["t"] == hl.INFO and m["re"] == n)
+            assert info["fw"] == "10.20.30-rc1" and info["st"]["imu"] is True
+            assert len(hl.encode(info)) <= hl.MAX_LINE
+        finally:
+            desk.close()
