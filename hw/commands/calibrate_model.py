@@ -6,6 +6,7 @@ build does not have; the command says so and exits 1."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 
 from hw.errors import FlashError
@@ -22,9 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     missing = [m for m in ("device.calibration_file",) if importlib.util.find_spec(m) is None]
-    try:
-        from device.dsp import StreamingAnalyzer  # noqa: F401
-    except ImportError:
+    if getattr(importlib.import_module("device.dsp"), "StreamingAnalyzer", None) is None:
         missing.insert(0, "device.dsp.StreamingAnalyzer")
     raise FlashError("calibrate-model is not built yet: it needs " + " and ".join(missing or ["its calibration code"])
                      + " from the desk DSP")
