@@ -42,7 +42,12 @@ def flash_board(port: str, manifest: Manifest, config: bytes, force: bool = Fals
             progress(port, min(step, total), total, text)
 
     try:
-        with BoardSession(port) as board:
+        board = BoardSession(port)
+    except FlashError as exc:
+        res.error = str(exc)
+        return res
+    with board:
+        try:
             say("connecting")
             board.enter_raw()
             res.micropython = board.check_version()
@@ -78,8 +83,13 @@ def flash_board(port: str, manifest: Manifest, config: bytes, force: bool = Fals
                 raise BoardError(f"{port}: self-test failed: {'; '.join(problems)}")
             say("done")
             res.ok = True
-    except FlashError as exc:
-        res.error = str(exc)
+        except FlashError as exc:
+            res.error = str(exc)
+            if board.in_raw:  # leave the board running its (old, verified) firmware
+                try:
+                    board.soft_reset()
+                except FlashError:
+                    pass
     return res
 
 

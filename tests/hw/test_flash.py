@@ -76,6 +76,10 @@ def test_corruption_during_write_is_caught_and_the_old_file_kept(tmp_path: Path,
     assert (board.fs_dir / "hs_app.py").read_bytes() == before  # bootable: the verified old copy stays
     assert not (board.fs_dir / "hs_app.py.tmp").exists()
     assert rows(tmp_path)[-1]["result"] == "failed"
+    end = time.monotonic() + 10
+    while board.mode != "running" and time.monotonic() < end:
+        time.sleep(0.02)
+    assert board.mode == "running"  # the flasher reset it: the old firmware runs again
 
 
 def test_batch_goes_on_past_a_board_that_vanishes(tmp_path: Path, board_factory, capsys) -> None:
