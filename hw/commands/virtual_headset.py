@@ -1,6 +1,8 @@
 """Run a virtual headset on a pty: the headset firmware's logic replaying a posture/wear trace,
 speaking the headset line protocol at the given link path (for demos, tests and staff training).
-Runs until interrupted (Ctrl-C) or, with --duration, for that many seconds of wall time."""
+Runs until interrupted (Ctrl-C) or, with --duration, for that many seconds of wall time.
+With --board FSDIR it is a whole virtual MicroPython board instead (its flash kept in FSDIR, real
+MicroPython via Node.js): flash it with `headset-flash flash --port LINK` to practise."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import argparse
 import sys
 import time
 
-from hw.errors import UsageError
+from hw.errors import FlashError, UsageError
 from hw.virtual_headset import SCENARIOS, HeadsetTrace, VirtualHeadset
+from hw.virtual_headset.board import VirtualBoard
+from hw.virtual_headset.micropython import MicroPythonUnavailable
 
 EXAMPLE = """example:
   headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --scenario slouch --time-scale 10
-  headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --trace posture.csv"""
+  headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --trace posture.csv
+  headset-flash virtual-headset --link /tmp/hs/ttyBOARD --scenario upright --board /tmp/hs/flash"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,25 +31,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="headset seconds per wall second (default %(default)s)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many wall seconds")
+    parser.add_argument("--board", metavar="FSDIR", default=None,
+                        help="a whole virtual MicroPython board with its flash in FSDIR (for flashing practice)")
 
 
 def run(args: argparse.Namespace) -> int:
     trace = HeadsetTrace.from_file(args.trace) if args.trace else HeadsetTrace.scenario(args.scenario)
     if args.time_scale <= 0:
         raise UsageError("--time-scale must be > 0")
-    try:
-        hs = VirtualHeadset(trace, link_path=args.link, headset_id=args.id, firmware_version=args.fw,
-                            time_scale=args.time_scale)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    hs.start()
-    print(f"virtual headset {args.id} on {args.link} -> {hs.port.slave_name} "
+    hs: VirtualHeadset | VirtualBoard
+    if args.board:
+        try:
+            hs = VirtualBoard(args.link, args.board, trace=trace, unique_id=args.id, time_scale=args.time_scale)
+            hs.start()
+        except MicroPythonUnavailable as exc:
+            raise FlashError(f"a virtual board needs MicroPython under Node.js: {exc}") from None
+        kind = "virtual MicroPython board"
+    else:
+        try:
+            hs = VirtualHeadset(trace, link_path=args.link, headset_id=args.id, firmware_version=args.fw,
+                                time_scale=args.time_scale)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        hs.start()
+        kind = "virtual headset"
+    print(f"{kind} {args.id} on {args.link} -> {hs.port.slave_name} "
           f"({trace.duration_s:.0f} s trace at x{args.time_scale:g}); Ctrl-C to stop", file=sys.stderr)
     try:
         end = None if args.duration is None else time.monotonic() + args.duration
         last = -1
         while end is None or time.monotonic() < end:
-            t = int(hs.headset_time_s())
+            t = int(hs.headset_time_s() if isinstance(hs, VirtualHeadset) else hs.board_ms() / 1000)
             if t // 10 != last // 10:
                 last = t
                 print(f"\r  headset time {t:6d} s", end="", file=sys.stderr, flush=True)

@@ -56,6 +56,9 @@ def test_flash_verify_boot_hello_selftest_and_inventory(tmp_path: Path, board_fa
     assert row["fw_hash"] == MANIFEST.fw_hash and row["fw_version"] == MANIFEST.version
     assert row["micropython"] == "1.27.0" and row["files_written"] == str(len(MANIFEST.files) + 1)
     assert "imu=True" in row["detail"] and "wear=52000" in row["detail"]
+    assert cli.main(["inventory", "--inventory", str(tmp_path / "inv.sqlite")]) == 0
+    listing = capsys.readouterr().out
+    assert "e6614103e7452d2f" in listing and "alice" in listing and "s1/d07" in listing
 
     # Again: nothing to write. Then a file damaged on the board is found and rewritten.
     assert flash(tmp_path, board.link_path) == 0
@@ -178,3 +181,19 @@ def test_missing_port_is_a_failed_row(tmp_path: Path, port: str, capsys) -> None
     assert flash(tmp_path, Path(port)) == 1
     assert "cannot open the port" in capsys.readouterr().out
     assert rows(tmp_path)[-1]["result"] == "failed"
+
+
+def test_training_board_from_the_cli_can_be_flashed(tmp_path: Path, capsys) -> None:
+    link = tmp_path / "ttyTRAIN"
+    proc = subprocess.Popen([sys.executable, "-m", "hw.cli", "virtual-headset", "--link", str(link), "--scenario",
+                             "upright", "--board", str(tmp_path / "flash"), "--duration", "60"],
+                            stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 15
+        while not link.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        assert flash(tmp_path, link) == 0
+        assert (tmp_path / "flash" / "main.py").read_bytes() == dict(MANIFEST.files)["main.py"]
+    finally:
+        proc.terminate()
+        proc.wait(5)
