@@ -8,7 +8,8 @@
   filesystem, with the fake HAL (hw/firmware/fakehal.py) replaying the trace in place of hal.py's
   hardware: the flashed firmware speaks the headset link on the same pty.
 - Fault injection: ``vanish_after_bytes`` (the board disappears mid-transfer), ``corrupt_files``
-  (file names whose content is damaged right after each write, as a failing flash would).
+  (file names whose content is damaged right after each write, as a failing flash would),
+  ``safe_pin_held``, ``pretend_micropython`` (``sys.implementation.version`` says an older release).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class VirtualBoard:
         vanish_after_bytes: int | None = None,
         corrupt_files: Iterable[str] = (),
         safe_pin_held: bool = False,
+        pretend_micropython: tuple[int, int, int] | None = None,
     ):
         self.port = PtyPort(link_path)
         self.fs_dir = Path(fs_dir)
@@ -100,6 +102,7 @@ class VirtualBoard:
         self._corrupt_files: set[str] = set()
         self.corrupt_files = set(corrupt_files)
         self.safe_pin_held = safe_pin_held
+        self.pretend_micropython = pretend_micropython
         self.worker: MicroPythonWorker | None = None
         self.mode = "off"  # off | friendly | raw | paste | running
         self.received = 0
@@ -171,7 +174,7 @@ class VirtualBoard:
     def _power_on(self, friendly: bool, banner_first: bool = True) -> None:
         """A (soft) reset: fresh interpreter, boot.py; in friendly mode main.py (the firmware)."""
         assert self.worker is not None
-        self.worker.init(self.uid, safe=self.safe_pin_held)
+        self.worker.init(self.uid, safe=self.safe_pin_held, mp_version=self.pretend_micropython)
         self._boot_t0 = self.clock()
         self.boots += 1
         self._line = b""

@@ -70,9 +70,10 @@ class MicroPythonWorker:
                 reply[key] = base64.b64decode(reply[key])
         return reply
 
-    def init(self, uid_hex: str, safe: bool = False) -> None:
-        """Power on / soft reset: a fresh interpreter with the board's filesystem mounted."""
-        self.request(op="init", uid=uid_hex, safe=safe)
+    def init(self, uid_hex: str, safe: bool = False, mp_version: tuple[int, int, int] | None = None) -> None:
+        """Power on / soft reset: a fresh interpreter with the board's filesystem mounted.
+        mp_version: make sys.implementation.version say this (an old board, for tests)."""
+        self.request(op="init", uid=uid_hex, safe=safe, mp_version=list(mp_version) if mp_version else None)
 
     def exec(self, code: str) -> tuple[bytes, str, bool]:
         """Run REPL code; (stdout bytes, traceback text or "", machine.reset() called)."""

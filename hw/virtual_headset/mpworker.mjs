@@ -70,6 +70,7 @@ async function init(req) {
   mp.registerJsModule("hostfs", hostfs);
   mp.globals.set("_BOARD_UID", req.uid || "e6614103e7452d2f");
   mp.globals.set("_SAFE_PIN_HELD", !!req.safe);
+  mp.globals.set("_FAKE_MP_VERSION", req.mp_version ? mp.pyimport("json").loads(JSON.stringify(req.mp_version)) : null);
   mp.globals.set("_PRELUDE", prelude);
   mp.runPython('exec(compile(_PRELUDE, "<board>", "exec"))');
 }

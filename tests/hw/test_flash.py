@@ -197,3 +197,11 @@ def test_training_board_from_the_cli_can_be_flashed(tmp_path: Path, capsys) -> N
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_old_micropython_is_refused_with_the_way_to_upgrade(tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory(pretend_micropython=(1, 19, 1))
+    assert flash(tmp_path, board.link_path) == 1
+    out = capsys.readouterr().out
+    assert "MicroPython 1.19.1 is older than 1.20" in out and "mpflash flash" in out
+    assert list(board.fs_dir.iterdir()) == []  # nothing was written
