@@ -18,19 +18,34 @@ BAR = 20
 
 
 class ProgressPrinter:
-    """One line per event: `port  [#####.....] 5/24 writing hs_app.py`. Thread-safe."""
+    """A progress bar per board on stderr: `port  [#####.....] 5/24 writing hs_app.py`.
+
+    On a terminal each board keeps one line that is redrawn in place; otherwise (logs, CI) every
+    step is a new line. Thread-safe.
+    """
 
     def __init__(self, out: TextIO | None = None):
         self.out = out
         self.lock = threading.Lock()
         self.width = 0
+        self.lines: dict[str, str] = {}
 
     def __call__(self, port: str, step: int, total: int, text: str) -> None:
+        out = self.out or sys.stderr
         filled = BAR * step // max(total, 1)
         with self.lock:
             self.width = max(self.width, len(port))
-            print(f"{port:<{self.width}}  [{'#' * filled}{'.' * (BAR - filled)}] {step:>2}/{total} {text}",
-                  file=self.out or sys.stderr, flush=True)
+            line = f"{port:<{self.width}}  [{'#' * filled}{'.' * (BAR - filled)}] {step:>2}/{total} {text}"
+            if not out.isatty():
+                print(line, file=out, flush=True)
+                return
+            if port not in self.lines:
+                out.write("\n")
+            self.lines[port] = line
+            n = len(self.lines)
+            # up n lines, redraw every board's line (clearing each), back down where we were
+            out.write(f"\x1b[{n}F" + "".join(f"\x1b[2K{v[:200]}\n" for v in self.lines.values()))
+            out.flush()
 
 
 def flash_many(ports: Sequence[str], manifest: Manifest, config: bytes, inventory: Inventory, operator: str,

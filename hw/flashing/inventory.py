@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import sqlite3
+import threading
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TextIO
@@ -58,11 +59,12 @@ class Inventory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
             self.db.executescript(SCHEMA)
+            self.lock = threading.Lock()  # one connection, shared by the batch's threads
         except (OSError, sqlite3.Error) as exc:
             raise FlashError(f"inventory {self.path} cannot be opened: {exc}") from None
 
     def add(self, rec: Record) -> None:
-        with self.db:
+        with self.lock, self.db:
             self.db.execute(f"INSERT INTO flashes ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                             astuple(rec))
 
