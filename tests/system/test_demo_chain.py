@@ -1,0 +1,242 @@
+"""The whole chain, as the demo runs it: real headset-agent processes with file audio, MockFactory
+LEDs and virtual headsets on ptys, a real broker, the host with its dashboard, and an independent
+witness that keeps every payload.
+
+The big run uses a real mosquitto; a second, smaller run uses the embedded default broker (amqtt).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
+from tests.conftest import MOSQUITTO, Mosquitto, free_port
+from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+SITE = "demo"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None and not any(
+        (Path(__file__).resolve().parents[2] / "host_agent" / "demo" / "clips").glob("*.flac")),
+        reason="no demo speech"),
+]
+
+
+class Dashboard(threading.Thread):
+    """Watches the running demo's dashboard in headless Chromium until alerts show, then screenshots it."""
+
+    def __init__(self, demo: Demo, want_alerts: int, shot: Path) -> None:
+        super().__init__(daemon=True)
+        self.demo, self.want, self.shot = demo, want_alerts, shot
+        self.seen_alert_tiles = 0
+        self.seen_rules: set[str] = set()
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def _run(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        while self.demo.host is None or self.demo.host.dashboard_url is None:
+            if self.stop.wait(0.2):
+                return
+        url = self.demo.host.dashboard_url
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url + "#token=demo")
+            while not self.stop.wait(1.0):
+                tiles = page.locator(".tile.alerting").count()
+                chips = page.locator(".chip.alert").all_inner_texts()
+                self.seen_rules |= {c.split(" ")[0] for c in chips}
+                if tiles > self.seen_alert_tiles:
+                    self.seen_alert_tiles = tiles
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    page.screenshot(path=str(self.shot), full_page=True)
+                if self.seen_alert_tiles >= self.want:
+                    break
+            browser.close()
+
+
+def _run_chain(broker_url: str | None, desks: int, duration_s: float, time_scale: float, work: Path,
+               witness_url: str | None, want_tiles: int = 0) -> tuple[DemoResult, Capture | None, Dashboard | None]:
+    capture = Capture(witness_url).start() if witness_url else None
+    dash: list[Dashboard] = []
+
+    def on_start(demo: Demo) -> None:
+        if want_tiles and os.path.exists(CHROMIUM):
+            d = Dashboard(demo, want_tiles, ARTIFACTS / "demo-dashboard.png")
+            d.start()
+            dash.append(d)
+
+    opts = DemoOptions(desks=desks, duration_s=duration_s, time_scale=time_scale, broker_url=broker_url,
+                       dashboard_port=0, workdir=work, live=False)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        result = run_demo(opts, out=out, err=err, on_start=on_start)
+    finally:
+        for d in dash:
+            d.stop.set()
+            d.join(30)
+    if capture is not None:
+        capture.wait_quiet()
+        capture.stop()
+    for log in sorted(work.glob("desk-*.log")):
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text, f"{log.name} has a traceback:\n{text[-3000:]}"
+    return result, capture, (dash[0] if dash else None)
+
+
+def _spooled_rows(state_dir: Path) -> int:
+    """Rows still waiting in a desk's spool (0 once every QoS 1 message was acknowledged)."""
+    rows = 0
+    for db in state_dir.glob("*.db"):
+        con = sqlite3.connect(db)
+        try:
+            tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
+            for t in tables:
+                if "spool" in db.name or "spool" in t or t in ("outbox", "rows"):
+                    rows += con.execute(f'select count(*) from "{t}"').fetchone()[0]
+        finally:
+            con.close()
+    return rows
+
+
+def _transitions(msgs: list[Captured]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    seen: set[tuple[str, str, str, int]] = set()
+    for m in msgs:
+        if kind_of(m.topic) != "alert-log":
+            continue
+        d = m.doc()
+        key = (d["desk"], d["rule"], d["transition"], d["ts"])
+        if key in seen:  # a redelivered log line
+            continue
+        seen.add(key)
+        out[(d["desk"], d["rule"])].append(d["transition"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, Capture, Dashboard | None, Path]]:
+    """One run of the six-desk demo on a real mosquitto, shared by the tests of this module."""
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (./run test installs it when run as root)")
+    tmp = tmp_path_factory.mktemp("chain")
+    broker = Mosquitto(tmp, free_port())
+    broker.start()
+    try:
+        duration = float(os.environ.get("HSC_SYSTEM_DURATION_S", "80"))
+        result, capture, dash = _run_chain(broker.url, 6, duration, 24.0, tmp / "demo", broker.url, want_tiles=3)
+        assert capture is not None
+        yield result, capture, dash, tmp / "demo"
+    finally:
+        broker.stop()
+
+
+def test_every_scenario_fires_its_alert_and_resolves_it(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
+    result, capture, _, _ = chain
+    assert result.ok, f"scenarios without their alert: {result.missing}"
+    transitions = _transitions(capture.snapshot())
+    for desk, rule in sorted(result.expected.items()):
+        seen = transitions.get((desk, rule), [])
+        assert "firing" in seen, f"{desk}: no firing {rule} on the alert log (saw {seen})"
+        assert "resolved" in seen[seen.index("firing"):], f"{desk}: {rule} fired but never resolved ({seen})"
+    assert sum(result.summary.rejected.values()) == 0, result.summary.rejected
+
+
+def test_every_payload_validates_against_the_checked_in_schemas(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
+    _, capture, _, _ = chain
+    validators = schemas()
+    msgs = capture.snapshot()
+    kinds: dict[str, int] = defaultdict(int)
+    for m in msgs:
+        if not m.payload:  # a cleared retained alert
+            assert kind_of(m.topic) == "alert", m.topic
+            continue
+        kind = kind_of(m.topic)
+        assert kind in validators, f"unexpected topic {m.topic}"
+        errors = sorted(validators[kind].iter_errors(m.doc()), key=str)
+        assert not errors, f"{m.topic}: {errors[0].message} at {list(errors[0].absolute_path)}"
+        kinds[kind] += 1
+    for kind in ("state", "metrics", "event", "minute", "alert", "alert-log"):
+        assert kinds[kind] > 0, f"no {kind} message seen: {dict(kinds)}"
+
+
+def test_no_payload_carries_audio(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
+    _, capture, _, _ = chain
+    for m in capture.snapshot():
+        assert len(m.payload) <= MAX_PAYLOAD, f"{m.topic}: {len(m.payload)} bytes"
+        if m.payload:
+            assert not audio_like(m.doc()), f"{m.topic}: {audio_like(m.doc())}"
+
+
+def test_no_qos1_message_lost(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
+    """Spools drained, minute rollups contiguous per boot, cue and wear events alternate per boot."""
+    _, capture, _, work = chain
+    for state_dir in sorted(p for p in work.iterdir() if p.is_dir() and p.name.startswith("desk-")):
+        assert _spooled_rows(state_dir) == 0, f"{state_dir.name}: QoS 1 rows left unacknowledged"
+    minutes: dict[tuple[str, int], set[int]] = defaultdict(set)
+    events: dict[tuple[str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for m in capture.snapshot():
+        kind = kind_of(m.topic)
+        if kind == "minute":
+            d = m.doc()
+            minutes[(d["desk"], d["boot"])].add(d["minute_ts"])
+        elif kind == "event":
+            d = m.doc()
+            events[(d["desk"], d["boot"])][d["seq"]] = d  # dedup on (desk, boot, seq)
+    assert minutes, "no minute rollups"
+    for (desk, boot), stamps in minutes.items():
+        ts = sorted(stamps)
+        gaps = [(a, b) for a, b in zip(ts, ts[1:], strict=False) if b - a != 60_000]
+        assert not gaps, f"{desk} boot {boot}: minute rollups missing between {gaps[:3]}"
+    for (desk, boot), by_seq in events.items():
+        state: dict[str, bool] = {}
+        for seq in sorted(by_seq):
+            e = by_seq[seq]
+            if e["kind"] in ("cue_on", "cue_off"):
+                key, on = f"cue:{e['cue']}", e["kind"] == "cue_on"
+            elif e["kind"] in ("worn", "doffed"):
+                key, on = "worn", e["kind"] == "worn"
+            else:
+                continue
+            assert state.get(key) != on, f"{desk} boot {boot}: two {e['kind']} in a row for {key} (one lost)"
+            state[key] = on
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+def test_dashboard_shows_the_alerts_in_chromium(chain: tuple[DemoResult, Capture, Dashboard | None, Path]) -> None:
+    _, _, dash, _ = chain
+    assert dash is not None
+    assert dash.error is None, repr(dash.error)
+    assert dash.seen_alert_tiles >= 3, f"the dashboard lit {dash.seen_alert_tiles} tiles"
+    assert {"volume", "pace", "posture"} & dash.seen_rules, dash.seen_rules
+    assert (ARTIFACTS / "demo-dashboard.png").stat().st_size > 10_000
+
+
+def test_embedded_broker_default(tmp_path: Path) -> None:
+    """The demo's default broker (amqtt, in-process) carries a smaller floor to its alerts."""
+    result, _, _ = _run_chain(None, 2, float(os.environ.get("HSC_SYSTEM_SMALL_S", "45")), 40.0,
+                              tmp_path / "demo", None)
+    assert result.ok, f"scenarios without their alert: {result.missing}"
+    assert result.summary.messages_in > 50
