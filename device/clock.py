@@ -1,0 +1,116 @@
+"""The desk agent's clock: milliseconds since the Unix epoch, optionally running faster than wall time.
+
+Every duration of the agent (cue persistence, slouch time, metrics interval, minute rollups, file
+audio pacing) runs on one injected :class:`Clock`:
+
+- :class:`WallClock`: real time.
+- :class:`ScaledClock`: ``now = T + (wall_ms - T) * S`` for a time scale ``S`` and origin ``T`` (ms).
+  This is the same formula as the host's clock (``host_agent/clock.py``), so a host and desks started
+  with the same ``T`` and ``S`` agree on the time (the demo runs at ``S = 20``).
+- :class:`ManualClock`: moves only when told to (tests). Its :meth:`ManualClock.sleep` advances it,
+  so a loop that sleeps on the clock runs ten minutes of agent time in milliseconds.
+
+``sleep(seconds)`` waits ``seconds`` of *clock* time (wall seconds / scale), returning early when
+the optional ``stop`` event is set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A millisecond clock the agent runs on."""
+
+    @property
+    def scale(self) -> float:
+        """Clock seconds per wall second (1 for real time)."""
+        ...
+
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch (UTC) on this clock."""
+        ...
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        """Wait ``seconds`` of clock time; return True when ``stop`` was set (early or not)."""
+        ...
+
+
+def _wall_sleep(wall_s: float, stop: threading.Event | None) -> bool:
+    if stop is None:
+        if wall_s > 0:
+            time.sleep(wall_s)
+        return False
+    if wall_s <= 0:
+        return stop.is_set()
+    return stop.wait(wall_s)
+
+
+class WallClock:
+    """Real time."""
+
+    scale = 1.0
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        return _wall_sleep(seconds, stop)
+
+
+class ScaledClock:
+    """``T + (wall_ms - T) * scale``: wall time sped up ``scale`` times around the origin ``T`` (ms)."""
+
+    def __init__(self, scale: float = 1.0, origin_ms: int | None = None) -> None:
+        if not isinstance(scale, int | float) or not scale > 0 or scale != scale or scale == float("inf"):
+            raise ValueError(f"time scale must be a finite number > 0, not {scale!r}")
+        self.scale = float(scale)
+        self.origin_ms = int(origin_ms) if origin_ms is not None else time.time_ns() // 1_000_000
+
+    def now_ms(self) -> int:
+        wall = time.time_ns() / 1e6
+        return int(self.origin_ms + (wall - self.origin_ms) * self.scale)
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        return _wall_sleep(seconds / self.scale, stop)
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests, simulations). Thread-safe.
+
+    ``sleep(s)`` advances the clock by ``s`` seconds at once (a simulated wait).
+    """
+
+    scale = 1.0
+
+    def __init__(self, start_ms: int = 1_795_000_000_000) -> None:
+        self._now = int(start_ms)
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return self._now
+
+    def set(self, now_ms: int) -> None:
+        with self._lock:
+            self._now = int(now_ms)
+
+    def advance(self, seconds: float) -> int:
+        """Move forward ``seconds`` (s); return the new time (ms)."""
+        with self._lock:
+            self._now += int(round(seconds * 1000))
+            return self._now
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if seconds > 0:
+            self.advance(seconds)
+        return stop.is_set() if stop is not None else False
+
+
+def make_clock(time_scale: float = 1.0, origin_ms: int | None = None) -> WallClock | ScaledClock:
+    """The clock for ``--time-scale S --time-origin-ms T`` (a wall clock for S = 1 without T)."""
+    if time_scale == 1.0 and origin_ms is None:
+        return WallClock()
+    return ScaledClock(time_scale, origin_ms)

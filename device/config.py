@@ -1,0 +1,518 @@
+"""The desk agent's config: ``agent.toml`` (TOML, read with :mod:`tomllib`), every field validated.
+
+Tables (see ``device/agent.example.toml`` for every field with its default):
+
+- ``[desk]`` ``site``, ``desk``: ids ``[a-z0-9-]{1,32}``.
+- ``[mqtt]``: :class:`device.mqtt_settings.MqttSettings` (written by ``headset-flash provision-desk``).
+- ``[audio]`` ``source`` (``alsa:<name>`` or ``file:<path>``), ``loop``, ``speed`` (audio seconds per
+  wall second for file sources; default: the time scale), ``block_ms`` (ms of audio per read).
+- ``[headset]`` ``port`` (a serial device path, or ``none``), ``baud``, ``forward_led``.
+- ``[calibration]`` ``file``: a headset calibration (``headset-agent calibrate``).
+- ``[cues]``: :class:`device.cues.CueConfig`.
+- ``[posture]`` ``forward_deg`` (15), ``slouch_s`` (30), ``clear_deg`` (10), ``clear_s`` (1).
+- ``[leds]``: :class:`device.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
+- ``[spool]`` ``max_rows``.
+- ``[agent]`` ``state_dir``, ``metrics_interval_s``, ``log_level``, ``log_format``.
+
+Errors are :class:`device.errors.ConfigError` naming the field and, for a file, its line:
+``agent.toml line 7: posture.forward_deg: must be a number in 1..60, got 'x'``. Unknown keys are
+refused with a "did you mean" hint.
+
+A remote config (``mqtt_schema.Config.config``, the same table structure) is merged over the file
+config and validated by the same code (:func:`apply_remote`). The identity and the hardware of the
+unit (``desk``, ``mqtt``, ``audio``, ``headset``, ``leds``, ``spool``, ``agent.state_dir``) cannot
+be changed remotely.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device.errors import ConfigError
+from device.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
+from device.mqtt_settings import MqttSettings
+from mqtt_schema import SchemaError, check_id
+from mqtt_schema.topics import RESERVED_DESK_IDS
+
+DEFAULT_STATE_DIR = Path("/var/lib/headset-coach")
+DEFAULT_CONFIG_PATH = Path("/etc/headset-coach/agent.toml")
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "kv")
+
+TABLES: dict[str, frozenset[str] | None] = {
+    "desk": frozenset({"site", "desk"}),
+    "mqtt": MQTT_KEYS,
+    "audio": frozenset({"source", "loop", "speed", "block_ms"}),
+    "headset": frozenset({"port", "baud", "forward_led"}),
+    "calibration": frozenset({"file"}),
+    "cues": None,  # validated by device.cues.CueConfig
+    "posture": frozenset({"forward_deg", "slouch_s", "clear_deg", "clear_s"}),
+    "leds": None,  # validated by device.leds.LedPins
+    "spool": frozenset({"max_rows"}),
+    "agent": frozenset({"state_dir", "metrics_interval_s", "log_level", "log_format"}),
+}
+LOCAL_ONLY: dict[str, frozenset[str] | None] = {
+    "desk": None, "mqtt": None, "audio": None, "headset": None, "leds": None, "spool": None,
+    "agent": frozenset({"state_dir"}),
+}
+"""Tables (None: the whole table) or keys that a remote config cannot change."""
+
+
+# --- settings of one table each ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeskIds:
+    site: str
+    desk: str
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """``source``: ``alsa:<name>`` or ``file:<path>``. ``speed``: audio s per wall s (None: time scale)."""
+
+    source: str = "alsa:default"
+    loop: bool = False
+    speed: float | None = None
+    block_ms: int = 50
+
+    @property
+    def kind(self) -> str:
+        return self.source.split(":", 1)[0]
+
+    @property
+    def target(self) -> str:
+        return self.source.split(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class HeadsetSettings:
+    """``port``: serial device path (a pty works) or None for no headset; ``baud``: bit/s."""
+
+    port: str | None = "/dev/ttyACM0"
+    baud: int = 115200
+    forward_led: bool = True
+
+
+@dataclass(frozen=True)
+class PostureSettings:
+    """Slouch: more than ``forward_deg`` (deg) forward of upright for ``slouch_s`` (s); clears below
+    ``clear_deg`` (deg) held for ``clear_s`` (s)."""
+
+    forward_deg: float = 15.0
+    slouch_s: float = 30.0
+    clear_deg: float = 10.0
+    clear_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class SpoolSettings:
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    state_dir: Path = DEFAULT_STATE_DIR
+    metrics_interval_s: float = 1.0
+    log_level: str = "info"
+    log_format: str = "json"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The effective config: the file, then command-line overrides, then (at run time) remote config."""
+
+    desk: DeskIds
+    mqtt: MqttSettings
+    audio: AudioSettings
+    headset: HeadsetSettings
+    calibration_file: Path | None
+    calibration: Any  # device.dsp.HeadsetCalibration | None
+    cues: Any  # device.cues.CueConfig
+    posture: PostureSettings
+    leds: Any  # device.leds.LedPins
+    spool: SpoolSettings
+    agent: AgentSettings
+    tables: dict[str, Any] = field(repr=False)
+    """The raw tables this config was built from (file + overrides), before any remote config."""
+    remote: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The remote tables merged over ``tables`` (empty when none applied)."""
+    source: str = "<defaults>"
+    base_dir: Path | None = None
+    """The folder relative paths of the file are resolved against."""
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 (hex, first 16) of the canonical JSON of the effective config."""
+        text = json.dumps(self.effective(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def effective(self) -> dict[str, Any]:
+        """The effective config as plain JSON-able data, defaults filled in."""
+        return {
+            "desk": dataclasses.asdict(self.desk),
+            "mqtt": _plain(self.mqtt),
+            "audio": dataclasses.asdict(self.audio),
+            "headset": dataclasses.asdict(self.headset),
+            "calibration": {"file": None if self.calibration_file is None else str(self.calibration_file)},
+            "cues": _plain(self.cues),
+            "posture": dataclasses.asdict(self.posture),
+            "leds": _plain(self.leds),
+            "spool": dataclasses.asdict(self.spool),
+            "agent": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.agent).items()},
+        }
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+# --- where a key is in the file ------------------------------------------------------------------
+
+_HEADER_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+_FIELD_RE = re.compile(r"^([A-Za-z_][\w\-]*(?:\.[\w\-]+)*)")
+
+
+class LineIndex:
+    """Maps ``table.key`` (and ``table``) to its 1-based line in a TOML text (best effort)."""
+
+    def __init__(self, text: str = "") -> None:
+        self.lines: dict[str, int] = {}
+        table = ""
+        for i, line in enumerate(text.splitlines(), 1):
+            m = _HEADER_RE.match(line)
+            if m and not line.lstrip().startswith("[["):
+                table = m.group(1).replace('"', "").replace(" ", "")
+                self.lines.setdefault(table, i)
+                continue
+            m = _KEY_RE.match(line)
+            if m:
+                key = m.group(1).strip("\"'")
+                self.lines.setdefault(f"{table}.{key}" if table else key, i)
+
+    def line_of(self, dotted: str) -> int | None:
+        """The line of ``dotted`` or of its longest prefix that is in the file."""
+        parts = dotted.split(".")
+        for n in range(len(parts), 0, -1):
+            line = self.lines.get(".".join(parts[:n]))
+            if line is not None:
+                return line
+        return None
+
+
+def _located(exc: ConfigError, source: str, index: LineIndex | None, overrides: Mapping[str, str]) -> ConfigError:
+    msg = str(exc)
+    m = _FIELD_RE.match(msg)
+    dotted = m.group(1) if m else ""
+    if dotted in overrides:
+        return ConfigError(f"{overrides[dotted]} (sets {dotted}): {msg}")
+    line = index.line_of(dotted) if (index is not None and dotted) else None
+    where = f"{source} line {line}" if line is not None else source
+    return ConfigError(f"{where}: {msg}")
+
+
+# --- value checks --------------------------------------------------------------------------------
+
+
+def _hint(key: str, known: frozenset[str] | set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+def _check_keys(table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key{_hint(key, known)}")
+
+
+def _table(tables: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = tables.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name}: must be a table ([{name}]), got {type(value).__name__}")
+    return value
+
+
+def _number(t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float,
+            unit: str = "") -> float:
+    value = t.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not (
+            lo <= value <= hi):
+        raise ConfigError(f"{where}.{key}: must be a number in {lo:g}..{hi:g}{unit}, got {value!r}")
+    return float(value)
+
+
+def _integer(t: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
+    value = t.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi):
+        raise ConfigError(f"{where}.{key}: must be an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def _boolean(t: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = t.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _string(t: Mapping[str, Any], key: str, where: str, default: str | None) -> str | None:
+    value = t.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(t: Mapping[str, Any], key: str, where: str, default: str, choices: tuple[str, ...]) -> str:
+    value = t.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"{where}.{key}: must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _path(text: str, base_dir: Path | None) -> Path:
+    p = Path(text).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return p
+
+
+# --- the tables ----------------------------------------------------------------------------------
+
+
+def _desk(t: Mapping[str, Any]) -> DeskIds:
+    ids = {}
+    for key in ("site", "desk"):
+        value = t.get(key)
+        if value is None:
+            flag = "--site" if key == "site" else "--desk"
+            raise ConfigError(f"desk.{key}: required (set it in [desk] or with {flag})")
+        try:
+            check_id(value, key)
+        except SchemaError as exc:
+            raise ConfigError(f"desk.{key}: {exc}") from None
+        ids[key] = value
+    if ids["desk"] in RESERVED_DESK_IDS:
+        raise ConfigError(f"desk.desk: {ids['desk']!r} is a reserved word of the topic tree")
+    return DeskIds(ids["site"], ids["desk"])
+
+
+def _audio(t: Mapping[str, Any], base_dir: Path | None) -> AudioSettings:
+    source = _string(t, "source", "audio", AudioSettings.source)
+    assert source is not None
+    kind, sep, target = source.partition(":")
+    if not sep or kind not in ("alsa", "file") or not target:
+        raise ConfigError(f"audio.source: must be 'alsa:<device name>' or 'file:<path>', got {source!r}")
+    if kind == "file":
+        p = _path(target, base_dir)
+        if not p.is_file():
+            raise ConfigError(f"audio.source: no such audio file {str(p)!r}")
+        source = f"file:{p}"
+    speed = t.get("speed")
+    if speed is not None:
+        speed = _number(t, "speed", "audio", 1.0, 0.01, 1000.0, "x real time")
+    return AudioSettings(source=source, loop=_boolean(t, "loop", "audio", False), speed=speed,
+                         block_ms=_integer(t, "block_ms", "audio", AudioSettings.block_ms, 10, 1000))
+
+
+def _headset(t: Mapping[str, Any]) -> HeadsetSettings:
+    port = _string(t, "port", "headset", HeadsetSettings.port)
+    if port is not None and port.lower() == "none":
+        port = None
+    baud = _integer(t, "baud", "headset", HeadsetSettings.baud, 1, 4_000_000)
+    if baud not in BAUD_RATES:
+        raise ConfigError(f"headset.baud: must be one of {', '.join(map(str, BAUD_RATES))}, got {baud}")
+    return HeadsetSettings(port=port, baud=baud, forward_led=_boolean(t, "forward_led", "headset", True))
+
+
+def _posture(t: Mapping[str, Any]) -> PostureSettings:
+    forward = _number(t, "forward_deg", "posture", 15.0, 1.0, 60.0, " deg")
+    clear = _number(t, "clear_deg", "posture", 10.0, 0.0, 60.0, " deg")
+    if clear >= forward:
+        raise ConfigError(f"posture.clear_deg: must be below posture.forward_deg ({forward:g}), got {clear:g}")
+    return PostureSettings(forward_deg=forward, slouch_s=_number(t, "slouch_s", "posture", 30.0, 0.0, 3600.0, " s"),
+                           clear_deg=clear, clear_s=_number(t, "clear_s", "posture", 1.0, 0.0, 600.0, " s"))
+
+
+def _agent(t: Mapping[str, Any], base_dir: Path | None) -> AgentSettings:
+    state_dir = _string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
+    assert state_dir is not None
+    return AgentSettings(
+        state_dir=_path(state_dir, base_dir),
+        metrics_interval_s=_number(t, "metrics_interval_s", "agent", 1.0, 0.1, 60.0, " s"),
+        log_level=_choice(t, "log_level", "agent", "info", LOG_LEVELS),
+        log_format=_choice(t, "log_format", "agent", "json", LOG_FORMATS),
+    )
+
+
+def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mapping[str, Any] | None = None,
+          source: str = "<defaults>") -> AgentConfig:
+    """Validate ``tables`` (with ``remote`` merged over them) and build an :class:`AgentConfig`.
+
+    Raises :class:`ConfigError` whose message starts with the dotted field name.
+    """
+    from device.cues import CueConfig
+    from device.leds import LedPins
+
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"config: must be a table, got {type(tables).__name__}")
+    merged = merge(tables, remote or {})
+    for name in merged:
+        if name not in TABLES:
+            raise ConfigError(f"{name}: unknown table{_hint(name, set(TABLES))}")
+    for name, known in TABLES.items():
+        t = _table(merged, name)
+        if known is not None:
+            _check_keys(t, known, name)
+    cal_t = _table(merged, "calibration")
+    cal_text = _string(cal_t, "file", "calibration", None)
+    calibration_file = _path(cal_text, base_dir) if cal_text else None
+    calibration = None
+    if calibration_file is not None:
+        from device.calibration_file import load_calibration
+        from device.errors import CalibrationError
+
+        try:
+            calibration = load_calibration(calibration_file)
+        except CalibrationError as exc:
+            raise ConfigError(f"calibration.file: {exc}") from None
+    leds_t = merged.get("leds")
+    spool_t = _table(merged, "spool")
+    return AgentConfig(
+        desk=_desk(_table(merged, "desk")),
+        mqtt=MqttSettings.from_table(_table(merged, "mqtt"), where="mqtt", base_dir=base_dir),
+        audio=_audio(_table(merged, "audio"), base_dir),
+        headset=_headset(_table(merged, "headset")),
+        calibration_file=calibration_file,
+        calibration=calibration,
+        cues=CueConfig.from_table(_table(merged, "cues"), where="cues"),
+        posture=_posture(_table(merged, "posture")),
+        leds=LedPins.default() if leds_t is None else LedPins.from_table(_table(merged, "leds"), where="leds"),
+        spool=SpoolSettings(max_rows=_integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
+        agent=_agent(_table(merged, "agent"), base_dir),
+        tables=copy.deepcopy(dict(tables)),
+        remote=copy.deepcopy(dict(remote or {})),
+        source=source,
+        base_dir=base_dir,
+    )
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: tables merge key by key, other values replace."""
+    out: dict[str, Any] = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+OVERRIDE_FLAGS: dict[str, str] = {
+    "desk.site": "--site", "desk.desk": "--desk", "mqtt.url": "--broker", "audio.source": "--audio",
+    "audio.loop": "--loop", "audio.speed": "--speed", "headset.port": "--headset", "agent.state_dir": "--state-dir",
+    "calibration.file": "--calibration", "agent.log_level": "--log-level", "agent.log_format": "--log-format",
+}
+
+
+def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | None = None) -> AgentConfig:
+    """Load ``path`` (None: no file, defaults only) with ``overrides`` (``{"mqtt.url": ..., ...}``,
+    from command-line flags) on top. Relative paths in the file are relative to its folder; those
+    from flags to the current folder.
+
+    Raises :class:`ConfigError` naming the field and the line (or the flag).
+    """
+    tables: dict[str, Any] = {}
+    index: LineIndex | None = None
+    base_dir: Path | None = None
+    source = "command line"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc}") from None
+        try:
+            tables = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        index = LineIndex(text)
+        base_dir = p.resolve().parent
+    flags: dict[str, str] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        table, _, key = dotted.partition(".")
+        if isinstance(value, Path):
+            value = str(value.expanduser().resolve())
+        elif dotted in ("audio.source",) and isinstance(value, str) and value.startswith("file:"):
+            value = "file:" + str(Path(value[5:]).expanduser().resolve())
+        elif dotted == "calibration.file" or dotted == "agent.state_dir":
+            value = str(Path(value).expanduser().resolve())
+        sub = tables.setdefault(table, {})
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{source}: {table}: must be a table, got {type(sub).__name__}")
+        sub[key] = value
+        flags[dotted] = OVERRIDE_FLAGS.get(dotted, dotted)
+    try:
+        return build(tables, base_dir=base_dir, source=source)
+    except ConfigError as exc:
+        raise _located(exc, source, index, flags) from None
+
+
+def apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig:
+    """A new config: ``remote`` (a remote ``Config.config``) merged over ``current``'s file tables.
+
+    Refuses changes to the local-only tables and keys (identity and hardware) and anything that
+    fails validation, with a :class:`ConfigError` whose message starts with ``config.<field>``.
+    ``current`` is never modified.
+    """
+    if not isinstance(remote, Mapping):
+        raise ConfigError(f"config: must be a table, got {type(remote).__name__}")
+    base = current.tables
+    for name, value in remote.items():
+        if name not in LOCAL_ONLY:
+            continue
+        local = LOCAL_ONLY[name]
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config.{name}: must be a table, got {type(value).__name__}")
+        mine = base.get(name, {}) if isinstance(base.get(name), Mapping) else {}
+        for key, v in value.items():
+            if (local is None or key in local) and mine.get(key, _MISSING) != v:
+                raise ConfigError(f"config.{name}.{key}: cannot be changed remotely (set it in the desk's agent.toml)")
+    try:
+        return build(base, base_dir=current.base_dir, remote=remote, source="remote config")
+    except ConfigError as exc:
+        raise ConfigError(f"config.{exc}") from None
+
+
+_MISSING = object()
