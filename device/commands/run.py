@@ -1,0 +1,86 @@
+"""Run the desk agent service: audio -> DSP -> cues -> LEDs, headset link, posture, MQTT with a durable spool.
+
+Flags override the config file. Stops cleanly on SIGTERM or SIGINT: the spool is flushed, the
+state ``offline`` is published and the LEDs are turned off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from device import logs
+from device.clock import make_clock
+from device.config import load_config
+from device.errors import UsageError
+
+EXAMPLE = """example:
+  headset-agent run --config /etc/headset-coach/agent.toml
+  headset-agent run --site demo --desk desk-01 --broker mqtt://127.0.0.1:1883 --audio file:call.flac --loop \\
+      --headset /tmp/desk-01.tty --state-dir /tmp/desk-01 --mock-gpio --time-scale 20
+"""
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml (default: defaults and flags only)")
+    p.add_argument("--site", help="site id (overrides [desk] site)")
+    p.add_argument("--desk", help="desk id (overrides [desk] desk)")
+    p.add_argument("--broker", metavar="URL", help="mqtt://host:port or mqtts://host:port (overrides [mqtt] url)")
+    p.add_argument("--audio", metavar="SRC", help="alsa:<device> or file:<path> (overrides [audio] source)")
+    p.add_argument("--loop", action="store_true", default=None, help="loop a file audio source")
+    p.add_argument("--speed", type=float, metavar="X",
+                   help="file audio: X audio seconds per wall second (default: the time scale)")
+    p.add_argument("--headset", metavar="PORT", help="headset serial port, or 'none' (overrides [headset] port)")
+    p.add_argument("--state-dir", metavar="DIR", help="boot counter, spool, upright pose (overrides [agent] state_dir)")
+    p.add_argument("--calibration", metavar="FILE", help="headset calibration file (headset-agent calibrate)")
+    p.add_argument("--mock-gpio", action="store_true",
+                   help="LEDs on gpiozero's MockFactory (demos and tests; no GPIO needed)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="overrides [agent] log_level")
+    p.add_argument("--log-format", choices=("json", "kv"), help="overrides [agent] log_format")
+    g = p.add_argument_group("time scale (demos and simulations)")
+    g.add_argument("--time-scale", type=float, default=1.0, metavar="S",
+                   help="run the agent clock S times faster than wall time (default 1)")
+    g.add_argument("--time-origin-ms", type=int, default=None, metavar="T",
+                   help="origin of the scaled clock, ms since the epoch; host and desks use the same T")
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``table.key`` overrides that command-line flags set (None: not given)."""
+    return {
+        "desk.site": args.site, "desk.desk": args.desk, "mqtt.url": args.broker, "audio.source": args.audio,
+        "audio.loop": args.loop, "audio.speed": args.speed, "headset.port": args.headset,
+        "agent.state_dir": getattr(args, "state_dir", None), "calibration.file": getattr(args, "calibration", None),
+        "agent.log_level": getattr(args, "log_level", None), "agent.log_format": getattr(args, "log_format", None),
+    }
+
+
+def mock_pin_factory() -> Any:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    return MockFactory(pin_class=MockPWMPin)
+
+
+def run(args: argparse.Namespace) -> int:
+    from device.service import AgentService
+
+    if not args.time_scale > 0:
+        raise UsageError(f"--time-scale must be > 0, not {args.time_scale}")
+    if args.speed is not None and not args.speed > 0:
+        raise UsageError(f"--speed must be > 0, not {args.speed}")
+    config = load_config(args.config, overrides_from_args(args))
+    logs.setup(config.agent.log_level, config.agent.log_format)
+    clock = make_clock(args.time_scale, args.time_origin_ms)
+    service = AgentService(config, clock, pin_factory=mock_pin_factory() if args.mock_gpio else None)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    service.run()
+    return 0

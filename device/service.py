@@ -1,0 +1,615 @@
+"""``headset-agent run``: the desk agent service that wires audio, headset link, DSP, cues, LEDs and MQTT.
+
+One loop on the injected clock (:mod:`device.clock`) does, per audio block (``audio.block_ms``):
+
+1. read audio (a paced file or a live device; on failure: ``audio: error``, AUDIO_ERROR, retry with
+   backoff 0.5 .. 8 s on the clock, AUDIO_OK when it reads again);
+2. unless the headset is known to be off, feed the streaming analyser (the DSP pauses while doffed);
+3. posture from the latest IMU frame against the stored upright pose;
+4. the cue policy for every measurement, an event for every cue change, the LEDs (and the headset LED);
+5. every ``agent.metrics_interval_s`` a Metrics snapshot; every minute a Minute rollup;
+6. link events (connected, disconnected, worn, doffed), remote configs and button presses, all
+   handled here, on the loop's thread, so that a config swap is atomic for the loop.
+
+A remote config is validated with the file's code (:func:`device.config.apply_remote`); every new
+object (cue config, posture thresholds, analyser for a new calibration) is built before anything is
+swapped. ``calibrate_posture: true`` takes the current pose once per config ``ts`` (remembered in the
+state folder, so a retained config does not recalibrate on every restart).
+
+``stop()`` (SIGTERM/SIGINT in the run command) ends the loop; shutdown flushes the spool, publishes
+``offline`` and turns the LEDs off.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from device.audio_sources import AudioSource, open_source
+from device.clock import Clock
+from device.config import AgentConfig, apply_remote
+from device.errors import AgentError, AudioError, ConfigError
+from device.headset_client import HeadsetClient, LinkEvent
+from device.logs import kv
+from device.posture import PostureError, PostureTracker
+from device.posture_store import PostureStoreError, load_pose, save_pose
+from mqtt_schema import SCHEMA_MINOR, SCHEMA_VERSION, Config, Cue, EventKind, PartStatus, Posture, Versions
+
+log = logging.getLogger("device.agent")
+
+AUDIO_RETRY_MIN_S = 0.5
+AUDIO_RETRY_MAX_S = 8.0
+IDLE_STEP_S = 0.05
+"""Clock seconds per loop pass while there is no audio to pace the loop (wall seconds for a wall clock)."""
+POSE_WINDOW_S = 1.0
+"""Clock seconds of IMU frames a posture calibration averages."""
+IMU_FRESH_S = 1.5
+"""Wall seconds after which the last IMU frame no longer counts (posture unknown)."""
+REMOTE_STATE_FILE = "remote_config.json"
+
+
+def agent_version() -> str:
+    try:
+        return importlib.metadata.version("headset-coach")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass
+class _Interval:
+    """What the metrics snapshot sums or keeps over one metrics interval."""
+
+    speech_s: float = 0.0
+    clipping: float = 0.0
+    last: Any = None  # the latest Measurement
+
+
+@dataclass
+class AgentStatus:
+    """Counters and states of a running service (for tests, logs and the bench)."""
+
+    audio: PartStatus = PartStatus.NONE
+    headset: PartStatus = PartStatus.NONE
+    headset_id: str | None = None
+    firmware: str | None = None
+    posture: Posture = Posture.UNKNOWN
+    worn: bool | None = None
+    blocks: int = 0
+    measurements: int = 0
+    metrics_sent: int = 0
+    events_sent: int = 0
+    cue_changes: list[tuple[int, str, bool]] = field(default_factory=list)
+    """(clock ms, cue, on) of every cue change, newest last (bounded)."""
+
+
+class AgentService:
+    """The desk agent. ``run()`` blocks until :meth:`stop`; ``start``/``step``/``shutdown`` for tests."""
+
+    def __init__(self, config: AgentConfig, clock: Clock, *, pin_factory: Any = None,
+                 client_id: str | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.pin_factory = pin_factory
+        self.client_id = client_id
+        self.monotonic = monotonic
+        self.status = AgentStatus()
+        self._stop = threading.Event()
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.boot = 0
+        self.spool: Any = None
+        self.publisher: Any = None
+        self.leds: Any = None
+        self.headset: HeadsetClient | None = None
+        self.audio: AudioSource | None = None
+        self.analyzer: Any = None
+        self.cues: Any = None
+        self.rollup: Any = None
+        self.tracker = PostureTracker(config.posture)
+        self._audio_retry_at_ms = 0
+        self._audio_backoff_s = AUDIO_RETRY_MIN_S
+        self._audio_ended = False
+        self._interval = _Interval()
+        self._next_metrics_ms = 0
+        self._last_tick_ms = 0
+        self._last_rollup_ms = 0
+        self._last_cue_s: float | None = None
+        self._stream_t_s = 0.0
+        self._last_top: Cue | None = None
+        self._headset_led_top: Cue | None | bool = False
+        self._reported_worn: bool | None = None
+        self._frames: collections.deque[tuple[int, float, float]] = collections.deque()
+        self._pose_mtime: float | None = None
+        self._started = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.agent.state_dir
+
+    def stop(self) -> None:
+        """Ask the loop to end (thread- and signal-safe)."""
+        self._stop.set()
+
+    def request_posture_calibration(self, source: str = "button") -> None:
+        self._inbox.put(("calibrate", source))
+
+    def _capabilities(self) -> list[str]:
+        caps = ["dual-mic" if (self.audio is None or self.audio.channels >= 2) else "mono-mic"]
+        if self.config.headset.port is not None:
+            caps += ["imu", "wear"]
+            if self.config.headset.forward_led:
+                caps.append("headset-led")
+        caps.append("leds")
+        if self.config.leds.button is not None:
+            caps.append("button")
+        return caps
+
+    def start(self) -> AgentService:
+        """Open everything; the broker connection is made in the background (the spool holds events)."""
+        from device.boot_counter import next_boot
+        from device.cues import CuePolicy
+        from device.leds import LedPanel
+        from device.publisher import DeskPublisher
+        from device.rollup import MinuteRollup
+        from device.spool import Spool
+
+        cfg = self.config
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.boot = next_boot(self.state_dir)
+        try:
+            self.tracker.pose = load_pose(self.state_dir)
+        except PostureStoreError as exc:
+            log.error("stored upright pose unusable", extra=kv(error=str(exc)))
+        self._pose_mtime = self._pose_file_mtime()
+        self.leds = LedPanel(cfg.leds, pin_factory=self.pin_factory)
+        button = self.leds.button()
+        if button is not None:
+            button.when_held = lambda: self.request_posture_calibration("button")
+        self.cues = CuePolicy(cfg.cues, self._target_level(cfg))
+        self.rollup = MinuteRollup()
+        self._open_audio(first=True)
+        self.spool = Spool(self.state_dir / "spool.db", cfg.spool.max_rows)
+        self.publisher = DeskPublisher(
+            site=cfg.desk.site, desk=cfg.desk.desk, settings=cfg.mqtt, spool=self.spool, boot=self.boot,
+            now_ms=self.clock.now_ms,
+            versions=Versions(agent=agent_version(), schema=f"{SCHEMA_VERSION}.{SCHEMA_MINOR}"),
+            capabilities=self._capabilities(), on_config=lambda c: self._inbox.put(("config", c)),
+            client_id=self.client_id or f"headset-agent-{cfg.desk.site}-{cfg.desk.desk}",
+        )
+        self.publisher.set_state(audio=self.status.audio, headset=self._headset_status(),
+                                 headset_id=None, config_hash=cfg.config_hash, firmware=None)
+        self.publisher.start()
+        if cfg.headset.port is not None:
+            self.headset = HeadsetClient(cfg.headset.port, cfg.headset.baud, monotonic=self.monotonic).start()
+        now = self.clock.now_ms()
+        self._next_metrics_ms = now + int(cfg.agent.metrics_interval_s * 1000)
+        self._last_tick_ms = now
+        self._started = True
+        log.info("agent started", extra=kv(site=cfg.desk.site, desk=cfg.desk.desk, boot=self.boot,
+                                           audio=cfg.audio.source, headset=cfg.headset.port,
+                                           config_hash=cfg.config_hash, time_scale=self.clock.scale))
+        return self
+
+    def run(self) -> None:
+        """Start, loop until stop(), shut down."""
+        if not self._started:
+            self.start()
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:
+            self.shutdown()
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Flush the spool, publish offline, close the LEDs, the link and the audio (idempotent)."""
+        if not self._started:
+            return
+        self._started = False
+        log.info("agent stopping", extra=kv(boot=self.boot))
+        if self.headset is not None:
+            self.headset.stop()
+        if self.audio is not None:
+            self.audio.close()
+        if self.publisher is not None:
+            minute = self.rollup.flush(self.clock.now_ms()) if self.rollup is not None else None
+            if minute is not None:
+                self.publisher.minute(**minute)
+            try:
+                self.publisher.flush(timeout_s / 2)
+            except Exception as exc:  # a stop must go on whatever the broker does
+                log.warning("spool flush on stop failed", extra=kv(error=str(exc)))
+            try:
+                self.publisher.stop(timeout_s / 2)
+            except Exception as exc:
+                log.warning("publisher stop failed", extra=kv(error=str(exc)))
+        if self.leds is not None:
+            self.leds.close()
+        if self.spool is not None:
+            self.spool.close()
+        log.info("agent stopped", extra=kv(boot=self.boot))
+
+    # --- audio ------------------------------------------------------------------------------------
+
+    def _speed(self) -> float:
+        s = self.config.audio.speed
+        return s if s is not None else self.clock.scale
+
+    def _open_audio(self, first: bool = False) -> None:
+        cfg = self.config.audio
+        try:
+            src = open_source(cfg.source, self.clock, speed=self._speed(), loop=cfg.loop, block_ms=cfg.block_ms,
+                              stop=self._stop)
+            src.open()
+        except AudioError as exc:
+            self._audio_failed(str(exc), first)
+            return
+        self.audio = src
+        self._build_analyzer()
+        was = self.status.audio
+        self.status.audio = PartStatus.OK
+        self._audio_backoff_s = AUDIO_RETRY_MIN_S
+        if not first and was is PartStatus.ERROR:
+            log.info("audio back", extra=kv(source=src.description))
+            self._event(EventKind.AUDIO_OK, message=src.description[:200])
+            self._update_state()
+
+    def _build_analyzer(self, calibration: Any = "current") -> Any:
+        from device.dsp import StreamingAnalyzer
+
+        cal = self.config.calibration if calibration == "current" else calibration
+        assert self.audio is not None
+        analyzer = StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=self.audio.channels,
+                                     calibration=cal, emit_interval_s=0.1)
+        if calibration == "current":
+            self.analyzer = analyzer
+            self._stream_t_s = 0.0
+        return analyzer
+
+    def _audio_failed(self, reason: str, first: bool = False) -> None:
+        if self.audio is not None:
+            self.audio.close()
+            self.audio = None
+        now = self.clock.now_ms()
+        self._audio_retry_at_ms = now + int(self._audio_backoff_s * 1000)
+        self._audio_backoff_s = min(AUDIO_RETRY_MAX_S, self._audio_backoff_s * 2)
+        if self.status.audio is not PartStatus.ERROR:
+            self.status.audio = PartStatus.ERROR
+            log.error("audio failed", extra=kv(error=reason))
+            if self.publisher is not None:
+                self._event(EventKind.AUDIO_ERROR, message=reason[:200])
+                self._update_state()
+
+    def _read_audio(self) -> npt.NDArray[np.float32] | None:
+        """One block, or None when there is none (error, end of file, stopped)."""
+        if self.audio is None:
+            if self.status.audio is PartStatus.ERROR and self.clock.now_ms() >= self._audio_retry_at_ms:
+                self._open_audio()
+            if self.audio is None:
+                self.clock.sleep(IDLE_STEP_S, self._stop)
+                return None
+        if self._audio_ended:
+            self.clock.sleep(IDLE_STEP_S, self._stop)
+            return None
+        assert self.audio is not None
+        try:
+            block = self.audio.read()
+        except AudioError as exc:
+            self._audio_failed(str(exc))
+            return None
+        if block is None:
+            self._audio_ended = True
+            log.info("audio file ended", extra=kv(source=self.audio.description))
+            return None
+        return block if len(block) else None
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One pass: a block of audio (or an idle wait), then everything that follows from it."""
+        block = self._read_audio()
+        now_ms = self.clock.now_ms()
+        self._handle_inbox(now_ms)
+        self._handle_link(now_ms)
+        worn, pitch, roll = self._headset_now(now_ms)
+        posture = self.tracker.update(now_ms / 1000.0, pitch, worn)
+        self.status.posture, self.status.worn = posture, worn
+        measurements: list[Any] = []
+        if block is not None:
+            self.status.blocks += 1
+            assert self.audio is not None
+            block_s = len(block) / self.audio.sample_rate_hz
+            self._stream_t_s += block_s
+            if worn is not False:
+                measurements = self.analyzer.feed(block)
+        self._apply_measurements(now_ms, measurements, posture, worn)
+        self._show(posture)
+        if now_ms >= self._next_metrics_ms:
+            self._publish_metrics(now_ms, posture, worn, pitch, roll)
+        self._last_tick_ms = now_ms
+
+    def _measurement_ms(self, now_ms: int, t_s: float) -> int:
+        """Clock time of a measurement at stream time ``t_s`` (the block ended at ``now_ms``)."""
+        rate = self._speed() / self.clock.scale
+        return int(now_ms - max(0.0, self._stream_t_s - t_s) / rate * 1000.0)
+
+    def _apply_measurements(self, now_ms: int, measurements: list[Any], posture: Posture,
+                            worn: bool | None) -> None:
+        items: list[tuple[int, Any]] = [(self._measurement_ms(now_ms, m.t_s), m) for m in measurements]
+        if not items:
+            items = [(now_ms, None)]
+        for t_ms, m in items:
+            t_s = t_ms / 1000.0
+            if self._last_cue_s is not None and t_s < self._last_cue_s:
+                t_s = self._last_cue_s
+            self._last_cue_s = t_s
+            for change in self.cues.update(t_s, m, posture, worn):
+                self._cue_event(change)
+            t_ms = int(t_s * 1000)
+            dt_s = max(0.0, (t_ms - self._last_rollup_ms) / 1000.0) if self._last_rollup_ms else 0.0
+            self._last_rollup_ms = max(self._last_rollup_ms, t_ms)
+            if m is not None:
+                self.status.measurements += 1
+                self._interval.speech_s += m.speech_s
+                self._interval.clipping = max(self._interval.clipping, m.clipping)
+                self._interval.last = m
+            minute = self.rollup.add(t_ms, dt_s, m, self.cues.active, worn, posture)
+            if minute is not None:
+                self.publisher.minute(**minute)
+
+    def _cue_event(self, change: Any) -> None:
+        value = _finite(change.value)
+        kind = EventKind.CUE_ON if change.on else EventKind.CUE_OFF
+        self._event(kind, cue=change.cue, value=value)
+        self.status.cue_changes.append((int(change.at_s * 1000), change.cue.value, change.on))
+        del self.status.cue_changes[:-1000]
+        log.info("cue " + ("on" if change.on else "off"), extra=kv(cue=change.cue.value, value=value))
+
+    def _show(self, posture: Posture) -> None:
+        last = self._interval.last
+        level = last.level_dbov if last is not None else None
+        speaking = bool(last.speaking) if last is not None else False
+        active = self.cues.active
+        top = self.cues.top
+        self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active)
+        if self.headset is not None and self.config.headset.forward_led and top != self._headset_led_top:
+            if self.headset.connected:
+                from device.leds import CUE_COLOURS
+
+                colour = (0.0, 0.0, 0.0) if top is None else CUE_COLOURS[top]
+                self.headset.set_led(tuple(int(round(c * 64)) for c in colour))  # type: ignore[arg-type]
+                self._headset_led_top = top
+
+    # --- headset ----------------------------------------------------------------------------------
+
+    def _headset_status(self) -> PartStatus:
+        if self.config.headset.port is None:
+            return PartStatus.NONE
+        if self.headset is not None and self.headset.connected:
+            return PartStatus.OK
+        return PartStatus.ERROR
+
+    def _headset_now(self, now_ms: int) -> tuple[bool | None, float | None, float | None]:
+        if self.headset is None:
+            return None, None, None
+        snap = self.headset.snapshot()
+        if not snap.connected:
+            self._frames.clear()
+            return None, None, None
+        imu = snap.imu
+        if imu is None or self.monotonic() - imu.at_s > IMU_FRESH_S:
+            return snap.worn, None, None
+        if not self._frames or self._frames[-1][1:] != (imu.pitch_deg, imu.roll_deg) or now_ms - self._frames[-1][0] > 50:
+            self._frames.append((now_ms, imu.pitch_deg, imu.roll_deg))
+        while self._frames and now_ms - self._frames[0][0] > POSE_WINDOW_S * 1000:
+            self._frames.popleft()
+        return snap.worn, imu.pitch_deg, imu.roll_deg
+
+    def _handle_link(self, now_ms: int) -> None:
+        if self.headset is None:
+            return
+        for ev in self.headset.events():
+            self._link_event(ev)
+
+    def _link_event(self, ev: LinkEvent) -> None:
+        if ev.kind == "connected":
+            fw, hid = ev.data.get("firmware"), ev.data.get("headset_id")
+            changed = (fw and fw != self.status.firmware) or (hid and hid != self.status.headset_id)
+            if fw:
+                self.status.firmware = fw
+            if hid:
+                self.status.headset_id = hid
+            if not ev.data.get("rehello"):
+                self.status.headset = PartStatus.OK
+                self._headset_led_top = False
+                self._event(EventKind.HEADSET_CONNECTED, message=f"headset {hid or '?'} firmware {fw or '?'}")
+                self._update_state()
+            elif changed:
+                self._update_state()
+        elif ev.kind == "disconnected":
+            self.status.headset = PartStatus.ERROR
+            self._event(EventKind.HEADSET_DISCONNECTED, message=str(ev.data.get("reason", ""))[:200])
+            self._update_state()
+        elif ev.kind == "wear":
+            on = bool(ev.data.get("on"))
+            if on != self._reported_worn:
+                self._reported_worn = on
+                self._event(EventKind.WORN if on else EventKind.DOFFED)
+        elif ev.kind == "log":
+            log.info("headset says", extra=kv(msg=str(ev.data.get("msg", ""))[:120]))
+        elif ev.kind == "ack" and not ev.data.get("ok", True):
+            log.info("headset refused a command", extra=kv(err=str(ev.data.get("err", ""))[:120]))
+
+    # --- remote config, calibration ---------------------------------------------------------------
+
+    def _handle_inbox(self, now_ms: int) -> None:
+        self._reload_pose_if_changed()
+        while True:
+            try:
+                what, item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if what == "config":
+                self._apply_config(item)
+            elif what == "calibrate":
+                self._calibrate_posture(str(item))
+
+    def _pose_file_mtime(self) -> float | None:
+        try:
+            return os.stat(self.state_dir / "posture.json").st_mtime
+        except OSError:
+            return None
+
+    def _reload_pose_if_changed(self) -> None:
+        """``headset-agent calibrate-posture`` writes the pose while the agent runs: adopt it."""
+        mtime = self._pose_file_mtime()
+        if mtime == self._pose_mtime:
+            return
+        self._pose_mtime = mtime
+        try:
+            pose = load_pose(self.state_dir)
+        except PostureStoreError as exc:
+            log.error("stored upright pose unusable", extra=kv(error=str(exc)))
+            return
+        if pose is not None and pose != self.tracker.pose:
+            self.tracker.set_pose(pose)
+            log.info("upright pose reloaded", extra=kv(pitch=pose.pitch_deg, roll=pose.roll_deg, source=pose.source))
+
+    def _calibrate_posture(self, source: str) -> bool:
+        worn = self.status.worn
+        hid = self.status.headset_id
+        samples = [(p, r) for _, p, r in self._frames]
+        try:
+            pose = self.tracker.calibrate(samples, worn, now_ms=self.clock.now_ms(), headset_id=hid, source=source)
+            save_pose(self.state_dir, pose)
+        except (PostureError, PostureStoreError) as exc:
+            log.warning("posture calibration refused", extra=kv(source=source, reason=str(exc)))
+            self._event(EventKind.CALIBRATION, message=str(exc)[:200])
+            return False
+        self._pose_mtime = self._pose_file_mtime()
+        self.tracker.set_pose(pose)
+        log.info("upright pose set", extra=kv(source=source, pitch=pose.pitch_deg, roll=pose.roll_deg))
+        self._event(EventKind.CALIBRATION, value=pose.pitch_deg,
+                    message=f"upright pose set by {source}: pitch {pose.pitch_deg:.1f} deg, roll {pose.roll_deg:.1f} deg")
+        return True
+
+    def _remote_memory(self) -> dict[str, Any]:
+        try:
+            doc = json.loads((self.state_dir / REMOTE_STATE_FILE).read_text(encoding="utf-8"))
+            return doc if isinstance(doc, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _remember_remote(self, **fields: Any) -> None:
+        doc = self._remote_memory()
+        doc.update(fields)
+        path = self.state_dir / REMOTE_STATE_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot remember the remote config", extra=kv(error=str(exc)))
+
+    def _apply_config(self, remote: Config) -> None:
+        cfg = self.config
+        if remote.site != cfg.desk.site or remote.desk != cfg.desk.desk:
+            self._event(EventKind.CONFIG_REJECTED,
+                        message=f"config for {remote.site}/{remote.desk} is not for this desk"[:200])
+            return
+        if remote.config != cfg.remote or not self._remote_seen:
+            self._remote_seen = True
+            try:
+                new = apply_remote(cfg, remote.config)
+                new_analyzer = None
+                if new.calibration != cfg.calibration and self.audio is not None:
+                    new_analyzer = self._build_analyzer(new.calibration)
+                target = self._target_level(new)
+            except (ConfigError, AgentError, ValueError) as exc:
+                log.warning("remote config rejected", extra=kv(reason=str(exc)))
+                self._event(EventKind.CONFIG_REJECTED, message=str(exc)[:200])
+            else:
+                # everything is built: swap
+                self.config = new
+                self.cues.reconfigure(new.cues)
+                self.cues.set_target(target)
+                self.tracker.reconfigure(new.posture)
+                if new_analyzer is not None:
+                    self.analyzer = new_analyzer
+                    self._stream_t_s = 0.0
+                logging.getLogger("device").setLevel(new.agent.log_level.upper())
+                log.info("remote config applied", extra=kv(config_hash=new.config_hash))
+                self._event(EventKind.CONFIG_APPLIED, message=f"config {new.config_hash} applied")
+                self._update_state()
+        if remote.calibrate_posture:
+            done = self._remote_memory().get("calibrated_ts")
+            if done != remote.ts:
+                self._remember_remote(calibrated_ts=remote.ts)
+                self._calibrate_posture("remote")
+
+    _remote_seen = False
+
+    @staticmethod
+    def _target_level(cfg: AgentConfig) -> float:
+        cal = cfg.calibration
+        return float(cal.reference_level_dbov) if cal is not None else -26.0
+
+    # --- publishing -------------------------------------------------------------------------------
+
+    def _event(self, kind: EventKind, **fields: Any) -> None:
+        self.status.events_sent += 1
+        self.publisher.event(kind, **fields)
+
+    def _update_state(self) -> None:
+        self.status.headset = self._headset_status()
+        self.publisher.set_state(audio=self.status.audio, headset=self.status.headset,
+                                 headset_id=self.status.headset_id, config_hash=self.config.config_hash,
+                                 firmware=self.status.firmware)
+
+    def _publish_metrics(self, now_ms: int, posture: Posture, worn: bool | None, pitch: float | None,
+                         roll: float | None) -> None:
+        iv = self._interval
+        interval_s = self.config.agent.metrics_interval_s
+        elapsed_s = (now_ms - (self._next_metrics_ms - int(interval_s * 1000))) / 1000.0
+        m = iv.last
+        fresh = m is not None and self.status.audio is PartStatus.OK and worn is not False
+        self.publisher.metrics(
+            interval_s=min(60.0, max(0.001, elapsed_s)),
+            speaking=bool(m.speaking) if fresh else False,
+            speech_s=min(60.0, iv.speech_s),
+            level_dbov=_finite(m.level_dbov) if fresh else None,
+            rate_spm=_finite(m.rate_spm) if fresh else None,
+            distance_cm=_finite(m.distance_cm) if fresh else None,
+            noise_dbov=_finite(m.noise_dbov) if fresh else None,
+            clipping=min(1.0, iv.clipping),
+            worn=worn,
+            posture=posture,
+            pitch_deg=round(pitch, 2) if pitch is not None else None,
+            roll_deg=round(roll, 2) if roll is not None else None,
+            cues=list(self.cues.active),
+            audio=self.status.audio,
+            headset=self._headset_status(),
+        )
+        self.status.metrics_sent += 1
+        self._interval = _Interval(last=m if fresh else None)
+        self._next_metrics_ms += int(interval_s * 1000)
+        if self._next_metrics_ms <= now_ms:  # fell behind (a stall): do not burst
+            self._next_metrics_ms = now_ms + int(interval_s * 1000)
