@@ -1,0 +1,258 @@
+"""The desk unit's LEDs through gpiozero: the top cue, the live voice level, posture.
+
+- an RGB status LED (PWM) shows the top cue in a calm, dim colour per cue, steady (no blinking); off when
+  there is nothing to say;
+- a 5-segment ``LEDBarGraph`` shows the live voice level against the target band while the agent
+  speaks, lit from the bottom like a level meter: 3 segments = in the band (the middle segment is the
+  top one lit), 2 = below it, 1 = far below, 4 = above, 5 = far above ("far" is half a band width
+  beyond the edge); dark while the agent listens;
+- a posture LED (dim, PWM) lights while the posture cue is on.
+
+The pin map (BCM numbers) is ``hw/desk_pins.toml``; hardware is injected through ``pin_factory``
+(tests: ``gpiozero.pins.mock.MockFactory(pin_class=MockPWMPin)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import math
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from device.errors import ConfigError
+from mqtt_schema import Cue, Posture
+
+BCM_MAX = 27
+"""Highest GPIO number on the 40-pin header."""
+
+CUE_COLOURS: dict[Cue, tuple[float, float, float]] = {
+    Cue.VOLUME_LOW: (0.0, 0.35, 1.0),  # blue: speak up
+    Cue.VOLUME_HIGH: (1.0, 0.45, 0.0),  # amber: softer
+    Cue.PACE_SLOW: (0.0, 0.8, 0.7),  # teal
+    Cue.PACE_FAST: (0.75, 0.0, 0.9),  # violet: slow down
+    Cue.MIC_CLOSE: (0.8, 0.8, 0.8),  # white
+    Cue.MIC_FAR: (1.0, 0.85, 0.0),  # yellow
+    Cue.POSTURE: (0.3, 1.0, 0.1),  # green: sit up
+}
+"""Full-intensity colour per cue (red, green, blue in 0..1); shown scaled by the panel's brightness.
+No red: a cue is a nudge, not an alarm."""
+
+
+@dataclass(frozen=True)
+class LedPins:
+    """BCM GPIO numbers of the desk unit's LEDs (and the optional calibrate button)."""
+
+    rgb: tuple[int, int, int]
+    bar: tuple[int, int, int, int, int]
+    posture: int
+    button: int | None = None
+
+    def __post_init__(self) -> None:
+        self._check("leds")
+
+    def _check(self, where: str) -> None:
+        if not isinstance(self.rgb, tuple) or len(self.rgb) != 3:
+            raise ConfigError(f"{where}.rgb: must be 3 GPIO numbers (red, green, blue), got {self.rgb!r}")
+        if not isinstance(self.bar, tuple) or len(self.bar) != 5:
+            raise ConfigError(f"{where}.bar: must be 5 GPIO numbers (lowest segment first), got {self.bar!r}")
+        named = [*((f"rgb[{i}]", p) for i, p in enumerate(self.rgb)),
+                 *((f"bar[{i}]", p) for i, p in enumerate(self.bar)), ("posture", self.posture)]
+        if self.button is not None:
+            named.append(("button", self.button))
+        seen: dict[int, str] = {}
+        for name, pin in named:
+            if isinstance(pin, bool) or not isinstance(pin, int) or not 0 <= pin <= BCM_MAX:
+                raise ConfigError(f"{where}.{name}: must be a BCM GPIO number 0..{BCM_MAX}, got {pin!r}")
+            if pin in seen:
+                raise ConfigError(f"{where}.{name}: GPIO {pin} is already used by {where}.{seen[pin]}")
+            seen[pin] = name
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str = "leds") -> LedPins:
+        """Build from a ``[leds]`` TOML table (``rgb``, ``bar``, ``posture``, optional ``button``).
+
+        Raises :class:`ConfigError` naming the field; a GPIO used twice is refused.
+        """
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
+        known = {"rgb", "bar", "posture", "button"}
+        for key in table:
+            if key not in known:
+                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+        for key in ("rgb", "bar", "posture"):
+            if key not in table:
+                raise ConfigError(f"{where}.{key}: missing")
+        rgb, bar = table["rgb"], table["bar"]
+        if not isinstance(rgb, (list, tuple)) or len(rgb) != 3:
+            raise ConfigError(f"{where}.rgb: must be a list of 3 GPIO numbers (red, green, blue), got {rgb!r}")
+        if not isinstance(bar, (list, tuple)) or len(bar) != 5:
+            raise ConfigError(f"{where}.bar: must be a list of 5 GPIO numbers (lowest segment first), got {bar!r}")
+        try:
+            return cls(rgb=tuple(rgb), bar=tuple(bar), posture=table["posture"],
+                       button=table.get("button"))
+        except ConfigError as exc:
+            text = str(exc)
+            raise ConfigError(where + text.removeprefix("leds") if text.startswith("leds.") else text) from None
+
+    @classmethod
+    def default(cls) -> LedPins:
+        """The pin map shipped in ``hw/desk_pins.toml`` (package data of ``hw``)."""
+        resource = importlib.resources.files("hw").joinpath("desk_pins.toml")
+        try:
+            data = tomllib.loads(resource.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read the default pin map hw/desk_pins.toml: {exc}") from None
+        return cls.from_table(data.get("leds", {}), where="hw/desk_pins.toml: leds")
+
+
+def bar_segments(level_dbov: float | None, band: tuple[float, float], speaking: bool) -> int:
+    """How many of the 5 bar segments to light (0 while not speaking or not measured).
+
+    3 = inside ``band`` (low, high dBov); 2 / 4 = up to half a band width below / above it; 1 / 5 beyond.
+    """
+    if not speaking or level_dbov is None or not math.isfinite(level_dbov):
+        return 0
+    lo, hi = band
+    step = (hi - lo) / 2
+    if level_dbov < lo - step:
+        return 1
+    if level_dbov < lo:
+        return 2
+    if level_dbov <= hi:
+        return 3
+    if level_dbov <= hi + step:
+        return 4
+    return 5
+
+
+class LedPanel:
+    """The RGB cue LED, the level bar and the posture LED. A context manager; ``close()`` is idempotent."""
+
+    def __init__(self, pins: LedPins, pin_factory: Any = None, *, brightness: float = 0.25,
+                 posture_brightness: float = 0.3) -> None:
+        """``brightness``: scale of the RGB colours, 0..1 (dim by default); ``posture_brightness`` likewise."""
+        from gpiozero import PWMLED, RGBLED, LEDBarGraph  # imported here: the base install needs no GPIO
+
+        for name, value in (("brightness", brightness), ("posture_brightness", posture_brightness)):
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"leds.{name}: must be in (0, 1], got {value!r}")
+        self.pins = pins
+        self.brightness = brightness
+        self.posture_brightness = posture_brightness
+        self._factory = pin_factory
+        self._lock = threading.Lock()
+        self._closed = False
+        self._button: Any = None
+        self._devices: list[Any] = []
+        self._shown: tuple[tuple[float, ...], int, float] | None = None
+        """What show() last wrote: (rgb colour, bar segments, posture brightness)."""
+        try:
+            self._rgb = RGBLED(*pins.rgb, pwm=True, pin_factory=pin_factory)
+            self._devices.append(self._rgb)
+            self._bar = LEDBarGraph(*pins.bar, pwm=False, pin_factory=pin_factory)
+            self._devices.append(self._bar)
+            self._posture = PWMLED(pins.posture, pin_factory=pin_factory)
+            self._devices.append(self._posture)
+        except Exception as exc:
+            self.close()
+            raise ConfigError(f"cannot open the LEDs on {pins}: {exc}") from exc
+
+    def show(self, top: Cue | None, level_dbov: float | None, band: tuple[float, float], speaking: bool,
+             posture: Posture, *, cues: tuple[Cue, ...] | None = None) -> None:
+        """Show the top cue, the level bar and the posture LED. Unchanged outputs are not rewritten.
+
+        The posture LED follows ``Cue.POSTURE in cues`` when ``cues`` is given (pass the cue policy's
+        ``active``, so it keeps the policy's minimum on-time), else ``posture is SLOUCHED``.
+        """
+        colour = (0.0, 0.0, 0.0) if top is None else tuple(c * self.brightness for c in CUE_COLOURS[top])
+        segments = bar_segments(level_dbov, band, speaking)
+        posture_on = (Cue.POSTURE in cues) if cues is not None else posture is Posture.SLOUCHED
+        want = (colour, segments, self.posture_brightness if posture_on else 0.0)
+        with self._lock:
+            if self._closed or want == self._shown:
+                return
+            if self._shown is None or self._shown[0] != colour:
+                self._rgb.value = colour
+            if self._shown is None or self._shown[1] != segments:
+                self._bar.value = segments / len(self.pins.bar)
+            if self._shown is None or self._shown[2] != want[2]:
+                self._posture.value = want[2]
+            self._shown = want
+
+    def cycle(self, step_s: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+        """Selftest: light each LED alone in turn for ``step_s`` seconds; all off afterwards.
+
+        Returns the names cycled: ``rgb.red``, ``rgb.green``, ``rgb.blue``, ``bar.0``..``bar.4``, ``posture``.
+        """
+        names: list[str] = []
+        steps: list[tuple[str, Callable[[], None]]] = []
+        for i, colour in enumerate(("red", "green", "blue")):
+            steps.append((f"rgb.{colour}", functools.partial(self._rgb_only, i)))
+        for i in range(len(self.pins.bar)):
+            steps.append((f"bar.{i}", self._bar[i].on))
+        steps.append(("posture", self._posture.on))
+        for name, light in steps:
+            with self._lock:
+                if self._closed:
+                    break
+                self._all_off()
+                light()
+            names.append(name)
+            sleep(step_s)
+        with self._lock:
+            if not self._closed:
+                self._all_off()
+        return names
+
+    def _rgb_only(self, index: int) -> None:
+        rgb = [0.0, 0.0, 0.0]
+        rgb[index] = 1.0
+        self._rgb.value = tuple(rgb)
+
+    def _all_off(self) -> None:
+        self._shown = None
+        self._rgb.off()
+        self._bar.off()
+        self._posture.off()
+
+    def button(self) -> Any:
+        """The optional calibrate button (a ``gpiozero.Button``, pull-up, hold time 3 s), or None."""
+        if self.pins.button is None:
+            return None
+        with self._lock:
+            if self._closed:
+                raise ConfigError("the LED panel is closed")
+            if self._button is None:
+                from gpiozero import Button
+
+                self._button = Button(self.pins.button, pull_up=True, hold_time=3.0, pin_factory=self._factory)
+                self._devices.append(self._button)
+            return self._button
+
+    def close(self) -> None:
+        """Turn everything off and release the pins (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for device in reversed(self._devices):
+                try:
+                    device.close()
+                except Exception:  # closing must not fail half way
+                    pass
+            self._devices.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> LedPanel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,122 @@
+"""The desk agent's broker settings: the ``[mqtt]`` table of ``agent.toml``.
+
+``headset-flash provision-desk`` (hw/flashing/provision.py) writes this table: ``url``
+(``mqtt://host:port`` or ``mqtts://host:port``), ``username``, ``password`` and, for TLS, ``ca_cert``,
+``client_cert`` and ``client_key`` (paths relative to the config file's folder). Times are seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from device.errors import ConfigError
+
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+KNOWN_KEYS = frozenset({"url", "username", "password", "ca_cert", "client_cert", "client_key", "keepalive_s"})
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Where and how the desk agent reaches the broker."""
+
+    url: str = "mqtt://localhost:1883"
+    username: str | None = None
+    password: str | None = None
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    keepalive_s: int = 30
+
+    def __post_init__(self) -> None:
+        _parse_url(self.url, "mqtt.url")
+        if not isinstance(self.keepalive_s, int) or isinstance(self.keepalive_s, bool) or not (
+            5 <= self.keepalive_s <= 3600
+        ):
+            raise ConfigError(f"mqtt.keepalive_s: must be an integer number of seconds in 5..3600, got {self.keepalive_s!r}")
+        if self.password is not None and self.username is None:
+            raise ConfigError("mqtt.password: set without mqtt.username")
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ConfigError("mqtt.client_cert and mqtt.client_key go together")
+
+    @property
+    def host(self) -> str:
+        return _parse_url(self.url, "mqtt.url")[1]
+
+    @property
+    def port(self) -> int:
+        return _parse_url(self.url, "mqtt.url")[2]
+
+    @property
+    def tls(self) -> bool:
+        """True for an ``mqtts://`` url (or when a CA certificate is given)."""
+        return _parse_url(self.url, "mqtt.url")[0] == "mqtts" or self.ca_cert is not None
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], where: str = "mqtt", base_dir: Path | None = None) -> MqttSettings:
+        """Build from a TOML table; relative certificate paths are resolved against ``base_dir``.
+
+        Raises :class:`ConfigError` naming the field (``mqtt.url: ...``).
+        """
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
+        unknown = sorted(set(table) - KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+        url = table.get("url", cls.url)
+        if not isinstance(url, str):
+            raise ConfigError(f"{where}.url: must be a string like mqtt://host:1883, got {url!r}")
+        _parse_url(url, f"{where}.url")
+        username = _opt_str(table, "username", where)
+        password = _opt_str(table, "password", where)
+        if password is not None and username is None:
+            raise ConfigError(f"{where}.password: set without {where}.username")
+        paths: dict[str, Path | None] = {}
+        for key in ("ca_cert", "client_cert", "client_key"):
+            text = _opt_str(table, key, where)
+            if text is None:
+                paths[key] = None
+                continue
+            p = Path(text).expanduser()
+            if not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+            if not p.is_file():
+                raise ConfigError(f"{where}.{key}: no such file {str(p)!r}")
+            paths[key] = p
+        if (paths["client_cert"] is None) != (paths["client_key"] is None):
+            raise ConfigError(f"{where}.client_cert and {where}.client_key go together")
+        keepalive = table.get("keepalive_s", 30)
+        if not isinstance(keepalive, int) or isinstance(keepalive, bool) or not (5 <= keepalive <= 3600):
+            raise ConfigError(f"{where}.keepalive_s: must be an integer number of seconds in 5..3600, got {keepalive!r}")
+        return cls(url=url, username=username, password=password, ca_cert=paths["ca_cert"],
+                   client_cert=paths["client_cert"], client_key=paths["client_key"], keepalive_s=keepalive)
+
+
+def _opt_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.{key}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_url(url: str, where: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``mqtt://host[:port]`` or ``mqtts://host[:port]``."""
+    if not isinstance(url, str):
+        raise ConfigError(f"{where}: must be a string like mqtt://host:1883, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {url!r} is not a valid url ({exc})") from None
+    if parts.scheme not in DEFAULT_PORTS:
+        raise ConfigError(f"{where}: {url!r} must start with mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ConfigError(f"{where}: {url!r} has no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{where}: {url!r} must be only scheme://host:port (credentials go in username/password)")
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
