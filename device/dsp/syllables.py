@@ -46,16 +46,20 @@ class SyllableParams:
     smooth_s: float = 0.05
     """Width of the triangular smoothing of the contour."""
     min_prominence_db: float = 3.0
-    """A nucleus must rise this far above the higher of its two surrounding dips."""
+    """A nucleus must rise this far above the higher of its two surrounding dips..."""
+    weak_prominence_db: float = 3.0
+    """...or this far, if its dip holds a consonant (voicing below ``col_voicing``)."""
+    col_voicing: float = 0.5
+    """Voicing strength under which a dip frame counts as a consonant or a pause."""
     window_left_s: float = 0.4
     """How far left a dip is searched for."""
     lookahead_s: float = 0.25
     """How far right a dip is searched for; the main part of the reporting delay."""
     min_gap_s: float = 0.11
     """Nuclei closer than this are merged (the stronger is kept)."""
-    below_speech_db: float = 25.0
+    below_speech_db: float = 18.0
     """Threshold below the speech level (de Jong & Wempe's silence threshold: -25 dB)."""
-    above_noise_db: float = 6.0
+    above_noise_db: float = 12.0
     """Threshold above the noise floor."""
     min_voicing: float = 0.45
     """Minimum window-corrected normalised autocorrelation at the pitch lag (0..1)."""
@@ -79,7 +83,8 @@ class SyllableNucleusDetector:
     MAX_DELAY_S: float = 0.45
     """Upper bound of the reporting delay, seconds."""
     _STEP_FRAMES = 5
-    """Decisions are made every 5 hops (50 ms) to keep per-call overhead low."""
+    """Decisions are made on a fixed grid of 5 hops (50 ms): the output does not depend on how the
+    stream is cut into blocks, and the per-call overhead stays low."""
 
     def __init__(self, sample_rate_hz: int = 16000, *, params: SyllableParams | None = None) -> None:
         if not isinstance(sample_rate_hz, int | np.integer) or not 8000 <= int(sample_rate_hz) <= 192_000:
@@ -108,27 +113,33 @@ class SyllableNucleusDetector:
         self._left = round(p.window_left_s / self.HOP_S)
         self._right = round(p.lookahead_s / self.HOP_S)
         self._gap = round(p.min_gap_s / self.HOP_S)
-        self._keep = self._left + self._gap + 2 * half + 4
+        self._keep = self._left + self._gap + 2 * half + 4  # frames of context kept before the next decision
         self._level_len = round(p.level_memory_s / self.HOP_S)
-        delay = p.frame_s / 2 + (half + self._right + self._gap + self._STEP_FRAMES) * self.HOP_S
+        delay = p.frame_s / 2 + (half + self._right + self._STEP_FRAMES) * self.HOP_S
         if delay > self.MAX_DELAY_S:
             raise ValueError(f"these parameters delay nuclei {delay:.3f} s, more than {self.MAX_DELAY_S} s")
         self._reset()
 
     def _reset(self) -> None:
         self._samples = np.zeros(self._frame - self._hop)  # left padding: frame 0 is centred near t=0
-        self._energy = np.zeros(0)  # band energy per frame (linear)
-        self._voicing = np.zeros(0)
-        self._first = 0  # global index of self._energy[0]
-        self._decided = -1  # frames up to here have been decided
+        self._db = np.zeros(0)  # band energy per frame, dB, frames [first, first + size)
+        self._voicing = np.zeros(0)  # voicing strength per frame, same frames
+        self._s = np.zeros(0)  # smoothed contour, dB, valid for the first self._s.size frames
+        self._first = 0  # global frame index of element 0 of the buffers above
+        self._next = 0  # the next frame to decide
         self._last_nucleus = -(10**9)
         self._level_ring = np.full(self._level_len, np.nan)
         self._level_pos = 0
         self._ended = False
 
-    def _frame_time(self, index: int | npt.NDArray[np.int64]) -> FloatArray:
+    @property
+    def buffered_frames(self) -> int:
+        """Frames of features held (the detector's state grows to a few seconds, then stays)."""
+        return int(self._db.size)
+
+    def _frame_time(self, index: npt.NDArray[np.int64]) -> FloatArray:
         # frame k covers input samples [k*hop - (frame-hop), k*hop + hop); its centre is its time
-        centre = np.asarray(index, dtype=np.float64) * self._hop + self._hop - self._frame / 2
+        centre = index.astype(np.float64) * self._hop + self._hop - self._frame / 2
         result: FloatArray = np.maximum(centre, 0.0) / self.sample_rate_hz
         return result
 
@@ -146,95 +157,141 @@ class SyllableNucleusDetector:
         if n_new < self._STEP_FRAMES:
             return np.zeros(0)
         self._analyse(n_new)
-        return self._decide(self._first + self._energy.size - 1 - self._half - self._right)
+        self._smooth(final=False)
+        return self._decide_ready(final=False)
 
     def flush(self) -> FloatArray:
         """End of stream: decide and return the remaining nuclei (s)."""
         if self._ended:
             return np.zeros(0)
-        self._samples = np.concatenate([self._samples, np.zeros(self._frame)])
+        self._ended = True
+        self._samples = np.concatenate([self._samples, np.zeros(self._frame - self._hop)])
         n_new = (self._samples.size - self._frame) // self._hop + 1
         if n_new > 0:
             self._analyse(n_new)
-        self._ended = True
-        return self._decide(self._first + self._energy.size - 1)
+        if self._db.size == 0:
+            return np.zeros(0)
+        self._smooth(final=True)
+        return self._decide_ready(final=True)
 
     def _analyse(self, n: int) -> None:
-        """Band energy and voicing strength of the next ``n`` frames (vectorised)."""
+        """Band energy (dB) and voicing strength of the next ``n`` frames (vectorised)."""
         idx = np.arange(n)[:, None] * self._hop + np.arange(self._frame)[None, :]
         frames = self._samples[idx] * self._window
         self._samples = self._samples[n * self._hop :]
         spec = np.fft.rfft(frames, self._nfft, axis=1)
         power = spec.real**2 + spec.imag**2
-        energy = power[:, self._band].sum(axis=1) / self._nfft
+        energy = power[:, self._band].sum(axis=1) * (2.0 / self._nfft)
         ac = np.fft.irfft(power, self._nfft, axis=1)
         r0 = ac[:, 0]
         norm = ac[:, self._lags] / np.maximum(r0[:, None], 1e-20) / self._window_ac
         voicing = np.where(r0 > 1e-12, norm.max(axis=1), 0.0)
-        self._energy = np.concatenate([self._energy, energy])
+        db = 10.0 * np.log10(np.maximum(energy, 1e-12))
+        if self._first == 0 and self._db.size == 0:  # stream start: edge padding for the smoothing
+            self._first = -self._half
+            db = np.concatenate([np.full(self._half, db[0]), db])
+            voicing = np.concatenate([np.zeros(self._half), voicing])
+        self._db = np.concatenate([self._db, db])
         self._voicing = np.concatenate([self._voicing, voicing])
 
-    def _decide(self, limit: int) -> FloatArray:
-        """Decide frames (self._decided, limit] (global indices); return accepted nucleus times."""
-        first, e = self._first, self._energy
-        if limit <= self._decided or e.size == 0:
+    def _smooth(self, final: bool) -> None:
+        """Extend the smoothed contour over the frames whose smoothing window is complete."""
+        db = self._db
+        if final:  # stream end: edge padding
+            db = np.concatenate([db, np.full(self._half, db[-1])])
+        start = self._s.size  # first frame (buffer index) without a smoothed value
+        if db.size - max(start, self._half) - self._half < 1:
+            return
+        if start == 0:  # stream start: the edge-padded frames keep their own value
+            new = np.concatenate([db[: self._half], np.convolve(db, self._kernel, mode="valid")])
+        else:
+            new = np.convolve(db[start - self._half :], self._kernel, mode="valid")
+        self._s = np.concatenate([self._s, new])
+
+    def _decide_ready(self, final: bool) -> FloatArray:
+        """Decide, on the fixed 50 ms grid, every step whose look-ahead has been smoothed."""
+        end = self._first + self._s.size  # global index after the last smoothed frame
+        found: list[FloatArray] = []
+        while True:
+            limit = self._next + self._STEP_FRAMES - 1
+            if limit + self._right < end:
+                found.append(self._decide(limit, limit + self._right + 1))
+            elif final and self._next < end:
+                found.append(self._decide(end - 1, end))
+            else:
+                break
+            self._next = limit + 1
+        # keep only the context needed later
+        drop = max(0, self._next - self._keep - self._first)
+        if drop:
+            self._db = self._db[drop:]
+            self._voicing = self._voicing[drop:]
+            self._s = self._s[drop:]
+            self._first += drop
+        if not found:
             return np.zeros(0)
-        db = 10.0 * np.log10(np.maximum(e, 1e-12))
-        s = np.convolve(np.pad(db, self._half, mode="edge"), self._kernel, mode="valid")
+        result: FloatArray = np.concatenate(found)
+        return result
+
+    def _decide(self, limit: int, horizon: int) -> FloatArray:
+        """Decide frames [self._next, limit] (global indices) using the contour before ``horizon``."""
+        first = self._first
+        s = self._s[: horizon - first]
         v = self._voicing
-        lo = self._decided + 1 - first
+        lo = max(self._next - first, 0)
         hi = limit - first  # inclusive
+        p = self.params
         # level statistics over decided frames: speech level (95th percentile) and noise floor
         self._push_levels(s[lo : hi + 1])
         ring = self._level_ring[~np.isnan(self._level_ring)]
-        p = self.params
-        speech = float(np.percentile(ring, 95))
-        floor = float(np.percentile(ring, 5))
-        threshold = max(speech - p.below_speech_db, floor + p.above_noise_db)
-        # local maxima in the range (plateaus count once, at their first sample)
-        k = np.arange(max(lo, 1), min(hi + 1, s.size - 1))
-        if k.size:
-            is_peak = (s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > threshold)
-            k = k[is_peak]
-        accepted: list[int] = []
+        speech, floor = np.percentile(ring, [95.0, 5.0])
+        threshold = max(float(speech) - p.below_speech_db, float(floor) + p.above_noise_db)
+        # local maxima of the contour above the threshold (plateaus count once, at their first sample)
+        k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
+        if k.size == 0:
+            return np.zeros(0)
+        k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > threshold)]
         candidates: list[tuple[int, float]] = []
         for i in k.tolist():
-            prom = self._prominence(s, i)
-            if prom < p.min_prominence_db:
-                continue
             if v[max(i - 2, 0) : i + 3].max() < p.min_voicing:
                 continue
+            prom, col = self._prominence(s, i)
+            if prom < p.weak_prominence_db:
+                continue
+            if prom < p.min_prominence_db and v[max(col - 1, 0) : col + 2].min() >= p.col_voicing:
+                continue  # a weak peak needs a consonant (unvoiced or silent frames) in its dip
             candidates.append((i, float(s[i])))
+        accepted: list[int] = []
         for i, level in candidates:
+            if i > hi:
+                break
             # merge nuclei closer than min_gap: a stronger candidate nearby wins
-            near = [c for c in candidates if c[0] != i and abs(c[0] - i) < self._gap]
-            if any(lv > level or (lv == level and c < i) for c, lv in near):
+            if any(abs(c - i) < self._gap and (lv > level or (lv == level and c < i)) for c, lv in candidates):
                 continue
             if i + first - self._last_nucleus < self._gap:
                 continue
             accepted.append(i)
             self._last_nucleus = i + first
-        self._decided = limit
-        # keep only the context needed later
-        drop = max(0, (limit - first) - self._keep)
-        if drop:
-            self._energy = self._energy[drop:]
-            self._voicing = self._voicing[drop:]
-            self._first += drop
         return self._frame_time(np.asarray(accepted, dtype=np.int64) + first)
 
-    def _prominence(self, s: FloatArray, i: int) -> float:
-        """Topographic prominence (dB) of the peak at ``i`` within the left/right windows."""
+    def _prominence(self, s: FloatArray, i: int) -> tuple[float, int]:
+        """Topographic prominence (dB) of the peak at ``i`` within the left/right windows, and the
+        buffer index of its key col (the higher of the two surrounding minima)."""
         peak = s[i]
-        left = s[max(0, i - self._left) : i][::-1]
+        lo = max(0, i - self._left)
+        left = s[lo:i][::-1]
         higher = np.flatnonzero(left > peak)
         left_seg = left[: higher[0]] if higher.size else left
         right = s[i + 1 : i + 1 + self._right]
         higher = np.flatnonzero(right > peak)
         right_seg = right[: higher[0]] if higher.size else right
-        left_min = float(left_seg.min()) if left_seg.size else float(peak)
-        right_min = float(right_seg.min()) if right_seg.size else float(peak)
-        return float(peak - max(left_min, right_min))
+        if left_seg.size == 0 or right_seg.size == 0:
+            return 0.0, i
+        li = int(np.argmin(left_seg))
+        ri = int(np.argmin(right_seg))
+        if left_seg[li] >= right_seg[ri]:
+            return float(peak - left_seg[li]), i - 1 - li
+        return float(peak - right_seg[ri]), i + 1 + ri
 
     def _push_levels(self, values: FloatArray) -> None:
         n = self._level_ring.size

@@ -30,7 +30,7 @@ from scipy.signal import resample_poly
 
 SAMPLE_RATE_HZ = 16_000
 ESPEAK_RATE_HZ = 22_050
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 CACHE_DIR = Path(__file__).resolve().parents[3] / ".cache" / "mandarin-corpus"
 
 # Call-centre sentences in the style of the training material (greeting, verification, hold,
@@ -77,7 +77,8 @@ NOISES: tuple[str, ...] = ("white", "pink", "babble")
 @dataclass(frozen=True)
 class Clip:
     """One corpus clip: ``path`` (16 kHz mono WAV), its true ``syllables``, espeak ``rate``,
-    ``noise`` type, ``snr_db`` (dB), ``duration_s`` (s) and ``speech_s`` (s, sentence audio)."""
+    ``noise`` type, ``snr_db`` (dB), ``duration_s`` (s), ``speech_s`` (s, sentence audio) and
+    the pinyin text."""
 
     path: Path
     syllables: int
@@ -87,6 +88,8 @@ class Clip:
     duration_s: float
     speech_s: float
     pinyin: str
+    sentences_s: tuple[tuple[float, float], ...] = ()
+    """(start, end) of each spoken sentence, seconds."""
 
 
 def to_pinyin(text: str) -> list[str]:
@@ -171,8 +174,9 @@ def _noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> n
 def make_clip(
     rng: np.random.Generator, sentences: tuple[str, ...], rate: int, noise: str, snr_db: float,
     babble: np.ndarray,
-) -> tuple[np.ndarray, int, float, str]:
-    """Build one clip's audio; returns (samples, true syllables, seconds of sentence audio, pinyin)."""
+) -> tuple[np.ndarray, int, float, str, tuple[tuple[float, float], ...]]:
+    """Build one clip's audio; returns (samples, true syllables, seconds of sentence audio, pinyin,
+    (start, end) seconds of each sentence)."""
     n_sent = int(rng.integers(2, 5))
     picks = rng.choice(len(sentences), size=n_sent, replace=False)
     pitch = int(rng.integers(35, 70))
@@ -180,6 +184,8 @@ def make_clip(
     speech_parts: list[np.ndarray] = []
     syllables = 0
     texts: list[str] = []
+    spans: list[tuple[float, float]] = []
+    at = pieces[0].size
     for i in picks:
         py = to_pinyin(sentences[int(i)])
         syllables += syllable_count(py)
@@ -187,7 +193,9 @@ def make_clip(
         s = espeak(py, rate, pitch)
         speech_parts.append(s)
         pieces.append(s)
+        spans.append((at / SAMPLE_RATE_HZ, (at + s.size) / SAMPLE_RATE_HZ))
         pieces.append(np.zeros(int(rng.uniform(0.15, 1.2) * SAMPLE_RATE_HZ)))
+        at += s.size + pieces[-1].size
     clean = np.concatenate(pieces)
     speech = np.concatenate(speech_parts)
     # speech power over the sentences' audible part (frames within 40 dB of the loudest)
@@ -198,7 +206,7 @@ def make_clip(
     nz *= np.sqrt(p_speech / np.mean(nz**2) / 10 ** (snr_db / 10))
     mix = clean + nz
     gain = 10 ** (rng.uniform(-30, -8) / 20) / np.max(np.abs(mix))  # peak between -30 and -8 dBFS
-    return mix * gain, syllables, speech.size / SAMPLE_RATE_HZ, " | ".join(texts)
+    return mix * gain, syllables, speech.size / SAMPLE_RATE_HZ, " | ".join(texts), tuple(spans)
 
 
 def build_corpus(
@@ -219,7 +227,8 @@ def build_corpus(
     manifest = folder / "manifest.json"
     if manifest.exists():
         rows = json.loads(manifest.read_text(encoding="utf-8"))
-        return [Clip(**{**r, "path": folder / r["path"]}) for r in rows]
+        return [Clip(**{**r, "path": folder / r["path"], "sentences_s": tuple(map(tuple, r["sentences_s"]))})
+                for r in rows]
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp.", dir=cache_dir))
     rng = np.random.default_rng(seed)
@@ -229,11 +238,11 @@ def build_corpus(
         for noise in noises:
             for rep in range(clips_per_cell):
                 snr = float(rng.uniform(*snr_range_db))
-                audio, syl, speech_s, text = make_clip(rng, sentences, rate, noise, snr, babble)
+                audio, syl, speech_s, text, spans = make_clip(rng, sentences, rate, noise, snr, babble)
                 name = f"r{rate}-{noise}-{rep}.wav"
                 sf.write(tmp / name, audio.astype(np.float32), SAMPLE_RATE_HZ, subtype="FLOAT")
                 clips.append(Clip(tmp / name, syl, rate, noise, round(snr, 2),
-                                  audio.size / SAMPLE_RATE_HZ, speech_s, text))
+                                  audio.size / SAMPLE_RATE_HZ, speech_s, text, spans))
     rows = [{**asdict(c), "path": c.path.name} for c in clips]
     (tmp / "manifest.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     try:
