@@ -1,0 +1,278 @@
+"""The streaming speech analyser: own-voice VAD, P.56 level, syllable rate, distance, noise, clipping.
+
+One engine serves the live desk agent and the offline analyser, so a recording analysed offline
+gives the numbers it gave live. Audio (16 kHz or resampled to it; channel 0 boom, channel 1
+ear cup) is cut into ticks of ``emit_interval_s`` (whole 10 ms hops); each tick's hops are
+measured in bulk with numpy, then the tick's decisions are made and one :class:`Measurement`
+is emitted. Every result depends only on the samples, never on how they were split into
+blocks, and all state is bounded (ring buffers and histograms).
+
+Measures and their standards: :mod:`device.dsp.p56` (ITU-T P.56 method B), :mod:`device.dsp.vad`
+(two-mic level-difference VAD), :mod:`device.dsp.syllables` (de Jong & Wempe 2009, improved),
+:mod:`device.dsp.distance` (inverse-distance law with calibration), :mod:`device.dsp.noise`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from device.dsp.distance import IldSummary, IldTracker, distance_cm
+from device.dsp.errors import DspError
+from device.dsp.features import BandEnergies
+from device.dsp.frames import SampleQueue, to_float_frames
+from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
+from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
+from device.dsp.p56 import N_THRESHOLDS, P56Meter, active_level
+from device.dsp.resample import StreamingResampler
+from device.dsp.ring import Ring
+from device.dsp.syllables import SyllableNucleusDetector
+from device.dsp.vad import OwnVoiceVad, SpeechSegments
+
+FloatArray = npt.NDArray[np.float64]
+
+HOP = round(HOP_S * SAMPLE_RATE_HZ)
+"""Samples per hop at the internal rate (160)."""
+LEVEL_WINDOW_HOPS = 300
+"""Live level: P.56 over the last 3 s of own speech."""
+LEVEL_MIN_HOPS = 50
+"""Live level: at least 0.5 s of own speech before a level is given."""
+RATE_WINDOW_HOPS = 1000
+"""Live rate: the last 10 s of speech."""
+RATE_MIN_HOPS = 200
+"""Live rate: at least 2 s of speech before a rate is given."""
+TOTAL_RATE_MIN_S = 1.0
+"""Whole stream: at least 1 s of speech before a rate is given."""
+NUCLEUS_VAD_HOPS = 3
+"""A syllable nucleus counts when own voice is active within +-3 hops (30 ms) of it."""
+_FLAG_RING = 512
+"""Hops of own-voice flags kept for checking late syllable nuclei (5.12 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisTotals:
+    """Whole-stream figures so far.
+
+    ``duration_s``, ``speech_s``: seconds (speech counts gaps < 0.3 s inside utterances);
+    ``syllables``: nuclei in own speech; ``rate_spm``: syllables per minute of ``speech_s``;
+    ``level_dbov``/``activity``: P.56 method B over the whole boom channel (dBov, 0..1);
+    ``noise_dbov``: floor between utterances; ``clipping``: share of boom samples at full scale;
+    ``distance_cm``: from the median level difference over own-voice hops (None for mono or
+    uncalibrated input); ``ild_db``: that median, 100-4000 Hz (None for mono).
+    """
+
+    duration_s: float
+    speech_s: float
+    syllables: int
+    rate_spm: float | None
+    level_dbov: float | None
+    activity: float
+    noise_dbov: float | None
+    clipping: float
+    distance_cm: float | None
+    ild_db: float | None = None
+
+
+class StreamingAnalyzer:
+    """Streaming speech measures for a headset (see the module docstring).
+
+    ``sample_rate_hz``: input rate (resampled to 16 kHz); ``channels``: 1 (boom only) or 2 (boom,
+    ear cup); ``calibration``: the headset's, for distance; ``emit_interval_s``: measurements come
+    at least this often (0.01 .. 1 s, rounded down to whole 10 ms hops).
+    """
+
+    def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
+                 calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1) -> None:
+        if channels not in (1, 2):
+            raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
+        if not isinstance(sample_rate_hz, int | np.integer) or sample_rate_hz <= 0:
+            raise DspError(f"sample_rate_hz must be a positive integer, got {sample_rate_hz!r}")
+        if not HOP_S <= emit_interval_s <= 1.0:
+            raise DspError(f"emit_interval_s must be from {HOP_S} to 1.0 s, got {emit_interval_s}")
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.channels = channels
+        self.calibration = calibration
+        self.tick_hops = max(1, int(math.floor(emit_interval_s / HOP_S + 1e-9)))
+        self._resampler = (StreamingResampler(self.sample_rate_hz, SAMPLE_RATE_HZ, channels)
+                           if self.sample_rate_hz != SAMPLE_RATE_HZ else None)
+        self._queue = SampleQueue(channels, self.tick_hops * HOP)
+        self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
+        self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
+        self._vad = OwnVoiceVad(channels)
+        self._segments = SpeechSegments(self._vad.p.max_gap_hops)
+        self._ild = IldTracker() if channels == 2 else None
+        self._noise = NoiseMeter()
+        self._syl = SyllableNucleusDetector(SAMPLE_RATE_HZ)
+        if self._syl.MAX_DELAY_S / HOP_S + NUCLEUS_VAD_HOPS + self.tick_hops >= _FLAG_RING:
+            raise DspError("the syllable detector's delay exceeds the own-voice flag memory")
+        self._flags = np.zeros(_FLAG_RING, dtype=np.bool_)  # own-voice flag of hop h at h % _FLAG_RING
+        self._pending: list[float] = []  # nucleus times waiting for their VAD context
+        self._level_ring = Ring(LEVEL_WINDOW_HOPS, 2 + N_THRESHOLDS)  # own hops: sq, n, a_j
+        self._speech_ring = Ring(RATE_WINDOW_HOPS)  # global hop index of each speech hop
+        self._nucleus_ring = Ring(RATE_WINDOW_HOPS)  # global hop index of each counted nucleus
+        # whole-stream sums
+        self._n_in = 0  # input samples fed (input rate)
+        self._hops = 0  # hops processed
+        self._samples = 0  # internal-rate samples processed (real ones)
+        self._speech_hops = 0
+        self._syllables = 0
+        self._clipped = 0
+        self._sq = 0.0
+        self._active = np.zeros(N_THRESHOLDS, dtype=np.int64)
+        self._flushed = False
+
+    # -- public interface ------------------------------------------------------------------
+
+    @property
+    def stream_s(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._n_in / self.sample_rate_hz
+
+    def feed(self, block: npt.ArrayLike) -> list[Measurement]:
+        """Add a block: shape ``(n,)`` or ``(n, channels)``; float32/float64 in [-1, 1] or int16.
+
+        Returns the measurements completed by this block, one per ``emit_interval_s`` of stream.
+        """
+        if self._flushed:
+            raise DspError("feed() after flush(): make a new StreamingAnalyzer for a new stream")
+        if self.channels == 2 and np.asarray(block).ndim == 1:
+            raise DspError("a 1-D (mono) block was fed to a 2-channel analyser; use channels=1 for mono")
+        x = to_float_frames(block, self.channels)
+        self._n_in += x.shape[0]
+        if self._resampler is not None:
+            x = self._resampler.process(x)
+        self._queue.push(x)
+        return self._run(self._queue.take())
+
+    def flush(self) -> list[Measurement]:
+        """End of stream: measure what is left (the last partial tick) and decide late nuclei."""
+        if self._flushed:
+            return []
+        if self._resampler is not None:
+            self._queue.push(self._resampler.flush())
+        out = self._run(self._queue.take_rest(pad_to_chunk=False), final=True)
+        self._flushed = True
+        nuclei = self._syl.flush()
+        self._pending.extend(nuclei.tolist())
+        self._resolve_nuclei(final=True)
+        return out
+
+    def totals(self) -> AnalysisTotals:
+        """Whole-stream figures so far (see :class:`AnalysisTotals`)."""
+        speech_s = self._speech_hops * HOP_S
+        p56 = active_level(self._sq, self._samples, self._active)
+        ild = self._ild.total() if self._ild is not None else None
+        return AnalysisTotals(
+            duration_s=self.stream_s,
+            speech_s=speech_s,
+            syllables=self._syllables,
+            rate_spm=self._syllables / speech_s * 60.0 if speech_s >= TOTAL_RATE_MIN_S else None,
+            level_dbov=p56.level_dbov if p56 else None,
+            activity=p56.activity if p56 else 0.0,
+            noise_dbov=self._noise.total_dbov(),
+            clipping=self._clipped / self._samples if self._samples else 0.0,
+            distance_cm=self._distance(ild),
+            ild_db=ild.speech_db if ild is not None else None,
+        )
+
+    def ild_summary(self) -> IldSummary | None:
+        """Whole-stream own-voice level differences (None for mono): what a calibration needs."""
+        return self._ild.total() if self._ild is not None else None
+
+    # -- engine ------------------------------------------------------------------------------
+
+    def _distance(self, ild: IldSummary | None) -> float | None:
+        if ild is None or self.calibration is None:
+            return None
+        return distance_cm(ild, self.calibration)
+
+    def _run(self, x: FloatArray, final: bool = False) -> list[Measurement]:
+        """Measure ``x``: whole ticks, or at the end of the stream (``final``) whatever is left."""
+        n = x.shape[0]
+        if n == 0:
+            return []
+        valid = n
+        if final and n % HOP:
+            x = np.concatenate([x, np.zeros((HOP - n % HOP, self.channels))])
+        hops = x.shape[0] // HOP
+        boom = x[:, 0]
+        p56 = self._p56.process(boom, valid=valid)
+        energies = self._bands.process(x)
+        clip = np.abs(boom[:valid]) >= CLIP_THRESHOLD
+        clip_per_hop = np.bincount(np.flatnonzero(clip) // HOP, minlength=hops)
+        self._sq += float(p56.sq.sum())
+        self._active += p56.active.sum(axis=0)
+        out: list[Measurement] = []
+        for start in range(0, hops, self.tick_hops):
+            stop = min(hops, start + self.tick_hops)
+            end_sample = min(valid, stop * HOP)
+            out.append(self._tick(boom[start * HOP: end_sample], energies[start:stop], p56.sq[start:stop],
+                                  p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop]))
+        return out
+
+    def _tick(self, boom: FloatArray, energies: FloatArray, sq: FloatArray, n: npt.NDArray[np.int64],
+              active: npt.NDArray[np.int64], clipped: npt.NDArray[np.int64]) -> Measurement:
+        k = energies.shape[0]
+        h0 = self._hops
+        own = self._vad.process(energies)
+        self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
+        self._hops += k
+        self._samples += int(n.sum())
+        # speech time (own hops and bridged gaps) and the live windows
+        confirmed = self._segments.update(h0, own)
+        self._speech_hops += int(confirmed.size)
+        self._speech_ring.push(confirmed.astype(np.float64))
+        if own.any():
+            self._level_ring.push(np.column_stack([sq[own], n[own], active[own]]))
+        if self._ild is not None:
+            self._ild.process(energies, own)
+        self._noise.add(level_db(sq[~own] / np.maximum(n[~own], 1)))
+        clips = int(clipped.sum())
+        self._clipped += clips
+        # syllable nuclei of the boom channel, kept where own voice is active
+        self._pending.extend(self._syl.feed(boom).tolist())
+        self._resolve_nuclei(final=False)
+        return Measurement(
+            t_s=self._hops * HOP_S,
+            speaking=self._segments.speaking(self._hops - 1),
+            speech_s=confirmed.size * HOP_S,
+            level_dbov=self._live_level(),
+            rate_spm=self._live_rate(),
+            distance_cm=self._distance(self._ild.live()) if self._ild is not None else None,
+            noise_dbov=self._noise.live_dbov(),
+            clipping=clips / max(1, int(n.sum())),
+            ild_db=self._ild.live().speech_db if self._ild is not None else None,
+        )
+
+    def _resolve_nuclei(self, final: bool) -> None:
+        keep: list[float] = []
+        for t in self._pending:
+            h = int(t / HOP_S)
+            if h + NUCLEUS_VAD_HOPS >= self._hops and not final:
+                keep.append(t)
+                continue
+            lo = max(0, h - NUCLEUS_VAD_HOPS, self._hops - _FLAG_RING)
+            hi = min(self._hops, h + NUCLEUS_VAD_HOPS + 1)
+            if hi > lo and self._flags[np.arange(lo, hi) % _FLAG_RING].any():
+                self._syllables += 1
+                self._nucleus_ring.push([float(h)])
+        self._pending = keep
+
+    def _live_level(self) -> float | None:
+        if len(self._level_ring) < LEVEL_MIN_HOPS:
+            return None
+        s = self._level_ring.values().sum(axis=0)
+        res = active_level(float(s[0]), int(s[1]), s[2:])
+        return res.level_dbov if res else None
+
+    def _live_rate(self) -> float | None:
+        n = len(self._speech_ring)
+        if n < RATE_MIN_HOPS:
+            return None
+        first = float(self._speech_ring.values()[0, 0])
+        nuclei = self._nucleus_ring.values()[:, 0]
+        count = int(np.count_nonzero(nuclei >= first))
+        return count / (n * HOP_S) * 60.0

@@ -1,0 +1,81 @@
+"""Input blocks to float64 sample frames, and whole 10 ms hops out of a stream of any block size.
+
+Units: samples; amplitudes are floats where 1.0 is digital full scale (0 dBov for a square wave,
+ITU-T P.56 / G.100 convention). 16-bit integers are scaled by 1/32768, as the ITU-T STL does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from device.dsp.errors import DspError
+
+FloatArray = npt.NDArray[np.float64]
+
+INT16_SCALE = 1.0 / 32768.0
+"""16-bit full scale: the STL's ``sh2fl`` maps -32768..32767 to -1.0..0.99997."""
+
+
+def to_float_frames(block: npt.ArrayLike, channels: int) -> FloatArray:
+    """Coerce ``block`` to a C-contiguous float64 array of shape ``(n, channels)``.
+
+    ``block`` is shape ``(n,)`` (only when ``channels == 1``) or ``(n, channels)``, dtype int16
+    (scaled by 1/32768) or float32/float64 in [-1, 1] (values beyond are kept; they count as
+    clipped). Raises :class:`DspError` naming the problem for any other shape, dtype or for
+    NaN/inf samples.
+    """
+    arr = np.asarray(block)
+    if arr.dtype == np.int16:
+        out = arr.astype(np.float64) * INT16_SCALE
+    elif arr.dtype in (np.float32, np.float64):
+        out = arr.astype(np.float64, copy=False)
+    else:
+        raise DspError(f"audio block has dtype {arr.dtype}; expected int16, float32 or float64")
+    if out.ndim == 1:
+        if channels != 1:
+            raise DspError(f"audio block has shape {arr.shape} (mono) but the analyser expects {channels} channels")
+        out = out.reshape(-1, 1)
+    elif out.ndim != 2 or out.shape[1] != channels:
+        raise DspError(f"audio block has shape {arr.shape}; expected (n, {channels})")
+    if out.size and not np.isfinite(out).all():
+        raise DspError("audio block contains NaN or infinite samples")
+    return np.ascontiguousarray(out)
+
+
+class SampleQueue:
+    """A FIFO of multichannel samples that hands out whole chunks of ``chunk`` samples.
+
+    Bounded: it never holds more than one partial chunk after :meth:`take`.
+    """
+
+    def __init__(self, channels: int, chunk: int) -> None:
+        if chunk <= 0:
+            raise DspError(f"chunk must be positive, got {chunk}")
+        self.channels = channels
+        self.chunk = chunk
+        self._buf: FloatArray = np.zeros((0, channels))
+
+    def __len__(self) -> int:
+        return int(self._buf.shape[0])
+
+    def push(self, frames: FloatArray) -> None:
+        """Append ``frames`` of shape ``(n, channels)``."""
+        if frames.shape[0]:
+            self._buf = np.concatenate([self._buf, frames]) if self._buf.shape[0] else frames
+
+    def take(self) -> FloatArray:
+        """Remove and return all whole chunks (shape ``(k * chunk, channels)``, possibly k = 0)."""
+        n = (self._buf.shape[0] // self.chunk) * self.chunk
+        out = self._buf[:n]
+        self._buf = self._buf[n:].copy()
+        return out
+
+    def take_rest(self, pad_to_chunk: bool) -> FloatArray:
+        """Remove and return what is left, zero-padded to a whole chunk when ``pad_to_chunk``."""
+        rest = self._buf
+        self._buf = np.zeros((0, self.channels))
+        if pad_to_chunk and rest.shape[0] % self.chunk:
+            pad = self.chunk - rest.shape[0] % self.chunk
+            rest = np.concatenate([rest, np.zeros((pad, self.channels))])
+        return rest

@@ -1,0 +1,119 @@
+"""Own-voice voice activity detection (VAD) for a two-microphone headset, per 10 ms hop.
+
+Two channels (channel 0 boom mic near the mouth, channel 1 outward-facing ear-cup mic about
+12 cm from the mouth behind the head shadow): the agent's own voice reaches the boom much
+louder than the ear cup (near field, 1/r: about +5 to +15 dB), while neighbours one or two
+metres away reach both mics at almost the same level (far field: about 0 dB, plus the mics' gain
+mismatch). A hop is own speech when the boom's 100-4000 Hz level is well above its noise floor
+*and* its boom-minus-ear-cup level difference (ILD) is well above that of far-field sound, which
+is learned from energetic hops that are not own speech (dual-microphone level-difference VAD in
+the manner of Jeub, M. et al. (2011), "Noise reduction for dual-microphone mobile phones
+exploiting power level differences", ICASSP).
+
+Mono: the level above the noise floor and a speech spectrum (most energy in 100-4000 Hz, not
+rumble or hiss), which cannot tell a neighbour from the agent.
+
+Segments: gaps shorter than 0.3 s between own-speech hops are bridged and count as speech.
+Units: dB, hops of 10 ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from device.dsp.features import BAND_INDEX
+from device.dsp.noise import FloorTracker, level_db
+from device.dsp.ring import Ring
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+_SPEECH = BAND_INDEX["speech"]
+_TOTAL = BAND_INDEX["total"]
+
+
+@dataclass(frozen=True, slots=True)
+class VadParams:
+    """Tuning of :class:`OwnVoiceVad` (dB unless stated)."""
+
+    gate_db: float = 12.0
+    """Boom speech-band level above its noise floor for a hop to count as speech."""
+    ild_margin_db: float = 3.0
+    """Own voice: ILD at least this far above the far-field ILD."""
+    far_ild_limit_db: float = 8.0
+    """The learned far-field ILD is kept within +-this (a mic gain mismatch, not own speech)."""
+    far_window_hops: int = 1500
+    """Hops of far-field ILDs remembered (energetic hops that are not own speech)."""
+    mono_speech_share: float = 0.5
+    """Mono: minimum share of the hop's energy in the speech band, 100-4000 Hz."""
+    max_gap_hops: int = 30
+    """Gaps between own-speech hops shorter than this (0.3 s) are bridged."""
+
+
+class OwnVoiceVad:
+    """Raw own-voice decision per hop from band energies ``(k, channels, bands)`` (features.BANDS)."""
+
+    def __init__(self, channels: int, params: VadParams | None = None) -> None:
+        self.channels = channels
+        self.p = params or VadParams()
+        self._floor = FloorTracker(1)
+        self._far = Ring(self.p.far_window_hops)
+        self.far_ild_db = 0.0
+        self.last_ild_db: FloatArray = np.zeros(0)
+
+    @property
+    def floor_db(self) -> float:
+        """Noise floor of the boom speech band (dB re full scale)."""
+        return float(self._floor.floor_db[0])
+
+    def process(self, energies: FloatArray) -> BoolArray:
+        """Own-voice flags for the hops of ``energies`` (decided against the floor so far)."""
+        boom = level_db(energies[:, 0, _SPEECH])
+        energetic = boom > self._floor.floor_db[0] + self.p.gate_db
+        if self.channels >= 2:
+            ild = boom - level_db(energies[:, 1, _SPEECH])
+            self.last_ild_db = ild
+            own: BoolArray = energetic & (ild > self.far_ild_db + self.p.ild_margin_db)
+            far = ild[energetic & ~own]
+            if far.size:
+                self._far.push(far)
+                self.far_ild_db = float(np.clip(np.median(self._far.values()), -self.p.far_ild_limit_db,
+                                                self.p.far_ild_limit_db))
+        else:
+            share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
+            own = energetic & (share >= self.p.mono_speech_share)
+        self._floor.update(boom.reshape(-1, 1))
+        return own
+
+
+class SpeechSegments:
+    """Bridges gaps shorter than ``max_gap_hops`` between own-speech hops.
+
+    :meth:`update` returns the global indices of hops newly confirmed as speech: the own-speech
+    hops of this call plus any bridged gap before them (which may lie in earlier calls).
+    """
+
+    def __init__(self, max_gap_hops: int = 30) -> None:
+        self.max_gap = max_gap_hops
+        self.last_own = -(10 ** 9)  # global index of the last own-speech hop
+
+    def update(self, first_hop: int, own: BoolArray) -> IntArray:
+        idx = first_hop + np.flatnonzero(own).astype(np.int64)
+        if idx.size == 0:
+            return idx
+        prev = np.concatenate([[self.last_own], idx[:-1]])
+        gaps = idx - prev - 1
+        bridge = np.flatnonzero((gaps > 0) & (gaps < self.max_gap))
+        self.last_own = int(idx[-1])
+        if bridge.size == 0:
+            return idx
+        parts = [idx] + [np.arange(prev[i] + 1, idx[i], dtype=np.int64) for i in bridge]
+        return np.sort(np.concatenate(parts))
+
+    def speaking(self, hop: int) -> bool:
+        """Own speech at ``hop`` or within the bridging gap before it."""
+        return hop - self.last_own < self.max_gap
