@@ -131,7 +131,6 @@ class AgentService:
         self._last_tick_ms = 0
         self._last_rollup_ms = 0
         self._last_cue_s: float | None = None
-        self._stream_t_s = 0.0
         self._last_top: Cue | None = None
         self._headset_led_top: Cue | None | bool = False
         self._reported_worn: bool | None = None
@@ -277,11 +276,10 @@ class AgentService:
 
         cal = self.config.calibration if calibration == "current" else calibration
         assert self.audio is not None
-        analyzer = StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=self.audio.channels,
+        analyzer = StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=min(2, self.audio.channels),
                                      calibration=cal, emit_interval_s=0.1)
         if calibration == "current":
             self.analyzer = analyzer
-            self._stream_t_s = 0.0
         return analyzer
 
     def _audio_failed(self, reason: str, first: bool = False) -> None:
@@ -336,8 +334,8 @@ class AgentService:
         if block is not None:
             self.status.blocks += 1
             assert self.audio is not None
-            block_s = len(block) / self.audio.sample_rate_hz
-            self._stream_t_s += block_s
+            if block.shape[1] > 2:  # more mics than boom and ear cup: the first two are those
+                block = block[:, :2]
             if worn is not False:
                 measurements = self.analyzer.feed(block)
         self._apply_measurements(now_ms, measurements, posture, worn)
@@ -349,7 +347,7 @@ class AgentService:
     def _measurement_ms(self, now_ms: int, t_s: float) -> int:
         """Clock time of a measurement at stream time ``t_s`` (the block ended at ``now_ms``)."""
         rate = self._speed() / self.clock.scale
-        return int(now_ms - max(0.0, self._stream_t_s - t_s) / rate * 1000.0)
+        return int(now_ms - max(0.0, self.analyzer.stream_s - t_s) / rate * 1000.0)
 
     def _apply_measurements(self, now_ms: int, measurements: list[Any], posture: Posture,
                             worn: bool | None) -> None:
@@ -554,7 +552,6 @@ class AgentService:
                 self.tracker.reconfigure(new.posture)
                 if new_analyzer is not None:
                     self.analyzer = new_analyzer
-                    self._stream_t_s = 0.0
                 logging.getLogger("device").setLevel(new.agent.log_level.upper())
                 log.info("remote config applied", extra=kv(config_hash=new.config_hash))
                 self._event(EventKind.CONFIG_APPLIED, message=f"config {new.config_hash} applied")

@@ -1,0 +1,160 @@
+"""Self-test of a desk unit: cycles every LED, checks the mic, the headset link and the broker.
+
+Prints a pass/fail table; exits 1 when any check fails. The mic check reads about 1 s from the
+configured audio source and reports its RMS level (dBFS); the headset check waits for a hello or
+frames and a pong; the broker check connects with the configured credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from device.errors import AgentError
+
+EXAMPLE = """example:
+  headset-agent selftest --config /etc/headset-coach/agent.toml
+  headset-agent selftest --config agent.toml --mock-gpio --audio file:test.wav --headset /tmp/tty
+"""
+DEADLINE_S = 5.0
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml")
+    p.add_argument("--site", help="site id (overrides the config)")
+    p.add_argument("--desk", help="desk id (overrides the config)")
+    p.add_argument("--broker", metavar="URL", help="overrides [mqtt] url")
+    p.add_argument("--audio", metavar="SRC", help="overrides [audio] source")
+    p.add_argument("--headset", metavar="PORT", help="overrides [headset] port ('none' skips the check)")
+    p.add_argument("--mock-gpio", action="store_true", help="LEDs on gpiozero's MockFactory")
+    p.add_argument("--step-s", type=float, default=0.25, metavar="S", help="seconds each LED stays lit (0.25)")
+
+
+def check_leds(cfg: Any, pin_factory: Any, step_s: float) -> tuple[bool, str]:
+    from device.leds import LedPanel
+
+    try:
+        with LedPanel(cfg.leds, pin_factory=pin_factory) as panel:
+            names = panel.cycle(step_s)
+    except AgentError as exc:
+        return False, str(exc)
+    return True, f"cycled {len(names)}: {', '.join(names)}"
+
+
+def check_mic(cfg: Any) -> tuple[bool, str]:
+    import numpy as np
+
+    from device.audio_sources import open_source
+    from device.clock import WallClock
+    from device.errors import AudioError
+
+    src = open_source(cfg.audio.source, WallClock(), speed=cfg.audio.speed or 1.0, loop=True,
+                      block_ms=cfg.audio.block_ms)
+    try:
+        src.open()
+        blocks = []
+        got = 0
+        while got < src.sample_rate_hz:  # about 1 s
+            block = src.read()
+            if block is None:
+                break
+            blocks.append(block)
+            got += len(block)
+    except AudioError as exc:
+        return False, str(exc)
+    finally:
+        src.close()
+    if not blocks:
+        return False, f"{src.description}: no audio"
+    x = np.concatenate(blocks)
+    rms = [float(np.sqrt(np.mean(np.square(x[:, c], dtype=np.float64)))) for c in range(x.shape[1])]
+    levels = ", ".join(f"ch{c} {20 * math.log10(r):.1f} dBFS" if r > 0 else f"ch{c} silent" for c, r in enumerate(rms))
+    if max(rms) == 0.0:
+        return False, f"{src.description}: {x.shape[0]} frames, all silent (mic unplugged or muted?)"
+    return True, f"{src.description}: {src.channels} ch at {src.sample_rate_hz} Hz, {levels}"
+
+
+def check_headset(cfg: Any) -> tuple[bool, str]:
+    from device.headset_client import HeadsetClient
+    from hw.firmware import headset_link as hl
+
+    if cfg.headset.port is None:
+        return True, "no headset configured (port = none): skipped"
+    with HeadsetClient(cfg.headset.port, cfg.headset.baud) as client:
+        end = time.monotonic() + DEADLINE_S
+        while time.monotonic() < end and not client.connected:
+            time.sleep(0.02)
+        if not client.connected:
+            return False, f"no hello or frames on {cfg.headset.port} within {DEADLINE_S:g} s"
+        try:
+            client.request(hl.PING, timeout_s=2.0)
+            info = client.request(hl.GET_INFO, timeout_s=2.0)
+        except AgentError as exc:
+            return False, str(exc)
+        st = info.get("st") if isinstance(info.get("st"), dict) else {}
+        imu = "imu ok" if st.get("imu") else "IMU NOT OK"
+        snap = client.snapshot()
+        ok = bool(st.get("imu", True))
+        return ok, f"{cfg.headset.port}: headset {info.get('id')} firmware {info.get('fw')}, {imu}, " \
+                   f"{snap.frames} frames, worn {snap.worn}"
+
+
+def check_broker(cfg: Any) -> tuple[bool, str]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    s = cfg.mqtt
+    result: list[str] = []
+    done = threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        result.append("ok" if not reason.is_failure else f"refused: {reason}")
+        done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    if s.username:
+        client.username_pw_set(s.username, s.password)
+    if s.tls:
+        client.tls_set(ca_certs=str(s.ca_cert) if s.ca_cert else None,
+                       certfile=str(s.client_cert) if s.client_cert else None,
+                       keyfile=str(s.client_key) if s.client_key else None)
+    client.on_connect = on_connect
+    try:
+        client.connect(s.host, s.port, keepalive=10)
+    except OSError as exc:
+        return False, f"{s.url}: {exc}"
+    client.loop_start()
+    try:
+        if not done.wait(DEADLINE_S):
+            return False, f"{s.url}: no answer within {DEADLINE_S:g} s"
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return result[0] == "ok", f"{s.url}: {result[0]}" + (f" as {s.username}" if s.username else "")
+
+
+def run(args: argparse.Namespace) -> int:
+    from device.commands.run import mock_pin_factory
+    from device.config import load_config
+
+    cfg = load_config(args.config, {"desk.site": args.site or (None if args.config else "selftest"),
+                                    "desk.desk": args.desk or (None if args.config else "selftest"),
+                                    "mqtt.url": args.broker, "audio.source": args.audio, "headset.port": args.headset})
+    factory = mock_pin_factory() if args.mock_gpio else None
+    checks = [("leds", lambda: check_leds(cfg, factory, args.step_s)), ("mic", lambda: check_mic(cfg)),
+              ("headset", lambda: check_headset(cfg)), ("broker", lambda: check_broker(cfg))]
+    failed = 0
+    print(f"{'check':<8} {'result':<6} detail")
+    for name, fn in checks:
+        try:
+            ok, detail = fn()
+        except Exception as exc:  # a check that crashes is a failed check, reported like the others
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        failed += not ok
+        print(f"{name:<8} {'PASS' if ok else 'FAIL':<6} {detail}", flush=True)
+    print(f"{len(checks) - failed}/{len(checks)} passed")
+    return 1 if failed else 0
