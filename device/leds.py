@@ -134,8 +134,9 @@ class LedPanel:
     """The RGB cue LED, the level bar and the posture LED. A context manager; ``close()`` is idempotent."""
 
     def __init__(self, pins: LedPins, pin_factory: Any = None, *, brightness: float = 0.25,
-                 posture_brightness: float = 0.3) -> None:
-        """``brightness``: scale of the RGB colours, 0..1 (dim by default); ``posture_brightness`` likewise."""
+                 posture_brightness: float = 0.3, button_hold_s: float = 3.0) -> None:
+        """``brightness``: scale of the RGB colours, 0..1 (dim by default); ``posture_brightness`` likewise;
+        ``button_hold_s``: seconds the calibrate button must be held for ``when_held``."""
         from gpiozero import PWMLED, RGBLED, LEDBarGraph  # imported here: the base install needs no GPIO
 
         for name, value in (("brightness", brightness), ("posture_brightness", posture_brightness)):
@@ -144,6 +145,7 @@ class LedPanel:
         self.pins = pins
         self.brightness = brightness
         self.posture_brightness = posture_brightness
+        self.button_hold_s = button_hold_s
         self._factory = pin_factory
         self._lock = threading.Lock()
         self._closed = False
@@ -221,7 +223,7 @@ class LedPanel:
         self._posture.off()
 
     def button(self) -> Any:
-        """The optional calibrate button (a ``gpiozero.Button``, pull-up, hold time 3 s), or None."""
+        """The optional calibrate button (a ``gpiozero.Button``, pull-up, ``button_hold_s``), or None."""
         if self.pins.button is None:
             return None
         with self._lock:
@@ -230,7 +232,7 @@ class LedPanel:
             if self._button is None:
                 from gpiozero import Button
 
-                self._button = Button(self.pins.button, pull_up=True, hold_time=3.0, pin_factory=self._factory)
+                self._button = Button(self.pins.button, pull_up=True, hold_time=self.button_hold_s, pin_factory=self._factory)
                 self._devices.append(self._button)
             return self._button
 
