@@ -89,6 +89,7 @@ class Spool:
             except sqlite3.DatabaseError as exc2:
                 raise SpoolError(f"cannot create a new spool at {self.path}: {exc2}") from None
         self._count = int(self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
+        self._maybe_dropped = bool(self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0])
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
@@ -150,6 +151,7 @@ class Spool:
                         "DELETE FROM rows WHERE id IN (SELECT id FROM rows ORDER BY id LIMIT ?)", (excess,)
                     ).rowcount
                     db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (deleted,))
+                    self._maybe_dropped = True
                 else:
                     deleted = 0
                 db.execute("COMMIT")
@@ -197,12 +199,15 @@ class Spool:
         """Rows evicted (oldest first) past ``max_rows`` since the last call; resets the count."""
         with self._lock:
             db = self._conn()
+            if not self._maybe_dropped:
+                return 0
             try:
                 db.execute("BEGIN IMMEDIATE")
                 n = int(db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0])
                 if n:
                     db.execute("UPDATE meta SET value = 0 WHERE key = 'dropped'")
                 db.execute("COMMIT")
+                self._maybe_dropped = False
             except sqlite3.Error as exc:
                 self._rollback(db)
                 raise SpoolError(f"cannot read the spool {self.path}: {exc}") from None
