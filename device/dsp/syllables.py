@@ -6,7 +6,7 @@ intensity contour that stand out from the surrounding dips by a few dB, lie abov
 relative to the speech level, and are voiced. Changes against the original, for Mandarin, whose
 tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at slow rates:
 
-- the contour is the energy of a sonority band (300-2500 Hz, where vowel formants F1/F2 sit)
+- the contour is the energy of a sonority band (300-3000 Hz, where vowel formants F1/F2 sit)
   rather than broadband intensity, smoothed over about 50 ms;
 - a peak's dip is its topographic prominence (dB above the higher of the minima on either
   side, down to the nearest higher sample, within a bounded window), not only the dip to the
@@ -41,13 +41,13 @@ class SyllableParams:
 
     frame_s: float = 0.032
     """Analysis frame length (Hann window)."""
-    band_hz: tuple[float, float] = (300.0, 2500.0)
+    band_hz: tuple[float, float] = (300.0, 3000.0)
     """Sonority band whose energy is the contour."""
     smooth_s: float = 0.05
     """Width of the triangular smoothing of the contour."""
-    min_prominence_db: float = 3.0
+    min_prominence_db: float = 2.5
     """A nucleus must rise this far above the higher of its two surrounding dips..."""
-    weak_prominence_db: float = 3.0
+    weak_prominence_db: float = 2.0
     """...or this far, if its dip holds a consonant (voicing below ``col_voicing``)."""
     col_voicing: float = 0.5
     """Voicing strength under which a dip frame counts as a consonant or a pause."""
