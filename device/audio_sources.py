@@ -10,7 +10,7 @@
 ``read()`` returns a float32 block of shape (frames, channels) in [-1, 1], ``None`` at the end of a
 file that does not loop, and raises :class:`device.errors.AudioError` when the device is gone or the
 file cannot be read. Blocks are ``block_ms`` of audio at real time; at higher speeds they grow (up to
-1 s of audio) so that the loop does not spin faster than about 20 blocks per wall second.
+0.5 s of audio) so that the loop does not spin faster than about 40 blocks per wall second.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from device.clock import Clock
 from device.errors import AudioError
 
 SAMPLE_RATE_HZ = 16_000
-MAX_BLOCK_S = 1.0
+MAX_BLOCK_S = 0.5
 MAX_LAG_S = 2.0
 """A paced file source that falls this far behind (audio seconds) resynchronises instead of bursting."""
 
@@ -53,7 +53,7 @@ class AudioSource(Protocol):
 
 
 def block_frames(sample_rate_hz: int, block_ms: int, speed: float) -> int:
-    """Frames per read: ``block_ms`` of audio, scaled up with ``speed`` (capped at 1 s of audio)."""
+    """Frames per read: ``block_ms`` of audio, scaled up with ``speed`` (capped at MAX_BLOCK_S of audio)."""
     block_s = min(MAX_BLOCK_S, block_ms / 1000.0 * max(1.0, speed))
     return max(1, int(round(sample_rate_hz * block_s)))
 

@@ -379,7 +379,6 @@ class AgentService:
         self._event(kind, cue=change.cue, value=value)
         self.status.cue_changes.append((int(change.at_s * 1000), change.cue.value, change.on))
         del self.status.cue_changes[:-1000]
-        log.info("cue " + ("on" if change.on else "off"), extra=kv(cue=change.cue.value, value=value))
 
     def _show(self, posture: Posture) -> None:
         last = self._interval.last
@@ -572,8 +571,11 @@ class AgentService:
     # --- publishing -------------------------------------------------------------------------------
 
     def _event(self, kind: EventKind, **fields: Any) -> None:
-        self.status.events_sent += 1
+        """Spool and publish an event; logged (with its seq) once it is durable in the spool."""
         self.publisher.event(kind, **fields)
+        self.status.events_sent += 1
+        log.info("event", extra=kv(kind=kind.value, boot=self.boot, seq=self.publisher.seq,
+                                   cue=fields["cue"].value if fields.get("cue") else None))
 
     def _update_state(self) -> None:
         self.status.headset = self._headset_status()

@@ -1,0 +1,132 @@
+"""Real parts for the agent tests: a two-channel speech file, a capturing MQTT subscriber, the agent process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import soundfile as sf
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_schema import Event, decode_topic
+
+ROOT = Path(__file__).resolve().parents[3]
+CLIPS = ROOT / "host_agent" / "demo" / "clips"
+
+
+def wait_for(pred: Callable[[], Any], deadline_s: float = 10.0, what: str = "condition") -> Any:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {deadline_s} s")
+
+
+def two_channel_speech(path: Path, seconds: float = 20.0, ear_db: float = -10.0) -> Path:
+    """Real speech clips (the demo's bundled espeak-ng Mandarin) as boom = speech, ear cup = speech
+    ``ear_db`` lower plus a little noise: own voice, as the two mics of a worn headset hear it."""
+    rng = np.random.default_rng(7)
+    parts: list[np.ndarray] = []
+    total = 0
+    for clip in sorted(CLIPS.glob("*.flac")):
+        x, sr = sf.read(clip, dtype="float32", always_2d=True)
+        assert sr == 16000
+        parts += [x[:, 0], np.zeros(int(0.4 * sr), np.float32)]
+        total += len(x) + int(0.4 * sr)
+        if total >= seconds * 16000:
+            break
+    boom = np.concatenate(parts)
+    ear = boom * 10 ** (ear_db / 20) + rng.normal(0, 1e-3, len(boom)).astype(np.float32)
+    sf.write(path, np.stack([boom, ear], axis=1), 16000, subtype="PCM_16")
+    return path
+
+
+class Capture:
+    """A subscriber on every topic of a site, with a persistent session (QoS 1 survives broker restarts)."""
+
+    def __init__(self, port: int, site: str, client_id: str = "test-capture") -> None:
+        self.messages: list[tuple[str, Any, bool]] = []
+        self.raw_events = 0
+        self._lock = threading.Lock()
+        self.site = site
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+                                  protocol=mqtt.MQTTv311)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_for(lambda: self.client.is_connected(), 5, "subscriber connect")
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        client.subscribe(f"hsc/v1/{self.site}/#", qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload:
+            return
+        _, message = decode_topic(msg.topic, msg.payload)  # raises (and the test fails) on a bad payload
+        with self._lock:
+            self.messages.append((msg.topic, message, bool(msg.retain)))
+
+    def of(self, kind: type, pred: Callable[[Any], bool] = lambda m: True) -> list[Any]:
+        with self._lock:
+            return [m for _, m, _ in self.messages if isinstance(m, kind) and pred(m)]
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        return self.of(Event, lambda e: kind is None or e.kind.value == kind)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Agent:
+    """``headset-agent run`` as a real process; its stderr (JSON log lines) goes to ``log_path``."""
+
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.args = [sys.executable, "-m", "device.cli", "run", *args]
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Agent:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=ROOT)
+        return self
+
+    def logs(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"msg": line})
+        return out
+
+    def logged_events(self) -> list[dict[str, Any]]:
+        return [r for r in self.logs() if r.get("msg") == "event"]
+
+    def terminate(self, timeout_s: float = 20.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
