@@ -10,11 +10,15 @@ with S the head shadow and G the mics' gain mismatch: both unknown, per headset 
 both removed by a calibration at a known distance d_cal: ILD(d) = ILD(d_cal) - 20 log10(d / d_cal),
 a slope of -20 dB per decade. So d = d_cal * 10^((ILD - ILD_cal) / slope).
 
-Bands: the level differences are measured below (100-300 Hz) and above (3.6-7.6 kHz) the
-telephone band, where the customer's voice leaking from the ear speaker into the ear-cup mic
-(300-3400 Hz, narrowband telephony) does not reach; in each band only hops whose boom level is
-well above that band's noise floor count, so that neighbours and noise, which give about 0 dB,
-do not pull the difference down. The distance is the median over own-voice hops, per band
+Band: the level difference is measured at 100-300 Hz, below the telephone band, where the
+customer's voice leaking from the ear speaker into the ear-cup mic (300-3400 Hz, narrowband
+telephony) does not reach, where own voice is strong (the fundamental and first harmonics), and
+where the head shadow hardly depends on the phoneme. (A band above the telephone band,
+3.6-7.6 kHz, was tried: its shadow depends on the spectrum within the band, so the hops that pass
+the noise gate changed its median by 1-2 dB between quiet and noisy rooms.) Only hops whose
+boom level is well above the band's noise floor count, and the floor's energy is subtracted from
+both mics first, so that stationary noise, which gives about 0 dB, does not pull the difference
+down. The distance is the median over own-voice hops, per band
 (medians from ring buffers live, from histograms over a whole stream), combined as a weighted
 geometric mean. Without a calibration there is no distance (None), never a guess.
 """
@@ -35,7 +39,7 @@ from device.dsp.ring import Histogram, Ring
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-DISTANCE_BANDS = ("low", "high")
+DISTANCE_BANDS = ("low",)
 """Bands whose level differences give the distance (see features.BANDS)."""
 _IDX = [BAND_INDEX[b] for b in DISTANCE_BANDS]
 _SPEECH = BAND_INDEX["speech"]
@@ -108,7 +112,10 @@ class IldTracker:
             sel = lv[own]
             boom, ear = sel[:, :n], sel[:, n:]
             usable = (boom > floors[:n] + self.p.boom_snr_db) & (ear > floors[n:] + self.p.ear_snr_db)
-            band_ild = np.where(usable, boom - ear, np.nan)
+            # subtract the stationary floor's energy from both mics (power spectral subtraction)
+            lin = 10.0 ** (sel / 10.0) - 10.0 ** (floors / 10.0)
+            clean = level_db(np.maximum(lin, 1e-30))
+            band_ild = np.where(usable, clean[:, :n] - clean[:, n:], np.nan)
             e = energies[own]
             speech_ild = level_db(e[:, 0, _SPEECH]) - level_db(e[:, 1, _SPEECH])
             rows = np.column_stack([speech_ild, band_ild])

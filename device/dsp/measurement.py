@@ -33,8 +33,8 @@ class HeadsetCalibration:
     model: str = ""
     band_offsets_db: tuple[float, ...] = ()
     """Own-voice level differences (dB) at ``distance_cm`` in the distance bands of
-    ``device.dsp.distance.DISTANCE_BANDS`` (100-300 Hz, 3.6-7.6 kHz), outside the telephone band
-    where far-end leakage into the ear cup sits. Empty: only ``ild_offset_db`` (100-4000 Hz) is used."""
+    ``device.dsp.distance.DISTANCE_BANDS`` (100-300 Hz), outside the telephone band where far-end
+    leakage into the ear cup sits. Empty: only ``ild_offset_db`` (100-4000 Hz) is used."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@ Two channels (channel 0 boom mic near the mouth, channel 1 outward-facing ear-cu
 louder than the ear cup (near field, 1/r: about +5 to +15 dB), while neighbours one or two
 metres away reach both mics at almost the same level (far field: about 0 dB, plus the mics' gain
 mismatch). A hop is own speech when the boom's 100-4000 Hz level is well above its noise floor
-*and* its boom-minus-ear-cup level difference (ILD) is well above that of far-field sound, which
-is learned from energetic hops that are not own speech (dual-microphone level-difference VAD in
+*and* its boom-minus-ear-cup level difference (ILD) is well above that of far-field sound (learned
+from weak hops, below the speech gate), or somewhat above it while the hop is as loud as the
+wearer's recent own speech (a boom moved away from the mouth) (dual-microphone level-difference VAD in
 the manner of Jeub, M. et al. (2011), "Noise reduction for dual-microphone mobile phones
 exploiting power level differences", ICASSP).
 
@@ -44,10 +45,16 @@ class VadParams:
     """Boom speech-band level above its noise floor for a hop to count as speech."""
     ild_margin_db: float = 3.0
     """Own voice: ILD at least this far above the far-field ILD."""
+    ild_margin_loud_db: float = 1.0
+    """Own voice also when the ILD is this far above the far-field ILD and the hop is loud..."""
+    loud_db: float = 12.0
+    """...within this of the loud part of the wearer's recent own speech."""
+    own_window_hops: int = 1000
+    """Own-speech hops remembered for the wearer's level (10 s)."""
     far_ild_limit_db: float = 8.0
     """The learned far-field ILD is kept within +-this (a mic gain mismatch, not own speech)."""
     far_window_hops: int = 1500
-    """Hops of far-field ILDs remembered (energetic hops that are not own speech)."""
+    """Hops of far-field ILDs remembered (weak hops: above the floor, below the speech gate)."""
     mono_speech_share: float = 0.5
     """Mono: minimum share of the hop's energy in the speech band, 100-4000 Hz."""
     max_gap_hops: int = 30
@@ -63,6 +70,8 @@ class OwnVoiceVad:
         self._floor = FloorTracker(1)
         self._far = Ring(self.p.far_window_hops)
         self.far_ild_db = 0.0
+        self._own_levels = Ring(self.p.own_window_hops)
+        self.own_level_db = 0.0  # loud own speech (90th percentile of recent own hops), dB
         self.last_ild_db: FloatArray = np.zeros(0)
 
     @property
@@ -72,20 +81,31 @@ class OwnVoiceVad:
 
     def process(self, energies: FloatArray) -> BoolArray:
         """Own-voice flags for the hops of ``energies`` (decided against the floor so far)."""
+        p = self.p
         boom = level_db(energies[:, 0, _SPEECH])
-        energetic = boom > self._floor.floor_db[0] + self.p.gate_db
+        floor = float(self._floor.floor_db[0])
+        energetic = boom > floor + p.gate_db
         if self.channels >= 2:
             ild = boom - level_db(energies[:, 1, _SPEECH])
             self.last_ild_db = ild
-            own: BoolArray = energetic & (ild > self.far_ild_db + self.p.ild_margin_db)
-            far = ild[energetic & ~own]
-            if far.size:
-                self._far.push(far)
-                self.far_ild_db = float(np.clip(np.median(self._far.values()), -self.p.far_ild_limit_db,
-                                                self.p.far_ild_limit_db))
+            excess = ild - self.far_ild_db
+            # clearly own (near-field level difference), or a smaller difference while as loud as
+            # the wearer's recent own speech (the boom moved away: the difference shrinks, the
+            # voice stays far louder than neighbours a metre or more away)
+            own: BoolArray = energetic & ((excess > p.ild_margin_db)
+                                          | ((excess > p.ild_margin_loud_db) & (boom > self.own_level_db - p.loud_db)))
+            # far-field level difference: weak sounds (below the speech gate) are distant sources
+            weak = (boom > floor + 3.0) & ~energetic
+            if weak.any():
+                self._far.push(ild[weak])
+                self.far_ild_db = float(np.clip(np.median(self._far.values()), -p.far_ild_limit_db,
+                                                p.far_ild_limit_db))
         else:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
-            own = energetic & (share >= self.p.mono_speech_share)
+            own = energetic & (share >= p.mono_speech_share)
+        if own.any():
+            self._own_levels.push(boom[own])
+            self.own_level_db = float(np.percentile(self._own_levels.values(), 90))
         self._floor.update(boom.reshape(-1, 1))
         return own
 
