@@ -126,6 +126,7 @@ class AgentService:
         self._audio_retry_at_ms = 0
         self._audio_backoff_s = AUDIO_RETRY_MIN_S
         self._audio_ended = False
+        self._audio_error = ""
         self._interval = _Interval()
         self._next_metrics_ms = 0
         self._last_tick_ms = 0
@@ -197,6 +198,8 @@ class AgentService:
         self.publisher.set_state(audio=self.status.audio, headset=self._headset_status(),
                                  headset_id=None, config_hash=cfg.config_hash, firmware=None)
         self.publisher.start()
+        if self.status.audio is PartStatus.ERROR:  # failed before the publisher existed
+            self._event(EventKind.AUDIO_ERROR, message=self._audio_error[:200])
         if cfg.headset.port is not None:
             self.headset = HeadsetClient(cfg.headset.port, cfg.headset.baud, monotonic=self.monotonic).start()
         now = self.clock.now_ms()
@@ -291,6 +294,7 @@ class AgentService:
         self._audio_backoff_s = min(AUDIO_RETRY_MAX_S, self._audio_backoff_s * 2)
         if self.status.audio is not PartStatus.ERROR:
             self.status.audio = PartStatus.ERROR
+            self._audio_error = reason
             log.error("audio failed", extra=kv(error=reason))
             if self.publisher is not None:
                 self._event(EventKind.AUDIO_ERROR, message=reason[:200])

@@ -11,6 +11,7 @@ import argparse
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,8 @@ def check_headset(cfg: Any) -> tuple[bool, str]:
             info = client.request(hl.GET_INFO, timeout_s=2.0)
         except AgentError as exc:
             return False, str(exc)
-        st = info.get("st") if isinstance(info.get("st"), dict) else {}
+        raw = info.get("st")
+        st: dict[str, Any] = raw if isinstance(raw, dict) else {}
         imu = "imu ok" if st.get("imu") else "IMU NOT OK"
         snap = client.snapshot()
         ok = bool(st.get("imu", True))
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                                     "desk.desk": args.desk or (None if args.config else "selftest"),
                                     "mqtt.url": args.broker, "audio.source": args.audio, "headset.port": args.headset})
     factory = mock_pin_factory() if args.mock_gpio else None
-    checks = [("leds", lambda: check_leds(cfg, factory, args.step_s)), ("mic", lambda: check_mic(cfg)),
+    checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [("leds", lambda: check_leds(cfg, factory, args.step_s)), ("mic", lambda: check_mic(cfg)),
               ("headset", lambda: check_headset(cfg)), ("broker", lambda: check_broker(cfg))]
     failed = 0
     print(f"{'check':<8} {'result':<6} detail")
