@@ -79,8 +79,7 @@ def blocks(info: AudioInfo, block_s: float = BLOCK_S) -> Iterator[npt.NDArray[np
                     yield np.frombuffer(buf, dtype="<i2").astype(np.int16).reshape(-1, info.channels)
         else:
             with sf.SoundFile(str(info.path)) as f:
-                for block in f.blocks(blocksize=n, dtype="int16", always_2d=True):
-                    yield block
+                yield from f.blocks(blocksize=n, dtype="int16", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"{info.path}: read failed ({exc})") from exc
 
