@@ -82,8 +82,8 @@ class SyllableNucleusDetector:
     """Feature hop: 10 ms."""
     MAX_DELAY_S: float = 0.45
     """Upper bound of the reporting delay, seconds."""
-    _STEP_FRAMES = 5
-    """Decisions are made on a fixed grid of 5 hops (50 ms): the output does not depend on how the
+    _STEP_FRAMES = 10
+    """Decisions are made on a fixed grid of 10 hops (100 ms): the output does not depend on how the
     stream is cut into blocks, and the per-call overhead stays low."""
 
     def __init__(self, sample_rate_hz: int = 16000, *, params: SyllableParams | None = None) -> None:
@@ -98,13 +98,19 @@ class SyllableNucleusDetector:
         self._window = np.hanning(self._frame + 2)[1:-1]
         freqs = np.fft.rfftfreq(self._nfft, 1.0 / fs)
         self._band = (freqs >= p.band_hz[0]) & (freqs <= p.band_hz[1])
-        lag_lo = int(np.floor(fs / p.pitch_hz[1]))
-        lag_hi = int(np.ceil(fs / p.pitch_hz[0]))
-        if lag_hi >= self._frame // 2:
+        # the autocorrelation is taken from the spectrum below ~4 kHz only, i.e. at a rate of about
+        # 8 kHz (decimation by a power of two): enough for the pitch lag and half the work
+        self._decim = 1 << max(0, int(np.floor(np.log2(fs / 8000))))
+        self._ac_bins = self._nfft // (2 * self._decim) + 1
+        fs_ac = fs / self._decim
+        lag_lo = int(np.floor(fs_ac / p.pitch_hz[1]))
+        lag_hi = int(np.ceil(fs_ac / p.pitch_hz[0]))
+        if lag_hi >= self._frame // (2 * self._decim):
             raise ValueError(f"frame_s={p.frame_s} is too short for a pitch of {p.pitch_hz[0]} Hz")
         self._lags = slice(lag_lo, lag_hi + 1)
         # Boersma (1993) eq. 9: divide by the window's own normalised autocorrelation
-        w_ac = np.fft.irfft(np.abs(np.fft.rfft(self._window, self._nfft)) ** 2, self._nfft)
+        w_pow = np.abs(np.fft.rfft(self._window, self._nfft)[: self._ac_bins]) ** 2
+        w_ac = np.fft.irfft(w_pow, self._nfft // self._decim)
         self._window_ac = (w_ac / w_ac[0])[self._lags]
         half = max(1, round(p.smooth_s / self.HOP_S / 2))
         kernel = np.concatenate([np.arange(1, half + 2), np.arange(half, 0, -1)]).astype(np.float64)
@@ -122,14 +128,18 @@ class SyllableNucleusDetector:
 
     def _reset(self) -> None:
         self._samples = np.zeros(self._frame - self._hop)  # left padding: frame 0 is centred near t=0
+        self._pending: list[FloatArray] = []  # blocks fed but not yet framed
+        self._pending_n = 0
+        self._need = self._STEP_FRAMES * self._hop  # samples to wait for before the next analysis
         self._db = np.zeros(0)  # band energy per frame, dB, frames [first, first + size)
         self._voicing = np.zeros(0)  # voicing strength per frame, same frames
         self._s = np.zeros(0)  # smoothed contour, dB, valid for the first self._s.size frames
         self._first = 0  # global frame index of element 0 of the buffers above
         self._next = 0  # the next frame to decide
         self._last_nucleus = -(10**9)
-        self._level_ring = np.full(self._level_len, np.nan)
+        self._level_ring = np.zeros(self._level_len)
         self._level_pos = 0
+        self._level_count = 0
         self._ended = False
 
     @property
@@ -152,10 +162,14 @@ class SyllableNucleusDetector:
             raise ValueError(f"samples must be a 1-D mono array, got shape {x.shape}")
         if x.size and not np.all(np.isfinite(x)):
             raise ValueError("samples contain NaN or infinity")
-        self._samples = np.concatenate([self._samples, x])
-        n_new = (self._samples.size - self._frame) // self._hop + 1
-        if n_new < self._STEP_FRAMES:
+        self._pending.append(x)
+        self._pending_n += x.size
+        if self._pending_n < self._need:
             return np.zeros(0)
+        self._samples = np.concatenate([self._samples, *self._pending])
+        self._pending, self._pending_n = [], 0
+        n_new = (self._samples.size - self._frame) // self._hop + 1
+        self._need = (self._STEP_FRAMES - 1) * self._hop + self._frame - (self._samples.size - n_new * self._hop)
         self._analyse(n_new)
         self._smooth(final=False)
         return self._decide_ready(final=False)
@@ -165,7 +179,8 @@ class SyllableNucleusDetector:
         if self._ended:
             return np.zeros(0)
         self._ended = True
-        self._samples = np.concatenate([self._samples, np.zeros(self._frame - self._hop)])
+        self._samples = np.concatenate([self._samples, *self._pending, np.zeros(self._frame - self._hop)])
+        self._pending, self._pending_n = [], 0
         n_new = (self._samples.size - self._frame) // self._hop + 1
         if n_new > 0:
             self._analyse(n_new)
@@ -176,16 +191,16 @@ class SyllableNucleusDetector:
 
     def _analyse(self, n: int) -> None:
         """Band energy (dB) and voicing strength of the next ``n`` frames (vectorised)."""
-        idx = np.arange(n)[:, None] * self._hop + np.arange(self._frame)[None, :]
-        frames = self._samples[idx] * self._window
+        view = np.lib.stride_tricks.sliding_window_view(self._samples, self._frame)[:: self._hop][:n]
+        frames = (view * self._window).astype(np.float32)  # single-precision FFTs: half the cost
         self._samples = self._samples[n * self._hop :]
         spec = np.fft.rfft(frames, self._nfft, axis=1)
         power = spec.real**2 + spec.imag**2
-        energy = power[:, self._band].sum(axis=1) * (2.0 / self._nfft)
-        ac = np.fft.irfft(power, self._nfft, axis=1)
-        r0 = ac[:, 0]
+        energy = power[:, self._band].sum(axis=1, dtype=np.float64) * (2.0 / self._nfft)
+        ac = np.fft.irfft(power[:, : self._ac_bins], self._nfft // self._decim, axis=1)
+        r0 = ac[:, 0].astype(np.float64)
         norm = ac[:, self._lags] / np.maximum(r0[:, None], 1e-20) / self._window_ac
-        voicing = np.where(r0 > 1e-12, norm.max(axis=1), 0.0)
+        voicing = np.where(r0 > 1e-12, norm.max(axis=1), 0.0).astype(np.float64)
         db = 10.0 * np.log10(np.maximum(energy, 1e-12))
         if self._first == 0 and self._db.size == 0:  # stream start: edge padding for the smoothing
             self._first = -self._half
@@ -243,8 +258,9 @@ class SyllableNucleusDetector:
         p = self.params
         # level statistics over decided frames: speech level (95th percentile) and noise floor
         self._push_levels(s[lo : hi + 1])
-        ring = self._level_ring[~np.isnan(self._level_ring)]
-        speech, floor = np.percentile(ring, [95.0, 5.0])
+        ring = self._level_ring[: self._level_count]
+        k_floor, k_speech = int(0.05 * (ring.size - 1)), int(0.95 * (ring.size - 1))
+        floor, speech = np.partition(ring, (k_floor, k_speech))[[k_floor, k_speech]]
         threshold = max(float(speech) - p.below_speech_db, float(floor) + p.above_noise_db)
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
@@ -305,6 +321,7 @@ class SyllableNucleusDetector:
             self._level_ring[pos:] = values[:cut]
             self._level_ring[: end - n] = values[cut:]
         self._level_pos = end % n
+        self._level_count = min(n, self._level_count + values.size)
 
 
 def detect_nuclei(samples: npt.ArrayLike, sample_rate_hz: int = 16000,

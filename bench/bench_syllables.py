@@ -1,0 +1,156 @@
+"""Syllable counting: our streaming detector against de Jong & Wempe's method on Praat's engine.
+
+Run: ``.venv/bin/python bench/bench_syllables.py`` (needs the ``bench`` extra: praat-parselmouth,
+and espeak-ng + pypinyin for the corpus). A plain script, not a test: it prints tables.
+
+The peer is the published algorithm of de Jong, N. H. & Wempe, T. (2009), "Praat script to detect
+syllable nuclei and measure speech rate automatically", Behavior Research Methods 41(2), 385-390
+(script version of 2010-09-17), run with parselmouth calls: intensity (min pitch 50 Hz), threshold
+at the 0.99 quantile - 25 dB, peaks of the intensity contour above it, a dip of more than 2 dB to
+the next peak, a voiced pitch value (To Pitch (ac), 30-450 Hz) at the peak, and the peak inside a
+"sounding" interval of To TextGrid (silences) (minimum pause 0.3 s).
+
+Both see the same corpus: the held-out split of ``tests/device/dsp/mandarin_corpus.py`` (espeak-ng
+pinyin voice, rates 80-250, white/pink/babble noise at 12-30 dB SNR), plus the real clips of
+``tests/data/real-speech``. Speed is the real-time factor (processing time / audio time, one core)
+measured in this process, so the ratio between the two is the figure to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from device.dsp.syllables import SyllableNucleusDetector  # noqa: E402
+from tests.device.dsp.mandarin_corpus import build_corpus  # noqa: E402
+
+REAL = ROOT / "tests" / "data" / "real-speech"
+BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250)}
+
+
+def ours(audio: np.ndarray, fs: int, block_s: float = 0.1) -> int:
+    """Nuclei counted by our streaming detector fed in ``block_s`` blocks."""
+    det = SyllableNucleusDetector(fs)
+    step = int(block_s * fs)
+    n = sum(det.feed(audio[i : i + step]).size for i in range(0, audio.size, step))
+    return n + det.flush().size
+
+
+def de_jong_wempe(audio: np.ndarray, fs: int, silence_db: float = -25.0, min_dip_db: float = 2.0,
+                  min_pause_s: float = 0.3) -> int:
+    """Voiced syllable nuclei by de Jong & Wempe (2009), on Praat via parselmouth."""
+    import parselmouth
+    from parselmouth.praat import call
+
+    sound = parselmouth.Sound(audio, sampling_frequency=fs)
+    intensity = sound.to_intensity(minimum_pitch=50.0, subtract_mean=True)
+    min_int = call(intensity, "Get minimum", 0, 0, "Parabolic")
+    max_int = call(intensity, "Get maximum", 0, 0, "Parabolic")
+    max99 = call(intensity, "Get quantile", 0, 0, 0.99)
+    threshold = max(max99 + silence_db, min_int)
+    silence_threshold = silence_db - (max_int - max99)
+    textgrid = call(intensity, "To TextGrid (silences)", silence_threshold, min_pause_s, 0.1, "silent", "sounding")
+    # peaks of the intensity contour, as a sound made from the intensity
+    contour = call(call(intensity, "Down to Matrix"), "To Sound (slice)", 1)
+    peaks = call(contour, "To PointProcess (extrema)", "Left", "yes", "no", "Sinc70")
+    times = [call(peaks, "Get time from index", i + 1) for i in range(call(peaks, "Get number of points"))]
+    kept = [(t, v) for t in times if (v := call(contour, "Get value at time", t, "Cubic")) > threshold]
+    # a peak counts when the intensity dips more than min_dip_db before the next peak
+    valid = []
+    if kept:
+        cur_t, cur_v = kept[0]
+        for p in range(len(kept) - 1):
+            nxt_t = kept[p + 1][0]
+            dip = call(intensity, "Get minimum", cur_t, nxt_t, "None")
+            if abs(cur_v - dip) > min_dip_db:
+                valid.append(kept[p][0])
+            cur_t = nxt_t
+            cur_v = call(contour, "Get value at time", nxt_t, "Cubic")
+    pitch = call(sound, "To Pitch (ac)", 0.02, 30, 4, "no", 0.03, 0.25, 0.01, 0.35, 0.25, 450)
+    count = 0
+    for t in valid:
+        interval = call(textgrid, "Get interval at time", 1, t)
+        label = call(textgrid, "Get label of interval", 1, interval)
+        f0 = call(pitch, "Get value at time", t, "Hertz", "Linear")
+        if label == "sounding" and not np.isnan(f0):
+            count += 1
+    return count
+
+
+def timed(fn, audio: np.ndarray, fs: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    t0 = time.process_time()
+    n = fn(audio, fs)
+    return n, time.process_time() - t0
+
+
+def main() -> int:
+    try:
+        import parselmouth  # noqa: F401
+    except ImportError:
+        print("praat-parselmouth is missing: pip install -e '.[bench]'", file=sys.stderr)
+        return 1
+    clips = build_corpus("test", seed=2024)
+    rows = []
+    for clip in clips:
+        audio, fs = sf.read(clip.path, dtype="float64")
+        n_ours, t_ours = timed(ours, audio, fs)
+        n_peer, t_peer = timed(de_jong_wempe, audio, fs)
+        rows.append((clip, n_ours, t_ours, n_peer, t_peer))
+    audio_s = sum(c.duration_s for c in clips)
+    print(f"Synthetic Mandarin (held-out split): {len(clips)} clips, {audio_s:.0f} s, "
+          f"{sum(c.syllables for c in clips)} syllables")
+    print(f"{'espeak rate':<12}{'clips':>6}{'true spm':>9}{'MAPE ours':>11}{'MAPE peer':>11}{'count ours':>12}"
+          f"{'count peer':>12}{'RTF ours':>10}{'RTF peer':>10}{'speed-up':>10}")
+    for band, (lo, hi) in [*BANDS.items(), ("all", (0, 10**6))]:
+        sel = [r for r in rows if lo <= r[0].rate <= hi]
+        truth = np.array([r[0].syllables for r in sel], dtype=float)
+        n_o = np.array([r[1] for r in sel], dtype=float)
+        n_p = np.array([r[3] for r in sel], dtype=float)
+        dur = sum(r[0].duration_s for r in sel)
+        spm = 60 * truth.sum() / sum(r[0].speech_s for r in sel)
+        rtf_o = sum(r[2] for r in sel) / dur
+        rtf_p = sum(r[4] for r in sel) / dur
+        print(f"{band:<12}{len(sel):>6}{spm:>9.0f}{100 * np.mean(np.abs(n_o - truth) / truth):>10.1f}%"
+              f"{100 * np.mean(np.abs(n_p - truth) / truth):>10.1f}%{n_o.sum() / truth.sum():>11.2f}x"
+              f"{n_p.sum() / truth.sum():>11.2f}x{rtf_o:>10.5f}{rtf_p:>10.5f}{rtf_p / rtf_o:>9.1f}x")
+    print("(count = nuclei / true syllables; RTF = CPU seconds per audio second)")
+
+    print("\nReal speech (tests/data/real-speech)")
+    manifest = json.loads((REAL / "manifest.json").read_text(encoding="utf-8"))["clips"]
+    print(f"{'clip':<32}{'true':>6}{'ours':>6}{'peer':>6}")
+    err_o, err_p = [], []
+    for name, entry in sorted(manifest.items()):
+        if "syllables" not in entry:
+            continue
+        audio, fs = sf.read(REAL / name, dtype="float64", always_2d=True)
+        n_o, n_p = ours(audio[:, 0], fs), de_jong_wempe(audio[:, 0], fs)
+        truth = entry["syllables"]
+        err_o.append(abs(n_o - truth) / truth)
+        err_p.append(abs(n_p - truth) / truth)
+        print(f"{name:<32}{truth:>6}{n_o:>6}{n_p:>6}")
+    print(f"{'MAPE':<32}{'':>6}{100 * np.mean(err_o):>5.0f}%{100 * np.mean(err_p):>5.0f}%")
+
+    print("\nLong stream: our detector alone on 10 min of corpus audio")
+    parts = [sf.read(c.path, dtype="float64")[0] for c in clips]
+    stream = np.resize(np.concatenate(parts), 600 * 16000)
+    for block_s in (0.01, 0.1, 1.0):
+        det = SyllableNucleusDetector(16000)
+        step = int(block_s * 16000)
+        t0 = time.process_time()
+        n = sum(det.feed(stream[i : i + step]).size for i in range(0, stream.size, step)) + det.flush().size
+        cpu = time.process_time() - t0
+        print(f"  blocks of {block_s * 1000:>5.0f} ms: {n} nuclei, {cpu:.2f} s CPU for 600 s, RTF {cpu / 600:.5f}, "
+              f"state {det.buffered_frames} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
