@@ -301,6 +301,9 @@ class HeadsetClient:
             log.info("headset link up", extra=kv(port=self.port, firmware=hello.firmware if hello else None))
             self._emit("connected", firmware=hello.firmware if hello else None,
                        headset_id=hello.headset_id if hello else None)
+        if t == hl.HELLO and msg["proto"] != hl.PROTOCOL_VERSION:
+            log.warning("headset speaks another protocol version",
+                        extra=kv(port=self.port, theirs=msg["proto"], ours=hl.PROTOCOL_VERSION))
         if t == hl.HELLO and not newly:
             self._emit("connected", firmware=msg["fw"], headset_id=msg["id"], rehello=True)
         if t == hl.WEAR:
