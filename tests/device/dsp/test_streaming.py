@@ -1,0 +1,134 @@
+"""The streaming engine: block-size independence, bounded state, resampling, input checks."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from device.dsp import DspError, HeadsetCalibration, StreamingAnalyzer
+from device.dsp.resample import StreamingResampler
+from tests.device.dsp.test_p56 import MANIFEST, load_clip
+
+
+def headset_signal(seconds: float, seed: int = 1) -> np.ndarray:
+    """Real speech clips in a row on the boom, 10 dB weaker on the ear cup, with a little noise."""
+    rng = np.random.default_rng(seed)
+    clips = [load_clip(n) for n in sorted(MANIFEST)]
+    parts, n = [], 0
+    while n < seconds * 16000:
+        c = clips[int(rng.integers(len(clips)))]
+        parts += [c, np.zeros(int(rng.uniform(0.3, 1.5) * 16000))]
+        n += c.size + parts[-1].size
+    boom = np.concatenate(parts)[: int(seconds * 16000)]
+    ear = boom * 10 ** (-10 / 20)
+    noise = rng.standard_normal((boom.size, 2)) * 10 ** (-70 / 20)
+    return np.stack([boom, ear], axis=1) + noise
+
+
+def run(x: np.ndarray, sizes: list[int], **kw: object) -> StreamingAnalyzer:
+    a = StreamingAnalyzer(**kw)  # type: ignore[arg-type]
+    i, k = 0, 0
+    while i < x.shape[0]:
+        n = sizes[k % len(sizes)]
+        a.feed(x[i: i + n])
+        i += n
+        k += 1
+    a.flush()
+    return a
+
+
+def test_block_size_does_not_change_the_totals() -> None:
+    x = headset_signal(20.0)
+    cal = HeadsetCalibration(ild_offset_db=10.0)
+    ref = run(x, [x.shape[0]], calibration=cal).totals()
+    assert ref.speech_s > 5 and ref.syllables > 10 and ref.distance_cm is not None
+    for sizes in ([1600], [160], [1, 7, 333, 4000, 0, 12345], [16000 * 3]):
+        got = run(x, sizes, calibration=cal).totals()
+        assert got.speech_s == ref.speech_s
+        assert got.syllables == ref.syllables
+        assert got.level_dbov == pytest.approx(ref.level_dbov, abs=1e-9)
+        assert got.distance_cm == pytest.approx(ref.distance_cm, abs=1e-9)
+        assert got.noise_dbov == ref.noise_dbov
+
+
+def test_measurements_come_every_emit_interval() -> None:
+    x = headset_signal(5.0)
+    a = StreamingAnalyzer(emit_interval_s=0.1)
+    ms = a.feed(x[:16000])
+    assert len(ms) == 10
+    assert [m.t_s for m in ms] == pytest.approx([0.1 * (i + 1) for i in range(10)])
+    assert a.stream_s == pytest.approx(1.0)
+    ms = a.feed(x[16000:16100])  # less than a tick: nothing yet
+    assert ms == []
+    ms = a.feed(x[16100:])
+    ms += a.flush()
+    assert ms[-1].t_s == pytest.approx(5.0, abs=0.011)
+
+
+def test_state_does_not_grow_with_stream_length() -> None:
+    block = headset_signal(60.0)
+    sizes = []
+    a = StreamingAnalyzer(calibration=HeadsetCalibration())
+    for minute in range(10):
+        a.feed(block)
+        if minute in (0, 9):
+            sizes.append(len(pickle.dumps(a)))
+    assert sizes[1] <= sizes[0] * 1.05, sizes
+
+
+def test_streaming_resampler_equals_resample_poly() -> None:
+    rng = np.random.default_rng(2)
+    for rate in (48000, 44100, 8000):
+        x = rng.standard_normal((rate + 123, 2))
+        r = StreamingResampler(rate, 16000, 2)
+        parts, i = [], 0
+        while i < x.shape[0]:
+            n = int(rng.integers(0, 3000))
+            parts.append(r.process(x[i: i + n]))
+            i += n
+        parts.append(r.flush())
+        np.testing.assert_allclose(np.concatenate(parts), resample_poly(x, 16000, rate, axis=0), atol=1e-9)
+
+
+def test_other_rates_give_the_same_level() -> None:
+    x = headset_signal(12.0)
+    ref = run(x, [1600]).totals()
+    x48 = resample_poly(x, 3, 1, axis=0)
+    got = run(x48, [4800], sample_rate_hz=48000).totals()
+    assert got.duration_s == pytest.approx(ref.duration_s)
+    assert got.level_dbov == pytest.approx(ref.level_dbov, abs=0.2)
+    assert got.speech_s == pytest.approx(ref.speech_s, rel=0.05)
+
+
+def test_int16_and_float_input_agree() -> None:
+    x = headset_signal(6.0)
+    xi = np.round(x * 32768).clip(-32768, 32767).astype(np.int16)
+    a = run(xi, [1600]).totals()
+    b = run(xi.astype(np.float32) / 32768, [1600]).totals()
+    assert a.level_dbov == pytest.approx(b.level_dbov, abs=1e-4)
+
+
+def test_bad_input_is_named() -> None:
+    a = StreamingAnalyzer()
+    with pytest.raises(DspError, match="mono"):
+        a.feed(np.zeros(100))
+    with pytest.raises(DspError, match="shape"):
+        a.feed(np.zeros((100, 3)))
+    with pytest.raises(DspError, match="dtype"):
+        a.feed(np.zeros((100, 2), dtype=np.int32))
+    with pytest.raises(DspError, match="NaN"):
+        a.feed(np.full((100, 2), np.nan))
+    with pytest.raises(DspError, match="channels"):
+        StreamingAnalyzer(channels=3)
+
+
+def test_clipping_share_and_mono_gives_no_distance() -> None:
+    x = headset_signal(6.0)[:, 0].copy()
+    x[:1600] = 1.0  # 0.1 s at full scale
+    a = run(x, [1600], channels=1, calibration=HeadsetCalibration())
+    t = a.totals()
+    assert t.clipping == pytest.approx(1600 / x.size, rel=0.01)
+    assert t.distance_cm is None and t.ild_db is None
