@@ -101,7 +101,8 @@ class StreamingAnalyzer:
         self._queue = SampleQueue(channels, self.tick_hops * HOP)
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
-        self._vad = OwnVoiceVad(channels)
+        self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
+                                if calibration is not None else None)
         self._segments = SpeechSegments(self._vad.p.max_gap_hops)
         self._ild = IldTracker() if channels == 2 else None
         self._noise = NoiseMeter()

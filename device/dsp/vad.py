@@ -43,12 +43,16 @@ class VadParams:
 
     gate_db: float = 12.0
     """Boom speech-band level above its noise floor for a hop to count as speech."""
-    ild_margin_db: float = 3.0
+    ild_margin_db: float = 4.0
     """Own voice: ILD at least this far above the far-field ILD."""
     ild_margin_loud_db: float = 1.0
     """Own voice also when the ILD is this far above the far-field ILD and the hop is loud..."""
-    loud_db: float = 12.0
-    """...within this of the loud part of the wearer's recent own speech."""
+    loud_db: float = 14.0
+    """...within this of the wearer's voice level: the calibration's reference level, else the loud
+    part (90th percentile) of the wearer's clearly-own hops, once there are ``min_own_hops``."""
+    clear_margin_db: float = 7.0
+    """Hops this far above the far-field ILD are clearly own: they teach the wearer's level."""
+    min_own_hops: int = 100
     own_window_hops: int = 1000
     """Own-speech hops remembered for the wearer's level (10 s)."""
     far_ild_limit_db: float = 8.0
@@ -64,14 +68,17 @@ class VadParams:
 class OwnVoiceVad:
     """Raw own-voice decision per hop from band energies ``(k, channels, bands)`` (features.BANDS)."""
 
-    def __init__(self, channels: int, params: VadParams | None = None) -> None:
+    def __init__(self, channels: int, params: VadParams | None = None,
+                 reference_level_db: float | None = None) -> None:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1)
         self._far = Ring(self.p.far_window_hops)
         self.far_ild_db = 0.0
         self._own_levels = Ring(self.p.own_window_hops)
-        self.own_level_db = 0.0  # loud own speech (90th percentile of recent own hops), dB
+        self._reference = reference_level_db
+        # the wearer's voice level (dB): calibrated, else learned; +inf while unknown
+        self.own_level_db = reference_level_db if reference_level_db is not None else float("inf")
         self.last_ild_db: FloatArray = np.zeros(0)
 
     @property
@@ -100,12 +107,14 @@ class OwnVoiceVad:
                 self._far.push(ild[weak])
                 self.far_ild_db = float(np.clip(np.median(self._far.values()), -p.far_ild_limit_db,
                                                 p.far_ild_limit_db))
+            clear = energetic & (excess > p.clear_margin_db)
+            if clear.any() and self._reference is None:
+                self._own_levels.push(boom[clear])
+                if len(self._own_levels) >= p.min_own_hops:
+                    self.own_level_db = float(np.percentile(self._own_levels.values(), 90))
         else:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
             own = energetic & (share >= p.mono_speech_share)
-        if own.any():
-            self._own_levels.push(boom[own])
-            self.own_level_db = float(np.percentile(self._own_levels.values(), 90))
         self._floor.update(boom.reshape(-1, 1))
         return own
 

@@ -1,0 +1,102 @@
+"""Own-voice VAD and mic distance in simulated rooms (pyroomacoustics + espeak-ng; see room_corpus)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.dsp import DspError, HeadsetCalibration, StreamingAnalyzer, calibrate
+from tests.device import room_corpus as rc
+
+pytestmark = pytest.mark.skipif(not rc.have_espeak(), reason="espeak-ng is not installed")
+
+DISTANCES_CM = (2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
+SEED = 20240611
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = rc.cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+    except OSError:
+        return tmp_path_factory.mktemp("corpus")
+
+
+def analyse(audio: np.ndarray, cal: HeadsetCalibration | None = None) -> StreamingAnalyzer:
+    a = StreamingAnalyzer(calibration=cal)
+    for i in range(0, audio.shape[0], 1600):
+        a.feed(audio[i: i + 1600])
+    a.flush()
+    return a
+
+
+@pytest.fixture(scope="session")
+def headsets(corpus_dir: Path) -> list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]]:
+    """Two headsets, each calibrated at 5 cm in a quiet room; with the wearer's test speech."""
+    rng = np.random.default_rng(SEED)
+    out = []
+    for k in range(2):
+        hs = rc.Headset.random(rng)
+        cal_speech = rc.own_track(rng, lines=3, directory=corpus_dir)
+        scene = rc.render_scene(cal_speech, 5.0, hs, rc.QUIET, seed=SEED + k)
+        cal = calibrate(scene.audio, 16000, 5.0, model=f"sim-{k}")
+        out.append((hs, cal, rc.own_track(rng, lines=3, directory=corpus_dir)))
+    return out
+
+
+def test_vad_own_speech_time_with_two_neighbours(corpus_dir: Path) -> None:
+    rng = np.random.default_rng(SEED + 7)
+    own = rc.own_track(rng, lines=5, directory=corpus_dir)
+    scene = rc.render_scene(own, 5.0, rc.Headset.random(rng), rc.Floor(neighbours=2), seed=SEED + 8,
+                            directory=corpus_dir)
+    nb_energy = float(np.mean(scene.parts["neighbours"][:, 0] ** 2))
+    assert nb_energy > 1e-7  # the neighbours really talk (about -55 dBov or more at the boom)
+    t = analyse(scene.audio).totals()
+    assert abs(t.speech_s - scene.own_speech_s) <= 0.10 * scene.own_speech_s, (t.speech_s, scene.own_speech_s)
+    # neighbours alone are not own speech
+    alone = scene.parts["neighbours"] + rc.pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
+    assert analyse(alone).totals().speech_s <= 0.10 * scene.own_speech_s
+
+
+def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]],
+                                      corpus_dir: Path) -> None:
+    errors = []
+    for k, (hs, cal, speech) in enumerate(headsets):
+        for d in DISTANCES_CM:
+            scene = rc.render_scene(speech, d, hs, rc.Floor(), seed=SEED + 100 * k + int(d),
+                                    directory=corpus_dir)
+            got = analyse(scene.audio, cal).totals().distance_cm
+            assert got is not None, f"headset {k} at {d} cm: no distance"
+            errors.append(abs(got - d))
+    mae = float(np.mean(errors))
+    assert mae <= 0.5, (mae, errors)
+
+
+def test_no_distance_without_calibration_or_in_mono(headsets: list[tuple[rc.Headset, HeadsetCalibration,
+                                                                           np.ndarray]]) -> None:
+    hs, cal, speech = headsets[0]
+    scene = rc.render_scene(speech, 5.0, hs, rc.Floor(), seed=SEED)
+    assert analyse(scene.audio).totals().distance_cm is None
+    mono = StreamingAnalyzer(channels=1, calibration=cal)
+    mono.feed(scene.audio[:, 0])
+    mono.flush()
+    assert mono.totals().distance_cm is None
+    assert mono.totals().speech_s > 0
+
+
+def test_calibrate_refuses_mono_and_short_speech(headsets: list[tuple[rc.Headset, HeadsetCalibration,
+                                                                        np.ndarray]]) -> None:
+    hs, _, speech = headsets[0]
+    scene = rc.render_scene(speech, 5.0, hs, rc.QUIET, seed=SEED)
+    with pytest.raises(DspError, match="mono"):
+        calibrate(scene.audio[:, 0], 16000, 5.0)
+    short = scene.audio[: int(2.5 * 16000)]
+    with pytest.raises(DspError, match="at least 3 s"):
+        calibrate(short, 16000, 5.0)
+    cal = calibrate(scene.audio, 16000, 5.0, boom_mic_id="b1", ear_mic_id="e1")
+    assert cal.boom_mic_id == "b1" and cal.ear_mic_id == "e1" and len(cal.band_offsets_db) == 1
+    assert -40 < cal.reference_level_dbov < -15
