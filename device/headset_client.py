@@ -56,7 +56,7 @@ class ImuFrame:
 
 @dataclass(frozen=True)
 class LinkEvent:
-    """``kind``: connected, disconnected, wear, ack, pong, info, log."""
+    """``kind``: connected, disconnected, hello (every hello: firmware, headset_id), wear, ack, pong, info, log."""
 
     kind: str
     at_s: float
@@ -304,8 +304,8 @@ class HeadsetClient:
         if t == hl.HELLO and msg["proto"] != hl.PROTOCOL_VERSION:
             log.warning("headset speaks another protocol version",
                         extra=kv(port=self.port, theirs=msg["proto"], ours=hl.PROTOCOL_VERSION))
-        if t == hl.HELLO and not newly:
-            self._emit("connected", firmware=msg["fw"], headset_id=msg["id"], rehello=True)
+        if t == hl.HELLO:
+            self._emit("hello", firmware=msg["fw"], headset_id=msg["id"], proto=msg["proto"])
         if t == hl.WEAR:
             self._emit("wear", on=bool(msg["on"]))
         elif t in (hl.ACK, hl.PONG, hl.INFO, hl.LOG):

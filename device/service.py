@@ -432,18 +432,17 @@ class AgentService:
 
     def _link_event(self, ev: LinkEvent) -> None:
         if ev.kind == "connected":
+            self.status.headset = PartStatus.OK
+            self._headset_led_top = False
+            snap = self.headset.snapshot() if self.headset is not None else None
+            hello = snap.hello if snap is not None else None
+            self._event(EventKind.HEADSET_CONNECTED,
+                        message=f"headset {hello.headset_id if hello else '?'} firmware {hello.firmware if hello else '?'}")
+            self._update_state()
+        elif ev.kind == "hello":
             fw, hid = ev.data.get("firmware"), ev.data.get("headset_id")
-            changed = (fw and fw != self.status.firmware) or (hid and hid != self.status.headset_id)
-            if fw:
-                self.status.firmware = fw
-            if hid:
-                self.status.headset_id = hid
-            if not ev.data.get("rehello"):
-                self.status.headset = PartStatus.OK
-                self._headset_led_top = False
-                self._event(EventKind.HEADSET_CONNECTED, message=f"headset {hid or '?'} firmware {fw or '?'}")
-                self._update_state()
-            elif changed:
+            if fw != self.status.firmware or hid != self.status.headset_id:
+                self.status.firmware, self.status.headset_id = fw, hid
                 self._update_state()
         elif ev.kind == "disconnected":
             self.status.headset = PartStatus.ERROR

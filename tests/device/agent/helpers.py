@@ -34,8 +34,8 @@ def wait_for(pred: Callable[[], Any], deadline_s: float = 10.0, what: str = "con
 
 
 def two_channel_speech(path: Path, seconds: float = 20.0, ear_db: float = -10.0) -> Path:
-    """Real speech clips (the demo's bundled espeak-ng Mandarin) as boom = speech, ear cup = speech
-    ``ear_db`` lower plus a little noise: own voice, as the two mics of a worn headset hear it."""
+    """Speech clips (the demo's bundled espeak-ng Mandarin) as boom = speech, ear cup = speech
+    ``ear_db`` lower, both with a little noise: own voice, as the two mics of a worn headset hear it."""
     rng = np.random.default_rng(7)
     parts: list[np.ndarray] = []
     total = 0
@@ -46,8 +46,9 @@ def two_channel_speech(path: Path, seconds: float = 20.0, ear_db: float = -10.0)
         total += len(x) + int(0.4 * sr)
         if total >= seconds * 16000:
             break
-    boom = np.concatenate(parts)
-    ear = boom * 10 ** (ear_db / 20) + rng.normal(0, 1e-3, len(boom)).astype(np.float32)
+    speech = np.concatenate(parts)
+    boom = speech + rng.normal(0, 1e-3, len(speech)).astype(np.float32)  # mic and room noise, about -60 dBov
+    ear = speech * 10 ** (ear_db / 20) + rng.normal(0, 1e-3, len(speech)).astype(np.float32)
     sf.write(path, np.stack([boom, ear], axis=1), 16000, subtype="PCM_16")
     return path
 
