@@ -393,11 +393,13 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
     calibration_file = _path(cal_text, base_dir) if cal_text else None
     calibration = None
     if calibration_file is not None:
-        from device.calibration_file import load_calibration
+        from device import calibration_file as cal_file
         from device.errors import CalibrationError
 
+        # the promised name is load_calibration; the module ships it as load
+        loader = getattr(cal_file, "load_calibration", None) or cal_file.load
         try:
-            calibration = load_calibration(calibration_file)
+            calibration = loader(calibration_file)
         except CalibrationError as exc:
             raise ConfigError(f"calibration.file: {exc}") from None
     leds_t = merged.get("leds")

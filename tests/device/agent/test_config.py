@@ -140,3 +140,17 @@ def test_remote_config_merges_over_the_file_and_refuses_identity_changes(tmp_pat
         assert str(err.value).startswith(field), str(err.value)
     # the same identity is not a change
     assert apply_remote(base, {"desk": {"site": "site1", "desk": "desk-07"}}).desk.desk == "desk-07"
+
+
+def test_calibration_file_is_loaded_relative_to_the_config_and_its_errors_located(tmp_path: Path) -> None:
+    from device.calibration_file import save
+    from device.dsp import HeadsetCalibration
+
+    save(HeadsetCalibration(distance_cm=5.0, ild_offset_db=11.0, reference_level_dbov=-24.5, model="m1"),
+         tmp_path / "cal.toml")
+    cfg = load_config(write(tmp_path, BASE + '\n[calibration]\nfile = "cal.toml"\n'))
+    assert cfg.calibration is not None and cfg.calibration.reference_level_dbov == -24.5
+    assert cfg.calibration_file == tmp_path / "cal.toml"
+    (tmp_path / "bad.toml").write_text("distance_cm = 'near'\n")
+    with pytest.raises(ConfigError, match=r"line 12: calibration\.file: "):
+        load_config(write(tmp_path, BASE + '\n[calibration]\nfile = "bad.toml"\n'))
