@@ -1,0 +1,97 @@
+"""selftest, calibrate-posture and status through the real CLI dispatch, against real parts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from device.cli import main
+from hw.virtual_headset import HeadsetTrace, VirtualHeadset
+from mqtt_schema import DeskKind, DeskTopic, Metrics, Posture, State, encode
+from tests.conftest import Mosquitto, free_port
+from tests.device.agent.helpers import two_channel_speech
+
+UPRIGHT = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=4.0, roll=-1.0, worn=True))])
+OFF = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=0.0, roll=0.0, worn=False))])
+
+
+def headset(tmp_path: Path, trace: HeadsetTrace) -> VirtualHeadset:
+    hs = VirtualHeadset(trace, link_path=tmp_path / "hs.tty", time_scale=1.0)
+    hs.start()
+    return hs
+
+
+def test_selftest_passes_on_working_parts_and_fails_on_a_dead_broker(
+        tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]) -> None:
+    audio = two_channel_speech(tmp_path / "s.wav", seconds=3)
+    hs = headset(tmp_path, UPRIGHT)
+    try:
+        common = ["selftest", "--mock-gpio", "--step-s", "0.01", "--audio", f"file:{audio}",
+                  "--headset", str(hs.link_path)]
+        assert main([*common, "--broker", mosquitto.url]) == 0
+        out = capsys.readouterr().out
+        assert out.count("PASS") == 4 and "4/4 passed" in out
+        assert "rgb.red" in out and "bar.4" in out and "dBFS" in out and "e6614103e7452d2f" in out
+        assert main([*common, "--broker", f"mqtt://127.0.0.1:{free_port()}"]) == 1
+        out = capsys.readouterr().out
+        assert "broker   FAIL" in out and "3/4 passed" in out
+    finally:
+        hs.stop()
+
+
+def test_calibrate_posture_stores_the_pose_and_refuses_when_doffed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hs = headset(tmp_path, UPRIGHT)
+    state = tmp_path / "state"
+    try:
+        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(state)]) == 0
+    finally:
+        hs.stop()
+    pose = json.loads((state / "posture.json").read_text())
+    assert abs(pose["pitch_deg"] - 4.0) < 1.0 and abs(pose["roll_deg"] + 1.0) < 1.0 and pose["source"] == "cli"
+    assert "upright pose" in capsys.readouterr().out
+    hs = headset(tmp_path, OFF)
+    try:
+        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(tmp_path / "s2")]) == 1
+    finally:
+        hs.stop()
+    assert "headset is off" in capsys.readouterr().err
+    assert not (tmp_path / "s2" / "posture.json").exists()
+
+
+def test_status_once_prints_a_snapshot_of_the_desk(mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]) -> None:
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    state = State(site="s1", desk="d1", boot=4, seq=1, ts=1_795_000_000_000, status="online", headset_id="abc1")
+    pub.publish(str(DeskTopic("s1", "d1", DeskKind.STATE)), encode(state), qos=1, retain=True).wait_for_publish(5)
+    stop = threading.Event()
+
+    def metrics() -> None:
+        seq = 2
+        while not stop.wait(0.2):
+            m = Metrics(site="s1", desk="d1", boot=4, seq=seq, ts=1_795_000_001_000, speaking=True, speech_s=0.8,
+                        level_dbov=-31.5, rate_spm=171.0, posture=Posture.SLOUCHED, cues=["pace_fast", "posture"])
+            pub.publish(str(DeskTopic("s1", "d1", DeskKind.METRICS)), encode(m))
+            seq += 1
+
+    t = threading.Thread(target=metrics, daemon=True)
+    t.start()
+    try:
+        assert main(["status", "--broker", mosquitto.url, "--site", "s1", "--desk", "d1", "--once"]) == 0
+    finally:
+        stop.set()
+        t.join()
+        pub.loop_stop()
+        pub.disconnect()
+    out = capsys.readouterr().out
+    assert "desk s1/d1" in out and "online  boot 4" in out and "-31.5 dBov" in out and "171 spm" in out
+    assert "pace_fast, posture" in out and "slouched" in out
+    assert main(["status", "--broker", mosquitto.url, "--site", "s1", "--desk", "d9", "--once",
+                 "--timeout", "0.5"]) == 1
+    assert "no metrics from s1/d9" in capsys.readouterr().err
