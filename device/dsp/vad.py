@@ -55,8 +55,9 @@ class VadParams:
     min_own_hops: int = 100
     own_window_hops: int = 1000
     """Own-speech hops remembered for the wearer's level (10 s)."""
-    far_ild_limit_db: float = 8.0
-    """The learned far-field ILD is kept within +-this (a mic gain mismatch, not own speech)."""
+    far_ild_limit_db: float = 3.0
+    """The learned far-field ILD is kept within +-this: a mic gain mismatch (in a quiet room the weak
+    hops are the tails of own speech, whose ILD is not far-field)."""
     far_window_hops: int = 1500
     """Hops of far-field ILDs remembered (weak hops: above the floor, below the speech gate)."""
     mono_speech_share: float = 0.5

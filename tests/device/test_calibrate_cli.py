@@ -1,0 +1,83 @@
+"""``headset-agent calibrate``: writes the TOML atomically, refuses mono, short speech and overwrites."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from device.calibration_file import dumps, load, save
+from device.cli import main
+from device.dsp import HeadsetCalibration
+from device.errors import CalibrationError
+from tests.device.dsp.test_streaming import headset_signal
+
+
+@pytest.fixture()
+def rec(tmp_path: Path) -> Path:
+    path = tmp_path / "rig-5cm.flac"
+    sf.write(path, headset_signal(15.0), 16000, subtype="PCM_16")
+    return path
+
+
+def test_calibrate_writes_a_toml_that_loads_back(rec: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "hs.toml"
+    assert main(["calibrate", str(rec), "--distance-cm", "5", "--out", str(out), "--model", "demo-headset",
+                 "--boom-mic-id", "B1", "--ear-mic-id", "E1"]) == 0
+    cal = load(out)
+    assert cal.model == "demo-headset" and cal.boom_mic_id == "B1" and cal.ear_mic_id == "E1"
+    assert cal.ild_offset_db == pytest.approx(10.0, abs=0.5)  # the ear cup is 10 dB down
+    assert cal.distance_cm == 5.0
+    assert -40 < cal.reference_level_dbov < -15
+    assert list(tmp_path.glob(".hs.toml.*")) == []  # no temporary file left
+    # never overwrites without --force
+    assert main(["calibrate", str(rec), "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["calibrate", str(rec), "--out", str(out), "--force", "--model", "other"]) == 0
+    assert load(out).model == "other"
+
+
+def test_calibrate_refuses_mono_and_short_recordings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = headset_signal(15.0)
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, x[:, 0], 16000)
+    assert main(["calibrate", str(mono), "--out", str(tmp_path / "a.toml")]) == 1
+    assert "mono" in capsys.readouterr().err
+    short = tmp_path / "short.wav"
+    sf.write(short, np.concatenate([x[:16000 * 2], np.zeros((16000 * 4, 2))]), 16000)
+    assert main(["calibrate", str(short), "--out", str(tmp_path / "b.toml")]) == 1
+    assert "at least 3 s" in capsys.readouterr().err
+    assert not (tmp_path / "a.toml").exists() and not (tmp_path / "b.toml").exists()
+    assert main(["calibrate", str(short), "--distance-cm", "0", "--out", str(tmp_path / "c.toml")]) == 2
+
+
+def test_toml_round_trip_and_field_errors(tmp_path: Path) -> None:
+    cal = HeadsetCalibration(distance_cm=4.0, ild_offset_db=11.25, reference_level_dbov=-27.5,
+                             boom_mic_id='b "1"', ear_mic_id="e\\2", model="模型", band_offsets_db=(12.5,))
+    path = tmp_path / "x.toml"
+    save(cal, path)
+    assert load(path) == cal
+    with pytest.raises(CalibrationError, match="already exists"):
+        save(cal, path)
+    bad = tmp_path / "bad.toml"
+    for text, field in (("ild_offset_db = 3\ndistance_cm = -1\n", "distance_cm"),
+                        ("distance_cm = 5.0\n", "ild_offset_db"),
+                        ("ild_offset_db = 3\ncolour = 'red'\n", "colour"),
+                        ("ild_offset_db = 3\nmodel = 7\n", "model"),
+                        ("ild_offset_db = 3\nband_offsets_db = ['a']\n", "band_offsets_db"),
+                        ("ild_offset_db = [\n", "not valid TOML")):
+        bad.write_text(text)
+        with pytest.raises(CalibrationError, match=field):
+            load(bad)
+    assert "ild_offset_db = 11.25" in dumps(cal)
+
+
+def test_help_shows_an_example() -> None:
+    res = subprocess.run([sys.executable, "-m", "device.cli", "calibrate", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "example:" in res.stdout and "--distance-cm 5" in res.stdout
