@@ -1,0 +1,128 @@
+"""Benchmark of the speech DSP engine (a plain script, not a test): prints a table.
+
+- streaming pipeline (2 channels, 16 kHz, every measure) real-time factor on one core, beside a
+  baseline run in the same process on the same audio (a bare numpy 10 ms frame-RMS pass), with
+  the ratio;
+- offline ``analyze`` throughput (FLAC file -> JSON dict, through device.analysis);
+- peak memory (ru_maxrss) of a subprocess streaming a synthetic hour in 100 ms blocks.
+
+Usage: python bench/bench_dsp.py [--minutes 2] [--hour-minutes 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from device.analysis import analyse_file  # noqa: E402
+from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
+
+REAL = ROOT / "tests" / "data" / "real-speech"
+
+
+def speech_audio(seconds: float, seed: int = 0) -> np.ndarray:
+    """Real speech clips with pauses on the boom; the ear cup 10 dB down; noise. (n, 2) float32."""
+    rng = np.random.default_rng(seed)
+    clips = [sf.read(p, dtype="float32")[0] for p in sorted(REAL.glob("*.wav"))]
+    clips.append(np.fromfile(REAL / "itu-stl-voice.s16le", dtype="<i2").astype(np.float32) / 32768)
+    parts, n = [], 0
+    while n < seconds * 16000:
+        c = clips[int(rng.integers(len(clips)))]
+        pause = np.zeros(int(rng.uniform(0.3, 1.5) * 16000), np.float32)
+        parts += [c, pause]
+        n += c.size + pause.size
+    boom = np.concatenate(parts)[: int(seconds * 16000)]
+    x = np.stack([boom, boom * 0.316], axis=1)
+    x += (rng.standard_normal(x.shape) * 3e-4).astype(np.float32)
+    return x
+
+
+def baseline(x: np.ndarray, block: int) -> float:
+    """A bare numpy pass: 10 ms frame RMS of both channels, block by block. Returns seconds."""
+    t0 = time.perf_counter()
+    acc = 0.0
+    for i in range(0, x.shape[0], block):
+        b = x[i: i + block]
+        n = b.shape[0] // 160
+        acc += float(np.sqrt(np.mean(b[: n * 160].reshape(n, 160, 2) ** 2, axis=1)).sum())
+    return time.perf_counter() - t0
+
+
+def pipeline(x: np.ndarray, block: int) -> float:
+    t0 = time.perf_counter()
+    a = StreamingAnalyzer(calibration=HeadsetCalibration(ild_offset_db=10.0))
+    for i in range(0, x.shape[0], block):
+        a.feed(x[i: i + block])
+    a.flush()
+    return time.perf_counter() - t0
+
+
+def hour_child(minutes: float) -> None:
+    """Stream ``minutes`` of audio (one minute repeated) in 100 ms blocks; print ru_maxrss (KiB)."""
+    x = speech_audio(60.0)
+    a = StreamingAnalyzer(calibration=HeadsetCalibration(ild_offset_db=10.0))
+    rss_after_1 = 0
+    t0 = time.perf_counter()
+    for m in range(int(minutes)):
+        for i in range(0, x.shape[0], 1600):
+            a.feed(x[i: i + 1600])
+        if m == 0:
+            rss_after_1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    a.flush()
+    dt = time.perf_counter() - t0
+    print(rss_after_1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, dt)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=2.0, help="audio for the speed runs")
+    ap.add_argument("--hour-minutes", type=float, default=60.0, help="length of the memory run")
+    ap.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child is not None:
+        hour_child(args.child)
+        return
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    seconds = args.minutes * 60
+    x = speech_audio(seconds)
+    rows = []
+    for block_s in (0.1, 1.0):
+        block = int(block_s * 16000)
+        pipeline(x[:16000 * 5], block)  # warm up
+        tb = min(baseline(x, block) for _ in range(3))
+        tp = min(pipeline(x, block) for _ in range(2))
+        rows.append((f"streaming, 2 ch, {block_s * 1000:.0f} ms blocks", tp / seconds, tb / seconds, tp / tb))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.flac"
+        sf.write(path, x, 16000, subtype="PCM_16")
+        t0 = time.perf_counter()
+        analyse_file(path)
+        ta = time.perf_counter() - t0
+    print(f"{'run':36} {'RTF':>9} {'baseline RTF':>13} {'ratio':>7}")
+    for name, rtf, brtf, ratio in rows:
+        print(f"{name:36} {rtf:9.5f} {brtf:13.6f} {ratio:7.0f}x")
+    print(f"{'offline analyze (FLAC, 2 ch)':36} {ta / seconds:9.5f} {'':>13} {'':>7}   "
+          f"= {seconds / ta:.0f}x real time, 1 h in {3600 * ta / seconds:.1f} s")
+    print(f"\nstreaming an hour in 100 ms blocks ({args.hour_minutes:.0f} min), subprocess:")
+    res = subprocess.run([sys.executable, __file__, "--child", str(args.hour_minutes)], capture_output=True,
+                         text=True, check=True)
+    rss1, rss_end, dt = res.stdout.split()
+    print(f"  peak RSS after 1 min {int(rss1) / 1024:.1f} MiB, after {args.hour_minutes:.0f} min "
+          f"{int(rss_end) / 1024:.1f} MiB; RTF {float(dt) / (args.hour_minutes * 60):.5f}")
+
+
+if __name__ == "__main__":
+    main()
