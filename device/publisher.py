@@ -11,7 +11,8 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   after its PUBACK (paho's ``on_publish`` with the mid). Messages in flight when the connection drops
   are retransmitted by paho on reconnect; after a restart the whole spool is replayed from the oldest
   row. Rows keep their original boot, seq and ts, so the host's dedup on (desk, boot, seq) makes any
-  redelivery harmless. When the spool evicted rows, an ``Event(kind=spool_dropped, count=N)`` follows.
+  redelivery harmless. When the spool evicted rows, an ``Event(kind=spool_dropped, count=N)`` follows
+  once connected (one per batch of losses, never one per evicted row).
 - ``config`` (retained, to the desk): subscribed on every connect; a valid new payload is handed to
   ``on_config`` (on the worker thread, so keep it quick); an invalid one is logged and answered with
   an ``Event(kind=config_rejected)``.
@@ -259,14 +260,19 @@ class DeskPublisher:
     def _spool_message(self, kind: DeskKind, message: Event | Minute) -> None:
         payload = encode(message)
         self.spool.append(self._topics[kind], payload, QOS[kind.value])
-        dropped = self.spool.take_dropped()
-        if dropped:
-            log.warning("the spool was full: %d oldest rows dropped", dropped)
-            note = Event(**self._next(), kind=EventKind.SPOOL_DROPPED, count=dropped,
-                         message=f"spool bound {self.spool.max_rows} reached")
-            self.spool.append(self._topics[DeskKind.EVENT], encode(note), QOS["event"])
-            self.spool.take_dropped()  # what this append evicted is part of the loss just reported
         self._wake.set()
+
+    def _report_dropped(self) -> None:
+        """While connected: one ``spool_dropped`` event for the rows the bound evicted (outages evict quietly)."""
+
+        def make(count: int) -> tuple[str, bytes, int]:
+            log.warning("the spool was full: %d oldest rows were dropped", count)
+            note = Event(**self._next(), kind=EventKind.SPOOL_DROPPED, count=count,
+                         message=f"spool bound of {self.spool.max_rows} rows reached")
+            return self._topics[DeskKind.EVENT], encode(note), QOS["event"]
+
+        with self._lock:
+            self.spool.report_dropped(make)
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until the spool is empty (every row PUBACKed); False on timeout."""
@@ -290,6 +296,7 @@ class DeskPublisher:
                 self._handle_configs()
                 self._handle_acks()
                 if self._connected.is_set():
+                    self._report_dropped()
                     self._send_more()
             except SpoolError as exc:
                 log.error("spool: %s", exc)
@@ -369,8 +376,9 @@ class DeskPublisher:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
+            was_connected = self._connected.is_set()
             self._connected.clear()
-            if reason.is_failure and not self._stopped:
+            if was_connected and reason.is_failure and not self._stopped:  # keep a refusal's reason
                 self.last_error = f"lost the broker {self.settings.url}: {reason}"
                 log.warning("%s; reconnecting", self.last_error)
         except Exception:

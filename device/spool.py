@@ -21,7 +21,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +131,12 @@ class Spool:
 
     # --- the FIFO ----------------------------------------------------------------------------------
 
-    def append(self, topic: str, payload: bytes, qos: int = 1) -> int:
-        """Store a row durably (fsynced when this returns) and return its id; evicts the oldest past the bound."""
+    def append(self, topic: str, payload: bytes, qos: int = 1, *, evict: bool = True) -> int:
+        """Store a row durably (fsynced when this returns) and return its id.
+
+        Past the bound the oldest rows are evicted (and counted for :meth:`take_dropped`); ``evict=False``
+        lets this one row exceed the bound (the note that reports a loss must not cause another).
+        """
         if not isinstance(topic, str) or not topic:
             raise ValueError(f"topic must be a non-empty string, got {topic!r}")
         if not isinstance(payload, (bytes, bytearray, memoryview)):
@@ -146,7 +150,7 @@ class Spool:
                 cur = db.execute("INSERT INTO rows (topic, payload, qos) VALUES (?, ?, ?)", (topic, bytes(payload), qos))
                 row_id = int(cur.lastrowid or 0)
                 excess = self._count + 1 - self.max_rows
-                if excess > 0:
+                if excess > 0 and evict:
                     deleted = db.execute(
                         "DELETE FROM rows WHERE id IN (SELECT id FROM rows ORDER BY id LIMIT ?)", (excess,)
                     ).rowcount
@@ -211,6 +215,34 @@ class Spool:
             except sqlite3.Error as exc:
                 self._rollback(db)
                 raise SpoolError(f"cannot read the spool {self.path}: {exc}") from None
+            return n
+
+    def report_dropped(self, make: Callable[[int], tuple[str, bytes, int]]) -> int:
+        """Turn the dropped count into one row, atomically: ``make(count)`` gives (topic, payload, qos).
+
+        The row is appended without eviction and the count reset in the same transaction, so a crash
+        loses neither the count nor the report. Returns the count (0: nothing was appended).
+        """
+        with self._lock:
+            db = self._conn()
+            if not self._maybe_dropped:
+                return 0
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                n = int(db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0])
+                if n:
+                    topic, payload, qos = make(n)
+                    db.execute("INSERT INTO rows (topic, payload, qos) VALUES (?, ?, ?)", (topic, bytes(payload), qos))
+                    db.execute("UPDATE meta SET value = 0 WHERE key = 'dropped'")
+                db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback(db)
+                if isinstance(exc, sqlite3.Error):
+                    raise SpoolError(f"cannot write to the spool {self.path}: {exc}") from None
+                raise
+            self._maybe_dropped = False
+            if n:
+                self._count += 1
             return n
 
     def __len__(self) -> int:
