@@ -236,16 +236,17 @@ class StreamingAnalyzer:
         # syllable nuclei of the boom channel, kept where own voice is active
         self._pending.extend(self._syl.feed(boom).tolist())
         self._resolve_nuclei(final=False)
+        live_ild = self._ild.live() if self._ild is not None else None
         return Measurement(
             t_s=self._hops * HOP_S,
             speaking=self._segments.speaking(self._hops - 1),
             speech_s=confirmed.size * HOP_S,
             level_dbov=self._live_level(),
             rate_spm=self._live_rate(),
-            distance_cm=self._distance(self._ild.live()) if self._ild is not None else None,
+            distance_cm=self._distance(live_ild),
             noise_dbov=self._noise.live_dbov(),
             clipping=clips / max(1, int(n.sum())),
-            ild_db=self._ild.live().speech_db if self._ild is not None else None,
+            ild_db=live_ild.speech_db if live_ild is not None else None,
         )
 
     def _resolve_nuclei(self, final: bool) -> None:
