@@ -92,7 +92,7 @@ class MinuteRollup:
             raise ValueError(f"dt_s must be a finite number of seconds >= 0, got {dt_s!r}")
         dt_ms = dt_s * 1000.0
         start_ms = now_ms - dt_ms
-        minute_ts = (now_ms // MINUTE_MS) * MINUTE_MS
+        minute_ts = ((now_ms - 1) // MINUTE_MS) * MINUTE_MS  # (start, end]: a sample ending on a boundary is the old minute's
         finished: dict[str, Any] | None = None
         acc = self._acc
         if acc is not None and acc.minute_ts != minute_ts:
