@@ -156,7 +156,7 @@ def test_birth_state_metrics_and_clean_stop(mosquitto: Mosquitto, tmp_path: Path
                   firmware="1.3.0")  # unchanged: no new state message
     pub.minute(minute_ts=60_000, speech_s=12.5, cue_s={Cue.PACE_FAST: 3.0})
     assert pub.flush(10)
-    live.wait(lambda c: len(c.of(State)) >= 2 and c.events() and c.of(Metrics), 10, "state, event, metrics")
+    live.wait(lambda c: len(c.of(State)) >= 2 and bool(c.events()) and bool(c.of(Metrics)), 10, "state, event, metrics")
 
     late = Collector(mosquitto.url, "late", clean=True)  # the retained birth (updated) reaches late subscribers
     collectors.append(late)
@@ -253,7 +253,7 @@ def test_events_survive_a_broker_stop_and_start(mosquitto: Mosquitto, tmp_path: 
         pub.stop()
     got = unique_events(sub.events(3))
     assert len(got) == 100, "none lost, and no extra ones"
-    assert sorted(e.value for e in got.values()) == [float(i) for i in range(100)]
+    assert sorted(e.value or 0.0 for e in got.values()) == [float(i) for i in range(100)]
     in_order = [e.seq for e in sub.events(3)]
     first_seen = list(dict.fromkeys(in_order))
     assert first_seen == sorted(first_seen), "delivered in spool order"
@@ -388,7 +388,7 @@ def test_embedded_amqtt_broker(tmp_path: Path, collectors: list[Collector]) -> N
         sub.wait(lambda c: len(unique_events(c.events(2))) == 30, 10, "30 events over amqtt")
         pub.stop()
         sub.wait(lambda c: bool(c.of(State)) and c.of(State)[-1].status is DeskStatus.OFFLINE, 10, "offline")
-        assert sorted(e.value for e in unique_events(sub.events(2)).values()) == [float(i) for i in range(30)]
+        assert sorted(e.value or 0.0 for e in unique_events(sub.events(2)).values()) == [float(i) for i in range(30)]
         sub.close()
         collectors.remove(sub)
     finally:

@@ -71,8 +71,7 @@ def test_means_are_speech_weighted_and_levels_in_the_power_domain() -> None:
         r.add(t, 5.0, meas(speech, level, rate, dist, noise), (), True, Posture.UPRIGHT)
     done = r.flush(t)
     assert done is not None
-    speech = [s[0] for s in samples if s[0] > 0]
-    w = sum(speech)
+    w = sum(s[0] for s in samples)
     power = sum(s * 10 ** (lv / 10) for s, lv, *_ in samples if s > 0) / w
     assert done["level_dbov"] == pytest.approx(10 * math.log10(power))
     assert done["level_dbov"] > (-20.0 * 3 - 30.0) / 4  # louder than the dB average: power, not dB
