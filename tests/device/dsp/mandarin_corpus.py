@@ -73,6 +73,38 @@ TEST_SENTENCES = SENTENCES[1::2]
 RATES: tuple[int, ...] = (80, 100, 120, 150, 180, 210, 250)
 NOISES: tuple[str, ...] = ("white", "pink", "babble")
 
+# English call-centre sentences for espeak-ng's ``en-us`` voice, hyphenated by hand into
+# syllables (the hyphens are dropped before speaking): the truth is the number of hyphen- or
+# space-separated parts. Words whose syllable count varies between speakers ("every", "our",
+# "really", "family") are avoided.
+ENGLISH_SENTENCES: tuple[str, ...] = (
+    "thank you for call-ing, how can I help you to-day?",
+    "please hold the line while I check your ac-count.",
+    "I am sor-ry to keep you wait-ing so long.",
+    "can you con-firm the last four dig-its of your card num-ber?",
+    "your or-der was shipped on Mon-day and should ar-rive to-mor-row.",
+    "we have no-ted the prob-lem and will call you back soon.",
+    "is there an-y-thing else I can do for you?",
+    "the pay-ment will be re-fund-ed to your bank with-in five days.",
+    "thank you for your pa-tience, have a nice day.",
+    "this call may be re-cord-ed for train-ing pur-pos-es.",
+    "let me trans-fer you to the bill-ing team.",
+    "could you spell your last name for me, please?",
+    "the new plan gives you more da-ta at a low-er price.",
+    "I un-der-stand how frus-trat-ing this must be.",
+    "your pass-word has been re-set suc-cess-ful-ly.",
+    "please re-start the rou-ter and wait two min-utes.",
+    "the of-fice is o-pen from nine to five on week-days.",
+    "I will send you a text mes-sage with the de-tails.",
+    "good mor-ning, this is Sar-ah from cus-tom-er ser-vice.",
+    "do you want me to book a tech-ni-cian vis-it?",
+)
+
+
+def english_syllables(text: str) -> int:
+    """Syllables of truth of a hand-hyphenated English sentence (hyphen- or space-separated parts)."""
+    return sum(len(word.split("-")) for word in text.split())
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -173,10 +205,11 @@ def _noise(kind: str, n: int, rng: np.random.Generator, babble: np.ndarray) -> n
 
 def make_clip(
     rng: np.random.Generator, sentences: tuple[str, ...], rate: int, noise: str, snr_db: float,
-    babble: np.ndarray,
+    babble: np.ndarray, language: str = "cmn",
 ) -> tuple[np.ndarray, int, float, str, tuple[tuple[float, float], ...]]:
-    """Build one clip's audio; returns (samples, true syllables, seconds of sentence audio, pinyin,
-    (start, end) seconds of each sentence)."""
+    """Build one clip's audio; returns (samples, true syllables, seconds of sentence audio, text,
+    (start, end) seconds of each sentence). ``language`` "cmn": ``sentences`` are Chinese, spoken
+    as pinyin; "en": hand-hyphenated English (:data:`ENGLISH_SENTENCES`), spoken by ``en-us``."""
     n_sent = int(rng.integers(2, 5))
     picks = rng.choice(len(sentences), size=n_sent, replace=False)
     pitch = int(rng.integers(35, 70))
@@ -187,10 +220,16 @@ def make_clip(
     spans: list[tuple[float, float]] = []
     at = pieces[0].size
     for i in picks:
-        py = to_pinyin(sentences[int(i)])
-        syllables += syllable_count(py)
-        texts.append(" ".join(py))
-        s = espeak(py, rate, pitch)
+        if language == "cmn":
+            py = to_pinyin(sentences[int(i)])
+            syllables += syllable_count(py)
+            texts.append(" ".join(py))
+            s = espeak(py, rate, pitch)
+        else:
+            text = sentences[int(i)]
+            syllables += english_syllables(text)
+            texts.append(text)
+            s = espeak([text.replace("-", "")], rate, pitch, voice="en-us")
         speech_parts.append(s)
         pieces.append(s)
         spans.append((at / SAMPLE_RATE_HZ, (at + s.size) / SAMPLE_RATE_HZ))
@@ -212,18 +251,25 @@ def make_clip(
 def build_corpus(
     split: str = "test", seed: int = 2024, rates: tuple[int, ...] = RATES, noises: tuple[str, ...] = NOISES,
     clips_per_cell: int = 1, snr_range_db: tuple[float, float] = (12.0, 30.0), cache_dir: Path = CACHE_DIR,
+    language: str = "cmn",
 ) -> list[Clip]:
     """Generate (or load from the cache) one clip per (rate, noise, repeat) cell.
 
     ``split`` picks the sentence half ("tune" or "test"); ``seed`` fixes sentence choice, pauses,
-    pitch, noise and SNR. Returns the clips in a fixed order.
+    pitch, noise and SNR; ``language`` "cmn" (pinyin voice) or "en" (``en-us`` voice, the English
+    sentences, which are not split: none of them is used for tuning). Returns the clips in a fixed order.
     """
     if split not in ("tune", "test"):
         raise ValueError(f"split must be 'tune' or 'test', not {split!r}")
-    sentences = TUNE_SENTENCES if split == "tune" else TEST_SENTENCES
+    if language not in ("cmn", "en"):
+        raise ValueError(f"language must be 'cmn' or 'en', not {language!r}")
+    if language == "en":
+        sentences = ENGLISH_SENTENCES
+    else:
+        sentences = TUNE_SENTENCES if split == "tune" else TEST_SENTENCES
     recipe = json.dumps([RECIPE_VERSION, split, seed, rates, noises, clips_per_cell, snr_range_db, sentences])
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    folder = cache_dir / f"{split}-{seed}-{key}"
+    folder = cache_dir / f"{'en-' if language == 'en' else ''}{split}-{seed}-{key}"
     manifest = folder / "manifest.json"
     if manifest.exists():
         rows = json.loads(manifest.read_text(encoding="utf-8"))
@@ -238,7 +284,8 @@ def build_corpus(
         for noise in noises:
             for rep in range(clips_per_cell):
                 snr = float(rng.uniform(*snr_range_db))
-                audio, syl, speech_s, text, spans = make_clip(rng, sentences, rate, noise, snr, babble)
+                audio, syl, speech_s, text, spans = make_clip(rng, sentences, rate, noise, snr, babble,
+                                                               language)
                 name = f"r{rate}-{noise}-{rep}.wav"
                 sf.write(tmp / name, audio.astype(np.float32), SAMPLE_RATE_HZ, subtype="FLOAT")
                 clips.append(Clip(tmp / name, syl, rate, noise, round(snr, 2),

@@ -13,7 +13,7 @@ from scipy.signal import resample_poly
 
 from device.dsp.syllables import SyllableNucleusDetector, detect_nuclei
 
-from .mandarin_corpus import Clip
+from .mandarin_corpus import Clip, build_corpus
 from .mandarin_corpus import mandarin_corpus as mandarin_corpus
 
 REAL = Path(__file__).resolve().parents[2] / "data" / "real-speech"
@@ -39,7 +39,8 @@ def test_mandarin_mape_at_most_10_percent(mandarin_corpus: list[Clip]) -> None:
     assert {c.rate for c in mandarin_corpus} >= {80, 250}
     assert min(c.snr_db for c in mandarin_corpus) >= 12.0
     mape = 100.0 * float(np.mean(errors))
-    assert mape <= 10.0, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips"
+    assert mape <= 10.0, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips (issue limit 10 %)"
+    assert mape <= 5.0, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips"
 
 
 def test_slow_mandarin_is_not_overcounted(mandarin_corpus: list[Clip]) -> None:
@@ -67,11 +68,26 @@ def test_nuclei_fall_inside_the_sentences(mandarin_corpus: list[Clip]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(REAL_CLIPS))
-def test_real_clip_within_two_syllables(name: str) -> None:
+def test_real_clip_within_one_syllable(name: str) -> None:
+    # the issue asks for +-2 syllables; the detector reaches +-1 (syllables running into each other
+    # without an intensity dip, "suit in", "water all", are found by the vowel-change cue)
     audio, fs = _read(REAL / name)
     got = detect_nuclei(audio, fs).size
     truth = REAL_CLIPS[name]["syllables"]
-    assert abs(got - truth) <= 2, f"{name}: {got} nuclei, {truth} syllables"
+    assert abs(got - truth) <= 2, f"{name}: {got} nuclei, {truth} syllables (issue limit +-2)"
+    assert abs(got - truth) <= 1, f"{name}: {got} nuclei, {truth} syllables"
+
+
+def test_english_speech_mape_at_most_10_percent() -> None:
+    # espeak-ng en-us, hand-counted syllables, same rates, noises and SNRs as the Mandarin corpus;
+    # never used for tuning
+    clips = build_corpus("test", seed=11, language="en")
+    errors = np.array([(_count(c) - c.syllables) / c.syllables for c in clips])
+    mape = 100.0 * float(np.mean(np.abs(errors)))
+    assert mape <= 10.0, f"English syllable-count MAPE {mape:.1f} % on {len(errors)} clips"
+    slow = [c for c in clips if c.rate <= 100]
+    counted, truth = sum(_count(c) for c in slow), sum(c.syllables for c in slow)
+    assert 0.9 <= counted / truth <= 1.1, f"slow English: {counted} nuclei for {truth} syllables"
 
 
 def test_streaming_output_does_not_depend_on_block_size(mandarin_corpus: list[Clip]) -> None:
