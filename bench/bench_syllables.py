@@ -11,7 +11,8 @@ the next peak, a voiced pitch value (To Pitch (ac), 30-450 Hz) at the peak, and 
 "sounding" interval of To TextGrid (silences) (minimum pause 0.3 s).
 
 Both see the same corpus: the held-out split of ``tests/device/dsp/mandarin_corpus.py`` (espeak-ng
-pinyin voice, rates 80-250, white/pink/babble noise at 12-30 dB SNR), plus the real clips of
+pinyin voice, rates 80-250, white/pink/babble noise at 12-30 dB SNR), its English counterpart
+(``en-us`` voice, hand-counted syllables), plus the real clips of
 ``tests/data/real-speech``. Speed is the real-time factor (processing time / audio time, one core)
 measured in this process, so the ratio between the two is the figure to compare.
 """
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from device.dsp.syllables import SyllableNucleusDetector  # noqa: E402
-from tests.device.dsp.mandarin_corpus import build_corpus  # noqa: E402
+from tests.device.dsp.mandarin_corpus import Clip, build_corpus  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real-speech"
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250)}
@@ -93,13 +94,8 @@ def timed(fn: Callable[[np.ndarray, int], int], audio: np.ndarray, fs: int) -> t
     return n, time.process_time() - t0
 
 
-def main() -> int:
-    try:
-        import parselmouth  # noqa: F401
-    except ImportError:
-        print("praat-parselmouth is missing: pip install -e '.[bench]'", file=sys.stderr)
-        return 1
-    clips = build_corpus("test", seed=2024)
+def corpus_table(title: str, clips: list[Clip]) -> None:
+    """Print MAPE, count ratio and speed of both counters per espeak rate band on ``clips``."""
     rows = []
     for clip in clips:
         audio, fs = sf.read(clip.path, dtype="float64")
@@ -107,8 +103,7 @@ def main() -> int:
         n_peer, t_peer = timed(de_jong_wempe, audio, fs)
         rows.append((clip, n_ours, t_ours, n_peer, t_peer))
     audio_s = sum(c.duration_s for c in clips)
-    print(f"Synthetic Mandarin (held-out split): {len(clips)} clips, {audio_s:.0f} s, "
-          f"{sum(c.syllables for c in clips)} syllables")
+    print(f"{title}: {len(clips)} clips, {audio_s:.0f} s, {sum(c.syllables for c in clips)} syllables")
     print(f"{'espeak rate':<12}{'clips':>6}{'true spm':>9}{'MAPE ours':>11}{'MAPE peer':>11}{'count ours':>12}"
           f"{'count peer':>12}{'RTF ours':>10}{'RTF peer':>10}{'speed-up':>10}")
     for band, (lo, hi) in [*BANDS.items(), ("all", (0, 10**6))]:
@@ -124,6 +119,19 @@ def main() -> int:
               f"{100 * np.mean(np.abs(n_p - truth) / truth):>10.1f}%{n_o.sum() / truth.sum():>11.2f}x"
               f"{n_p.sum() / truth.sum():>11.2f}x{rtf_o:>10.5f}{rtf_p:>10.5f}{rtf_p / rtf_o:>9.1f}x")
     print("(count = nuclei / true syllables; RTF = CPU seconds per audio second)")
+
+
+def main() -> int:
+    try:
+        import parselmouth  # noqa: F401
+    except ImportError:
+        print("praat-parselmouth is missing: pip install -e '.[bench]'", file=sys.stderr)
+        return 1
+    clips = build_corpus("test", seed=2024)
+    corpus_table("Synthetic Mandarin (held-out split)", clips)
+    print()
+    corpus_table("Synthetic English (espeak-ng en-us, hand-counted, never used for tuning)",
+                 build_corpus("test", seed=11, language="en"))
 
     print("\nReal speech (tests/data/real-speech)")
     manifest = json.loads((REAL / "manifest.json").read_text(encoding="utf-8"))["clips"]
