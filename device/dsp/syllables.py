@@ -155,7 +155,6 @@ class SyllableNucleusDetector:
         self._db = np.zeros(0)  # band energy per frame, dB, frames [first, first + size)
         self._voicing = np.zeros(0)  # voicing strength per frame, same frames
         self._sub = np.zeros((0, self._sub_matrix.shape[1]))  # sub-band energies per frame, dB
-        self._sub_s = np.zeros((0, self._sub_matrix.shape[1]))  # the same, smoothed
         self._s = np.zeros(0)  # smoothed contour, dB, valid for the first self._s.size frames
         self._first = 0  # global frame index of element 0 of the buffers above
         self._next = 0  # the next frame to decide
@@ -238,23 +237,19 @@ class SyllableNucleusDetector:
 
     def _smooth(self, final: bool) -> None:
         """Extend the smoothed contour over the frames whose smoothing window is complete."""
-        db, sub = self._db, self._sub
+        db = self._db
         h = self._half
         if final:  # stream end: edge padding
             db = np.concatenate([db, np.full(h, db[-1])])
-            sub = np.concatenate([sub, np.repeat(sub[-1:], h, axis=0)])
+            self._sub = np.concatenate([self._sub, np.repeat(self._sub[-1:], h, axis=0)])
         start = self._s.size  # first frame (buffer index) without a contour value
         lo = max(start, h)
         if db.size - lo - h < 1:
             return
         new = np.convolve(db[lo - h :], self._kernel, mode="valid")
-        seg = sub[lo - h :]
-        new_sub = np.stack([np.convolve(seg[:, b], self._kernel, mode="valid") for b in range(seg.shape[1])], axis=1)
         if start == 0:  # stream start: the edge-padded frames keep their own value
             new = np.concatenate([db[:h], new])
-            new_sub = np.concatenate([sub[:h], new_sub])
         self._s = np.concatenate([self._s, new])
-        self._sub_s = np.concatenate([self._sub_s, new_sub])
 
     def _decide_ready(self, final: bool) -> FloatArray:
         """Decide, on the fixed 50 ms grid, every step whose look-ahead has been smoothed."""
@@ -275,7 +270,6 @@ class SyllableNucleusDetector:
             self._db = self._db[drop:]
             self._voicing = self._voicing[drop:]
             self._sub = self._sub[drop:]
-            self._sub_s = self._sub_s[drop:]
             self._s = self._s[drop:]
             self._first += drop
         if not found:
@@ -340,11 +334,21 @@ class SyllableNucleusDetector:
             if b - col < 2:
                 return 0.0
             j = col + 1 + int(np.argmax(s[col + 1 : b]))
-        sub = self._sub_s
         if abs(j - i) * self.HOP_S > self.params.vowel_change_within_s:
             return 0.0
-        d = (sub[i] - s[i]) - (sub[j] - s[j])
+        d = (self._sub_smoothed(i) - s[i]) - (self._sub_smoothed(j) - s[j])
         return float(np.sqrt(np.mean(d * d)))
+
+    def _sub_smoothed(self, i: int) -> FloatArray:
+        """Sub-band levels (dB) at buffer index ``i``, smoothed like the contour (computed only
+        where needed: a few peaks per second)."""
+        h = self._half
+        a, b = i - h, i + h + 1
+        seg = self._sub[max(a, 0) : b]
+        if a < 0 or seg.shape[0] < b - a:  # at the buffer's edges: edge padding
+            seg = np.pad(seg, ((max(0, -a), b - a - seg.shape[0] - max(0, -a)), (0, 0)), mode="edge")
+        result: FloatArray = self._kernel @ seg
+        return result
 
     def _prominence(self, s: FloatArray, i: int) -> tuple[float, int]:
         """Topographic prominence (dB) of the peak at ``i`` within the left/right windows, and the
