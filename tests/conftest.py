@@ -56,6 +56,8 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # as root, mosquitto drops to its own user and then cannot write its log and saved state here
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             f"persistence true\npersistence_location {self.workdir}/\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
             f"{'allow_anonymous true' if 'password_file' not in self.extra_config else ''}\n"

@@ -251,6 +251,9 @@ class Demo:
         self._stop.set()
 
     def teardown(self) -> None:
+        # The host stops first: desks going offline because the demo ends are not news for anyone.
+        if self.host is not None:
+            self.host.stop()
         for d in self.desks:
             if d.proc is not None and d.proc.poll() is None:
                 d.proc.send_signal(signal.SIGTERM)
@@ -263,8 +266,6 @@ class Demo:
                     d.proc.wait()
             if d.headset is not None:
                 d.headset.stop()
-        if self.host is not None:
-            self.host.stop()
         if self.broker is not None:
             self.broker.stop()
         if self._tmp is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from device.spool import Spool
 from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
 from tests.conftest import MOSQUITTO, Mosquitto, free_port
 from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas
@@ -108,17 +108,12 @@ def _run_chain(broker_url: str | None, desks: int, duration_s: float, time_scale
 
 def _spooled_rows(state_dir: Path) -> int:
     """Rows still waiting in a desk's spool (0 once every QoS 1 message was acknowledged)."""
-    rows = 0
-    for db in state_dir.glob("*.db"):
-        con = sqlite3.connect(db)
-        try:
-            tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
-            for t in tables:
-                if "spool" in db.name or "spool" in t or t in ("outbox", "rows"):
-                    rows += con.execute(f'select count(*) from "{t}"').fetchone()[0]
-        finally:
-            con.close()
-    return rows
+    assert (state_dir / "spool.db").exists(), f"{state_dir.name}: no spool"
+    spool = Spool(state_dir / "spool.db")
+    try:
+        return len(spool)
+    finally:
+        spool.close()
 
 
 def _transitions(msgs: list[Captured]) -> dict[tuple[str, str], list[str]]:

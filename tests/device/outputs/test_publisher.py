@@ -110,13 +110,6 @@ class Collector:
 
 
 @pytest.fixture
-def mosquitto(mosquitto_factory: Callable[[str], Mosquitto]) -> Mosquitto:
-    """A real mosquitto that keeps running as root: as its own user it could not write its persistence
-    file (or log) into the test's folder, and a restart would lose the subscriber's queued messages."""
-    return mosquitto_factory("user root\n")
-
-
-@pytest.fixture
 def collectors() -> Iterator[list[Collector]]:
     made: list[Collector] = []
     yield made
@@ -319,7 +312,7 @@ def test_password_auth(mosquitto_factory: Callable[[str], Mosquitto], tmp_path: 
 
     pw = tmp_path / "passwd"
     pw.write_text(f"desk.s1.d1:{mosquitto_hash('right-pass')}\nwatcher:{mosquitto_hash('watch')}\n")
-    broker = mosquitto_factory(f"user root\nallow_anonymous false\npassword_file {pw}\n")
+    broker = mosquitto_factory(f"allow_anonymous false\npassword_file {pw}\n")
     sub = Collector(broker.url, "watcher", username="watcher", password="watch")
     collectors.append(sub)
 
@@ -444,7 +437,7 @@ def test_mutual_tls_with_what_provision_desk_writes(mosquitto_factory: Callable[
 
     ca, ca_key, server_cert, server_key = _site_ca_and_broker_cert(tmp_path)
     tls_port = free_port()
-    broker = mosquitto_factory(f"user root\nlistener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {server_cert}\n"
+    broker = mosquitto_factory(f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {server_cert}\n"
                                f"keyfile {server_key}\nrequire_certificate true\nallow_anonymous true\n")
     wait_for_port(tls_port)
     sub = Collector(broker.url, "watcher")  # on the broker's plain listener
