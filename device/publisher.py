@@ -366,8 +366,9 @@ class DeskPublisher:
                 log.error("%s", self.last_error)
                 return
             self.last_error = None
-            self._connected.set()
+            # the birth goes out before anything the worker sends once it sees "connected"
             self._publish_state(DeskStatus.ONLINE)
+            self._connected.set()
             client.subscribe(self._topics[DeskKind.CONFIG], qos=QOS["config"])
             log.info("connected to %s", self.settings.url)
             self._wake.set()

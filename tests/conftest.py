@@ -57,7 +57,7 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             # as root, mosquitto drops to its own user and then cannot write its log and saved state here
-            f"{'user root' if os.geteuid() == 0 else ''}\n"
+            f"{'user root' if os.geteuid() == 0 and 'user ' not in self.extra_config else ''}\n"
             f"persistence true\npersistence_location {self.workdir}/\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
             f"{'allow_anonymous true' if 'password_file' not in self.extra_config else ''}\n"
@@ -68,7 +68,9 @@ class Mosquitto:
             wait_for_port(self.port)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"mosquitto did not start: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}") from None
+            log = self.workdir / "mosquitto.log"
+            why = log.read_text()[-2000:] if log.exists() else "(no log: is the config valid?)"
+            raise RuntimeError(f"mosquitto did not start: {why}") from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
