@@ -1,29 +1,99 @@
-"""Calibrate a headset model from a rig recording (mouth simulator at a known distance) and store
-it as hw/models/<model>.toml. NOT AVAILABLE YET: it needs the desk DSP's streaming analyser
-(device.dsp.StreamingAnalyzer) and calibration file code (device.calibration_file), which this
-build does not have; the command says so and exits 1."""
+"""Calibrate a headset model from a head-and-torso rig recording (a mouth simulator speaking with the
+boom at a known distance, default 5 cm) and store it in the model library as ``<model>.toml``.
+
+The calibration is the desk DSP's own (``headset-agent calibrate``): the own-voice boom-minus-ear-cup
+level difference at that distance (dB), the reference voice level (ITU-T P.56, dBov) and the mic
+ids. Copy a model's file to each desk unit with that headset and point ``[calibration] file`` of its
+agent.toml at it. ``--list`` shows the library.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
+import os
+from pathlib import Path
 
-from hw.errors import FlashError
+from device.audio_file import probe, read_all
+from device.calibration_file import dumps, load, save
+from device.dsp import DspError, calibrate
+from device.errors import AgentError
+from hw.errors import FlashError, UsageError
+from mqtt_schema import check_id
 
-EXAMPLE = """example:
-  headset-flash calibrate-model --model jabra-biz-2300 --recording rig-5cm.wav --distance-cm 5"""
+EXAMPLE = """examples:
+  headset-flash calibrate-model --model jabra-biz-2300 --recording rig-5cm.wav --distance-cm 5
+  headset-flash calibrate-model --list
+  headset-flash calibrate-model --model hs-200 --recording rig.flac --models-dir /srv/headset-models --force"""
+
+
+def default_models_dir() -> Path:
+    """``$HEADSET_MODELS_DIR``, else ``$XDG_DATA_HOME/headset-coach/models`` (~/.local/share/...)."""
+    if os.environ.get("HEADSET_MODELS_DIR"):
+        return Path(os.environ["HEADSET_MODELS_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "headset-coach" / "models"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="headset model name ([a-z0-9-])")
-    parser.add_argument("--recording", required=True, help="2-channel rig recording (boom, ear cup)")
-    parser.add_argument("--distance-cm", type=float, default=5.0, help="mouth-to-boom distance of the rig")
+    parser.add_argument("--model", help="headset model name ([a-z0-9-], at most 32 characters)")
+    parser.add_argument("--recording", type=Path, help="2-channel rig recording (channel 0 boom, 1 ear cup)")
+    parser.add_argument("--distance-cm", type=float, default=5.0, help="mouth-to-boom distance of the rig (cm)")
+    parser.add_argument("--boom-mic-id", default="", metavar="ID", help="the boom mic's part or serial number")
+    parser.add_argument("--ear-mic-id", default="", metavar="ID", help="the ear-cup mic's part or serial number")
+    parser.add_argument("--raw-rate", type=int, metavar="HZ", help="sample rate of a raw s16le recording")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="the model library (default $HEADSET_MODELS_DIR or ~/.local/share/headset-coach/models)")
+    parser.add_argument("--force", action="store_true", help="replace the model's existing calibration")
+    parser.add_argument("--list", action="store_true", help="list the calibrated models in the library")
+
+
+def _list(models: Path) -> int:
+    files = sorted(models.glob("*.toml")) if models.is_dir() else []
+    if not files:
+        print(f"no calibrated models in {models}")
+        return 0
+    print(f"{'model':<24} {'distance':>8} {'ILD offset':>10} {'voice level':>11}  file")
+    for f in files:
+        try:
+            cal = load(f)
+        except AgentError as exc:
+            print(f"{f.stem:<24} unreadable: {exc}")
+            continue
+        print(f"{f.stem:<24} {cal.distance_cm:>6.1f} cm {cal.ild_offset_db:>7.2f} dB "
+              f"{cal.reference_level_dbov:>6.1f} dBov  {f}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    missing = [m for m in ("device.calibration_file",) if importlib.util.find_spec(m) is None]
-    if getattr(importlib.import_module("device.dsp"), "StreamingAnalyzer", None) is None:
-        missing.insert(0, "device.dsp.StreamingAnalyzer")
-    raise FlashError("calibrate-model is not built yet: it needs " + " and ".join(missing or ["its calibration code"])
-                     + " from the desk DSP")
+    models: Path = args.models_dir or default_models_dir()
+    if args.list:
+        return _list(models)
+    if not args.model or args.recording is None:
+        raise UsageError("calibrate-model needs --model and --recording (or --list)")
+    try:
+        check_id(args.model, "--model")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not 0.5 <= args.distance_cm <= 50.0:
+        raise UsageError(f"--distance-cm must be from 0.5 to 50 cm, got {args.distance_cm}")
+    out = models / f"{args.model}.toml"
+    if out.exists() and not args.force:
+        raise FlashError(f"model {args.model} is already calibrated ({out}); use --force to replace it")
+    try:
+        info = probe(args.recording, args.raw_rate)
+        if info.channels != 2:
+            raise FlashError(f"{args.recording}: has {info.channels} channel(s); a rig recording needs 2 "
+                             "(boom, ear cup)")
+        print(f"calibrating {args.model} from {args.recording} ({info.duration_s:.1f} s at "
+              f"{args.distance_cm:g} cm)...", flush=True)
+        cal = calibrate(read_all(info), info.rate_hz, args.distance_cm, model=args.model,
+                        boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
+        models.mkdir(parents=True, exist_ok=True)
+        save(cal, out, force=args.force)
+    except DspError as exc:
+        raise FlashError(f"{args.recording}: {exc}") from exc
+    except AgentError as exc:  # the desk's audio-file and calibration-file errors, in facilities' words
+        raise FlashError(str(exc)) from exc
+    print(f"stored {out}")
+    print(dumps(cal), end="")
+    return 0
