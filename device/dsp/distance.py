@@ -34,7 +34,7 @@ import numpy.typing as npt
 from device.dsp.features import BAND_INDEX
 from device.dsp.measurement import HeadsetCalibration
 from device.dsp.noise import FloorTracker, level_db
-from device.dsp.ring import Histogram, Ring
+from device.dsp.ring import Histogram, Ring, median_values
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -127,14 +127,14 @@ class IldTracker:
 
     def live(self) -> IldSummary:
         """Medians over the last ``live_hops`` own-voice hops."""
-        v = self._live.values()
+        v = self._live.stored()  # medians do not depend on the order
         meds: list[float | None] = []
         counts: list[int] = []
         for i in range(v.shape[1]):
             col = v[:, i]
             col = col[~np.isnan(col)]
             counts.append(int(col.size))
-            meds.append(float(np.median(col)) if col.size else None)
+            meds.append(median_values(col) if col.size else None)
         return IldSummary(meds[0], counts[0], tuple(meds[1:]), tuple(counts[1:]))
 
     def total(self) -> IldSummary:

@@ -62,10 +62,11 @@ class BandEnergies:
         hops = x.shape[0] // self.hop
         z = np.concatenate([self._prev, x[: hops * self.hop]])
         self._prev = z[-self.hop:].copy()
-        # frames (hops, frame, channels) as a strided view: frame h = z[h*hop : h*hop + frame]
-        frames = np.lib.stride_tricks.sliding_window_view(z, self.frame, axis=0)[:: self.hop][:hops]
-        # sliding_window_view puts the window axis last: (hops, channels, frame)
-        spec = np.fft.rfft(frames * self._window, axis=-1)
+        # channels first and contiguous; frame h = hops h - 1 and h side by side: (channels, hops, frame)
+        zr = np.ascontiguousarray(z.T).reshape(self.channels, hops + 1, self.hop)
+        frames = np.concatenate([zr[:, :-1], zr[:, 1:]], axis=2)
+        frames *= self._window
+        spec = np.fft.rfft(frames, axis=-1)
         power = spec.real ** 2 + spec.imag ** 2
-        out: FloatArray = power @ self._mat
+        out: FloatArray = np.ascontiguousarray((power @ self._mat).transpose(1, 0, 2))
         return out

@@ -45,7 +45,7 @@ class FloorTracker:
         """Add hop levels (shape ``(k, width)``) and return the new floor (shape ``(width,)``)."""
         self._ring.push(levels_db)
         if len(self._ring):
-            self.floor_db = np.percentile(self._ring.values(), self._pct, axis=0)
+            self.floor_db = self._ring.percentile(self._pct)
         return self.floor_db
 
 
@@ -71,7 +71,7 @@ class NoiseMeter:
             self._ring.push(levels_db)
             self._hist.add(levels_db)
             if len(self._ring) >= self.MIN_HOPS:
-                self._live = float(np.percentile(self._ring.values(), self._q * 100.0))
+                self._live = float(self._ring.percentile(self._q * 100.0)[0])
 
     def live_dbov(self) -> float | None:
         return self._live

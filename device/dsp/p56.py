@@ -16,20 +16,25 @@ dBov: 1.0 is digital full scale, so a full-scale square wave is 0 dBov and a ful
 Everything the level needs is a sum over samples (``sum x^2``, ``n``, ``a_j``), so the meter
 keeps per-hop sums (:class:`P56Hops`): adding hops gives the whole-stream level, and adding
 the hops of recent own speech gives a sliding-window level, with bounded state either way.
+
+The envelope filters and the hangover's trailing maximum are computed in plain numpy
+(:func:`one_pole_lowpass`, :func:`trailing_max`), exact to rounding against ``scipy.signal.lfilter``
+and ``scipy.ndimage.maximum_filter1d``, so that the agent never imports scipy (its import alone
+costs the desk unit some 60 MB of memory).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import maximum_filter1d
-from scipy.signal import lfilter
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Int8Array = npt.NDArray[np.int8]
 
 T_S = 0.03
 """Envelope time constant T (s)."""
@@ -40,6 +45,8 @@ MARGIN_DB = 15.9
 THRESHOLDS = 2.0 ** np.arange(-15, 0, dtype=np.float64)
 """Thresholds c_j, ascending: 2^-15 (one 16-bit step) .. 2^-1, 15 of them (STL ``THRES_NO``)."""
 N_THRESHOLDS = len(THRESHOLDS)
+_MAX_GAIN_LOG = 8.0
+"""One-pole filter sub-blocks are short enough that g^-L <= e^8: the running sum stays well scaled."""
 _MIN_LOG_OFFSET = 1.0e-20  # the STL's guard against log10(0)
 INTERP_TOL_DB = 0.5
 """Tolerance of the STL's binary interpolation (dB)."""
@@ -91,6 +98,76 @@ def _bin_interp(upcount: float, lwcount: float, upthr: float, lwthr: float, marg
             upcount, upthr = midcount, midthr
 
 
+@functools.lru_cache(maxsize=8)
+def _powers(g: float, block: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``g^-k``, ``(1 - g) g^k`` and ``g^(k+1)`` for k = 0 .. block - 1 (read-only)."""
+    k = np.arange(block, dtype=np.float64)
+    out = (g ** -k, (1.0 - g) * g ** k, g ** (k + 1.0))
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def one_pole_lowpass(x: FloatArray, g: float, y0: float = 0.0, block: int | None = None) -> FloatArray:
+    """The one-pole smoother ``y[n] = g y[n-1] + (1 - g) x[n]`` from ``y[-1] = y0`` (1-D, float64).
+
+    The same numbers as ``scipy.signal.lfilter([1 - g], [1, -g], x, zi=[g y0])`` to rounding, in
+    numpy: within a sub-block of length L, ``y[n] = g^n (g y_prev + (1 - g) sum_{k<=n} g^-k x[k])``
+    (a cumulative sum), and sub-block ends carry over one by one. ``block`` (samples) is the
+    sub-block length; it defaults to the longest with ``g^-L <= e^8``. With a fixed ``block`` the
+    result is bit-identical however a stream is split into calls at multiples of ``block``.
+    """
+    if not 0.0 < g < 1.0:
+        raise ValueError(f"one_pole_lowpass needs 0 < g < 1, got {g}")
+    n = x.shape[0]
+    if block is None:
+        block = max(1, int(_MAX_GAIN_LOG / -math.log(g)))
+    if n == 0:
+        return np.zeros(0)
+    rows = -(-n // block)
+    pad = rows * block - n
+    xr = (np.concatenate([x, np.zeros(pad)]) if pad else x).reshape(rows, block)
+    inv, gain, pw = _powers(g, block)
+    local = np.cumsum(xr * inv, axis=1)
+    local *= gain  # zero-state response within each sub-block
+    # carry the last output of each sub-block into the next, in order (one scalar per sub-block)
+    ends = local[:, -1].tolist()
+    gl = g ** float(block)
+    carry = [0.0] * rows
+    prev = float(y0)
+    for r in range(rows):
+        carry[r] = prev
+        prev = gl * prev + ends[r]
+    y: FloatArray = (local + np.multiply.outer(np.asarray(carry), pw)).reshape(-1)[:n]
+    return y
+
+
+def trailing_max(z: Int8Array, size: int) -> Int8Array:
+    """``out[i] = max(z[i : i + size])`` for ``i = 0 .. len(z) - size``: a sliding maximum by the
+    van Herk / Gil-Werman method, O(n) whatever the size.
+
+    Outputs go in runs of at most ``size``: for a run starting at ``s``, every window holds the
+    tail of ``z[s : s + L]`` (a running maximum from the right), all of ``z[s + L : s + size]``
+    (one maximum) and the head of ``z[s + size : s + size + L - 1]`` (a running maximum from the
+    left). Equals ``scipy.ndimage.maximum_filter1d(z, size)`` where the window lies inside ``z``.
+    """
+    if size < 1:
+        raise ValueError(f"trailing_max needs size >= 1, got {size}")
+    n_out = z.shape[0] - size + 1
+    if n_out <= 0:
+        return np.zeros(0, dtype=z.dtype)
+    out = np.empty(n_out, dtype=z.dtype)
+    for s in range(0, n_out, size):
+        run = min(size, n_out - s)
+        tail = np.maximum.accumulate(z[s: s + run][::-1])[::-1]  # max(z[s + i : s + run])
+        if run < size:
+            np.maximum(tail, z[s + run: s + size].max(), out=tail)
+        out[s] = tail[0]
+        if run > 1:  # window i also holds z[s + size : s + size + i]
+            np.maximum(tail[1:], np.maximum.accumulate(z[s + size: s + size + run - 1]), out=out[s + 1: s + run])
+    return out
+
+
 def active_level(sq: float, n: int, active: npt.ArrayLike) -> P56Result | None:
     """P.56 method B level from sums: ``sq`` = sum of x^2, ``n`` samples, ``active[j]`` = a_j.
 
@@ -126,14 +203,16 @@ class P56Meter:
 
     def __init__(self, sample_rate_hz: int, hop: int) -> None:
         self.hop = hop
-        g = math.exp(-1.0 / (sample_rate_hz * T_S))  # coefficient of smoothing g
-        self._b = np.array([1.0 - g])
-        self._a = np.array([1.0, -g])
-        self._zp = np.zeros(1)  # state of p = g p + (1 - g)|x|
-        self._zq = np.zeros(1)  # state of q = g q + (1 - g) p
+        self._g = math.exp(-1.0 / (sample_rate_hz * T_S))  # coefficient of smoothing g
+        self._p = 0.0  # last p = g p + (1 - g)|x|
+        self._q = 0.0  # last q = g q + (1 - g) p
         self._hang = int(math.floor(H_S * sample_rate_hz + 0.5))  # I, hangover in samples
         # k (number of thresholds q reaches) of the last I samples, for the hangover
         self._k_hist = np.zeros(self._hang, dtype=np.int8)
+        self._hop_idx = np.zeros(0, dtype=np.int64)  # hop number of each sample of a call (cached)
+        # envelope sub-blocks of one hop: bit-identical whatever the number of hops per call
+        # (hops of a few samples, as in p56_level, take the default sub-block: equal to rounding)
+        self._block = hop if hop >= 64 else None
 
     def process(self, x: FloatArray, valid: int | None = None) -> P56Hops:
         """Per-hop sums for ``x`` (1-D, a whole number of hops). Only the first ``valid`` samples
@@ -143,22 +222,22 @@ class P56Meter:
             raise ValueError(f"P56Meter.process needs whole hops of {self.hop} samples, got {x.shape[0]}")
         if hops == 0:
             return P56Hops(np.zeros(0), np.zeros(0, np.int64), np.zeros((0, N_THRESHOLDS), np.int64))
-        p, self._zp = lfilter(self._b, self._a, np.abs(x), zi=self._zp)
-        q, self._zq = lfilter(self._b, self._a, p, zi=self._zq)
+        p = one_pole_lowpass(np.abs(x), self._g, self._p, block=self._block)
+        q = one_pole_lowpass(p, self._g, self._q, block=self._block)
+        self._p, self._q = float(p[-1]), float(q[-1])
         k = np.searchsorted(THRESHOLDS, q, side="right").astype(np.int8)  # thresholds with q >= c_j
         # trailing maximum over [n - I, n]: active for c_j while q reached c_j within the hangover
         z = np.concatenate([self._k_hist, k])
-        size = self._hang + 1
-        right = size - 1 - size // 2
-        m = maximum_filter1d(z, size=size, mode="nearest")[self._hang - right: z.shape[0] - right]
+        m = trailing_max(z, self._hang + 1)
         self._k_hist = z[-self._hang:].copy()
         n = np.full(hops, self.hop, np.int64)
         if valid is not None and valid < x.shape[0]:
             m[valid:] = 0
             n = np.clip(valid - np.arange(hops) * self.hop, 0, self.hop).astype(np.int64)
         # histogram of m per hop, then a_j = samples with m > j
-        hop_idx = np.repeat(np.arange(hops), self.hop)
-        hist = np.bincount(hop_idx * (N_THRESHOLDS + 1) + m.astype(np.int64),
+        if self._hop_idx.shape[0] != x.shape[0]:
+            self._hop_idx = np.repeat(np.arange(hops, dtype=np.int64) * (N_THRESHOLDS + 1), self.hop)
+        hist = np.bincount(self._hop_idx + m,
                            minlength=hops * (N_THRESHOLDS + 1)).reshape(hops, N_THRESHOLDS + 1)
         ge = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # ge[:, v] = samples with m >= v
         sq = np.einsum("ij,ij->i", x.reshape(hops, self.hop), x.reshape(hops, self.hop))

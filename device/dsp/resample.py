@@ -5,6 +5,9 @@ length 10 * max(up, down) taps of the up-sampled rate, cut-off at the lower Nyqu
 ``scipy.signal.upfirdn`` over each block plus the history the filter needs, and with the
 filter's delay removed. The concatenated output of any split of the input into blocks equals
 ``resample_poly`` of the whole input (zero padded at both ends), up to rounding.
+
+scipy is imported only when a resampler is made for a rate other than the output rate: the agent
+at 16 kHz never loads it (scipy.signal alone costs the desk unit some 60 MB of memory).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin, upfirdn
 
 from device.dsp.errors import DspError
 
@@ -36,7 +38,13 @@ class StreamingResampler:
         self.passthrough = self.up == self.down
         max_rate = max(self.up, self.down)
         half_len = 10 * max_rate
-        h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        if self.passthrough:
+            h = np.zeros(2 * half_len + 1)
+            h[half_len] = 1.0  # unused: process() hands the input back
+        else:
+            from scipy.signal import firwin  # only here: see the module docstring
+
+            h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
         pre_pad = self.down - half_len % self.down
         self._h = np.concatenate([np.zeros(pre_pad), h])
         self._skip = (half_len + pre_pad) // self.down  # output samples of filter delay
@@ -49,6 +57,8 @@ class StreamingResampler:
         """Global outputs ``_k_next .. k_max`` (inclusive) from the buffer."""
         if k_max < self._k_next or self._buf.shape[0] == 0:
             return np.zeros((0, self.channels))
+        from scipy.signal import upfirdn  # loaded by __init__ already (not a passthrough)
+
         y = upfirdn(self._h, self._buf, self.up, self.down, axis=0)
         off = self._s0 * self.up // self.down  # global index of y[0]
         seg = y[self._k_next - off: k_max - off + 1]

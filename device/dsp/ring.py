@@ -46,8 +46,52 @@ class Ring:
         start = self._n % self.capacity
         return np.concatenate([self._data[start:], self._data[:start]])
 
+    def stored(self) -> FloatArray:
+        """The stored rows in storage order (not oldest first; no copy): for order-free statistics."""
+        return self._data[: len(self)]
+
+    def percentile(self, pct: float) -> FloatArray:
+        """Per-column ``pct`` percentile (0..100) of the stored rows, shape ``(width,)``: the same
+        numbers as ``np.percentile(self.values(), pct, axis=0)`` (linear method), without sorting
+        into time order first."""
+        return percentile_rows(self.stored(), pct)
+
     def clear(self) -> None:
         self._n = 0
+
+
+def percentile_rows(values: FloatArray, pct: float) -> FloatArray:
+    """Per-column ``pct`` percentile (0..100) of ``values`` (shape ``(n, width)``, n >= 1, no NaN).
+
+    Bit-identical to ``np.percentile(values, pct, axis=0)`` (method "linear", Hyndman & Fan type 7:
+    virtual index ``(n - 1) pct / 100``, numpy's two-sided interpolation formula), with a single
+    partial sort (``np.partition``) and none of ``np.percentile``'s general-purpose overhead.
+    """
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("percentile of no values")
+    vi = (n - 1) * (pct / 100.0)
+    lo = min(max(int(np.floor(vi)), 0), n - 1)
+    hi = min(lo + 1, n - 1)
+    t = vi - lo
+    part = np.partition(values, [lo, hi] if hi != lo else [lo], axis=0)
+    a = part[lo]
+    b = part[hi]
+    d = b - a
+    out: FloatArray = b - d * (1.0 - t) if t >= 0.5 else a + d * t
+    return out
+
+
+def median_values(values: FloatArray) -> float:
+    """Median of a 1-D array (n >= 1, no NaN): the same number as ``np.median``."""
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("median of no values")
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    part = np.partition(values, [half - 1, half])
+    return float((part[half - 1] + part[half]) / 2.0)
 
 
 class Histogram:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from device.dsp.features import BAND_INDEX
 from device.dsp.noise import FloorTracker, level_db
-from device.dsp.ring import Ring
+from device.dsp.ring import Ring, median_values
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -106,13 +106,13 @@ class OwnVoiceVad:
             weak = (boom > floor + 3.0) & ~energetic
             if weak.any():
                 self._far.push(ild[weak])
-                self.far_ild_db = float(np.clip(np.median(self._far.values()), -p.far_ild_limit_db,
-                                                p.far_ild_limit_db))
+                self.far_ild_db = min(max(median_values(self._far.stored()[:, 0]), -p.far_ild_limit_db),
+                                      p.far_ild_limit_db)
             clear = energetic & (excess > p.clear_margin_db)
             if clear.any() and self._reference is None:
                 self._own_levels.push(boom[clear])
                 if len(self._own_levels) >= p.min_own_hops:
-                    self.own_level_db = float(np.percentile(self._own_levels.values(), 90))
+                    self.own_level_db = float(self._own_levels.percentile(90.0)[0])
         else:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
             own = energetic & (share >= p.mono_speech_share)
