@@ -89,7 +89,7 @@ def distance_cm(summary: IldSummary, cal: HeadsetCalibration, min_hops: int = 30
         weights.append(1.0)
     if not logs:
         return None
-    mean_log = float(np.average(logs, weights=weights))
+    mean_log = sum(lg * w for lg, w in zip(logs, weights, strict=True)) / sum(weights)  # weighted mean
     return float(cal.distance_cm * 10.0 ** mean_log)
 
 

@@ -108,7 +108,8 @@ class Histogram:
 
     def add(self, values: FloatArray) -> None:
         if values.size:
-            idx = np.clip(((values - self.lo) / self.step).astype(np.int64), 0, self.counts.size - 1)
+            idx = ((values - self.lo) / self.step).astype(np.int64)
+            np.minimum(np.maximum(idx, 0, out=idx), self.counts.size - 1, out=idx)  # clamp (np.clip is slower)
             self.counts += np.bincount(idx, minlength=self.counts.size)
 
     def quantile(self, q: float) -> float | None:
