@@ -1,4 +1,4 @@
-"""Speech DSP engine of the desk unit: pure numpy/scipy computation on audio arrays.
+"""Speech DSP engine of the desk unit: pure numpy (scipy only to resample other input rates) computation on audio arrays.
 
 One module per measure, each naming its standard: :mod:`~device.dsp.p56` (ITU-T P.56 method B
 active speech level), :mod:`~device.dsp.vad` (own-voice VAD), :mod:`~device.dsp.syllables`
