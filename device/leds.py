@@ -14,6 +14,7 @@ The pin map (BCM numbers) is ``hw/desk_pins.toml``; hardware is injected through
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.resources
 import math
@@ -29,6 +30,8 @@ from mqtt_schema import Cue, Posture
 
 BCM_MAX = 27
 """Highest GPIO number on the 40-pin header."""
+MOCK_HISTORY = 1000
+"""State changes a pin of :func:`mock_pin_factory` remembers (gpiozero's own mock pins keep all of them)."""
 
 CUE_COLOURS: dict[Cue, tuple[float, float, float]] = {
     Cue.VOLUME_LOW: (0.0, 0.35, 1.0),  # blue: speak up
@@ -128,6 +131,40 @@ def bar_segments(level_dbov: float | None, band: tuple[float, float], speaking: 
     if level_dbov <= hi + step:
         return 4
     return 5
+
+
+@functools.cache
+def _bounded_mock_pin_class(history: int) -> type:
+    from gpiozero.pins.mock import MockPWMPin
+
+    class BoundedMockPWMPin(MockPWMPin):  # type: ignore[misc]
+        """A gpiozero ``MockPWMPin`` whose ``states`` keeps only the newest ``history`` changes.
+
+        gpiozero's mock pins append every state change to a list for ever: a demo agent on mock LEDs
+        (``--mock-gpio``) would grow by one entry per level-bar change (about 3000 an hour of speech).
+        """
+
+        states: Any
+
+        def clear_states(self) -> None:
+            super().clear_states()
+            self.states = collections.deque(self.states, maxlen=history)
+
+    BoundedMockPWMPin.__name__ = BoundedMockPWMPin.__qualname__ = f"BoundedMockPWMPin{history}"
+    return BoundedMockPWMPin
+
+
+def mock_pin_factory(history: int = MOCK_HISTORY) -> Any:
+    """A gpiozero ``MockFactory`` of PWM pins that remember only their last ``history`` state changes.
+
+    For demos and long runs without GPIO (``--mock-gpio``): the same pins as
+    ``MockFactory(pin_class=MockPWMPin)``, with a bounded ``pin.states`` (a deque, newest last).
+    """
+    if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+        raise ValueError(f"history must be a positive number of state changes, got {history!r}")
+    from gpiozero.pins.mock import MockFactory
+
+    return MockFactory(pin_class=_bounded_mock_pin_class(history))
 
 
 class LedPanel:

@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.errors import ConfigError
-from device.leds import CUE_COLOURS, LedPanel, LedPins, bar_segments
+from device.leds import CUE_COLOURS, LedPanel, LedPins, bar_segments, mock_pin_factory
 from mqtt_schema import Cue, Posture
 
 PINS = LedPins.default()
@@ -175,3 +175,29 @@ def test_pin_map_errors_name_the_field(table: dict[str, object], message: str) -
 def test_pin_map_error_prefix() -> None:
     with pytest.raises(ConfigError, match=r"^desk\.leds\.posture: must be"):
         LedPins.from_table({"rgb": [1, 2, 3], "bar": [4, 5, 6, 7, 8], "posture": 99}, where="desk.leds")
+
+
+def test_mock_pin_history_is_bounded_over_a_long_run() -> None:
+    """The --mock-gpio factory: many level-bar changes, each pin keeps only its newest ``history`` states."""
+    history = 40
+    factory = mock_pin_factory(history)
+    levels = [BAND[0] - WIDTH, BAND[0] - 0.2 * WIDTH, BAND[0] + 0.5 * WIDTH, BAND[1] + 0.2 * WIDTH, BAND[1] + WIDTH]
+    try:
+        with LedPanel(PINS, pin_factory=factory) as p:
+            for i in range(5000):
+                level = levels[(i * 7) % len(levels)]
+                p.show(None, level, BAND, True, Posture.UPRIGHT)
+                # the bar is what it should be, and the newest history entry is the current state
+                lit = bar_segments(level, BAND, True)
+                for k, pin in enumerate(PINS.bar):
+                    assert now(factory, pin) == (1.0 if k < lit else 0.0)
+                    assert float(factory.pin(pin).states[-1].state) == now(factory, pin)
+            changes = [len(factory.pin(pin).states) for pin in PINS.bar]
+            assert max(changes) == history, changes  # far more than 40 changes happened, only 40 are kept
+    finally:
+        factory.reset()
+
+
+def test_mock_pin_factory_refuses_a_bad_history() -> None:
+    with pytest.raises(ValueError, match="history"):
+        mock_pin_factory(0)
