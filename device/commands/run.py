@@ -59,9 +59,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def mock_pin_factory() -> Any:
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    """gpiozero's MockFactory with PWM pins whose state history is bounded (long demo runs)."""
+    from device.leds import mock_pin_factory as bounded
 
-    return MockFactory(pin_class=MockPWMPin)
+    return bounded()
 
 
 def run(args: argparse.Namespace) -> int:
