@@ -122,3 +122,53 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for b in brokers:
         b.stop()
+
+
+@dataclass(frozen=True)
+class TestCa:
+    """PEM files of a test site CA and a broker certificate for 127.0.0.1 signed by it."""
+
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+
+
+def make_test_ca(d: Path, cn: str = "test ca") -> TestCa:
+    """A P-256 site CA (valid for a day) and a broker certificate for 127.0.0.1, written into ``d``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
+        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    d.mkdir(parents=True, exist_ok=True)
+    out = TestCa(d / "ca.pem", d / "ca.key", d / "server.pem", d / "server.key")
+    out.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    out.ca_key.write_bytes(pem_key(ca_key))
+    out.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out.server_key.write_bytes(pem_key(key))
+    return out

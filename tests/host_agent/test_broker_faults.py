@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +12,7 @@ from host_agent.clock import ManualClock
 from host_agent.errors import HostError
 from host_agent.service import HostService
 from mqtt_schema import EventKind
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, make_test_ca
 from tests.host_agent.conftest import host_config, settle
 from tests.host_agent.helpers import Desk, publisher, send, wait_until
 
@@ -66,34 +64,8 @@ def test_password_protected_broker(mosquitto_factory: Callable[[str], Mosquitto]
 
 
 def _certs(d: Path) -> tuple[Path, Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("test ca")).issuer_name(name("test ca"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(2).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = d / "ca.pem", d / "server.pem", d / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
+    pki = make_test_ca(d)
+    return pki.ca_cert, pki.server_cert, pki.server_key
 
 
 def test_tls_broker(mosquitto_factory: Callable[[str], Mosquitto], make_host: MakeHost, tmp_path: Path,

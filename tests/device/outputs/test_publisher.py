@@ -388,54 +388,16 @@ def test_embedded_amqtt_broker(tmp_path: Path, collectors: list[Collector]) -> N
         broker.stop()
 
 
-def _site_ca_and_broker_cert(d: Path) -> tuple[Path, Path, Path, Path]:
-    """A site CA (cert, key) and a broker certificate for 127.0.0.1 signed by it."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
-        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                               serialization.NoEncryption())
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("site ca")).issuer_name(name("site ca"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(2).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = d / "ca.pem", d / "ca.key", d / "server.pem", d / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(pem_key(ca_key))
-    paths[2].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[3].write_bytes(pem_key(key))
-    return paths
-
-
 def test_mutual_tls_with_what_provision_desk_writes(mosquitto_factory: Callable[[str], Mosquitto], tmp_path: Path,
                                                     collectors: list[Collector]) -> None:
     """provision-desk's agent.toml (client cert from the site CA) -> MqttSettings -> a broker that demands certs."""
     import tomllib
 
     from hw.flashing.provision import provision_desk
-    from tests.conftest import free_port, wait_for_port
+    from tests.conftest import free_port, make_test_ca, wait_for_port
 
-    ca, ca_key, server_cert, server_key = _site_ca_and_broker_cert(tmp_path)
+    pki = make_test_ca(tmp_path, "site ca")
+    ca, ca_key, server_cert, server_key = pki.ca_cert, pki.ca_key, pki.server_cert, pki.server_key
     tls_port = free_port()
     broker = mosquitto_factory(f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {server_cert}\n"
                                f"keyfile {server_key}\nrequire_certificate true\nallow_anonymous true\n")
