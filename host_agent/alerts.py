@@ -95,8 +95,13 @@ class AlertEngine:
         self.silences: list[Silence] = []
         self.fired: Counter[str] = Counter()
         self.resolved: Counter[str] = Counter()
-        self._desk_rules = [(name, fn, config.rules[name]) for name, fn in DESK_RULES.items()
-                            if config.rules[name].enabled]
+        rules = [(name, fn, config.rules[name]) for name, fn in DESK_RULES.items() if config.rules[name].enabled]
+        # causes first, so that an effect firing in the same pass is already muted
+        self._desk_rules = sorted(rules, key=lambda r: not r[2].inhibits)
+        self._muters: dict[str, list[str]] = {}
+        for name, _, spec in self._desk_rules:
+            for muted in spec.inhibits:
+                self._muters.setdefault(muted, []).append(name)
         self._site_rules = [config.rules[name] for name in SITE_RULES if config.rules[name].enabled]
 
     # --- inputs ----------------------------------------------------------------------------------
@@ -128,23 +133,33 @@ class AlertEngine:
                     self._step(site, FLOOR_DESK, spec, noisy_floor(spec, median), now_ms, out)
         return out
 
+    def muted_by(self, d: DeskState, rule: str) -> str | None:
+        """Why ``rule`` is inhibited on desk ``d`` now (the desk is offline or lost, or a firing cause
+        such as mic-position for volume), or None."""
+        if rule != INHIBITING_RULE and is_inhibited(d):
+            return f"desk {d.status.value if d.status else '?'}"
+        for cause in self._muters.get(rule, ()):
+            c = self.alerts.get((d.site, d.desk, cause))
+            if c is not None and c.state == FIRING and not c.inhibited:
+                return f"{cause} firing"
+        return None
+
     def _evaluate_desk(self, d: DeskState, now_ms: int, out: list[Change]) -> None:
-        inhibited = is_inhibited(d)
         for name, fn, spec in self._desk_rules:
             key = (d.site, d.desk, name)
-            if inhibited and name != INHIBITING_RULE:
+            why = self.muted_by(d, name)
+            if why is not None:
                 a = self.alerts.get(key)
                 if a is not None and not a.inhibited:
                     a.inhibited = True
                     if a.state == FIRING:
-                        out.append(self._change(a, AlertTransition.SILENCED, now_ms,
-                                                f"inhibited: desk {d.status.value if d.status else '?'}"))
+                        out.append(self._change(a, AlertTransition.SILENCED, now_ms, f"inhibited: {why}"))
                 continue
             a = self.alerts.get(key)
             if a is not None and a.inhibited:
                 a.inhibited = False
                 if a.state == FIRING:
-                    out.append(self._change(a, AlertTransition.UNSILENCED, now_ms, "desk back online"))
+                    out.append(self._change(a, AlertTransition.UNSILENCED, now_ms, "no longer inhibited"))
             self._step(d.site, d.desk, spec, fn(spec, d, now_ms, self.config), now_ms, out)
 
     def _step(self, site: str, desk: str, spec: RuleSpec, cond: Condition, now_ms: int,

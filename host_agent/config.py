@@ -44,6 +44,8 @@ class RuleSpec:
     window_s: float = 0.0
     threshold: float = 0.0
     summary: str = ""
+    inhibits: tuple[str, ...] = ()
+    """Rules of the same desk that this rule mutes while it fires: one cause, one alert."""
 
 
 DEFAULT_RULES: dict[str, RuleSpec] = {
@@ -53,7 +55,7 @@ DEFAULT_RULES: dict[str, RuleSpec] = {
                  summary="volume cue active for {value:.0f} s of speech in the last 5 min"),
         RuleSpec("pace", window_s=300, threshold=60, keep_firing_for_s=30,
                  summary="pace cue active for {value:.0f} s of speech in the last 5 min"),
-        RuleSpec("mic-position", window_s=300, threshold=60, keep_firing_for_s=30,
+        RuleSpec("mic-position", window_s=300, threshold=60, keep_firing_for_s=30, inhibits=("volume",),
                  summary="mic position cue active for {value:.0f} s of speech in the last 5 min"),
         RuleSpec("posture", window_s=600, threshold=300, keep_firing_for_s=30,
                  summary="slouched {value:.0f} s in the last 10 min"),
@@ -227,7 +229,7 @@ def _dashboard(t: dict[str, Any]) -> DashboardConfig:
 
 def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
     p = f"rules.{name}."
-    _no_unknown(t, {"enabled", "for_s", "keep_firing_for_s", "severity", "window_s", "threshold"}, p)
+    _no_unknown(t, {"enabled", "for_s", "keep_firing_for_s", "severity", "window_s", "threshold", "inhibits"}, p)
     kw: dict[str, Any] = {}
     if "enabled" in t:
         kw["enabled"] = _bool(t["enabled"], p + "enabled")
@@ -236,6 +238,14 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
             kw[key] = _num(t[key], p + key, 0, 7 * 86400)
     if "threshold" in t:
         kw["threshold"] = _num(t["threshold"], p + "threshold", -200, 86400)
+    if "inhibits" in t:
+        muted = t["inhibits"]
+        if not isinstance(muted, list) or not all(isinstance(r, str) for r in muted):
+            raise ConfigError(f"{p}inhibits must be a list of rule names")
+        for r in muted:
+            if r not in DEFAULT_RULES or r in (name, "desk-offline", "noisy-floor"):
+                raise ConfigError(f"{p}inhibits: {r!r} is not another desk rule of this desk")
+        kw["inhibits"] = tuple(muted)
     if "severity" in t:
         try:
             kw["severity"] = Severity(t["severity"])

@@ -15,7 +15,6 @@ from host_agent.alerts import AlertEngine, Change
 from host_agent.clock import Clock
 from host_agent.config import HostConfig
 from host_agent.floor import DeskState, Floor
-from host_agent.rules import INHIBITING_RULE, is_inhibited
 from host_agent.stats import Stats
 from host_agent.storage import DeskRecord, HistoryStore
 from mqtt_schema import (
@@ -70,7 +69,7 @@ class Processor:
         self.engine.restore(self.store.active_alerts())
         for a in self.engine.alerts.values():  # muted before the restart: still muted, not logged again
             known = self.floor.desks.get((a.site, a.desk))
-            a.inhibited = known is not None and is_inhibited(known) and a.rule != INHIBITING_RULE
+            a.inhibited = known is not None and self.engine.muted_by(known, a.rule) is not None
         now = self.clock.now_ms()
         self.engine.set_silences(self.store.silences(now))
         sites = set(self.config.sites) or {site for site, _ in self.floor.desks}

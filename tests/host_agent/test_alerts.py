@@ -315,3 +315,43 @@ def test_disabled_rule_never_fires() -> None:
     sim.floor.apply_event(d.event(EventKind.DOFFED), sim.now)
     sim.run(2000)
     assert sim.transitions("break-overrun") == []
+
+
+def test_mic_position_mutes_the_volume_alert_it_causes() -> None:
+    """A mic pushed away also makes the voice quiet at the mic: one cause, one alert for the supervisor."""
+    sim = Sim()
+    d = sim.desk()
+    both = (Cue.MIC_FAR, Cue.VOLUME_LOW)
+    sim.run(130, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=both), sim.now))
+    assert sim.state("mic-position") == FIRING
+    assert sim.state("volume") is None and sim.transitions("volume") == []
+    # The mic is put back but the agent still speaks too quietly: now the volume alert is news.
+    sim.run(400, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=(Cue.VOLUME_LOW,)), sim.now))
+    assert sim.state("mic-position") is None
+    assert sim.state("volume") == FIRING and sim.transitions("volume") == [T.FIRING]
+
+
+def test_a_volume_alert_already_firing_is_muted_while_its_cause_fires_then_comes_back() -> None:
+    sim = Sim()
+    d = sim.desk()
+    sim.run(130, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=(Cue.VOLUME_LOW,)), sim.now))
+    assert sim.state("volume") == FIRING
+    sim.run(130, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=(Cue.MIC_FAR, Cue.VOLUME_LOW)),
+                                                sim.now))
+    assert sim.state("mic-position") == FIRING
+    assert sim.transitions("volume") == [T.FIRING, T.SILENCED]
+    assert sim.engine.alerts[("site1", "d01", "volume")].inhibited
+    sim.run(400, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=(Cue.VOLUME_LOW,)), sim.now))
+    assert sim.state("mic-position") is None
+    assert sim.transitions("volume") == [T.FIRING, T.SILENCED, T.UNSILENCED]
+
+
+def test_inhibits_can_be_turned_off_in_config() -> None:
+    from host_agent.config import parse_config
+
+    cfg = parse_config({"rules": {"mic-position": {"inhibits": []}}})
+    sim = Sim(cfg)
+    d = sim.desk()
+    sim.run(130, lambda: sim.floor.apply_metrics(d.metrics(speech_s=0.5, cues=(Cue.MIC_FAR, Cue.VOLUME_LOW)),
+                                                sim.now))
+    assert sim.state("mic-position") == FIRING and sim.state("volume") == FIRING

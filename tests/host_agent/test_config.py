@@ -117,3 +117,14 @@ def test_scaled_clock_agrees_across_processes_with_the_same_origin() -> None:
     ta, tb = a.now_ms(), b.now_ms()
     assert abs(ta - tb) < 60 * 50  # two reads within 50 ms of wall time
     assert ta - origin >= 60 * 10_000  # 10 s of wall time is 10 min on the clock
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("volume", "must be a list"), (["nope"], "'nope' is not another desk rule"),
+    (["mic-position"], "'mic-position' is not another desk rule"), (["desk-offline"], "is not another desk rule"),
+])
+def test_rule_inhibits_is_validated(value: object, why: str) -> None:
+    from host_agent.config import parse_config
+
+    with pytest.raises(ConfigError, match=why):
+        parse_config({"rules": {"mic-position": {"inhibits": value}}})
