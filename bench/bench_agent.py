@@ -4,7 +4,7 @@
    with a virtual headset and a real mosquitto; CPU seconds per wall second from /proc, against a
    baseline in this process: a bare file-reading loop at the same pace (FileSource, no DSP).
 2. RSS: the same agent at ``--speed 20 --time-scale 20`` for ``--long-s`` wall seconds (180 s = one
-   hour of audio); RSS sampled every second; growth = last quarter's mean minus the second quarter's.
+   hour of audio); RSS sampled every second; growth = last quarter's mean minus the second quarter's, and the slope over the second half.
 3. Cue latency: in this process, the service loop on the wall clock at real time on speech that
    alternates loud and normal; for each cue change, the LED change's wall time minus the clock time
    at which the persistence window ended (the end of the measurement that completed it).
@@ -110,8 +110,12 @@ def run_agent(work: Path, port: int, audio: Path, scale: float, wall_s: float, n
             rss.append(rss_mb(proc.pid))
         c1, t1 = cpu_s(proc.pid), time.monotonic()
         q = max(1, len(rss) // 4)
+        half = rss[len(rss) // 2:]
+        # MB per hour of audio over the second half: a one-time step early on does not count as a leak
+        slope = (statistics.linear_regression(range(len(half)), half).slope * 3600.0 / scale
+                 if len(half) >= 3 else 0.0)
         return {"cpu": (c1 - c0) / (t1 - t0), "rss_max": max(rss), "rss_q2": statistics.mean(rss[q:2 * q]),
-                "rss_q4": statistics.mean(rss[-q:])}
+                "rss_q4": statistics.mean(rss[-q:]), "rss_slope": slope}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -186,6 +190,7 @@ def main() -> int:
     print(f"{'RSS max, 20x run of ' + format(args.long_s * 20 / 3600, '.2f') + ' h audio (MB)':<46} "
           f"{fast['rss_max']:>12.1f} {'<= 100':>10}")
     print(f"{'RSS growth, 20x run (last quarter - 2nd, MB)':<46} {fast['rss_q4'] - fast['rss_q2']:>12.2f} {'~0':>10}")
+    print(f"{'RSS slope, 2nd half of the 20x run (MB/h audio)':<46} {fast['rss_slope']:>12.2f} {'~0':>10}")
     if lat:
         print(f"{'cue latency, median (ms), n=' + str(len(lat)):<46} {statistics.median(lat):>12.1f} {'<= 150':>10}")
         print(f"{'cue latency, max (ms)':<46} {max(lat):>12.1f} {'<= 150':>10}")
