@@ -74,6 +74,7 @@ class OwnVoiceVad:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1)
+        self._started = False  # the floor has been seeded by the first hops
         self._far = Ring(self.p.far_window_hops)
         self.far_ild_db = 0.0
         self._own_levels = Ring(self.p.own_window_hops)
@@ -88,9 +89,17 @@ class OwnVoiceVad:
         return float(self._floor.floor_db[0])
 
     def process(self, energies: FloatArray) -> BoolArray:
-        """Own-voice flags for the hops of ``energies`` (decided against the floor so far)."""
+        """Own-voice flags for the hops of ``energies`` (decided against the floor so far).
+
+        The first call has no floor yet: it is seeded from that call's own hops, so the stream's
+        first hops are not all "above the floor" (noise before the first word flagged as speech).
+        """
         p = self.p
         boom = level_db(energies[:, 0, _SPEECH])
+        seeded = not self._started and boom.size > 0
+        if seeded:
+            self._floor.update(boom.reshape(-1, 1))
+            self._started = True
         floor = float(self._floor.floor_db[0])
         energetic = boom > floor + p.gate_db
         if self.channels >= 2:
@@ -116,7 +125,8 @@ class OwnVoiceVad:
         else:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
             own = energetic & (share >= p.mono_speech_share)
-        self._floor.update(boom.reshape(-1, 1))
+        if not seeded:
+            self._floor.update(boom.reshape(-1, 1))
         return own
 
 

@@ -132,3 +132,22 @@ def test_clipping_share_and_mono_gives_no_distance() -> None:
     t = a.totals()
     assert t.clipping == pytest.approx(1600 / x.size, rel=0.01)
     assert t.distance_cm is None and t.ild_db is None
+
+
+@pytest.mark.parametrize("emit_interval_s", [0.01, 0.1, 1.0])
+def test_room_noise_before_the_first_word_is_not_speech(emit_interval_s: float) -> None:
+    """Mono: the VAD gates on the level above the noise floor; the first hops (no floor yet) are
+    judged against a floor seeded from themselves, so a stream that opens with 1 s of steady
+    speech-band room noise (-50 dBov) is not taken for speech before the first word."""
+    rng = np.random.default_rng(5)
+    spec = np.fft.rfft(rng.standard_normal(16000))
+    f = np.fft.rfftfreq(16000, 1 / 16000)
+    noise = np.fft.irfft(np.where((f > 300) & (f < 3000), spec, 0), 16000)
+    noise *= 10 ** (-50 / 20) / np.sqrt(np.mean(noise ** 2))
+    speech = load_clip("timit-LDC93S1.wav")
+    x = np.concatenate([noise, speech + rng.standard_normal(speech.size) * 10 ** (-70 / 20)])
+    a = StreamingAnalyzer(channels=1, emit_interval_s=emit_interval_s)
+    ms = a.feed(x) + a.flush()
+    assert not any(m.speaking for m in ms if m.t_s <= 1.0)
+    assert any(m.speaking for m in ms if m.t_s > 1.0)
+    assert a.totals().speech_s <= speech.size / 16000
