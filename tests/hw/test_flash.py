@@ -167,7 +167,8 @@ def test_mpremote_itself_works_against_the_virtual_board(tmp_path: Path, board_f
     r = subprocess.run(mp + ["exec", "open('nope.txt')"], capture_output=True, text=True, timeout=60)
     assert "OSError: [Errno 2] ENOENT" in r.stdout + r.stderr
     r = subprocess.run(mp + ["fs", "cat", ":nope.txt"], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "No such file" in r.stdout + r.stderr
+    assert r.returncode != 0 and "No such file" in r.stdout + r.stderr, (
+        f"{r.stderr[-1500:]}\nboard mode {board.mode}, firmware errors: {board.firmware_errors}")
 
 
 def test_flash_refuses_bad_device_config(tmp_path: Path, capsys) -> None:
