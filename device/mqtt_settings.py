@@ -55,6 +55,30 @@ class MqttSettings:
         """True for an ``mqtts://`` url (or when a CA certificate is given)."""
         return _parse_url(self.url, "mqtt.url")[0] == "mqtts" or self.ca_cert is not None
 
+    def new_client(self, client_id: str = "", *, clean_session: bool = True) -> Any:
+        """A paho 2.x client (callback API version 2, MQTT 3.1.1) with these credentials and TLS set.
+
+        Raises :class:`ConfigError` when the TLS files cannot be used.
+        """
+        import ssl
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                             clean_session=clean_session)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            try:
+                client.tls_set(ca_certs=str(self.ca_cert) if self.ca_cert else None,
+                               certfile=str(self.client_cert) if self.client_cert else None,
+                               keyfile=str(self.client_key) if self.client_key else None,
+                               cert_reqs=ssl.CERT_REQUIRED)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ConfigError(f"mqtt: cannot set up TLS with {self.ca_cert}, {self.client_cert}: {exc}") from None
+        return client
+
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "mqtt", base_dir: Path | None = None) -> MqttSettings:
         """Build from a TOML table; relative certificate paths are resolved against ``base_dir``.

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from typing import Any
 
 import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from device.errors import ConfigError
 from device.mqtt_settings import MqttSettings
@@ -110,21 +108,7 @@ class DeskPublisher:
         self._started = False
         self._stopped = False
 
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"hsc-desk-{site}-{desk}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
-        if settings.username:
-            self.client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            try:
-                self.client.tls_set(
-                    ca_certs=str(settings.ca_cert) if settings.ca_cert else None,
-                    certfile=str(settings.client_cert) if settings.client_cert else None,
-                    keyfile=str(settings.client_key) if settings.client_key else None,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise ConfigError(f"mqtt: cannot set up TLS with {settings.ca_cert}, {settings.client_cert}: {exc}") from None
+        self.client: mqtt.Client = settings.new_client(client_id or f"hsc-desk-{site}-{desk}")
         self.client.max_inflight_messages_set(max_inflight + 16)  # + state messages; our own window is the bound
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(RECONNECT_MIN_S, max(RECONNECT_MIN_S, reconnect_max_s))

@@ -201,21 +201,7 @@ class Spool:
 
     def take_dropped(self) -> int:
         """Rows evicted (oldest first) past ``max_rows`` since the last call; resets the count."""
-        with self._lock:
-            db = self._conn()
-            if not self._maybe_dropped:
-                return 0
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                n = int(db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0])
-                if n:
-                    db.execute("UPDATE meta SET value = 0 WHERE key = 'dropped'")
-                db.execute("COMMIT")
-                self._maybe_dropped = False
-            except sqlite3.Error as exc:
-                self._rollback(db)
-                raise SpoolError(f"cannot read the spool {self.path}: {exc}") from None
-            return n
+        return self._reset_dropped(None)
 
     def report_dropped(self, make: Callable[[int], tuple[str, bytes, int]]) -> int:
         """Turn the dropped count into one row, atomically: ``make(count)`` gives (topic, payload, qos).
@@ -223,6 +209,10 @@ class Spool:
         The row is appended without eviction and the count reset in the same transaction, so a crash
         loses neither the count nor the report. Returns the count (0: nothing was appended).
         """
+        return self._reset_dropped(make)
+
+    def _reset_dropped(self, make: Callable[[int], tuple[str, bytes, int]] | None) -> int:
+        """Read and zero the dropped count in one transaction, appending ``make(count)``'s row if given."""
         with self._lock:
             db = self._conn()
             if not self._maybe_dropped:
@@ -231,17 +221,19 @@ class Spool:
                 db.execute("BEGIN IMMEDIATE")
                 n = int(db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()[0])
                 if n:
-                    topic, payload, qos = make(n)
-                    db.execute("INSERT INTO rows (topic, payload, qos) VALUES (?, ?, ?)", (topic, bytes(payload), qos))
+                    if make is not None:
+                        topic, payload, qos = make(n)
+                        db.execute("INSERT INTO rows (topic, payload, qos) VALUES (?, ?, ?)",
+                                   (topic, bytes(payload), qos))
                     db.execute("UPDATE meta SET value = 0 WHERE key = 'dropped'")
                 db.execute("COMMIT")
             except BaseException as exc:
                 self._rollback(db)
                 if isinstance(exc, sqlite3.Error):
-                    raise SpoolError(f"cannot write to the spool {self.path}: {exc}") from None
+                    raise SpoolError(f"cannot update the spool {self.path}: {exc}") from None
                 raise
             self._maybe_dropped = False
-            if n:
+            if n and make is not None:
                 self._count += 1
             return n
 

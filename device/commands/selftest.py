@@ -107,7 +107,6 @@ def check_headset(cfg: Any) -> tuple[bool, str]:
 
 def check_broker(cfg: Any) -> tuple[bool, str]:
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     s = cfg.mqtt
     result: list[str] = []
@@ -117,13 +116,7 @@ def check_broker(cfg: Any) -> tuple[bool, str]:
         result.append("ok" if not reason.is_failure else f"refused: {reason}")
         done.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
-    if s.username:
-        client.username_pw_set(s.username, s.password)
-    if s.tls:
-        client.tls_set(ca_certs=str(s.ca_cert) if s.ca_cert else None,
-                       certfile=str(s.client_cert) if s.client_cert else None,
-                       keyfile=str(s.client_key) if s.client_key else None)
+    client = s.new_client()
     client.on_connect = on_connect
     try:
         client.connect(s.host, s.port, keepalive=10)

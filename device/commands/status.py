@@ -43,7 +43,6 @@ def _settings(args: argparse.Namespace) -> tuple[Any, str, str]:
 
 def run(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     from device.status_view import DeskView
     from mqtt_schema import DeskKind, SchemaError, decode_topic, desk_filter
@@ -73,13 +72,7 @@ def run(args: argparse.Namespace) -> int:
             got_metrics.set()
         changed.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set(ca_certs=str(settings.ca_cert) if settings.ca_cert else None,
-                       certfile=str(settings.client_cert) if settings.client_cert else None,
-                       keyfile=str(settings.client_key) if settings.client_key else None)
+    client = settings.new_client()
     client.on_connect = on_connect
     client.on_message = on_message
     try:
