@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,20 @@ def stale_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
         if not path.exists() or path.read_text(encoding="utf-8") != render(doc):
             stale.append(name)
     return stale
+
+
+def schema_diff(directory: Path = SCHEMA_DIR) -> str:
+    """A unified diff from the checked-in schema files to what the code exports now ("" if none)."""
+    parts: list[str] = []
+    for name, doc in build_schemas().items():
+        path = directory / name
+        old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+        new = render(doc).splitlines(keepends=True)
+        parts.extend(difflib.unified_diff(old, new, f"checked-in/{name}", f"code/{name}"))
+    on_disk = {p.name for p in directory.glob("*.schema.json")}
+    for stray in sorted(on_disk - set(build_schemas())):
+        parts.append(f"stray file with no message type: {stray}\n")
+    return "".join(parts)
 
 
 if __name__ == "__main__":

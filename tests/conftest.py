@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -13,8 +12,44 @@ from pathlib import Path
 
 import pytest
 
+from tests import real_parts
+
 DATA_DIR = Path(__file__).parent / "data"
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+MOSQUITTO = real_parts.find("mosquitto")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*parts): the real parts a test needs (see tests/real_parts.py)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs"):
+        real_parts.require(*mark.args)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In strict mode (CI, root, ./run test) no test may skip: a skip becomes a failure that says why."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and not hasattr(report, "wasxfail") and real_parts.strict():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"a test may not skip here (CI, root or ./run test without --allow-missing): {reason}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the real parts that were missing, with how many tests each one cost."""
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []) + terminalreporter.stats.get("failed", []):
+        text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if real_parts.MISSING_PREFIX in text:
+            part = text.split(real_parts.MISSING_PREFIX, 1)[1].split(" ", 1)[0]
+            counts[part] = counts.get(part, 0) + 1
+    if counts:
+        terminalreporter.section("missing real parts")
+        for part, n in sorted(counts.items()):
+            terminalreporter.write_line(f"{part}: {n} test(s); install: {real_parts.PARTS[part].install}")
 
 
 def free_port() -> int:
@@ -88,8 +123,7 @@ class Mosquitto:
 
 
 def _mosquitto(tmp_path: Path, extra: str = "") -> Iterator[Mosquitto]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed (./run test installs it when run as root)")
+    real_parts.require("mosquitto")
     broker = Mosquitto(tmp_path, free_port(), extra)
     broker.start()
     try:
@@ -110,8 +144,7 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[object]:
     brokers: list[Mosquitto] = []
 
     def make(extra: str = "") -> Mosquitto:
-        if MOSQUITTO is None:
-            pytest.skip("mosquitto is not installed")
+        real_parts.require("mosquitto")
         d = tmp_path / f"broker{len(brokers)}"
         d.mkdir()
         b = Mosquitto(d, free_port(), extra)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import urllib.error
@@ -107,7 +106,7 @@ def test_silence_written_by_another_process_reaches_the_running_host(
     wait_until(lambda: any(a["silenced"] for a in host.snapshot()[1]["alerts"]), 10, "the silence picked up")
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+@pytest.mark.needs("chromium")
 def test_dashboard_in_chromium_tile_reacts_within_2_s(
         mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
     from playwright.sync_api import expect, sync_playwright

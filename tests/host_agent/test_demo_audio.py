@@ -3,7 +3,6 @@ match what espeak-ng says today."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def test_every_scenario_renders_from_the_bundle_without_espeak(tmp_path: Path,
         speak("zhe4 ju4 hua4 mei2 you3 lu4 yin1", 80)
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@pytest.mark.needs("espeak-ng")
 def test_bundle_matches_espeak_today() -> None:
     seg = calibration_segments()[0]
     assert seg.say

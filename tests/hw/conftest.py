@@ -1,4 +1,4 @@
-"""Fixtures for the hardware tests: virtual MicroPython boards (skipped without node/MicroPython)."""
+"""Fixtures for the hardware tests: virtual MicroPython boards (they need node and MicroPython's wasm build)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,7 @@ from typing import Any
 
 import pytest
 
-from hw.virtual_headset.micropython import MicroPythonUnavailable, find_micropython
-
-
-def _have_micropython() -> str | None:
-    try:
-        find_micropython()
-    except MicroPythonUnavailable as exc:
-        return str(exc)
-    return None
-
-
-NO_MICROPYTHON = _have_micropython()
-needs_micropython = pytest.mark.skipif(NO_MICROPYTHON is not None, reason=f"MicroPython wasm: {NO_MICROPYTHON}")
+needs_micropython = pytest.mark.needs("micropython")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hw.virtual_headset.firmware import LOGIC_MODULES, load_firmware
-from tests.hw.conftest import NO_MICROPYTHON
+from tests import real_parts
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "hw" / "firmware"
 
@@ -137,8 +137,7 @@ def run_cpython(code: str) -> Any:
 
 @pytest.fixture(scope="module")
 def micropython(tmp_path_factory: pytest.TempPathFactory):
-    if NO_MICROPYTHON is not None:
-        pytest.skip(f"MicroPython wasm: {NO_MICROPYTHON}")
+    real_parts.require("micropython")
     from hw.virtual_headset.micropython import MicroPythonWorker
 
     d = tmp_path_factory.mktemp("mpfs")

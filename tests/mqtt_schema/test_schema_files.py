@@ -10,17 +10,30 @@ import jsonschema
 import pytest
 
 from mqtt_schema import decode_topic
-from mqtt_schema.json_schema import SCHEMA_DIR, build_schemas, stale_schemas
+from mqtt_schema.json_schema import SCHEMA_DIR, build_schemas, schema_diff, stale_schemas, write_schemas
 
 DOC = Path(__file__).parents[2] / "docs" / "mqtt.md"
 EXAMPLE_RE = re.compile(r"^### (\S+) \(`([^`]+)`\)\n\n```json\n(.*?)\n```", re.M | re.S)
 
 
 def test_checked_in_schemas_match_the_code() -> None:
-    stale = stale_schemas()
-    assert not stale, f"regenerate with `python -m mqtt_schema.json_schema`: {stale}"
-    on_disk = {p.name for p in SCHEMA_DIR.glob("*.schema.json")}
-    assert on_disk == set(build_schemas()), "stray or missing schema files"
+    diff = schema_diff()
+    assert not diff, f"schemas are stale; regenerate with `python -m mqtt_schema.json_schema`. What differs:\n{diff}"
+    assert not stale_schemas()
+
+
+def test_the_stale_schema_message_shows_a_unified_diff(tmp_path: Path) -> None:
+    write_schemas(tmp_path)
+    path = tmp_path / "minute.schema.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"speech_s"', '"speaking_s"', 1), encoding="utf-8")
+    (tmp_path / "old.schema.json").write_text("{}", encoding="utf-8")
+    diff = schema_diff(tmp_path)
+    assert "--- checked-in/minute.schema.json" in diff and "+++ code/minute.schema.json" in diff
+    lines = diff.splitlines()
+    assert any(x.startswith("-") and '"speaking_s"' in x for x in lines)
+    assert any(x.startswith("+") and '"speech_s"' in x for x in lines)
+    assert "stray file with no message type: old.schema.json" in diff
+    assert "metrics.schema.json" not in diff
 
 
 def test_stale_schema_is_detected(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ import pytest
 
 from device.spool import Spool
 from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
-from tests.conftest import MOSQUITTO, Mosquitto, free_port
+from tests import real_parts
+from tests.conftest import Mosquitto, free_port
 from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,9 +30,7 @@ SITE = "demo"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("espeak-ng") is None and not any(
-        (Path(__file__).resolve().parents[2] / "host_agent" / "demo" / "clips").glob("*.flac")),
-        reason="no demo speech"),
+    pytest.mark.needs("mosquitto"),
 ]
 
 
@@ -134,8 +133,7 @@ def _transitions(msgs: list[Captured]) -> dict[tuple[str, str], list[str]]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, Capture, Dashboard | None, Path]]:
     """One run of the six-desk demo on a real mosquitto, shared by the tests of this module."""
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed (./run test installs it when run as root)")
+    real_parts.require("mosquitto")
     tmp = tmp_path_factory.mktemp("chain")
     broker = Mosquitto(tmp, free_port())
     broker.start()
@@ -219,7 +217,7 @@ def test_no_qos1_message_lost(chain: tuple[DemoResult, Capture, Any, Path]) -> N
             state[key] = on
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
+@pytest.mark.needs("chromium")
 def test_dashboard_shows_the_alerts_in_chromium(chain: tuple[DemoResult, Capture, Dashboard | None, Path]) -> None:
     _, _, dash, _ = chain
     assert dash is not None

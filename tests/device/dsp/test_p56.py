@@ -24,14 +24,15 @@ def load_clip(name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_real_clips_match_the_stl_within_half_a_db(name: str) -> None:
+def test_real_clips_match_the_stl_to_a_thousandth_of_a_db(name: str) -> None:
+    # the STL's actlevel prints 3 decimals (+-0.0005); ours is within 0.0005 dB of it on every clip
     res = p56_level(load_clip(name), 16000)
     assert res is not None
-    assert abs(res.level_dbov - MANIFEST[name]["level_dbov"]) <= 0.5
+    assert abs(res.level_dbov - MANIFEST[name]["level_dbov"]) <= 0.001
     if "activity_pct" in MANIFEST[name]:
-        assert abs(res.activity * 100 - MANIFEST[name]["activity_pct"]) <= 0.5
+        assert abs(res.activity * 100 - MANIFEST[name]["activity_pct"]) <= 0.001
     if "long_term_dbov" in MANIFEST[name]:
-        assert abs(res.long_term_dbov - MANIFEST[name]["long_term_dbov"]) <= 0.01
+        assert abs(res.long_term_dbov - MANIFEST[name]["long_term_dbov"]) <= 0.001
 
 
 def test_full_scale_sine_is_minus_3_dbov_and_square_is_0() -> None:
@@ -39,10 +40,11 @@ def test_full_scale_sine_is_minus_3_dbov_and_square_is_0() -> None:
     sine = p56_level(np.sin(2 * np.pi * 997 * t), 16000)
     square = p56_level(np.sign(np.sin(2 * np.pi * 997 * t + 0.1)), 16000)
     assert sine is not None and square is not None
-    assert sine.level_dbov == pytest.approx(-3.01, abs=0.1)
-    assert square.level_dbov == pytest.approx(0.0, abs=0.1)
+    # within 0.04 dB: the envelope's first milliseconds fall below the activity threshold
+    assert sine.level_dbov == pytest.approx(-3.01, abs=0.04)
+    assert square.level_dbov == pytest.approx(0.0, abs=0.04)
     half = p56_level(0.5 * np.sin(2 * np.pi * 997 * t), 16000)
-    assert half is not None and half.level_dbov == pytest.approx(-3.01 - 6.02, abs=0.1)
+    assert half is not None and half.level_dbov == pytest.approx(-3.01 - 6.02, abs=0.04)
 
 
 def test_silence_has_no_level() -> None:
@@ -64,4 +66,4 @@ def test_per_hop_sums_do_not_depend_on_block_size() -> None:
     np.testing.assert_array_equal(active, whole.active)
     np.testing.assert_allclose(np.concatenate([p.sq for p in parts]), whole.sq, rtol=1e-12)
     a = active_level(float(whole.sq.sum()), int(whole.n.sum()), whole.active.sum(axis=0))
-    assert a is not None and a.level_dbov == pytest.approx(MANIFEST["itu-stl-voice.s16le"]["level_dbov"], abs=0.01)
+    assert a is not None and a.level_dbov == pytest.approx(MANIFEST["itu-stl-voice.s16le"]["level_dbov"], abs=0.01)  # tail < 1 hop cut: -0.009 dB

@@ -10,7 +10,7 @@ import pytest
 from device.dsp import DspError, HeadsetCalibration, StreamingAnalyzer, calibrate
 from tests.device import room_corpus as rc
 
-pytestmark = pytest.mark.skipif(not rc.have_espeak(), reason="espeak-ng is not installed")
+pytestmark = pytest.mark.needs("espeak-ng")
 
 DISTANCES_CM = (2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
 SEED = 20240611

@@ -1,0 +1,108 @@
+"""The real parts the tests drive (brokers, browsers, interpreters, codecs), and what to do when one is missing.
+
+A test declares what it needs with ``@pytest.mark.needs("mosquitto", ...)`` (handled in
+``tests/conftest.py``) or calls :func:`require` inside a fixture. When a part is missing:
+
+- in **strict** mode the test *fails* with a message naming the part and how to install it;
+- otherwise it is skipped, and the run's summary lists the missing parts.
+
+Strict is the default under ``CI=true``, when the tests run as root (``./run test`` can install every
+part then), and whenever ``./run test`` runs without ``--allow-missing`` (it sets
+``HSC_REQUIRE_PARTS=1``). ``HSC_ALLOW_MISSING=1`` (what ``--allow-missing`` sets) relaxes it, except
+under CI or as root, where nothing may skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mosquitto() -> str | None:
+    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+
+
+def _micropython() -> str | None:
+    from hw.virtual_headset.micropython import MicroPythonUnavailable, find_micropython
+
+    try:
+        node, mjs = find_micropython()
+    except MicroPythonUnavailable:
+        return None
+    return f"{node} + {mjs}"
+
+
+def _libsndfile() -> str | None:
+    try:
+        import soundfile
+    except OSError:  # soundfile raises OSError when it cannot load libsndfile
+        return None
+    return str(soundfile.__libsndfile_version__)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One real part: how to find it and how to install it."""
+
+    name: str
+    find: Callable[[], str | None]
+    install: str
+
+
+PARTS: dict[str, Part] = {p.name: p for p in (
+    Part("mosquitto", _mosquitto, "apt-get install mosquitto mosquitto-clients"),
+    Part("mosquitto_sub", lambda: shutil.which("mosquitto_sub"), "apt-get install mosquitto-clients"),
+    Part("chromium", _chromium, "apt-get install chromium"),
+    Part("micropython", _micropython,
+         "apt-get install nodejs npm, then ./run setup (npm @micropython/micropython-webassembly-pyscript)"),
+    Part("espeak-ng", lambda: shutil.which("espeak-ng"), "apt-get install espeak-ng"),
+    Part("libsndfile", _libsndfile, "apt-get install libsndfile1"),
+    Part("sox", lambda: shutil.which("sox"), "apt-get install sox"),
+)}
+
+_found: dict[str, str | None] = {}
+
+
+def find(name: str) -> str | None:
+    """Where part ``name`` is (a path or version), or None when it is missing (cached per run)."""
+    if name not in PARTS:
+        raise KeyError(f"unknown real part {name!r}; known: {', '.join(sorted(PARTS))}")
+    if name not in _found:
+        _found[name] = PARTS[name].find()
+    return _found[name]
+
+
+def strict() -> bool:
+    """True when a missing part must fail the test instead of skipping it."""
+    if os.environ.get("CI", "").lower() == "true" or os.geteuid() == 0:
+        return True
+    if os.environ.get("HSC_ALLOW_MISSING") == "1":
+        return False
+    return os.environ.get("HSC_REQUIRE_PARTS") == "1"
+
+
+MISSING_PREFIX = "missing real part: "
+
+
+def missing_message(name: str) -> str:
+    return f"{MISSING_PREFIX}{name} (install: {PARTS[name].install})"
+
+
+def require(*names: str) -> None:
+    """Fail (strict) or skip the current test unless every named part is present."""
+    for name in names:
+        if find(name) is None:
+            if strict():
+                pytest.fail(missing_message(name), pytrace=False)
+            pytest.skip(missing_message(name))
