@@ -38,6 +38,8 @@ class FloorTracker:
     def __init__(self, width: int, window_hops: int = 1000, percentile: float = 5.0,
                  initial_db: float = -90.0) -> None:
         self._ring = Ring(window_hops, width)
+        self.ring = self._ring
+        """The remembered levels (read-only for callers)."""
         self._pct = percentile
         self.floor_db: FloatArray = np.full(width, initial_db)
 

@@ -24,7 +24,9 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   (Boersma, P. (1993), "Accurate short-term analysis of the fundamental frequency and the
   harmonics-to-noise ratio of a sampled sound", Proc. IFA 17, 97-110), at lags of 2.5-12.5 ms
   (80-400 Hz);
-- the threshold follows the local speech level and the noise floor of the last few seconds.
+- the threshold follows the local speech level and the noise floor of the last few seconds: at
+  least ``below_speech_db`` under the speech level, and above the floor by a share of the
+  speech-to-floor spread (so that it still passes syllables at 5 dB SNR), not a fixed margin.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -63,12 +65,16 @@ class SyllableParams:
     """How far left a dip is searched for."""
     lookahead_s: float = 0.25
     """How far right a dip is searched for; the main part of the reporting delay."""
-    min_gap_s: float = 0.11
+    min_gap_s: float = 0.08
     """Nuclei closer than this are merged (the stronger is kept)."""
     below_speech_db: float = 18.0
     """Threshold below the speech level (de Jong & Wempe's silence threshold: -25 dB)."""
     above_noise_db: float = 12.0
-    """Threshold above the noise floor."""
+    """Threshold above the noise floor (clean rooms)..."""
+    min_above_noise_db: float = 5.0
+    """...never less than this (noisy rooms)..."""
+    above_noise_share: float = 0.5
+    """...and this share of the spread between the floor and the speech level in between."""
     min_voicing: float = 0.45
     """Minimum window-corrected normalised autocorrelation at the pitch lag (0..1)."""
     pitch_hz: tuple[float, float] = (80.0, 400.0)
@@ -290,7 +296,8 @@ class SyllableNucleusDetector:
         ring = self._level_ring[: self._level_count]
         k_floor, k_speech = int(0.05 * (ring.size - 1)), int(0.95 * (ring.size - 1))
         floor, speech = np.partition(ring, (k_floor, k_speech))[[k_floor, k_speech]]
-        threshold = max(float(speech) - p.below_speech_db, float(floor) + p.above_noise_db)
+        above = min(max(p.above_noise_share * float(speech - floor), p.min_above_noise_db), p.above_noise_db)
+        threshold = max(float(speech) - p.below_speech_db, float(floor) + above)
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:

@@ -14,6 +14,21 @@ exploiting power level differences", ICASSP).
 Mono: the level above the noise floor and a speech spectrum (most energy in 100-4000 Hz, not
 rumble or hiss), which cannot tell a neighbour from the agent.
 
+The gate adapts to the room: it is a share of the spread between the noise floor (5th percentile of
+the last 10 s of hop levels) and the speech level (95th percentile), between ``min_gate_db`` and
+``gate_db``, so that speech at about 5 dB SNR still opens it (in the manner of the adaptive
+thresholds of energy VADs that track both the noise and the speech level, e.g. ITU-T G.729 Annex B
+and Sohn, J., Kim, N. S. & Sung, W. (1999), "A statistical model-based voice activity detection",
+IEEE Signal Process. Lett. 6(1), 1-3, which track noise statistics instead of a fixed gate).
+A fixed gate over the floor threw away most speech at 5-10 dB SNR.
+
+Speech is modulated: the syllables make its level rise and fall by 10 dB or more several times a
+second (the 4 Hz modulation of speech: Houtgast, T. & Steeneken, H. J. M. (1985), "A review of the
+MTF concept in room acoustics and its use for estimating speech intelligibility in auditoria",
+JASA 77(3), 1069-1077). Tones, beeps, hum and stationary noise are not: their level above the gate
+is steady. So a hop is speech only while the spread (90th minus 10th percentile) of the levels of
+the last ``modulation_hops`` hops that opened the gate is at least ``min_modulation_db``.
+
 Segments: gaps shorter than 0.3 s between own-speech hops are bridged and count as speech.
 Units: dB, hops of 10 ms.
 """
@@ -42,7 +57,20 @@ class VadParams:
     """Tuning of :class:`OwnVoiceVad` (dB unless stated)."""
 
     gate_db: float = 12.0
-    """Boom speech-band level above its noise floor for a hop to count as speech."""
+    """Boom speech-band level above its noise floor for a hop to count as speech (clean rooms)..."""
+    min_gate_db: float = 3.0
+    """...never less than this, in a noisy room..."""
+    gate_share: float = 0.25
+    """...and this share of the spread between the floor and the speech level in between."""
+    speech_percentile: float = 95.0
+    """Percentile of the last 10 s of boom levels taken as the speech level."""
+    min_modulation_db: float = 5.0
+    """Spread (90th - 10th percentile, dB) of recent gate-opening levels below which the sound is
+    steady (tone, hum, stationary noise), not speech."""
+    modulation_hops: int = 100
+    """Recent gate-opening hops whose levels show the modulation (1 s of sound)."""
+    min_modulation_hops: int = 5
+    """Gate-opening hops needed before modulation is judged (0.1 s); until then nothing is speech."""
     ild_margin_db: float = 4.0
     """Own voice: ILD at least this far above the far-field ILD."""
     ild_margin_loud_db: float = 1.0
@@ -74,6 +102,10 @@ class OwnVoiceVad:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1)
+        self._levels = self._floor.ring  # the last 10 s of boom levels (the floor's own memory)
+        self._gate_levels = Ring(self.p.modulation_hops)
+        self.gate_db = self.p.gate_db
+        self.modulation_db = 0.0
         self._started = False  # the floor has been seeded by the first hops
         self._far = Ring(self.p.far_window_hops)
         self.far_ild_db = 0.0
@@ -101,7 +133,19 @@ class OwnVoiceVad:
             self._floor.update(boom.reshape(-1, 1))
             self._started = True
         floor = float(self._floor.floor_db[0])
-        energetic = boom > floor + p.gate_db
+        if len(self._levels):
+            speech_level = float(self._levels.percentile(p.speech_percentile)[0])
+            self.gate_db = min(max(p.gate_share * (speech_level - floor), p.min_gate_db), p.gate_db)
+        energetic = boom > floor + self.gate_db
+        if energetic.any():
+            self._gate_levels.push(boom[energetic])
+        if len(self._gate_levels) >= p.min_modulation_hops:
+            lo, hi = self._gate_levels.percentile(10.0)[0], self._gate_levels.percentile(90.0)[0]
+            self.modulation_db = float(hi - lo)
+        else:
+            self.modulation_db = 0.0
+        if self.modulation_db < p.min_modulation_db:
+            energetic = np.zeros_like(energetic)  # a steady sound: tone, hum, stationary noise
         if self.channels >= 2:
             ild = boom - level_db(energies[:, 1, _SPEECH])
             self.last_ild_db = ild
@@ -112,7 +156,7 @@ class OwnVoiceVad:
             own: BoolArray = energetic & ((excess > p.ild_margin_db)
                                           | ((excess > p.ild_margin_loud_db) & (boom > self.own_level_db - p.loud_db)))
             # far-field level difference: weak sounds (below the speech gate) are distant sources
-            weak = (boom > floor + 3.0) & ~energetic
+            weak = (boom > floor + 3.0) & (boom <= floor + self.gate_db)
             if weak.any():
                 self._far.push(ild[weak])
                 self.far_ild_db = min(max(median_values(self._far.stored()[:, 0]), -p.far_ild_limit_db),

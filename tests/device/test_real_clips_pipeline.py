@@ -15,6 +15,8 @@ from device.dsp.syllables import SyllableNucleusDetector
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
+SPEECH_ONSET_S = {"aishell-BAC009S0764W0121.wav": 0.40}
+"""Hand-marked start of speech where a clip opens with room noise close to its speech level."""
 WAVS = sorted(name for name, clip in MANIFEST.items() if "syllables" in clip)
 
 
@@ -22,7 +24,7 @@ WAVS = sorted(name for name, clip in MANIFEST.items() if "syllables" in clip)
 def test_real_clip_syllables_and_level_through_the_pipeline(name: str) -> None:
     clip = MANIFEST[name]
     out = analyse_file(DATA / name)
-    assert abs(out["syllables"] - clip["syllables"]) <= 2, (out["syllables"], clip["syllables"])
+    assert abs(out["syllables"] - clip["syllables"]) <= 1, (out["syllables"], clip["syllables"])
     assert out["level_dbov"] == pytest.approx(clip["level_dbov"], abs=0.006)  # reported to 0.01 dB
     assert 0.5 * out["duration_s"] < out["speech_s"] <= out["duration_s"]
     assert out["distance_cm"] is None  # mono: never a guess
@@ -34,7 +36,9 @@ def test_the_own_voice_gate_keeps_the_nuclei_in_speech_and_drops_those_in_noise(
     independently of our VAD, by the clip's ITU-T STL P.56 active level: a nucleus is in speech when a
     10 ms hop within +-30 ms of it is within 20 dB of that level. The pipeline must count exactly those
     (new-home-in-the-stars opens with 0.7 s of room noise, ~30 dB down, in which the detector finds a
-    nucleus at 0.18 s: the gate must drop it, and no other)."""
+    nucleus at 0.18 s: the gate must drop it, and no other). Where a clip opens with room noise only
+    about 10 dB under its speech, the level criterion cannot tell, and the speech onset is hand-marked
+    (aishell-0764: the first 0.4 s are noise; the detector finds two nuclei in it)."""
     clip = MANIFEST[name]
     x, rate = sf.read(DATA / name, dtype="float64")
     assert rate == 16000 and x.ndim == 1
@@ -43,7 +47,8 @@ def test_the_own_voice_gate_keeps_the_nuclei_in_speech_and_drops_those_in_noise(
     hops = x[: x.size // 160 * 160].reshape(-1, 160)
     hop_db = 10 * np.log10(np.mean(hops ** 2, axis=1) + 1e-12)
     loud = hop_db > clip["level_dbov"] - 20.0
-    in_speech = [bool(loud[max(0, int(t / 0.01) - 3): int(t / 0.01) + 4].any()) for t in nuclei]
+    onset = SPEECH_ONSET_S.get(name, 0.0)
+    in_speech = [t >= onset and bool(loud[max(0, int(t / 0.01) - 3): int(t / 0.01) + 4].any()) for t in nuclei]
     assert analyse_file(DATA / name)["syllables"] == sum(in_speech), (nuclei, in_speech)
 
 
