@@ -1,0 +1,100 @@
+"""The own-voice VAD adapts to the room: speech at 5-10 dB SNR is still found, and steady sounds
+(silence, tones, beeps, hum, stationary noise, a noise that starts mid-stream) are never speech.
+
+Real speech (tests/data/real-speech) mixed with pink noise or with a babble of the other clips, at
+an SNR taken against each clip's own active speech power; the reference is the clean clip's speech
+time through the same analyser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from device.dsp import StreamingAnalyzer
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "real-speech"
+MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
+WAVS = sorted(n for n, c in MANIFEST.items() if "syllables" in c)
+FS = 16000
+
+
+def _clip(name: str) -> np.ndarray:
+    x, rate = sf.read(DATA / name, dtype="float64")
+    assert rate == FS
+    return np.asarray(x)
+
+
+def _speech_s(x: np.ndarray) -> float:
+    a = StreamingAnalyzer(FS, channels=1, emit_interval_s=0.1)
+    a.feed(x)
+    a.flush()
+    return a.totals().speech_s
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    w = np.fft.rfft(rng.standard_normal(n))
+    y = np.fft.irfft(w / np.sqrt(np.arange(w.size) + 1.0), n)
+    return y / np.std(y)
+
+
+def _babble(n: int, others: list[np.ndarray]) -> np.ndarray:
+    out = np.zeros(n)
+    for k, x in enumerate(others):
+        y = np.roll(np.tile(x, n // x.size + 1)[:n], 3000 * k)
+        out += y / np.sqrt(np.mean(y ** 2))
+    return out / np.std(out)
+
+
+def _mix(x: np.ndarray, noise: np.ndarray, snr_db: float, level_dbov: float) -> np.ndarray:
+    # SNR against the active speech power (P.56 level of the clip), noise power over the whole clip
+    speech_power = 10 ** (level_dbov / 10) / 2.0  # dBov: a full-scale square wave (power 1) is 0 dBov
+    return x + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
+
+
+@pytest.mark.parametrize("kind", ["pink", "babble"])
+def test_speech_time_holds_at_5_db_snr(kind: str) -> None:
+    rng = np.random.default_rng(12)
+    clean_total = noisy_total = err_total = 0.0
+    for name in WAVS:
+        x = _clip(name)
+        clean = _speech_s(x)
+        noise = _pink(x.size, rng) if kind == "pink" else _babble(x.size, [_clip(n) for n in WAVS if n != name])
+        noisy = _speech_s(_mix(x, noise, 5.0, MANIFEST[name]["level_dbov"]))
+        clean_total += clean
+        noisy_total += noisy
+        err_total += abs(noisy - clean)
+    # measured: pink 5 dB 7.3 %, babble 5 dB 18.6 % of the clean speech time (the fixed 12 dB gate
+    # before: 47 % and 34 %). Mono cannot tell a babble of voices from the talker, so babble fills
+    # some pauses (+); the two-channel own-voice gate handles neighbours (test_rooms.py).
+    limit = {"pink": 0.09, "babble": 0.20}[kind]
+    assert err_total / clean_total <= limit, (kind, clean_total, noisy_total, err_total)
+
+
+def _steady_sounds() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    t = np.arange(10 * FS) / FS
+    pink = 0.05 * _pink(10 * FS, rng)
+    beep = np.concatenate([0.3 * np.sin(2 * np.pi * 440 * t[: FS // 2]), np.zeros(FS // 2)])
+    return {
+        "silence": np.zeros(10 * FS),
+        "tone after silence": np.concatenate([np.zeros(2 * FS), 0.3 * np.sin(2 * np.pi * 1000 * t[: 6 * FS]),
+                                              np.zeros(2 * FS)]),
+        "beeps": np.tile(beep, 10),
+        "mains hum": sum(0.1 / k * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 12)),
+        "white noise": 0.05 * rng.standard_normal(10 * FS),
+        "pink noise": pink,
+        "noise starting mid-stream": np.concatenate([np.zeros(3 * FS), pink[: 7 * FS]]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_steady_sounds()))
+def test_steady_sounds_are_never_speech(name: str) -> None:
+    a = StreamingAnalyzer(FS, channels=1, emit_interval_s=0.1)
+    a.feed(_steady_sounds()[name])
+    a.flush()
+    assert a.totals().speech_s == 0.0
+    assert a.totals().syllables == 0
