@@ -1,19 +1,46 @@
 """Offline analysis of one recording through the streaming engine (the same numbers as live).
 
-:func:`analyse_file` returns a JSON-ready dict: file, duration_s, speech_s, syllables, rate_spm,
-level_dbov, activity, noise_dbov, clipping, distance_cm (None: mono or uncalibrated), ild_db,
-channels, sample_rate_hz, and with ``timeline`` a list of per-second values.
+:func:`analyse_file` reads the file (:mod:`device.audio_file`), decides what its channels are
+(:mod:`device.channel_layout`: a whole-file check pass first for 2-channel headset and call
+recordings), and feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
+file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
+clipping, distance_cm (None: mono or uncalibrated), ild_db, channels (of the file),
+sample_rate_hz, layout, warnings (list of text), with ``timeline`` a list of per-second values,
+and in the call layout agent_channel, customer_speech_s and overlap_s (seconds). In the call
+layout each channel is measured as mono with one measurement per 10 ms hop, so the overlap of the
+two talkers' speech is exact to the hop (the agent's figures may then differ by a hop or so from
+the same channel analysed alone at the live agent's 100 ms ticks).
+
+Units: seconds, dBov (ITU-T P.56), syllables per minute, cm, dB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from device.audio_file import blocks, probe
-from device.dsp import DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
-from device.errors import AudioError
+import numpy as np
+import numpy.typing as npt
+
+from device.audio_file import AudioInfo, blocks, probe
+from device.channel_layout import (
+    ChannelCheck,
+    ChannelReport,
+    Layout,
+    Plan,
+    apply_check,
+    no_own_speech_warning,
+    resolve,
+)
+from device.dsp import HOP_S, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
+from device.errors import AudioError, LayoutError
+
+FloatArray = npt.NDArray[np.float64]
+
+OVER_FULL_SCALE = 2.0
+"""Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 
 
 def _r(x: float | None, nd: int) -> float | None:
@@ -64,27 +91,136 @@ class _Timeline:
         return self.rows
 
 
-def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
-                 timeline: bool = False, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """Analyse ``path`` (WAV/FLAC, or raw s16le with ``raw_rate_hz``); raises :class:`AudioError`."""
-    info = probe(path, raw_rate_hz)
+class _Reader:
+    """The blocks of a file, one or more passes, reporting progress (0..1 over all passes) and the
+    peak magnitude (full scale 1.0)."""
+
+    def __init__(self, info: AudioInfo, passes: int, progress: Callable[[float], None] | None) -> None:
+        self.info = info
+        self.passes = passes
+        self.progress = progress
+        self.peak = 0.0
+        self._pass = 0
+
+    def blocks(self) -> Iterator[FloatArray]:
+        """One pass over the file: float64 blocks ``(n, channels)``."""
+        done = 0
+        for block in blocks(self.info):
+            if self._pass == 0 and block.size:
+                self.peak = max(self.peak, float(np.max(np.abs(block))))
+            yield block
+            done += block.shape[0]
+            if self.progress is not None:
+                self.progress(min(1.0, (self._pass + done / max(1, self.info.frames)) / self.passes))
+        self._pass += 1
+
+
+class _SpeechHops:
+    """Which 10 ms hops were speech, from one measurement per hop (``emit_interval_s=HOP_S``): a
+    measurement ending at hop h with ``speech_s`` = c hops marks hops h-c+1..h (the own-speech hop and
+    the bridged gap just before it)."""
+
+    def __init__(self) -> None:
+        self.flags: npt.NDArray[np.bool_] = np.zeros(1 << 12, dtype=np.bool_)
+        self.hops = 0
+
+    def add(self, ms: list[Measurement]) -> None:
+        for m in ms:
+            h = round(m.t_s / HOP_S) - 1
+            if h >= self.flags.size:
+                self.flags = np.concatenate([self.flags, np.zeros(max(h + 1, self.flags.size), dtype=np.bool_)])
+            self.hops = max(self.hops, h + 1)
+            c = round(m.speech_s / HOP_S)
+            if c > 0:
+                self.flags[max(0, h - c + 1): h + 1] = True
+
+    def overlap_s(self, other: _SpeechHops) -> float:
+        """Seconds in which both were speech."""
+        n = min(self.hops, other.hops)
+        return float(np.count_nonzero(self.flags[:n] & other.flags[:n])) * HOP_S
+
+
+def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | None,
+              per_hop: bool = False) -> StreamingAnalyzer:
+    """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop (else the live agent's)."""
     try:
-        analyzer = StreamingAnalyzer(info.rate_hz, channels=info.channels, calibration=calibration)
+        if per_hop:
+            return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration, emit_interval_s=HOP_S)
+        return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration)
+    except DspError as exc:
+        raise AudioError(f"{info.path}: {exc}") from exc
+
+
+def _plan(info: AudioInfo, reader: _Reader, layout: Layout | None,
+          agent_channel: int | None) -> tuple[Plan, ChannelReport | None]:
+    """The layout for ``info``, after the whole-file channel check when it has 2 channels."""
+    try:
+        plan = resolve(layout, info.channels, agent_channel)
+    except LayoutError as exc:
+        raise LayoutError(f"{info.path}: {exc}") from None
+    if reader.passes == 1:
+        return plan, None
+    check = ChannelCheck(info.rate_hz)
+    for block in reader.blocks():
+        check.add(block)
+    report = check.report()
+    return apply_check(plan, report), report
+
+
+def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
+                 timeline: bool = False, progress: Callable[[float], None] | None = None, *,
+                 layout: Layout | None = None, agent_channel: int | None = None) -> dict[str, Any]:
+    """Analyse ``path`` (any container libsndfile reads, or raw s16le with ``raw_rate_hz``).
+
+    ``layout`` None picks by channel count (1: mono, 2: headset, more: mono mixdown, warned);
+    ``agent_channel`` is for :attr:`Layout.CALL` (default 0); ``progress`` gets 0..1. Raises
+    :class:`AudioError` (unreadable file, bad samples) or :class:`LayoutError` (the layout does not
+    fit), each naming the file.
+    """
+    info = probe(path, raw_rate_hz)
+    checked = info.channels == 2 and layout is not Layout.MONO
+    reader = _Reader(info, 2 if checked else 1, progress)
+    plan, report = _plan(info, reader, layout, agent_channel)
+    tl = _Timeline() if timeline else None
+    customer: StreamingAnalyzer | None = None
+    agent_hops, customer_hops = _SpeechHops(), _SpeechHops()
+    if plan.layout is Layout.CALL:
+        analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
+        customer = _analyzer(info, 1, calibration, per_hop=True)
+    else:
+        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration)
+    try:
+        for block in reader.blocks():
+            if customer is not None and plan.agent_channel is not None:
+                ms = analyzer.feed(block[:, [plan.agent_channel]])
+                agent_hops.add(ms)
+                customer_hops.add(customer.feed(block[:, [1 - plan.agent_channel]]))
+            else:
+                ms = analyzer.feed(block if plan.layout is Layout.HEADSET else block.mean(axis=1, keepdims=True))
+            if tl is not None:
+                tl.add(ms)
+        ms = analyzer.flush()
+        if customer is not None:
+            agent_hops.add(ms)
+            customer_hops.add(customer.flush())
     except DspError as exc:
         raise AudioError(f"{path}: {exc}") from exc
-    tl = _Timeline() if timeline else None
-    for block in blocks(info):
-        ms = analyzer.feed(block)
-        if tl is not None:
-            tl.add(ms)
-        if progress is not None:
-            progress(analyzer.stream_s / info.duration_s)
-    ms = analyzer.flush()
     if tl is not None:
         tl.add(ms)
     t = analyzer.totals()
+    warnings = list(plan.warnings)
+    if reader.peak == 0.0:
+        warnings.append("all samples are zero (digital silence)")
+    elif reader.peak > OVER_FULL_SCALE:
+        warnings.append(f"samples reach {reader.peak:.4g} ({20 * math.log10(reader.peak):.1f} dB over full scale): "
+                        "float samples not scaled to +-1.0? level and clipping are not meaningful")
+    if plan.layout is Layout.HEADSET:
+        note = no_own_speech_warning(report, t.speech_s, t.activity)
+        if note is not None:
+            warnings.append(note)
     out: dict[str, Any] = {
         "file": str(path),
+        "format": info.kind,
         "duration_s": round(t.duration_s, 3),
         "speech_s": round(t.speech_s, 2),
         "syllables": t.syllables,
@@ -97,7 +233,13 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         "ild_db": _r(t.ild_db, 2),
         "channels": info.channels,
         "sample_rate_hz": info.rate_hz,
+        "layout": plan.layout.value,
     }
+    if customer is not None:
+        out["agent_channel"] = plan.agent_channel
+        out["customer_speech_s"] = round(customer.totals().speech_s, 2)
+        out["overlap_s"] = round(agent_hops.overlap_s(customer_hops), 2)
+    out["warnings"] = warnings
     if tl is not None:
         out["timeline"] = tl.finish()
     return out

@@ -1,11 +1,20 @@
-"""Audio files for the offline analyser and calibration: WAV/FLAC (soundfile) and raw s16le.
+"""Audio files for the offline analyser and calibration: every container libsndfile reads, and raw s16le.
 
-Files are read in blocks (bounded memory for hour-long recordings). Errors are
-:class:`device.errors.AudioError` naming the file and the problem.
+Containers (WAV of any subtype including float32/float64 and G.711 µ-law/A-law, FLAC, OGG/Vorbis,
+OGG/Opus, MP3, AIFF, AU, CAF, ...) are read through soundfile (libsndfile) as float64 in
+[-1, 1] (16-bit samples scaled by 1/32768, as the ITU-T STL does; float samples as stored).
+Headerless signed 16-bit little-endian audio is read only for the suffixes in
+:data:`RAW_SUFFIXES`, or, when a rate is given (``--raw-rate``), for a file that has no known
+container suffix and whose header libsndfile does not recognise: a container is never read
+with its header as samples.
+
+Files are read in blocks (bounded memory for hour-long recordings). Every problem is an
+:class:`device.errors.AudioError` whose message names the file and the reason.
 """
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,75 +25,159 @@ import soundfile as sf
 
 from device.errors import AudioError
 
+FloatArray = npt.NDArray[np.float64]
+
 RAW_SUFFIXES = (".s16le", ".raw", ".pcm")
 """Suffixes read as raw signed 16-bit little-endian samples (needs a rate)."""
+CONTAINER_SUFFIXES = (".wav", ".wave", ".bwf", ".rf64", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3",
+                      ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf")
+"""Suffixes that name a container: never read as raw, even with a raw rate."""
 BLOCK_S = 1.0
+"""Seconds per block read."""
+MAX_BLOCK_SAMPLES = 1 << 20
+"""At most this many samples (all channels) per block: bounded memory for many-channel files."""
+RAW_RATE_RANGE_HZ = (4000, 384000)
+INT16_SCALE = 1.0 / 32768.0
+"""16-bit full scale, as libsndfile and the ITU-T STL map -32768..32767 to -1.0..0.99997."""
 
 
 @dataclass(frozen=True, slots=True)
 class AudioInfo:
-    """An opened recording: ``rate_hz``, ``channels``, ``frames`` (samples per channel)."""
+    """An opened recording: ``rate_hz`` (Hz), ``channels``, ``frames`` (samples per channel, from the
+    header; a truncated file may hold fewer), ``raw`` (headerless s16le), ``kind`` (e.g. "WAV FLOAT")."""
 
     path: Path
     rate_hz: int
     channels: int
     frames: int
+    raw: bool = False
+    kind: str = ""
 
     @property
     def duration_s(self) -> float:
+        """Length in seconds (from the header)."""
         return self.frames / self.rate_hz
 
 
+def _sndfile_reason(exc: Exception) -> str:
+    """libsndfile's reason without its own "Error opening 'path':" prefix."""
+    reason = str(getattr(exc, "error_string", None) or exc).strip().rstrip(".")
+    if "does not exist or is not a regular file" in reason:
+        return "format not recognised or header damaged"  # what libsndfile's MP3 probe says for both
+    return reason or type(exc).__name__
+
+
+def _check_path(path: Path) -> None:
+    """A regular, readable file (a FIFO or device would block or never end)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{path}: is not a regular file")
+    if st.st_size == 0:
+        raise AudioError(f"{path}: is empty (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def _is_raw(path: Path, raw_rate_hz: int | None) -> bool:
-    return path.suffix.lower() in RAW_SUFFIXES or (raw_rate_hz is not None and path.suffix.lower() not in
-                                                     (".wav", ".flac", ".ogg"))
+    suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return True
+    if raw_rate_hz is None or suffix in CONTAINER_SUFFIXES:
+        return False
+    try:
+        sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError):
+        return True  # headerless: the raw rate says how to read it
+    return False
 
 
 def probe(path: Path, raw_rate_hz: int | None = None, raw_channels: int = 1) -> AudioInfo:
-    """Open ``path`` enough to know its rate, channels and length; raises :class:`AudioError`."""
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
+    """Open ``path`` enough to know its rate (Hz), channels and length; raises :class:`AudioError`.
+
+    Any channel count is accepted: what to do with the channels is the caller's decision.
+    """
+    _check_path(path)
     if _is_raw(path, raw_rate_hz):
         if raw_rate_hz is None:
             raise AudioError(f"{path}: raw s16le audio needs its sample rate (--raw-rate HZ)")
+        lo, hi = RAW_RATE_RANGE_HZ
+        if not lo <= raw_rate_hz <= hi:
+            raise AudioError(f"{path}: raw sample rate must be from {lo} to {hi} Hz, got {raw_rate_hz}")
         size = path.stat().st_size
         if size % (2 * raw_channels):
             raise AudioError(f"{path}: {size} bytes is not a whole number of {raw_channels}-channel 16-bit frames")
-        info = AudioInfo(path, raw_rate_hz, raw_channels, size // (2 * raw_channels))
+        info = AudioInfo(path, raw_rate_hz, raw_channels, size // (2 * raw_channels), raw=True, kind="raw s16le")
     else:
         try:
             i = sf.info(str(path))
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise AudioError(f"{path}: not a readable audio file ({exc})") from exc
-        info = AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames))
-    if info.channels > 2:
-        raise AudioError(f"{path}: has {info.channels} channels; expected 1 (boom) or 2 (boom, ear cup)")
+        except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError) as exc:
+            hint = "" if path.suffix.lower() in CONTAINER_SUFFIXES else "; headerless s16le needs --raw-rate HZ"
+            raise AudioError(f"{path}: not a readable audio file ({_sndfile_reason(exc)}{hint})") from None
+        if i.channels < 1 or i.samplerate <= 0:
+            raise AudioError(f"{path}: header says {i.channels} channel(s) at {i.samplerate} Hz")
+        info = AudioInfo(path, int(i.samplerate), int(i.channels), max(0, int(i.frames)),
+                         kind=f"{i.format} {i.subtype}")
     if info.frames == 0:
         raise AudioError(f"{path}: is empty (no audio samples)")
     return info
 
 
-def blocks(info: AudioInfo, block_s: float = BLOCK_S) -> Iterator[npt.NDArray[np.int16]]:
-    """The samples of ``info.path`` as int16 blocks of shape ``(n, channels)``."""
-    n = max(1, int(block_s * info.rate_hz))
+def _checked(block: FloatArray, info: AudioInfo, start: int) -> FloatArray:
+    """``block`` unless it holds NaN or infinite samples (then an :class:`AudioError` with the time)."""
+    finite = np.isfinite(block)
+    if not finite.all():
+        first = start + int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise AudioError(f"{info.path}: has NaN or infinite samples (first at {first / info.rate_hz:.3f} s)")
+    return block
+
+
+def blocks(info: AudioInfo, block_s: float = BLOCK_S) -> Iterator[FloatArray]:
+    """The samples of ``info.path`` as float64 blocks of shape ``(n, channels)``, full scale 1.0.
+
+    Raises :class:`AudioError` for a read failure, NaN/inf samples, or a file with no samples.
+    """
+    n = max(1, min(int(block_s * info.rate_hz), MAX_BLOCK_SAMPLES // info.channels))
+    done = 0
     try:
-        if _is_raw(info.path, info.rate_hz):
+        if info.raw:
             with open(info.path, "rb") as fh:
-                while True:
-                    buf = fh.read(2 * info.channels * n)
-                    if not buf:
-                        return
-                    yield np.frombuffer(buf, dtype="<i2").astype(np.int16).reshape(-1, info.channels)
+                while buf := fh.read(2 * info.channels * n):
+                    x = np.frombuffer(buf, dtype="<i2").astype(np.float64) * INT16_SCALE
+                    yield x.reshape(-1, info.channels)
+                    done += x.size // info.channels
         else:
             with sf.SoundFile(str(info.path)) as f:
-                yield from f.blocks(blocksize=n, dtype="int16", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"{info.path}: read failed ({exc})") from exc
+                for x in f.blocks(blocksize=n, dtype="float64", always_2d=True):
+                    yield _checked(x, info, done)
+                    done += x.shape[0]
+    except AudioError:
+        raise
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError) as exc:
+        raise AudioError(f"{info.path}: read failed after {done / info.rate_hz:.2f} s "
+                         f"({_sndfile_reason(exc)})") from None
+    if done == 0:
+        raise AudioError(f"{info.path}: no audio samples could be read (truncated file?)")
 
 
-def read_all(info: AudioInfo) -> npt.NDArray[np.int16]:
-    """The whole recording as int16 ``(n, channels)`` (for calibration recordings, which are short)."""
-    parts = list(blocks(info))
-    return np.concatenate(parts) if parts else np.zeros((0, info.channels), np.int16)
+def read_all(info: AudioInfo) -> FloatArray:
+    """The whole recording as float64 ``(n, channels)`` (for calibration recordings, which are short)."""
+    return np.concatenate(list(blocks(info)))
+
+
+def read(path: Path, raw_rate_hz: int | None = None) -> tuple[FloatArray, int]:
+    """The whole of ``path`` as float64 samples ``(n, channels)`` (full scale 1.0) and its rate (Hz).
+
+    Raises :class:`AudioError` naming the file and the reason.
+    """
+    info = probe(path, raw_rate_hz)
+    return read_all(info), info.rate_hz

@@ -25,3 +25,7 @@ class CalibrationError(AgentError, ValueError):
 
 class LinkError(AgentError, OSError):
     """The headset link (USB serial) failed."""
+
+
+class LayoutError(AgentError, ValueError):
+    """A channel layout that does not fit a recording (a channel out of range, a 3-channel call)."""

@@ -2,8 +2,20 @@
 speaking rate (syllables/min), ITU-T P.56 active speech level (dBov), noise floor, clipping and
 mouth-to-mic distance (cm; needs 2 channels and --calibration, else null).
 
-Reads WAV/FLAC, or raw signed 16-bit little-endian mono with --raw-rate. A file that cannot be
-analysed gets an error on stderr; the other files are still analysed, and the exit code is 1.
+Reads every container libsndfile reads (WAV of any sample format including float and G.711
+u-law/A-law, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF, AU, CAF, ...), and raw signed 16-bit
+little-endian mono (.raw, .pcm, .s16le, or a headerless file) with --raw-rate. Other sample rates
+(8 kHz telephone audio, 44.1/48 kHz) are resampled to 16 kHz.
+
+Channel layouts (--layout): headset (channel 0 boom, 1 ear cup; the default for 2 channels),
+call (a stereo call recording: the agent's measures from --agent-channel, plus the customer's
+speech time and the overlap of both), mono (all channels mixed; the default for 1 channel, and for
+more than 2 with a warning). A 2-channel file whose channels are identical, or whose ear cup is
+louder than the boom, is analysed as mono with a warning. Warnings go to stderr and into the JSON
+"warnings" list.
+
+A file that cannot be analysed gets an error on stderr; the other files are still analysed, and
+the exit code is 1.
 """
 
 from __future__ import annotations
@@ -15,40 +27,62 @@ from pathlib import Path
 from typing import Any
 
 from device.analysis import analyse_file
+from device.audio_file import probe
 from device.calibration_file import load
-from device.errors import AgentError, AudioError, UsageError
+from device.channel_layout import Layout
+from device.dsp import HeadsetCalibration
+from device.errors import AgentError, UsageError
 
 EXAMPLE = """example:
   headset-agent analyze --json --calibration headset.toml call-0412.wav call-0413.flac
+  headset-agent analyze --timeline desk-07.mp3
   headset-agent analyze --raw-rate 16000 mic.s16le
+  headset-agent analyze --layout mono podcast.ogg
+  headset-agent analyze --json --layout call --agent-channel 1 recorded-call.wav
 """
+PREFIX = "headset-agent analyze"
+"""Start of each per-file error and warning line on stderr."""
 PROGRESS_MIN_S = 30.0
 """Files longer than this show progress on stderr (when it is a terminal)."""
 
 COLUMNS = (("file", "{}", 28), ("duration_s", "{:.1f}", 9), ("speech_s", "{:.1f}", 8), ("syllables", "{}", 9),
            ("rate_spm", "{:.0f}", 8), ("level_dbov", "{:.1f}", 10), ("activity", "{:.2f}", 8),
            ("noise_dbov", "{:.1f}", 10), ("clipping", "{:.4f}", 8), ("distance_cm", "{:.1f}", 11))
+CALL_COLUMNS = (("customer_speech_s", "{:.1f}", 17), ("overlap_s", "{:.1f}", 9))
+"""Extra table columns in the call layout."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", metavar="FILE", nargs="+", type=Path, help="recordings (WAV, FLAC, raw s16le)")
+    parser.add_argument("files", metavar="FILE", nargs="+", type=Path,
+                        help="recordings (WAV, FLAC, OGG, Opus, MP3, AIFF, AU, CAF, ..., raw s16le)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument("--calibration", type=Path, metavar="FILE", help="headset calibration TOML (for distance)")
     parser.add_argument("--timeline", action="store_true", help="add per-second values")
-    parser.add_argument("--raw-rate", type=int, metavar="HZ", help="sample rate of raw s16le files")
+    parser.add_argument("--raw-rate", type=int, metavar="HZ",
+                        help="sample rate of raw s16le files (.raw, .pcm, .s16le, or headerless)")
+    parser.add_argument("--layout", choices=[layout.value for layout in Layout], default=None,
+                        help="what the channels are: headset (0 boom, 1 ear cup), call (agent and customer), "
+                             "mono (mix all); default: mono for 1 channel, headset for 2, mono for more")
+    parser.add_argument("--agent-channel", type=int, metavar="N",
+                        help="with --layout call: the agent's channel, 0 or 1 (default 0); the other is "
+                             "the customer's")
 
 
 def _cell(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _table_header() -> str:
-    return " ".join(name.rjust(w) if i else name.ljust(w) for i, (name, _, w) in enumerate(COLUMNS))
+def _columns(layout: str | None) -> tuple[tuple[str, str, int], ...]:
+    return COLUMNS + CALL_COLUMNS if layout == Layout.CALL else COLUMNS
 
 
-def _table_row(r: dict[str, Any]) -> str:
+def _table_header(layout: str | None = None) -> str:
+    return " ".join(name.rjust(w) if i else name.ljust(w) for i, (name, _, w) in enumerate(_columns(layout)))
+
+
+def _table_row(r: dict[str, Any], layout: str | None = None) -> str:
     cells = []
-    for i, (name, fmt, w) in enumerate(COLUMNS):
+    for i, (name, fmt, w) in enumerate(_columns(layout)):
         text = _cell(r.get(name), fmt)
         if i == 0:
             text = text if len(text) <= w else "..." + text[-(w - 3):]
@@ -67,34 +101,57 @@ def _timeline_lines(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_args(args: argparse.Namespace) -> None:
     if args.raw_rate is not None and not 4000 <= args.raw_rate <= 384000:
         raise UsageError(f"--raw-rate must be from 4000 to 384000 Hz, got {args.raw_rate}")
+    if args.agent_channel is not None:
+        if args.layout != Layout.CALL:
+            raise UsageError("--agent-channel needs --layout call")
+        if args.agent_channel < 0:
+            raise UsageError(f"--agent-channel must be 0 or more, got {args.agent_channel}")
+
+
+def _analyse(path: Path, args: argparse.Namespace, calibration: HeadsetCalibration | None,
+             tty: bool) -> dict[str, Any]:
+    """One file; progress on stderr for long files when stderr is a terminal."""
+    def progress(frac: float, name: str = str(path)) -> None:
+        print(f"\r{name}: {frac * 100:5.1f} %", end="", file=sys.stderr, flush=True)
+
+    long_file = tty and probe(path, args.raw_rate).duration_s >= PROGRESS_MIN_S
+    try:
+        return analyse_file(path, calibration, args.raw_rate, timeline=args.timeline,
+                            progress=progress if long_file else None,
+                            layout=Layout(args.layout) if args.layout else None, agent_channel=args.agent_channel)
+    finally:
+        if long_file:
+            print("\r" + " " * (len(str(path)) + 10) + "\r", end="", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
     calibration = load(args.calibration) if args.calibration else None
     failed = 0
     tty = sys.stderr.isatty()
     if not args.json:
-        print(_table_header(), flush=True)
+        print(_table_header(args.layout), flush=True)
     for path in args.files:
-        def progress(frac: float, name: str = str(path)) -> None:
-            print(f"\r{name}: {frac * 100:5.1f} %", end="", file=sys.stderr, flush=True)
-
         try:
-            from device.audio_file import probe
-
-            long_file = tty and probe(path, args.raw_rate).duration_s >= PROGRESS_MIN_S
-            result = analyse_file(path, calibration, args.raw_rate, timeline=args.timeline,
-                                  progress=progress if long_file else None)
-            if long_file:
-                print("\r" + " " * (len(str(path)) + 10) + "\r", end="", file=sys.stderr, flush=True)
-        except AudioError as exc:
+            result = _analyse(path, args, calibration, tty)
+        except AgentError as exc:  # the file's own problem, its name in the message
             failed += 1
-            print(f"headset-agent analyze: {exc}", file=sys.stderr, flush=True)
+            print(f"{PREFIX}: {exc}", file=sys.stderr, flush=True)
             continue
+        except Exception as exc:  # a bug must not stop the batch: the file is reported as failed
+            failed += 1
+            print(f"{PREFIX}: {path}: unexpected error (a bug, please report it): {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
+            continue
+        for text in result["warnings"]:
+            print(f"{PREFIX}: {path}: warning: {text}", file=sys.stderr, flush=True)
         if args.json:
             print(json.dumps(result, ensure_ascii=False), flush=True)
         else:
-            print(_table_row(result), flush=True)
+            print(_table_row(result, args.layout), flush=True)
             if args.timeline:
                 print("\n".join(_timeline_lines(result.get("timeline", []))), flush=True)
     if failed:

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         raise CalibrationError(f"{args.out}: already exists (use --force to replace it)")
     info = probe(args.file, args.raw_rate)
     if info.channels != 2:
-        raise CalibrationError(f"{args.file}: is mono; a calibration needs 2 channels (boom and ear-cup mics)")
+        what = "is mono" if info.channels == 1 else f"has {info.channels} channels"
+        raise CalibrationError(f"{args.file}: {what}; a calibration needs 2 channels (boom and ear-cup mics)")
     try:
         cal = calibrate(read_all(info), info.rate_hz, args.distance_cm, model=args.model,
                         boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)

@@ -1,0 +1,183 @@
+"""Which channel of a recording is what: layout resolution and the whole-file channel checks.
+
+Layouts (``headset-agent analyze --layout``):
+
+- ``headset``: channel 0 boom mic, channel 1 ear-cup mic (what the desk records); the default
+  for 2-channel input.
+- ``call``: a stereo call recording, the agent on ``agent_channel`` and the customer on the
+  other channel; each is analysed as mono.
+- ``mono``: all channels mixed down (mean); the default for 1 channel, and for more than 2 (with a
+  warning).
+
+Two-channel recordings are checked over the whole file before they are analysed as a headset:
+identical channels (a mono recording saved as stereo) and an ear cup louder than the boom in
+speech (a stereo music or podcast file, or swapped channels) fall back to mono with a warning,
+instead of a silent 0 s of own speech. Units: dB, Hz, seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from device.errors import LayoutError
+
+FloatArray = npt.NDArray[np.float64]
+
+SPEECH_BAND_HZ = (150.0, 4000.0)
+"""Band of the speech-weighted channel levels (above mains hum and its leakage)."""
+FRAME_S = 0.04
+"""Frames of the speech-weighted levels: 40 ms, Hann window (25 Hz bins: 50/60 Hz hum stays below
+the band)."""
+ACTIVE_RANGE_DB = 30.0
+"""Speech weighting: frames within this of the loud frames (95th percentile of frame levels) count."""
+IDENTICAL_BELOW_DB = -40.0
+"""Channels are identical when their difference is this far below their level (lossy codecs of a
+dual-mono file stay far below it; two real mics are near 0 dB)."""
+EAR_LOUDER_DB = 3.0
+"""An ear cup louder than the boom by more than this (speech-weighted) is not a headset recording."""
+NO_OWN_SPEECH_ACTIVITY = 0.05
+"""A headset analysis with no own speech while the boom's P.56 activity is at least this is reported."""
+
+
+class Layout(StrEnum):
+    """What the channels of a recording are (see the module docstring)."""
+
+    MONO = "mono"
+    HEADSET = "headset"
+    CALL = "call"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to analyse a recording: ``layout``, ``agent_channel`` (call layout only) and the
+    ``warnings`` so far (without the file name)."""
+
+    layout: Layout
+    agent_channel: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    def warn(self, text: str, layout: Layout | None = None) -> Plan:
+        """This plan with ``text`` added to the warnings (and ``layout`` instead, if given)."""
+        return replace(self, layout=layout or self.layout, warnings=(*self.warnings, text))
+
+
+def resolve(requested: Layout | None, channels: int, agent_channel: int | None = None) -> Plan:
+    """The plan for a recording of ``channels`` channels; raises :class:`LayoutError` when the
+    requested layout cannot fit (the message has no file name: the caller adds it)."""
+    if requested is None:
+        if channels <= 2:
+            return Plan(Layout.MONO if channels == 1 else Layout.HEADSET)
+        return Plan(Layout.MONO).warn(f"{channels} channels: mixed down to mono (use --layout to choose)")
+    if requested is Layout.MONO:
+        return Plan(Layout.MONO)
+    if requested is Layout.HEADSET:
+        if channels == 1:
+            return Plan(Layout.MONO).warn("1 channel (no ear cup): analysed as mono")
+        if channels > 2:
+            raise LayoutError(f"the headset layout needs 2 channels (boom, ear cup), the file has {channels}: "
+                              "use --layout mono")
+        return Plan(Layout.HEADSET)
+    agent = 0 if agent_channel is None else agent_channel
+    if not 0 <= agent < channels:
+        raise LayoutError(f"--agent-channel {agent} is out of range: the file has {channels} channel(s) "
+                          f"(0..{channels - 1})")
+    if channels != 2:
+        raise LayoutError(f"the call layout needs 2 channels (agent, customer), the file has {channels}")
+    return Plan(Layout.CALL, agent_channel=agent)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReport:
+    """Whole-file comparison of channels 0 and 1.
+
+    ``difference_db``: level of (channel 0 - channel 1) relative to the channels' mean level, dB
+    (None for digital silence); ``ear_minus_boom_db``: channel 1 minus channel 0 level, dB, in the
+    speech band over the active frames (None when there are none).
+    """
+
+    difference_db: float | None
+    ear_minus_boom_db: float | None
+
+    @property
+    def identical(self) -> bool:
+        """The two channels carry the same signal (a mono recording saved as stereo)."""
+        return self.difference_db is not None and self.difference_db < IDENTICAL_BELOW_DB
+
+
+class ChannelCheck:
+    """Accumulates :class:`ChannelReport` over blocks ``(n, 2)`` at ``rate_hz`` (bounded work per
+    block; 16 bytes per 40 ms frame are kept for the speech weighting)."""
+
+    def __init__(self, rate_hz: int) -> None:
+        self.rate_hz = rate_hz
+        self.frame = max(1, round(FRAME_S * rate_hz))
+        freqs = np.fft.rfftfreq(self.frame, 1.0 / rate_hz)
+        self._band = (freqs >= SPEECH_BAND_HZ[0]) & (freqs <= SPEECH_BAND_HZ[1])
+        self._window = np.hanning(self.frame).reshape(1, -1, 1)  # little leakage of hum and hiss into the band
+        self._rest: FloatArray = np.zeros((0, 2))
+        self._frames: list[FloatArray] = []  # speech-band energy of each frame, (k, 2)
+        self._sq = 0.0  # sum of squares of both channels
+        self._diff_sq = 0.0  # sum of squares of channel 0 - channel 1
+
+    def add(self, block: FloatArray) -> None:
+        """Add the next samples, shape ``(n, 2)``, full scale 1.0."""
+        self._sq += float(np.square(block).sum())
+        self._diff_sq += float(np.square(block[:, 0] - block[:, 1]).sum())
+        x = np.concatenate([self._rest, block]) if self._rest.shape[0] else block
+        k = x.shape[0] // self.frame
+        self._rest = x[k * self.frame:].copy()
+        if k:
+            frames = x[: k * self.frame].reshape(k, self.frame, 2)
+            spec = np.fft.rfft(frames * self._window, axis=1)[:, self._band, :]
+            self._frames.append(np.square(np.abs(spec)).sum(axis=1))
+
+    def report(self) -> ChannelReport:
+        """The comparison over everything added so far."""
+        difference: float | None = None  # digital silence: neither identical nor different
+        if self._sq > 0:
+            difference = 10.0 * math.log10(self._diff_sq / (self._sq / 2.0)) if self._diff_sq > 0 else -math.inf
+        e = np.concatenate(self._frames) if self._frames else np.zeros((0, 2))
+        louder = np.max(e, axis=1) if e.shape[0] else np.zeros(0)
+        if not (louder > 0).any():
+            return ChannelReport(difference, None)
+        level = 10.0 * np.log10(np.maximum(louder, 1e-30))
+        active = level > float(np.percentile(level, 95.0)) - ACTIVE_RANGE_DB
+        boom, ear = (float(v) for v in e[active].sum(axis=0))
+        return ChannelReport(difference, 10.0 * math.log10(max(ear, 1e-30) / max(boom, 1e-30)))
+
+
+def apply_check(plan: Plan, report: ChannelReport) -> Plan:
+    """``plan`` after the channel check: a headset plan falls back to mono for identical channels
+    or a louder ear cup; a call plan with identical channels is warned about."""
+    if plan.layout is Layout.CALL:
+        if report.identical:
+            return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?): "
+                             "agent and customer cannot be told apart")
+        return plan
+    if plan.layout is not Layout.HEADSET:
+        return plan
+    if report.identical:
+        return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?); analysed as mono "
+                         "— use --layout mono", Layout.MONO)
+    d = report.ear_minus_boom_db
+    if d is not None and d > EAR_LOUDER_DB:
+        return plan.warn(f"ear-cup channel (1) is {d:.1f} dB louder than the boom (0) in speech: not a headset "
+                         "recording, or channels swapped? analysed as mono (channels mixed) — use --layout mono, "
+                         "or --layout call for a call recording", Layout.MONO)
+    return plan
+
+
+def no_own_speech_warning(report: ChannelReport | None, speech_s: float, activity: float) -> str | None:
+    """A warning for a headset analysis that found no own speech although the boom was active
+    (P.56 ``activity`` 0..1): the ear cup about as loud as the boom, as in a room or stereo file."""
+    if speech_s > 0 or activity < NO_OWN_SPEECH_ACTIVITY:
+        return None
+    d = report.ear_minus_boom_db if report is not None else None
+    ild = f"ear cup {d:+.1f} dB re boom" if d is not None else "ear cup about as loud as the boom"
+    return (f"no own speech found although the boom channel is active (P.56 activity {activity * 100:.0f} %, "
+            f"{ild}): a room, far-field or stereo recording rather than a headset? use --layout mono")
