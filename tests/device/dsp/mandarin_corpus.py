@@ -1,4 +1,5 @@
-"""Synthetic Mandarin corpus with known syllable counts, for the speaking-rate tests and bench.
+"""Synthetic Mandarin (and English, Cantonese) corpus with known syllable counts, for the
+speaking-rate tests and bench.
 
 Recipe (TESTING.md): Chinese call-centre sentences are converted to tone-numbered pinyin with
 ``pypinyin`` (``Style.TONE3``, neutral tone as 5) and spoken by espeak-ng's ``cmn-latn-pinyin``
@@ -10,12 +11,18 @@ sentences, noise power over the whole clip). Audio is 16 kHz mono float32 WAV, c
 
 The sentences are split into a tuning half and a held-out test half (``split="tune"`` or
 ``"test"``), so that a detector is tuned on one set of sentences and seeds and tested on another.
+
+``language="en"``: hand-hyphenated English sentences spoken by espeak-ng's ``en-us`` voice.
+``language="yue"``: Cantonese call-centre sentences in Chinese characters, spoken by espeak-ng's
+``yue`` voice, which reads the characters themselves (one Han character is one syllable of truth);
+split into tune and test halves like the Mandarin ones. Same rates, noises and SNRs for all three.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -103,6 +110,53 @@ ENGLISH_SENTENCES: tuple[str, ...] = (
 )
 
 
+# Cantonese call-centre sentences (Hong Kong style, traditional characters) for espeak-ng's ``yue``
+# voice, which reads Chinese characters directly. No digits or Latin letters, so the truth is the
+# number of Han characters. Checked with ``espeak-ng -v yue -x``: each sentence gives exactly one
+# toned syllable per character (espeak-ng 1.51).
+CANTONESE_SENTENCES: tuple[str, ...] = (
+    "您好，歡迎致電客戶服務中心，請問有乜嘢可以幫到您？",
+    "唔該您等一陣，我而家幫您查一查。",
+    "唔好意思要您等咗咁耐，多謝您嘅耐心。",
+    "請問您係唔係登記嘅用戶本人？",
+    "為咗保障您嘅戶口安全，我要先核對一下您嘅資料。",
+    "麻煩您講一講身份證號碼最後四個字。",
+    "您反映嘅問題我已經記錄低，會盡快覆您。",
+    "呢項服務而家可以喺網上直接申請。",
+    "請問仲有冇其他地方可以幫到您？",
+    "多謝您嘅來電，祝您生活愉快，拜拜。",
+    "您今個月嘅套餐仲有少少數據剩低。",
+    "我明白您嘅感受，我哋一定會認真跟進。",
+    "麻煩您再詳細講一次個問題好唔好？",
+    "系統顯示您嘅訂單已經寄出，預計聽日送到。",
+    "如果您滿意我嘅服務，請喺收線之後俾個好評。",
+    "唔好意思，啱啱訊號唔係幾好，請您再講一次。",
+    "您可以留意我哋嘅官方網站查閱賬單。",
+    "我已經幫您申請咗退款，款項會退返原本嘅戶口。",
+    "請您保持電話暢通，我哋嘅同事會主動聯絡您。",
+    "關於您提到嘅收費問題，等我同您解釋一下。",
+    "今次通話可能會被錄音，用嚟提升服務質素。",
+    "您嘅意見我哋已經收到，會轉交有關部門處理。",
+    "而家係繁忙時間，帶嚟不便請您見諒。",
+    "請問您方唔方便話俾我知送貨地址？",
+    "我哋嘅辦公時間係每日朝早九點到夜晚六點。",
+    "您好，呢度係客戶服務中心，請問點稱呼您？",
+    "呢個優惠活動去到月尾就完喇。",
+    "請您核對一下短訊入面嘅驗證碼啱唔啱。",
+    "我已經幫您開通咗呢項服務，即刻就生效。",
+    "如果仲有疑問，歡迎您隨時打我哋嘅熱線。",
+)
+CANTONESE_TUNE_SENTENCES = CANTONESE_SENTENCES[0::2]
+CANTONESE_TEST_SENTENCES = CANTONESE_SENTENCES[1::2]
+LANGUAGES: tuple[str, ...] = ("cmn", "en", "yue")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def han_syllables(text: str) -> int:
+    """Syllables of truth of a Chinese sentence: one per Han character (punctuation ignored)."""
+    return len(_HAN.findall(text))
+
+
 def english_syllables(text: str) -> int:
     """Syllables of truth of a hand-hyphenated English sentence (hyphen- or space-separated parts)."""
     return sum(len(word.split("-")) for word in text.split())
@@ -112,7 +166,7 @@ def english_syllables(text: str) -> int:
 class Clip:
     """One corpus clip: ``path`` (16 kHz mono WAV), its true ``syllables``, espeak ``rate``,
     ``noise`` type, ``snr_db`` (dB), ``duration_s`` (s), ``speech_s`` (s, sentence audio) and
-    the pinyin text."""
+    the spoken text (tone-numbered pinyin for Mandarin, characters for Cantonese)."""
 
     path: Path
     syllables: int
@@ -175,7 +229,7 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
     return pink
 
 
-def _babble_bed(rng: np.random.Generator, seconds: float) -> np.ndarray:
+def babble_bed(rng: np.random.Generator, seconds: float) -> np.ndarray:
     """Babble-like noise: eight talkers (mixed voices, rates and pitches) summed with random delays."""
     n = int(seconds * SAMPLE_RATE_HZ)
     bed = np.zeros(n)
@@ -211,7 +265,8 @@ def make_clip(
 ) -> tuple[np.ndarray, int, float, str, tuple[tuple[float, float], ...]]:
     """Build one clip's audio; returns (samples, true syllables, seconds of sentence audio, text,
     (start, end) seconds of each sentence). ``language`` "cmn": ``sentences`` are Chinese, spoken
-    as pinyin; "en": hand-hyphenated English (:data:`ENGLISH_SENTENCES`), spoken by ``en-us``."""
+    as pinyin; "en": hand-hyphenated English (:data:`ENGLISH_SENTENCES`), spoken by ``en-us``;
+    "yue": Cantonese in Chinese characters (:data:`CANTONESE_SENTENCES`), spoken by ``yue``."""
     n_sent = int(rng.integers(2, 5))
     picks = rng.choice(len(sentences), size=n_sent, replace=False)
     pitch = int(rng.integers(35, 70))
@@ -227,6 +282,11 @@ def make_clip(
             syllables += syllable_count(py)
             texts.append(" ".join(py))
             s = espeak(py, rate, pitch)
+        elif language == "yue":
+            text = sentences[int(i)]
+            syllables += han_syllables(text)
+            texts.append(text)
+            s = espeak([text], rate, pitch, voice="yue")
         else:
             text = sentences[int(i)]
             syllables += english_syllables(text)
@@ -258,20 +318,23 @@ def build_corpus(
     """Generate (or load from the cache) one clip per (rate, noise, repeat) cell.
 
     ``split`` picks the sentence half ("tune" or "test"); ``seed`` fixes sentence choice, pauses,
-    pitch, noise and SNR; ``language`` "cmn" (pinyin voice) or "en" (``en-us`` voice, the English
-    sentences, which are not split: none of them is used for tuning). Returns the clips in a fixed order.
+    pitch, noise and SNR; ``language`` "cmn" (pinyin voice), "en" (``en-us`` voice, the English
+    sentences, which are not split: none of them is used for tuning) or "yue" (Cantonese ``yue``
+    voice, split like the Mandarin sentences). Returns the clips in a fixed order.
     """
     if split not in ("tune", "test"):
         raise ValueError(f"split must be 'tune' or 'test', not {split!r}")
-    if language not in ("cmn", "en"):
-        raise ValueError(f"language must be 'cmn' or 'en', not {language!r}")
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
     if language == "en":
         sentences = ENGLISH_SENTENCES
+    elif language == "yue":
+        sentences = CANTONESE_TUNE_SENTENCES if split == "tune" else CANTONESE_TEST_SENTENCES
     else:
         sentences = TUNE_SENTENCES if split == "tune" else TEST_SENTENCES
     recipe = json.dumps([RECIPE_VERSION, split, seed, rates, noises, clips_per_cell, snr_range_db, sentences])
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    folder = cache_dir / f"{'en-' if language == 'en' else ''}{split}-{seed}-{key}"
+    folder = cache_dir / f"{'' if language == 'cmn' else language + '-'}{split}-{seed}-{key}"
     manifest = folder / "manifest.json"
     if manifest.exists():
         rows = json.loads(manifest.read_text(encoding="utf-8"))
@@ -280,7 +343,7 @@ def build_corpus(
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp.", dir=cache_dir))
     rng = np.random.default_rng(seed)
-    babble = _babble_bed(np.random.default_rng(seed + 1), 40.0) if "babble" in noises else np.zeros(0)
+    babble = babble_bed(np.random.default_rng(seed + 1), 40.0) if "babble" in noises else np.zeros(0)
     clips: list[Clip] = []
     for rate in rates:
         for noise in noises:

@@ -1,0 +1,866 @@
+"""The accuracy table of the headset coach: each measure against its reference, a peer beside it.
+
+Prints a markdown table (the README's accuracy table is this output), then per-clip details;
+``--json`` gives the same figures for machines. Progress goes to stderr.
+
+Ours is measured only through the public paths, never re-implemented here:
+``device.analysis.analyse_file`` (the offline analyser: own-voice VAD, P.56 level, VAD-gated syllable
+nuclei, as ``headset-agent analyze`` reports them) and the ``device.dsp`` API: ``p56.p56_level``
+(ITU-T P.56 method B), ``syllables.detect_nuclei`` (the syllable-nucleus detector alone, after de
+Jong & Wempe 2009), ``StreamingAnalyzer`` and ``calibrate`` (for arrays: simulated rooms and
+generated signals).
+
+Peers, on the same audio:
+- syllables: de Jong & Wempe (2009) syllable nuclei on Praat's engine through praat-parselmouth
+  (``bench/peer_dejong.py``), on channel 0 at the file's own rate;
+- VAD: Silero VAD 6.2.3, its ONNX model run with onnxruntime without torch
+  (``bench/peer_silero.py``), speech time by ``get_speech_timestamps``' default rule (p >= 0.5 to
+  start, < 0.35 for 100 ms to end, segments > 250 ms, 30 ms padding), on audio resampled to 16 kHz.
+
+Rows (``--only`` names): ``p56`` P.56 level vs the ITU-T STL's ``actlevel`` values (and the dev
+set's manifest values); ``synthetic`` syllable counts on the held-out synthetic corpora of
+``tests/device/dsp/mandarin_corpus.py`` (Mandarin, English, Cantonese; MAPE per clip); ``real``
+syllables of the real clips in ``tests/data/real-speech`` through the whole analyser; ``dev``
+syllables and speech time of a real development set (``--dev-dir``; fixed tune/report halves);
+``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
+speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
+on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise.
+
+Example::
+
+    .venv/bin/python bench/accuracy.py --dev-dir ../shared/data/real-speech-dev
+    .venv/bin/python bench/accuracy.py --only p56,real --no-peer --json
+
+Needs the ``bench`` extra (praat-parselmouth, onnxruntime), Silero's model
+(``pip install --no-deps --require-hashes -r requirements/silero.lock``) unless ``--no-peer``, and
+espeak-ng + pyroomacoustics (dev extra) for the synthetic corpora, which are cached under ``.cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+from scipy.signal import resample_poly
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import peer_silero  # noqa: E402
+from bench.peer_dejong import de_jong_wempe, have_parselmouth  # noqa: E402
+from device.analysis import analyse_file  # noqa: E402
+from device.dsp import HeadsetCalibration, StreamingAnalyzer, calibrate  # noqa: E402
+from device.dsp.p56 import p56_level  # noqa: E402
+from device.dsp.syllables import detect_nuclei  # noqa: E402
+from tests.device import room_corpus as rc  # noqa: E402
+from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
+from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
+
+FloatArray = npt.NDArray[np.float64]
+REAL = ROOT / "tests" / "data" / "real-speech"
+RATE_HZ = 16000
+ROWS = ("p56", "synthetic", "real", "dev", "vad", "rooms", "robust")
+OVERLAP_IDS = ("moss-single-reference",)
+"""Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
+BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
+SYNTHETIC = (  # (language, corpus label, build_corpus arguments)
+    ("cmn", "synthetic Mandarin (espeak-ng pinyin voice)", {"split": "test", "seed": 2024}),
+    ("en", "synthetic English (espeak-ng en-us, hand-counted)", {"split": "test", "seed": 11, "language": "en"}),
+    ("yue", "synthetic Cantonese (espeak-ng yue, one syllable a character)",
+     {"split": "test", "seed": 2024, "language": "yue"}),
+)
+SNR_DB = 5.0
+ROBUST_LEVELS_DBOV = (-40.0, -20.0)
+ROBUST_S = 10.0
+
+SYNTH_TARGET = {"cmn": "≤ 5 %", "yue": "≤ 8 %", "en": "≤ 8 %"}
+"""Issue 12's targets for the held-out synthetic corpora, by language."""
+
+
+class BenchError(Exception):
+    """A problem that stops the run (missing peer, unreadable dev set); main prints it."""
+
+
+# -- output model ------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One line of the accuracy table; ``values`` holds the raw figures for ``--json``."""
+
+    measure: str
+    corpus: str
+    ours: str
+    peer: str
+    target: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Detail:
+    """A detail table under the accuracy table (per clip, per band)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+    data: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    """What one row function returns."""
+
+    row: str
+    lines: list[Line] = field(default_factory=list)
+    details: list[Detail] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def pct(x: float | None, signed: bool = False, nd: int = 1) -> str:
+    if x is None or not np.isfinite(x):
+        return "-"
+    return f"{100 * x:+.{nd}f} %" if signed else f"{100 * x:.{nd}f} %"
+
+
+def num(x: float | None, nd: int = 2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def opt(x: int | float | None) -> str:
+    return "-" if x is None else str(x)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def table(header: list[str], rows: Iterable[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# -- progress (stderr) -------------------------------------------------------------------------
+
+
+class Progress:
+    """Step and item progress on stderr: one updating line on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.tty = sys.stderr.isatty()
+        self.quiet = quiet
+        self._label = ""
+        self._t0 = time.monotonic()
+
+    def step(self, label: str) -> None:
+        self._label = label
+        self._t0 = time.monotonic()
+        self._say(f"{label} ...", end="\r" if self.tty else "\n")
+
+    def item(self, i: int, n: int, name: str = "") -> None:
+        if self.tty:
+            self._say(f"{self._label}: {i}/{n} {name}".ljust(78)[:78], end="\r")
+
+    def done(self) -> None:
+        self._say(f"{self._label}: done in {time.monotonic() - self._t0:.1f} s".ljust(78))
+
+    def _say(self, text: str, end: str = "\n") -> None:
+        if not self.quiet:
+            print(f"[accuracy] {text}", end=end, file=sys.stderr, flush=True)
+
+
+# -- real clips and the measures on them ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RealClip:
+    """A real recording with its truth: ``syllables``, reference P.56 ``level_dbov``, reference
+    ``activity`` (0..1, None when the manifest has none) and where those come from."""
+
+    id: str
+    path: Path
+    language: str
+    syllables: int | None
+    level_dbov: float | None
+    activity: float | None
+    raw_rate_hz: int | None = None
+    channels: int = 1
+
+
+def repo_clips() -> list[RealClip]:
+    """The clips of ``tests/data/real-speech`` (reference values: the ITU-T STL's sv56)."""
+    clips = json.loads((REAL / "manifest.json").read_text(encoding="utf-8"))["clips"]
+    out = []
+    for name, e in sorted(clips.items()):
+        raw = 16000 if name.endswith(".s16le") else None
+        act = e["activity_pct"] / 100 if "activity_pct" in e else None
+        out.append(RealClip(Path(name).stem, REAL / name, e["lang"], e.get("syllables"), e.get("level_dbov"), act,
+                            raw))
+    return out
+
+
+def dev_clips(dev_dir: Path) -> list[RealClip]:
+    """The clips of a development set folder (its manifest.json lists them)."""
+    manifest = dev_dir / "manifest.json"
+    try:
+        clips = json.loads(manifest.read_text(encoding="utf-8"))["clips"]
+        out = [RealClip(c["id"], dev_dir / c["file"], c["language"], c.get("syllables"), c.get("level_dbov"),
+                        c.get("activity"), None, int(c.get("channels", 1))) for c in clips]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"{manifest}: not a readable dev-set manifest ({exc})") from exc
+    missing = [str(c.path) for c in out if not c.path.is_file()]
+    if missing:
+        raise BenchError(f"dev set files missing: {', '.join(missing)}")
+    return sorted(out, key=lambda c: c.id)
+
+
+def dev_halves(clips: list[RealClip]) -> dict[str, list[RealClip]]:
+    """Fixed halves of the dev set, overlapped clips left out: sorted by id, alternating
+    (1st, 3rd, ... = "tune"; 2nd, 4th, ... = "report")."""
+    solo = sorted((c for c in clips if c.id not in OVERLAP_IDS), key=lambda c: c.id)
+    return {"tune": solo[0::2], "report": solo[1::2]}
+
+
+class Context:
+    """Options, the peers, a temp folder and caches shared by the rows (each file measured once)."""
+
+    def __init__(self, dev_dir: Path | None, peer: bool, tmp: Path, progress: Progress) -> None:
+        self.dev_dir = dev_dir
+        self.peer = peer
+        self.tmp = tmp
+        self.progress = progress
+        self.silero = peer_silero.SileroVad.load() if peer else None
+        self._audio: dict[Path, tuple[FloatArray, int]] = {}
+        self._analysis: dict[Path, dict[str, Any]] = {}
+        self._peer: dict[Path, int] = {}
+        self._silero: dict[Path, float] = {}
+        self._dev: list[RealClip] | None = None
+
+    def dev(self) -> list[RealClip]:
+        if self.dev_dir is None:
+            return []
+        if self._dev is None:
+            self._dev = dev_clips(self.dev_dir)
+        return self._dev
+
+    def audio(self, path: Path, raw_rate_hz: int | None = None) -> tuple[FloatArray, int]:
+        """Channel 0 of ``path`` as float64 (1.0 = full scale) and its rate."""
+        if path not in self._audio:
+            if raw_rate_hz is not None:
+                x = np.fromfile(path, dtype="<i2").astype(np.float64) / 32768.0
+                self._audio[path] = (x, raw_rate_hz)
+            else:
+                y, fs = sf.read(path, dtype="float64", always_2d=True)
+                self._audio[path] = (np.ascontiguousarray(y[:, 0]), int(fs))
+        return self._audio[path]
+
+    def mono_file(self, clip: RealClip) -> Path:
+        """The file the analyser reads: the clip itself, or a temp mono copy of its channel 0
+        (``analyse_file`` reads 2 channels as boom + ear cup, which a stereo recording is not)."""
+        if clip.raw_rate_hz is not None or sf.info(str(clip.path)).channels == 1:
+            return clip.path
+        out = self.tmp / f"{clip.id}.ch0.wav"
+        if not out.exists():
+            x, fs = self.audio(clip.path)
+            sf.write(out, x, fs, subtype=sf.info(str(clip.path)).subtype)
+        return out
+
+    def analyse(self, clip: RealClip) -> dict[str, Any]:
+        """``analyse_file`` of the clip (channel 0)."""
+        path = self.mono_file(clip)
+        if path not in self._analysis:
+            self._analysis[path] = analyse_file(path, raw_rate_hz=clip.raw_rate_hz)
+        return self._analysis[path]
+
+    def analyse_path(self, path: Path) -> dict[str, Any]:
+        if path not in self._analysis:
+            self._analysis[path] = analyse_file(path)
+        return self._analysis[path]
+
+    def peer_syllables(self, path: Path, raw_rate_hz: int | None = None) -> int | None:
+        """de Jong & Wempe's count on channel 0 (None with ``--no-peer``)."""
+        if not self.peer:
+            return None
+        if path not in self._peer:
+            self._peer[path] = de_jong_wempe(*self.audio(path, raw_rate_hz))
+        return self._peer[path]
+
+    def silero_seconds(self, x: FloatArray, fs: int) -> float | None:
+        """Silero's speech seconds in mono ``x`` at ``fs`` (None with ``--no-peer``)."""
+        if self.silero is None:
+            return None
+        y = to_16k(x, fs)
+        return peer_silero.speech_seconds(self.silero.probabilities(y), y.size)
+
+    def silero_clip(self, clip: RealClip) -> float | None:
+        if self.silero is None:
+            return None
+        if clip.path not in self._silero:
+            s = self.silero_seconds(*self.audio(clip.path, clip.raw_rate_hz))
+            self._silero[clip.path] = float(s or 0.0)
+        return self._silero[clip.path]
+
+    def reference_speech(self, clip: RealClip) -> tuple[float, str]:
+        """P.56 activity x duration (s) of the clip and where the activity comes from."""
+        x, fs = self.audio(clip.path, clip.raw_rate_hz)
+        if clip.activity is not None:
+            return clip.activity * x.size / fs, "manifest"
+        res = p56_level(x, fs)
+        return (res.activity if res else 0.0) * x.size / fs, "p56_level"
+
+
+def to_16k(x: FloatArray, fs: int) -> FloatArray:
+    if fs == RATE_HZ:
+        return x
+    g = int(np.gcd(fs, RATE_HZ))
+    y: FloatArray = resample_poly(x, RATE_HZ // g, fs // g)
+    return y
+
+
+def analyse_array(x: FloatArray, channels: int = 1,
+                  calibration: HeadsetCalibration | None = None) -> StreamingAnalyzer:
+    """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it)."""
+    a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration)
+    for i in range(0, x.shape[0], 1600):
+        a.feed(x[i: i + 1600])
+    a.flush()
+    return a
+
+
+def total_error(got: Sequence[int | None], truth: Sequence[int]) -> float | None:
+    """sum |got - truth| / sum truth (None when any count is missing)."""
+    if not truth or any(g is None for g in got):
+        return None
+    return sum(abs(int(g or 0) - t) for g, t in zip(got, truth, strict=True)) / sum(truth)
+
+
+def mape(got: Sequence[int | None], truth: Sequence[int]) -> float | None:
+    """Mean of |got - truth| / truth per clip (None when any count is missing)."""
+    if not truth or any(g is None for g in got):
+        return None
+    return float(np.mean([abs(int(g or 0) - t) / t for g, t in zip(got, truth, strict=True)]))
+
+
+def speech_error(got: Sequence[float | None], ref: Sequence[float]) -> tuple[float | None, float | None]:
+    """(sum |got - ref| / sum ref, (sum got - sum ref) / sum ref) of speech times."""
+    if not ref or any(g is None for g in got):
+        return None, None
+    g = np.array(got, dtype=float)
+    r = np.array(ref, dtype=float)
+    return float(np.abs(g - r).sum() / r.sum()), float((g.sum() - r.sum()) / r.sum())
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def row_p56(ctx: Context) -> Section:
+    """P.56 level: p56_level and the analyser's level vs the STL's actlevel (and the dev manifest)."""
+    sec = Section("p56")
+    clips = [c for c in repo_clips() if c.level_dbov is not None]
+    ctx.progress.step("P.56 level")
+    rows, data, err_fn, err_an, err_act = [], [], [], [], []
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        x, fs = ctx.audio(c.path, c.raw_rate_hz)
+        res = p56_level(x, fs)
+        an = ctx.analyse(c)
+        assert c.level_dbov is not None and res is not None
+        e_fn = res.level_dbov - c.level_dbov
+        e_an = an["level_dbov"] - c.level_dbov if an["level_dbov"] is not None else float("nan")
+        err_fn.append(abs(e_fn))
+        err_an.append(abs(e_an))
+        if c.activity is not None:
+            err_act.append(abs(res.activity - c.activity))
+        rows.append([c.id, f"{c.level_dbov:.3f}", f"{res.level_dbov:.4f}", f"{e_fn:+.4f}", num(an["level_dbov"]),
+                     f"{e_an:+.3f}"])
+        data.append({"clip": c.id, "reference_dbov": c.level_dbov, "p56_level_dbov": res.level_dbov,
+                     "analyser_dbov": an["level_dbov"], "activity": res.activity, "reference_activity": c.activity})
+    ctx.progress.done()
+    sec.lines.append(Line(
+        "P.56 active speech level", f"ITU-T STL test vector + {len(clips) - 1} real clips, vs the STL's actlevel",
+        f"max error {max(err_fn):.4f} dB (analyser output, 0.01 dB steps: {max(err_an):.3f} dB); "
+        f"activity error {100 * max(err_act):.4f} %-points", "-", "±0.5 dB",
+        {"max_abs_error_db": max(err_fn), "analyser_max_abs_error_db": max(err_an),
+         "activity_max_abs_error": max(err_act) if err_act else None}))
+    sec.details.append(Detail("P.56 level per clip (dBov)", ["clip", "STL actlevel", "p56_level", "error",
+                                                             "analyser", "error"], rows, data=data))
+    dev = ctx.dev()
+    if dev:
+        ctx.progress.step("P.56 level, dev set")
+        errs: list[float] = []
+        drows: list[list[str]] = []
+        ddata: list[dict[str, Any]] = []
+        for c in dev:
+            x, fs = ctx.audio(c.path)
+            res = p56_level(x, fs)
+            if res is None or c.level_dbov is None:
+                continue
+            errs.append(res.level_dbov - c.level_dbov)
+            ddata.append({"clip": c.id, "manifest_dbov": c.level_dbov, "p56_level_dbov": res.level_dbov,
+                          "activity": res.activity, "manifest_activity": c.activity})
+            drows.append([c.id, f"{c.level_dbov:.2f}", f"{res.level_dbov:.3f}", f"{errs[-1]:+.3f}",
+                          f"{100 * res.activity:.2f} %", pct(c.activity, nd=2)])
+        ctx.progress.done()
+        order = np.argsort([-abs(e) for e in errs])
+        worst, second = abs(errs[order[0]]), abs(errs[order[1]]) if len(errs) > 1 else 0.0
+        sec.lines.append(Line(
+            "P.56 active speech level", f"dev set, {len(errs)} real clips (channel 0, own rate), vs manifest "
+            "values (0.01 dB steps)", f"max error {worst:.3f} dB ({drows[order[0]][0]}; the others within "
+            f"{second:.3f} dB)", "-", "±0.5 dB", {"max_abs_error_db": worst, "clips": len(errs)}))
+        sec.details.append(Detail("P.56 level, dev set (dBov; p56_level at the file's own rate)",
+                                  ["clip", "manifest", "p56_level", "error", "activity", "manifest activity"],
+                                  drows, data=ddata))
+    return sec
+
+
+def _synthetic_language(ctx: Context, lang: str, label: str, kwargs: dict[str, Any]) -> tuple[Line, Line, Detail]:
+    clips = mc.build_corpus(**kwargs)
+    ctx.progress.step(f"syllables, {label}")
+    det, ana, peer = [], [], []
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.path.name)
+        x, fs = ctx.audio(c.path)
+        det.append(int(detect_nuclei(x, fs).size))
+        ana.append(int(ctx.analyse_path(c.path)["syllables"]))
+        peer.append(ctx.peer_syllables(c.path))
+    ctx.progress.done()
+    truth = [c.syllables for c in clips]
+    rows, data = [], []
+    for band, (lo, hi) in BANDS.items():
+        idx = [i for i, c in enumerate(clips) if lo <= c.rate <= hi]
+        t = [truth[i] for i in idx]
+        spm = 60 * sum(t) / sum(clips[i].speech_s for i in idx)
+        m = {"detector": mape([det[i] for i in idx], t), "analyser": mape([ana[i] for i in idx], t),
+             "peer": mape([peer[i] for i in idx], t)}
+        ratio = {k: (sum(v[i] or 0 for i in idx) / sum(t) if m[k] is not None else None)
+                 for k, v in (("detector", det), ("peer", peer))}
+        rows.append([band, str(len(idx)), f"{spm:.0f}", pct(m["detector"]), pct(m["analyser"]), pct(m["peer"]),
+                     num(ratio["detector"]) + "x", (num(ratio["peer"]) + "x") if ratio["peer"] else "-"])
+        data.append({"band": band, "clips": len(idx), "true_spm": spm, **{f"mape_{k}": v for k, v in m.items()},
+                     "count_ratio_detector": ratio["detector"], "count_ratio_peer": ratio["peer"]})
+    n_s = sum(c.duration_s for c in clips)
+    corpus = (f"{label}, held-out split, {len(clips)} clips, {n_s:.0f} s, {sum(truth)} syllables "
+              f"(espeak rates 80-250, white/pink/babble at SNR 12-30 dB)")
+    vals = {"language": lang, "clips": len(clips), "syllables": sum(truth), "mape_detector": mape(det, truth),
+            "mape_analyser": mape(ana, truth), "mape_peer": mape(peer, truth)}
+    line_det = Line("syllable count, detector", corpus, f"MAPE {pct(mape(det, truth))}",
+                    f"MAPE {pct(mape(peer, truth))} (dJW)" if ctx.peer else "-", SYNTH_TARGET.get(lang, "≤ 10 %"), vals)
+    line_ana = Line("syllable count, whole analyser (VAD-gated)", label, f"MAPE {pct(mape(ana, truth))}", "-",
+                    SYNTH_TARGET.get(lang, "≤ 10 %"), {"language": lang, "mape_analyser": mape(ana, truth)})
+    detail = Detail(f"Syllables by espeak rate band, {label} (MAPE per clip; count = nuclei / true syllables)",
+                    ["espeak rate", "clips", "true syl/min", "MAPE detector", "MAPE analyser", "MAPE peer",
+                     "count detector", "count peer"], rows, data=data)
+    return line_det, line_ana, detail
+
+
+def row_synthetic(ctx: Context) -> Section:
+    """Syllable counts on the held-out synthetic corpora (Mandarin, English, Cantonese)."""
+    sec = Section("synthetic")
+    ana_lines = []
+    for lang, label, kwargs in SYNTHETIC:
+        line_det, line_ana, detail = _synthetic_language(ctx, lang, label, kwargs)
+        sec.lines.append(line_det)
+        ana_lines.append(line_ana)
+        sec.details.append(detail)
+    sec.lines += ana_lines
+    sec.notes.append("Synthetic truth: one syllable per pinyin token (Mandarin), hand-hyphenated English, one per "
+                     "Han character (Cantonese, each sentence checked with `espeak-ng -v yue -x`). Mandarin and "
+                     "Cantonese test sentences were never used for tuning; English is not split (never tuned on).")
+    return sec
+
+
+def row_real(ctx: Context) -> Section:
+    """Syllables of the real clips in tests/data through the whole analyser, with the peer."""
+    sec = Section("real")
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    ctx.progress.step("syllables, real clips")
+    rows, data, truth, ours, det, peer = [], [], [], [], [], []
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        assert c.syllables is not None
+        x, fs = ctx.audio(c.path)
+        truth.append(c.syllables)
+        ours.append(int(ctx.analyse(c)["syllables"]))
+        det.append(int(detect_nuclei(x, fs).size))
+        peer.append(ctx.peer_syllables(c.path))
+        rows.append([c.id, c.language, str(c.syllables), str(ours[-1]), str(det[-1]), opt(peer[-1])])
+        data.append({"clip": c.id, "truth": c.syllables, "analyser": ours[-1], "detector": det[-1],
+                     "peer": peer[-1]})
+    ctx.progress.done()
+    rows.append(["total abs error", "", str(sum(truth)), pct(total_error(ours, truth)), pct(total_error(det, truth)),
+                 pct(total_error(peer, truth))])
+    per_clip = ", ".join(f"{o}/{t}" for o, t in zip(ours, truth, strict=True))
+    sec.lines.append(Line(
+        "syllable count, whole analyser", f"{len(clips)} real clips in tests/data (AISHELL-1 Mandarin, TIMIT and "
+        "other English)", f"{per_clip}; total error {pct(total_error(ours, truth))}",
+        f"{', '.join(opt(p) for p in peer)}; total error {pct(total_error(peer, truth))} (dJW)" if ctx.peer else "-",
+        "±2 per clip",
+        {"total_abs_error": total_error(ours, truth), "peer_total_abs_error": total_error(peer, truth),
+         "max_abs_diff": max(abs(o - t) for o, t in zip(ours, truth, strict=True))}))
+    sec.details.append(Detail("Syllables, real clips in tests/data (counts; detector = nuclei before the VAD gate)",
+                              ["clip", "lang", "truth", "ours (analyser)", "detector", "peer"], rows, data=data))
+    return sec
+
+
+def row_dev(ctx: Context) -> Section:
+    """Syllables and speech time of the real development set, with tune/report halves."""
+    sec = Section("dev")
+    clips = ctx.dev()
+    if not clips:
+        sec.notes.append("Dev-set rows skipped: no --dev-dir given.")
+        return sec
+    ctx.progress.step(f"dev set ({len(clips)} clips)")
+    rows, data = [], []
+    res: dict[str, tuple[int, int, int | None]] = {}
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        assert c.syllables is not None
+        an = ctx.analyse(c)
+        peer = ctx.peer_syllables(c.path)
+        ref_s, _ = ctx.reference_speech(c)
+        sil = ctx.silero_clip(c)
+        res[c.id] = (c.syllables, int(an["syllables"]), peer)
+        err = (an["syllables"] - c.syllables) / c.syllables
+        rows.append([c.id + (" (overlap)" if c.id in OVERLAP_IDS else ""), c.language, f"{an['duration_s']:.1f}",
+                     str(c.syllables), str(an["syllables"]), opt(peer), pct(err, signed=True),
+                     pct((peer - c.syllables) / c.syllables, signed=True) if peer is not None else "-",
+                     f"{an['speech_s']:.2f}", f"{ref_s:.2f}", num(sil)])
+        data.append({"clip": c.id, "language": c.language, "duration_s": an["duration_s"], "truth": c.syllables,
+                     "ours": an["syllables"], "peer": peer, "speech_s": an["speech_s"], "p56_speech_s": ref_s,
+                     "silero_speech_s": sil, "overlap": c.id in OVERLAP_IDS, "channels": c.channels})
+    ctx.progress.done()
+    halves = dev_halves(clips)
+    groups = {
+        "all clips": clips,
+        "without " + ", ".join(OVERLAP_IDS): [c for c in clips if c.id not in OVERLAP_IDS],
+        "tune half": halves["tune"],
+        "report half": halves["report"],
+        ", ".join(OVERLAP_IDS) + " alone": [c for c in clips if c.id in OVERLAP_IDS],
+    }
+    totals = []
+    for name, group in groups.items():
+        t = [res[c.id][0] for c in group]
+        o = [res[c.id][1] for c in group]
+        p = [res[c.id][2] for c in group]
+        e_o, e_p = total_error(o, t), total_error(p, t)
+        totals.append([name, str(len(group)), str(sum(t)), str(sum(o)), pct(e_o), opt(sum(x or 0 for x in p))
+                       if ctx.peer else "-", pct(e_p)])
+        vals = {"group": name, "clips": [c.id for c in group], "truth": sum(t), "ours": sum(o),
+                "total_abs_error": e_o, "peer_total_abs_error": e_p}
+        sec.lines.append(Line("syllable count, whole analyser", f"dev set: {name} ({plural(len(group), 'real clip')})",
+                              f"total error {pct(e_o)}", f"total error {pct(e_p)} (dJW)" if ctx.peer else "-",
+                              "≤ 8 % and below the peer", vals))
+    sec.details.append(Detail(
+        "Dev set per clip (syllables: truth, ours = whole analyser, peer = de Jong & Wempe; speech time in s: ours, "
+        "P.56 activity x duration from the manifest, Silero)",
+        ["clip", "lang", "s", "truth", "ours", "peer", "ours err", "peer err", "speech ours", "P.56 time",
+         "Silero"], rows, data=data))
+    sec.details.append(Detail(
+        "Dev set totals (total error = sum |count - truth| / sum truth)",
+        ["clips", "n", "truth", "ours", "ours error", "peer", "peer error"], totals,
+        notes=[f"Halves: the clips other than {', '.join(OVERLAP_IDS)} sorted by id, alternating (1st, 3rd, ... "
+               f"tune; 2nd, 4th, ... report). Tune: {', '.join(c.id for c in halves['tune'])}. "
+               f"Report: {', '.join(c.id for c in halves['report'])}.",
+               f"{', '.join(OVERLAP_IDS)}: two people talking at once (both counted in the truth), so it is "
+               "reported apart and left out of the halves.",
+               "Multi-channel clips: channel 0 only (a temp mono copy for the analyser; the peers read channel 0)."]))
+    return sec
+
+
+def row_vad(ctx: Context) -> Section:
+    """Speech time vs P.56 activity x duration, ours beside Silero."""
+    sec = Section("vad")
+    corpora = [("tests/data real clips", repo_clips())]
+    if ctx.dev():
+        corpora.append(("dev set", ctx.dev()))
+    for name, clips in corpora:
+        ctx.progress.step(f"speech time, {name}")
+        rows, data, ours, ref, sil, sources = [], [], [], [], [], set()
+        for i, c in enumerate(clips):
+            ctx.progress.item(i + 1, len(clips), c.id)
+            an = ctx.analyse(c)
+            r, src = ctx.reference_speech(c)
+            sources.add(src)
+            s = ctx.silero_clip(c)
+            ours.append(float(an["speech_s"]))
+            ref.append(r)
+            sil.append(s)
+            rows.append([c.id, f"{an['duration_s']:.2f}", f"{r:.2f}" + ("" if src == "manifest" else "*"),
+                         f"{ours[-1]:.2f}", pct((ours[-1] - r) / r, signed=True), num(s),
+                         pct((s - r) / r, signed=True) if s is not None else "-"])
+            data.append({"clip": c.id, "p56_speech_s": r, "reference": src, "ours_speech_s": ours[-1],
+                         "silero_speech_s": s})
+        ctx.progress.done()
+        e_o, b_o = speech_error(ours, ref)
+        e_s, b_s = speech_error(sil, ref)
+        rows.append(["total", "", f"{sum(ref):.2f}", f"{sum(ours):.2f}", f"abs {pct(e_o)}",
+                     num(sum(x or 0 for x in sil)) if ctx.peer else "-", f"abs {pct(e_s)}"])
+        sec.lines.append(Line(
+            "speech time (VAD) vs P.56 activity x duration", f"{name}, {len(clips)} clips, {sum(ref):.0f} s of "
+            "P.56 activity", f"total abs error {pct(e_o)} (bias {pct(b_o, signed=True)})",
+            f"total abs error {pct(e_s)} (bias {pct(b_s, signed=True)}) (Silero)" if ctx.peer else "-", "±10 %",
+            {"corpus": name, "total_abs_error": e_o, "bias": b_o, "silero_total_abs_error": e_s, "silero_bias": b_s}))
+        notes = ["* activity by our p56_level (the manifest gives the STL's level, which p56_level matches to "
+                 "0.001 dB; it gives the activity only for the STL vector)."] if "p56_level" in sources else []
+        sec.details.append(Detail(f"Speech time (s), {name}: ours = analyser speech_s, reference = P.56 activity "
+                                  "x duration", ["clip", "s", "P.56 time", "ours", "ours err", "Silero",
+                                                 "Silero err"], rows, notes, data))
+    sec.notes.append("P.56 activity counts samples whose envelope is within 15.9 dB of the active level, with a "
+                     "0.2 s hangover; our speech time bridges gaps < 0.3 s; Silero pads its segments by 30 ms. "
+                     "The three definitions differ by design, so a few % apart is agreement.")
+    return sec
+
+
+def row_rooms(ctx: Context) -> Section:
+    """Mic distance MAE and own-voice speech time with neighbours, as tests/device/dsp/test_rooms.py."""
+    sec = Section("rooms")
+    d = rc.cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    ctx.progress.step("simulated rooms: distance")
+    rng = np.random.default_rng(SEED)
+    headsets = []
+    for k in range(2):
+        hs = rc.Headset.random(rng)
+        cal_speech = rc.own_track(rng, lines=3, directory=d)
+        scene = rc.render_scene(cal_speech, 5.0, hs, rc.QUIET, seed=SEED + k)
+        cal = calibrate(scene.audio, RATE_HZ, 5.0, model=f"sim-{k}")
+        headsets.append((hs, cal, rc.own_track(rng, lines=3, directory=d)))
+    rows, errors = [], []
+    for k, (hs, cal, speech) in enumerate(headsets):
+        for j, dist in enumerate(DISTANCES_CM):
+            ctx.progress.item(k * len(DISTANCES_CM) + j + 1, 2 * len(DISTANCES_CM), f"headset {k} {dist} cm")
+            scene = rc.render_scene(speech, dist, hs, rc.Floor(), seed=SEED + 100 * k + int(dist), directory=d)
+            got = analyse_array(scene.audio, 2, cal).totals().distance_cm
+            errors.append(abs(got - dist) if got is not None else float("nan"))
+            rows.append([str(k), f"{dist:.0f}", num(got), num(errors[-1])])
+    ctx.progress.done()
+    mae = float(np.mean(errors))
+    sec.lines.append(Line(
+        "mouth-to-mic distance", f"simulated rooms (pyroomacoustics), 2 headsets x {len(DISTANCES_CM)} distances "
+        f"{min(DISTANCES_CM):.0f}-{max(DISTANCES_CM):.0f} cm, head shadow, mic gain mismatch, 2 neighbours, "
+        "far-end leakage, noise; calibrated at 5 cm", f"MAE {mae:.2f} cm (max {max(errors):.2f} cm)", "-",
+        "≤ 0.5 cm", {"mae_cm": mae, "max_cm": max(errors)}))
+    sec.details.append(Detail("Distance per scene (cm)", ["headset", "true", "ours", "abs error"], rows))
+
+    ctx.progress.step("simulated rooms: own voice with neighbours")
+    rng = np.random.default_rng(SEED + 7)
+    own = rc.own_track(rng, lines=5, directory=d)
+    scene = rc.render_scene(own, 5.0, rc.Headset.random(rng), rc.Floor(neighbours=2), seed=SEED + 8, directory=d)
+    alone = scene.parts["neighbours"] + rc.pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
+    truth = scene.own_speech_s
+    ours = analyse_array(scene.audio, 2).totals().speech_s
+    ours_alone = analyse_array(alone, 2).totals().speech_s
+    sil = ctx.silero_seconds(scene.audio[:, 0], RATE_HZ)
+    sil_alone = ctx.silero_seconds(alone[:, 0], RATE_HZ)
+    ctx.progress.done()
+    sec.lines.append(Line(
+        "own-voice speech time", "simulated room, own Mandarin speech at 5 cm, 2 neighbours talking 1-1.6 m away, "
+        f"far-end leakage, noise ({truth:.1f} s of own speech)", pct((ours - truth) / truth, signed=True),
+        f"{pct((sil - truth) / truth, signed=True)} (Silero, boom channel)" if sil is not None else "-", "±10 %",
+        {"truth_s": truth, "ours_s": ours, "silero_s": sil}))
+    sec.lines.append(Line(
+        "own-voice speech time, neighbours alone", "the same neighbours and noise, no own speech",
+        f"{ours_alone:.2f} s ({pct(ours_alone / truth)} of the own speech time)",
+        f"{sil_alone:.2f} s (Silero)" if sil_alone is not None else "-", "≤ 10 % of own speech time",
+        {"ours_s": ours_alone, "silero_s": sil_alone, "own_speech_s": truth}))
+    sec.notes.append("Rooms: the recipes and seeds of tests/device/dsp/test_rooms.py (tests/device/room_corpus.py). "
+                     "Silero is not an own-voice VAD: it sees the boom channel and counts neighbours as speech.")
+    return sec
+
+
+def _hum(n: int) -> FloatArray:
+    t = np.arange(n) / RATE_HZ
+    x: FloatArray = sum((np.sin(2 * np.pi * 50 * k * t + k) / k for k in range(1, 11)), np.zeros(n))
+    return x
+
+
+def _signals(n: int) -> dict[str, FloatArray]:
+    """Unit-RMS stationary non-speech signals."""
+    rng = np.random.default_rng(7)
+    t = np.arange(n) / RATE_HZ
+    raw = {"1 kHz tone": np.sin(2 * np.pi * 1000 * t), "50 Hz hum + harmonics": _hum(n),
+           "white noise": rng.standard_normal(n), "pink noise": rc.pink_noise(rng, n, 1)[:, 0]}
+    return {k: v / np.sqrt(np.mean(v ** 2)) for k, v in raw.items()}
+
+
+def row_robust(ctx: Context) -> Section:
+    """VAD on generated non-speech (0 s expected) and on real speech at 5 dB SNR in noise."""
+    sec = Section("robust")
+    n = int(ROBUST_S * RATE_HZ)
+    cases: list[tuple[str, FloatArray]] = [("silence", np.zeros(n))]
+    for name, x in _signals(n).items():
+        cases += [(f"{name} at {lv:.0f} dBov", x * 10 ** (lv / 20)) for lv in ROBUST_LEVELS_DBOV]
+    ctx.progress.step("VAD robustness: non-speech")
+    rows, data, ours, sil = [], [], [], []
+    for i, (name, x) in enumerate(cases):
+        ctx.progress.item(i + 1, len(cases), name)
+        ours.append(analyse_array(x, 1).totals().speech_s)
+        sil.append(ctx.silero_seconds(x, RATE_HZ))
+        rows.append([name, f"{ours[-1]:.2f}", num(sil[-1])])
+        data.append({"signal": name, "ours_s": ours[-1], "silero_s": sil[-1]})
+    ctx.progress.done()
+    zero_o = sum(1 for s in ours if s == 0)
+    silero_cell = "-"
+    if ctx.peer:
+        zero_s = sum(1 for s in sil if s == 0)
+        silero_cell = f"0 s on {zero_s}/{len(cases)}, max {max(s or 0 for s in sil):.2f} s (Silero)"
+    sec.lines.append(Line(
+        "VAD on non-speech (mono)", f"{ROBUST_S:.0f} s each: silence; 1 kHz tone, 50 Hz hum + harmonics, white and "
+        f"pink noise at {' and '.join(f'{lv:.0f}' for lv in ROBUST_LEVELS_DBOV)} dBov",
+        f"0 s on {zero_o}/{len(cases)}, max {max(ours):.2f} s", silero_cell, "0 s",
+        {"cases": len(cases), "ours_zero": zero_o, "ours_max_s": max(ours), "silero_max_s":
+         max(s or 0 for s in sil) if ctx.peer else None}))
+    sec.details.append(Detail("VAD on non-speech (seconds of speech found in 10 s)", ["signal", "ours", "Silero"],
+                              rows, data=data))
+
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    ctx.progress.step("VAD robustness: speech in noise")
+    noise_rng = np.random.default_rng(SEED)
+    babble = mc.babble_bed(np.random.default_rng(SEED + 1), 40.0)
+    drows, ddata = [], []
+    per: dict[str, dict[str, list[float | None]]] = {}
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        x, fs = ctx.audio(c.path)
+        level = p56_level(x, fs)
+        assert level is not None and fs == RATE_HZ
+        clean_o = analyse_array(x, 1).totals().speech_s
+        clean_s = ctx.silero_seconds(x, fs)
+        for kind in ("babble", "pink noise"):
+            if kind == "babble":
+                start = int(noise_rng.integers(0, babble.size - x.size))
+                nz = babble[start: start + x.size]
+            else:
+                nz = rc.pink_noise(noise_rng, x.size, 1)[:, 0]
+            nz = nz / np.sqrt(np.mean(nz ** 2)) * 10 ** ((level.level_dbov - SNR_DB) / 20)
+            noisy = x + nz
+            o = analyse_array(noisy, 1).totals().speech_s
+            s = ctx.silero_seconds(noisy, fs)
+            acc = per.setdefault(kind, {"ours": [], "ours_clean": [], "silero": [], "silero_clean": []})
+            acc["ours"].append(o)
+            acc["ours_clean"].append(clean_o)
+            acc["silero"].append(s)
+            acc["silero_clean"].append(clean_s)
+            drows.append([c.id, kind, f"{clean_o:.2f}", f"{o:.2f}", num(clean_s), num(s)])
+            ddata.append({"clip": c.id, "noise": kind, "ours_clean_s": clean_o, "ours_noisy_s": o,
+                          "silero_clean_s": clean_s, "silero_noisy_s": s})
+    ctx.progress.done()
+    for kind, acc in per.items():
+        e_o, b_o = speech_error(acc["ours"], [float(v or 0) for v in acc["ours_clean"]])
+        e_s, b_s = speech_error(acc["silero"], [float(v or 0) for v in acc["silero_clean"]])
+        sec.lines.append(Line(
+            f"VAD in {kind} at SNR {SNR_DB:.0f} dB (mono)", f"{len(clips)} real clips of tests/data + {kind}"
+            + (" (8 espeak-ng talkers)" if kind == "babble" else " (stationary)") + ", vs the clean clip's time",
+            f"total abs change {pct(e_o)} (bias {pct(b_o, signed=True)})",
+            f"total abs change {pct(e_s)} (bias {pct(b_s, signed=True)}) (Silero)" if ctx.peer else "-",
+            "±10 %", {"noise": kind, "total_abs_change": e_o, "bias": b_o, "silero_total_abs_change": e_s,
+                      "silero_bias": b_s}))
+    sec.details.append(Detail(f"Speech time (s) at SNR {SNR_DB:.0f} dB (noise RMS {SNR_DB:.0f} dB below the clip's "
+                              "P.56 active level), each VAD against its own clean-clip time",
+                              ["clip", "noise", "ours clean", "ours noisy", "Silero clean", "Silero noisy"],
+                              drows, data=ddata))
+    sec.notes.append("Robustness is measured in mono (boom channel only), where the own-voice VAD has no "
+                     "level difference to go by: the hardest case for it.")
+    return sec
+
+
+ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
+    "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "dev": row_dev, "vad": row_vad,
+    "rooms": row_rooms, "robust": row_robust,
+}
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def revision() -> str:
+    try:
+        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + (" + local changes" if dirty else "")
+
+
+def markdown(sections: list[Section], peer: bool, elapsed_s: float) -> str:
+    lines = [s for sec in sections for s in sec.lines]
+    out = [f"## Measurement accuracy (`bench/accuracy.py`, revision {revision()}, {elapsed_s:.0f} s)", ""]
+    out.append(table(["measure", "corpus", "ours", "peer", "target"],
+                     [[x.measure, x.corpus, x.ours, x.peer, x.target] for x in lines]))
+    out.append("")
+    out.append("Peers: " + ("dJW = de Jong & Wempe (2009) syllable nuclei on Praat (praat-parselmouth); Silero = "
+                            f"Silero VAD {peer_silero.VERSION} (ONNX, onnxruntime), get_speech_timestamps defaults."
+                            if peer else "not run (--no-peer)."))
+    notes = [note for sec in sections for note in sec.notes]
+    if notes:
+        out.append("")
+        out += [f"- {note}" for note in notes]
+    for sec in sections:
+        for d in sec.details:
+            out += ["", f"### {d.title}", "", table(d.header, d.rows)]
+            out += [f"\n{n}" for n in d.notes]
+    return "\n".join(out)
+
+
+def as_json(sections: list[Section], peer: bool, elapsed_s: float) -> str:
+    doc = {"revision": revision(), "elapsed_s": round(elapsed_s, 1), "peer": peer,
+           "rows": [{"row": s.row, "lines": [asdict(x) for x in s.lines], "notes": s.notes,
+                     "details": [{"title": d.title, "notes": d.notes, "data": d.data or
+                                  [dict(zip(d.header, r, strict=True)) for r in d.rows]} for d in s.details]}
+                    for s in sections]}
+    return json.dumps(doc, ensure_ascii=False, indent=1, default=float)
+
+
+def parse_rows(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in ROWS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown row(s) {', '.join(bad) or text!r}; choose from {', '.join(ROWS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="accuracy.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev-dir", type=Path, help="a real development set: a folder with manifest.json "
+                    "(clips: file, id, language, syllables, level_dbov, activity, duration_s)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the peers (parselmouth, Silero)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    ap.add_argument("--only", type=parse_rows, default=list(ROWS), metavar="ROWS",
+                    help=f"comma-separated rows to run: {','.join(ROWS)} (default: all)")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = ap.parse_args(argv)
+    peer = not args.no_peer
+    try:
+        if args.dev_dir is not None and not (args.dev_dir / "manifest.json").is_file():
+            raise BenchError(f"{args.dev_dir}: no manifest.json (--dev-dir wants a dev-set folder)")
+        if peer and not have_parselmouth():
+            raise BenchError("praat-parselmouth is missing (pip install -e '.[bench]'), or use --no-peer")
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="hsc-accuracy-") as tmp:
+            ctx = Context(args.dev_dir, peer, Path(tmp), Progress(args.quiet))
+            sections = [ROW_FUNCS[name](ctx) for name in ROWS if name in args.only]
+        elapsed = time.monotonic() - t0
+    except (BenchError, peer_silero.SileroUnavailable) as exc:
+        print(f"accuracy.py: {exc}", file=sys.stderr)
+        return 1
+    print(as_json(sections, peer, elapsed) if args.json else markdown(sections, peer, elapsed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

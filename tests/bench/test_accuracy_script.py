@@ -1,0 +1,37 @@
+"""bench/accuracy.py, which prints the README's accuracy table, runs from a fresh clone and reports
+what the code achieves (two fast rows; the whole table takes about half a minute)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "accuracy.py"
+
+
+def _rows(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(SCRIPT), "--json", "--quiet", *args],
+                         capture_output=True, text=True, timeout=300, check=True)
+    return {row["row"]: row for row in json.loads(out.stdout)["rows"]}
+
+
+def test_p56_row_matches_the_stl() -> None:
+    (line,) = _rows("--only", "p56")["p56"]["lines"]
+    assert line["values"]["max_abs_error_db"] <= 0.001
+    assert line["values"]["analyser_max_abs_error_db"] <= 0.006
+
+
+def test_robustness_row_finds_no_speech_in_steady_sounds() -> None:
+    row = _rows("--only", "robust", "--no-peer")["robust"]
+    text = json.dumps(row)
+    assert "0 s on 9/9" in text, text[:2000]
+
+
+def test_bad_arguments_are_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, str(SCRIPT), "--dev-dir", str(tmp_path / "nosuch")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode in (1, 2)
+    assert "Traceback" not in out.stderr and "nosuch" in out.stderr
