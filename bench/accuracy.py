@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from bench import peer_silero  # noqa: E402
 from bench.peer_dejong import de_jong_wempe, have_parselmouth  # noqa: E402
 from device.analysis import analyse_file  # noqa: E402
-from device.dsp import HeadsetCalibration, StreamingAnalyzer, calibrate  # noqa: E402
+from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 from device.dsp.p56 import p56_level  # noqa: E402
 from device.dsp.syllables import detect_nuclei  # noqa: E402
 from tests.device import room_corpus as rc  # noqa: E402
@@ -629,14 +629,7 @@ def row_rooms(ctx: Context) -> Section:
     d = rc.cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     ctx.progress.step("simulated rooms: distance")
-    rng = np.random.default_rng(SEED)
-    headsets = []
-    for k in range(2):
-        hs = rc.Headset.random(rng)
-        cal_speech = rc.own_track(rng, lines=3, directory=d)
-        scene = rc.render_scene(cal_speech, 5.0, hs, rc.QUIET, seed=SEED + k)
-        cal = calibrate(scene.audio, RATE_HZ, 5.0, model=f"sim-{k}")
-        headsets.append((hs, cal, rc.own_track(rng, lines=3, directory=d)))
+    headsets = rc.calibrated_headsets(SEED, d)
     rows, errors = [], []
     for k, (hs, cal, speech) in enumerate(headsets):
         for j, dist in enumerate(DISTANCES_CM):

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
+from device.dsp import HeadsetCalibration
 from tests import real_parts
 
 RATE_HZ = 16_000
@@ -249,3 +250,19 @@ def own_track(rng: np.random.Generator, lines: int = 4, voice: str = "cmn-latn-p
     idx = rng.choice(len(MANDARIN_LINES), size=lines, replace=lines > len(MANDARIN_LINES))
     clips = [speak(MANDARIN_LINES[i], voice, speed=int(rng.integers(130, 190)), directory=directory) for i in idx]
     return _sequence(clips, rng, pause_s)
+
+
+def calibrated_headsets(seed: int, directory: Path) -> list[tuple[Headset, HeadsetCalibration, np.ndarray]]:
+    """Two random headsets, each calibrated at 5 cm in a quiet room, with the wearer's test speech
+    (16 kHz): what tests/device/dsp/test_rooms.py and bench/accuracy.py measure distance on."""
+    from device.dsp import calibrate
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(2):
+        hs = Headset.random(rng)
+        cal_speech = own_track(rng, lines=3, directory=directory)
+        scene = render_scene(cal_speech, 5.0, hs, QUIET, seed=seed + k)
+        cal = calibrate(scene.audio, RATE_HZ, 5.0, model=f"sim-{k}")
+        out.append((hs, cal, own_track(rng, lines=3, directory=directory)))
+    return out

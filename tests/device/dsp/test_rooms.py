@@ -37,15 +37,7 @@ def analyse(audio: np.ndarray, cal: HeadsetCalibration | None = None) -> Streami
 @pytest.fixture(scope="session")
 def headsets(corpus_dir: Path) -> list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]]:
     """Two headsets, each calibrated at 5 cm in a quiet room; with the wearer's test speech."""
-    rng = np.random.default_rng(SEED)
-    out = []
-    for k in range(2):
-        hs = rc.Headset.random(rng)
-        cal_speech = rc.own_track(rng, lines=3, directory=corpus_dir)
-        scene = rc.render_scene(cal_speech, 5.0, hs, rc.QUIET, seed=SEED + k)
-        cal = calibrate(scene.audio, 16000, 5.0, model=f"sim-{k}")
-        out.append((hs, cal, rc.own_track(rng, lines=3, directory=corpus_dir)))
-    return out
+    return rc.calibrated_headsets(SEED, corpus_dir)
 
 
 def test_vad_own_speech_time_with_two_neighbours(corpus_dir: Path) -> None:
