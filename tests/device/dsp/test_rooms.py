@@ -48,10 +48,11 @@ def test_vad_own_speech_time_with_two_neighbours(corpus_dir: Path) -> None:
     nb_energy = float(np.mean(scene.parts["neighbours"][:, 0] ** 2))
     assert nb_energy > 1e-7  # the neighbours really talk (about -55 dBov or more at the boom)
     t = analyse(scene.audio).totals()
-    assert abs(t.speech_s - scene.own_speech_s) <= 0.10 * scene.own_speech_s, (t.speech_s, scene.own_speech_s)
+    # issue limit +-10 %; measured -1.2 % (bench/accuracy.py, rooms row)
+    assert abs(t.speech_s - scene.own_speech_s) <= 0.03 * scene.own_speech_s, (t.speech_s, scene.own_speech_s)
     # neighbours alone are not own speech
     alone = scene.parts["neighbours"] + rc.pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
-    assert analyse(alone).totals().speech_s <= 0.10 * scene.own_speech_s
+    assert analyse(alone).totals().speech_s <= 0.01 * scene.own_speech_s  # measured 0.01 s of 18.1 s
 
 
 def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]],
@@ -65,7 +66,7 @@ def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCa
             assert got is not None, f"headset {k} at {d} cm: no distance"
             errors.append(abs(got - d))
     mae = float(np.mean(errors))
-    assert mae <= 0.5, (mae, errors)
+    assert mae <= 0.3, (mae, errors)  # issue limit 0.5 cm; measured 0.22 cm
 
 
 def test_no_distance_without_calibration_or_in_mono(headsets: list[tuple[rc.Headset, HeadsetCalibration,
