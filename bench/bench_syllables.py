@@ -16,6 +16,7 @@ measured in this process, so the ratio between the two is the figure to compare.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -78,7 +79,12 @@ def corpus_table(title: str, clips: list[Clip]) -> None:
     print("(count = nuclei / true syllables; RTF = CPU seconds per audio second)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="example:\n  .venv/bin/python bench/bench_syllables.py > syllables.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
     try:
         import parselmouth  # noqa: F401
     except ImportError:
