@@ -648,10 +648,7 @@ def row_rooms(ctx: Context) -> Section:
     sec.details.append(Detail("Distance per scene (cm)", ["headset", "true", "ours", "abs error"], rows))
 
     ctx.progress.step("simulated rooms: own voice with neighbours")
-    rng = np.random.default_rng(SEED + 7)
-    own = rc.own_track(rng, lines=5, directory=d)
-    scene = rc.render_scene(own, 5.0, rc.Headset.random(rng), rc.Floor(neighbours=2), seed=SEED + 8, directory=d)
-    alone = scene.parts["neighbours"] + rc.pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
+    scene, alone = rc.neighbour_scene(SEED, d)
     truth = scene.own_speech_s
     ours = analyse_array(scene.audio, 2).totals().speech_s
     ours_alone = analyse_array(alone, 2).totals().speech_s

@@ -1,8 +1,9 @@
 """Offline analysis of one recording through the streaming engine (the same numbers as live).
 
 :func:`analyse_file` reads the file (:mod:`device.audio_file`), decides what its channels are
-(:mod:`device.channel_layout`: a whole-file check pass first for 2-channel headset and call
-recordings), and feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
+(:mod:`device.channel_layout`: 2-channel headset and call recordings are checked over the whole
+file in the same pass, and analysed again as mono when the headset reading does not apply), and
+feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
 file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
 clipping, distance_cm (None: mono or uncalibrated), ild_db, channels (of the file),
 sample_rate_hz, layout, warnings (list of text), with ``timeline`` a list of per-second values,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from device.channel_layout import (
     no_own_speech_warning,
     resolve,
 )
-from device.dsp import HOP_S, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
+from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.errors import AudioError, LayoutError
 
 FloatArray = npt.NDArray[np.float64]
@@ -92,12 +94,11 @@ class _Timeline:
 
 
 class _Reader:
-    """The blocks of a file, one or more passes, reporting progress (0..1 over all passes) and the
-    peak magnitude (full scale 1.0)."""
+    """The blocks of a file, reporting progress (0..1 per pass) and the peak magnitude of the first
+    pass (full scale 1.0)."""
 
-    def __init__(self, info: AudioInfo, passes: int, progress: Callable[[float], None] | None) -> None:
+    def __init__(self, info: AudioInfo, progress: Callable[[float], None] | None) -> None:
         self.info = info
-        self.passes = passes
         self.progress = progress
         self.peak = 0.0
         self._pass = 0
@@ -111,7 +112,7 @@ class _Reader:
             yield block
             done += block.shape[0]
             if self.progress is not None:
-                self.progress(min(1.0, (self._pass + done / max(1, self.info.frames)) / self.passes))
+                self.progress(min(1.0, done / max(1, self.info.frames)))
         self._pass += 1
 
 
@@ -140,6 +141,34 @@ class _SpeechHops:
         return float(np.count_nonzero(self.flags[:n] & other.flags[:n])) * HOP_S
 
 
+class _CustomerSide:
+    """The call layout's second channel: the customer's analyser, and both talkers' speech hops
+    (for the overlap). The agent's analyser stays the caller's."""
+
+    def __init__(self, info: AudioInfo, agent_channel: int, calibration: HeadsetCalibration | None) -> None:
+        self.agent_channel = agent_channel
+        self.analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
+        self.agent_hops, self.customer_hops = _SpeechHops(), _SpeechHops()
+
+    def feed(self, agent: StreamingAnalyzer, block: FloatArray) -> list[Measurement]:
+        """Feed both talkers' channels of ``block``; returns the agent's measurements."""
+        ms = agent.feed(block[:, [self.agent_channel]])
+        self.agent_hops.add(ms)
+        self.customer_hops.add(self.analyzer.feed(block[:, [1 - self.agent_channel]]))
+        return ms
+
+    def flush(self, agent_ms: list[Measurement]) -> None:
+        """End of stream: ``agent_ms`` are the agent analyser's last measurements."""
+        self.agent_hops.add(agent_ms)
+        self.customer_hops.add(self.analyzer.flush())
+
+    def fields(self) -> dict[str, Any]:
+        """The call layout's extra output: agent_channel, customer_speech_s and overlap_s (s)."""
+        return {"agent_channel": self.agent_channel,
+                "customer_speech_s": round(self.analyzer.totals().speech_s, 2),
+                "overlap_s": round(self.agent_hops.overlap_s(self.customer_hops), 2)}
+
+
 def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | None,
               per_hop: bool = False) -> StreamingAnalyzer:
     """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop (else the live agent's)."""
@@ -151,20 +180,45 @@ def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | 
         raise AudioError(f"{info.path}: {exc}") from exc
 
 
-def _plan(info: AudioInfo, reader: _Reader, layout: Layout | None,
-          agent_channel: int | None) -> tuple[Plan, ChannelReport | None]:
-    """The layout for ``info``, after the whole-file channel check when it has 2 channels."""
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """What one analysis pass measured: the agent's (or the only) totals, the call layout's customer
+    side, and the timeline rows."""
+
+    totals: AnalysisTotals
+    customer: _CustomerSide | None
+    timeline: list[dict[str, Any]] | None
+
+
+def _analyse_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration | None, reader: _Reader,
+                  timeline: bool, check: ChannelCheck | None) -> _Pass:
+    """One pass over the file with ``plan``; the blocks also go to ``check`` when given."""
+    tl = _Timeline() if timeline else None
+    customer: _CustomerSide | None = None
+    if plan.layout is Layout.CALL:
+        analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
+        customer = _CustomerSide(info, plan.agent_channel or 0, calibration)
+    else:
+        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration)
+    mix = plan.layout is Layout.MONO and info.channels > 1
     try:
-        plan = resolve(layout, info.channels, agent_channel)
-    except LayoutError as exc:
-        raise LayoutError(f"{info.path}: {exc}") from None
-    if reader.passes == 1:
-        return plan, None
-    check = ChannelCheck(info.rate_hz)
-    for block in reader.blocks():
-        check.add(block)
-    report = check.report()
-    return apply_check(plan, report), report
+        for block in reader.blocks():
+            if check is not None:
+                check.add(block)
+            if customer is not None:
+                ms = customer.feed(analyzer, block)
+            else:
+                ms = analyzer.feed(block.mean(axis=1, keepdims=True) if mix else block)
+            if tl is not None:
+                tl.add(ms)
+        ms = analyzer.flush()
+        if customer is not None:
+            customer.flush(ms)
+    except DspError as exc:
+        raise AudioError(f"{info.path}: {exc}") from exc
+    if tl is not None:
+        tl.add(ms)
+    return _Pass(analyzer.totals(), customer, tl.finish() if tl is not None else None)
 
 
 def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
@@ -178,36 +232,24 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
     fit), each naming the file.
     """
     info = probe(path, raw_rate_hz)
-    checked = info.channels == 2 and layout is not Layout.MONO
-    reader = _Reader(info, 2 if checked else 1, progress)
-    plan, report = _plan(info, reader, layout, agent_channel)
-    tl = _Timeline() if timeline else None
-    customer: StreamingAnalyzer | None = None
-    agent_hops, customer_hops = _SpeechHops(), _SpeechHops()
-    if plan.layout is Layout.CALL:
-        analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
-        customer = _analyzer(info, 1, calibration, per_hop=True)
-    else:
-        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration)
     try:
-        for block in reader.blocks():
-            if customer is not None and plan.agent_channel is not None:
-                ms = analyzer.feed(block[:, [plan.agent_channel]])
-                agent_hops.add(ms)
-                customer_hops.add(customer.feed(block[:, [1 - plan.agent_channel]]))
-            else:
-                ms = analyzer.feed(block if plan.layout is Layout.HEADSET else block.mean(axis=1, keepdims=True))
-            if tl is not None:
-                tl.add(ms)
-        ms = analyzer.flush()
-        if customer is not None:
-            agent_hops.add(ms)
-            customer_hops.add(customer.flush())
-    except DspError as exc:
-        raise AudioError(f"{path}: {exc}") from exc
-    if tl is not None:
-        tl.add(ms)
-    t = analyzer.totals()
+        plan = resolve(layout, info.channels, agent_channel)
+    except LayoutError as exc:
+        raise LayoutError(f"{info.path}: {exc}") from None
+    # 2-channel headset and call recordings are checked over the whole file while they are analysed;
+    # when the check says the headset reading does not apply (identical channels, a louder ear cup),
+    # the file is analysed again as mono (progress then starts over)
+    check = ChannelCheck(info.rate_hz) if info.channels == 2 and plan.layout is not Layout.MONO else None
+    reader = _Reader(info, progress)
+    result = _analyse_pass(info, plan, calibration, reader, timeline, check)
+    report: ChannelReport | None = None
+    if check is not None:
+        report = check.report()
+        checked = apply_check(plan, report)
+        if checked.layout is not plan.layout:
+            result = _analyse_pass(info, checked, calibration, reader, timeline, None)
+        plan = checked
+    t = result.totals
     warnings = list(plan.warnings)
     if reader.peak == 0.0:
         warnings.append("all samples are zero (digital silence)")
@@ -235,11 +277,9 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         "sample_rate_hz": info.rate_hz,
         "layout": plan.layout.value,
     }
-    if customer is not None:
-        out["agent_channel"] = plan.agent_channel
-        out["customer_speech_s"] = round(customer.totals().speech_s, 2)
-        out["overlap_s"] = round(agent_hops.overlap_s(customer_hops), 2)
+    if result.customer is not None:
+        out.update(result.customer.fields())
     out["warnings"] = warnings
-    if tl is not None:
-        out["timeline"] = tl.finish()
+    if result.timeline is not None:
+        out["timeline"] = result.timeline
     return out

@@ -88,45 +88,50 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def _is_raw(path: Path, raw_rate_hz: int | None) -> bool:
-    suffix = path.suffix.lower()
-    if suffix in RAW_SUFFIXES:
-        return True
-    if raw_rate_hz is None or suffix in CONTAINER_SUFFIXES:
-        return False
-    try:
-        sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError):
-        return True  # headerless: the raw rate says how to read it
-    return False
+_SNDFILE_ERRORS = (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError)
+"""What soundfile raises for a file it cannot open or read."""
+
+
+def _raw_info(path: Path, raw_rate_hz: int | None, raw_channels: int) -> AudioInfo:
+    """``path`` as headerless s16le at ``raw_rate_hz``; raises :class:`AudioError`."""
+    if raw_rate_hz is None:
+        raise AudioError(f"{path}: raw s16le audio needs its sample rate (--raw-rate HZ)")
+    lo, hi = RAW_RATE_RANGE_HZ
+    if not lo <= raw_rate_hz <= hi:
+        raise AudioError(f"{path}: raw sample rate must be from {lo} to {hi} Hz, got {raw_rate_hz}")
+    size = path.stat().st_size
+    if size % (2 * raw_channels):
+        raise AudioError(f"{path}: {size} bytes is not a whole number of {raw_channels}-channel 16-bit frames")
+    return AudioInfo(path, raw_rate_hz, raw_channels, size // (2 * raw_channels), raw=True, kind="raw s16le")
 
 
 def probe(path: Path, raw_rate_hz: int | None = None, raw_channels: int = 1) -> AudioInfo:
     """Open ``path`` enough to know its rate (Hz), channels and length; raises :class:`AudioError`.
 
-    Any channel count is accepted: what to do with the channels is the caller's decision.
+    Raw s16le: a :data:`RAW_SUFFIXES` file, or, with ``raw_rate_hz``, a file without a container
+    suffix whose header libsndfile does not recognise. Any channel count is accepted: what to do
+    with the channels is the caller's decision.
     """
     _check_path(path)
-    if _is_raw(path, raw_rate_hz):
-        if raw_rate_hz is None:
-            raise AudioError(f"{path}: raw s16le audio needs its sample rate (--raw-rate HZ)")
-        lo, hi = RAW_RATE_RANGE_HZ
-        if not lo <= raw_rate_hz <= hi:
-            raise AudioError(f"{path}: raw sample rate must be from {lo} to {hi} Hz, got {raw_rate_hz}")
-        size = path.stat().st_size
-        if size % (2 * raw_channels):
-            raise AudioError(f"{path}: {size} bytes is not a whole number of {raw_channels}-channel 16-bit frames")
-        info = AudioInfo(path, raw_rate_hz, raw_channels, size // (2 * raw_channels), raw=True, kind="raw s16le")
+    suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        info = _raw_info(path, raw_rate_hz, raw_channels)
     else:
         try:
             i = sf.info(str(path))
-        except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError) as exc:
-            hint = "" if path.suffix.lower() in CONTAINER_SUFFIXES else "; headerless s16le needs --raw-rate HZ"
-            raise AudioError(f"{path}: not a readable audio file ({_sndfile_reason(exc)}{hint})") from None
-        if i.channels < 1 or i.samplerate <= 0:
-            raise AudioError(f"{path}: header says {i.channels} channel(s) at {i.samplerate} Hz")
-        info = AudioInfo(path, int(i.samplerate), int(i.channels), max(0, int(i.frames)),
-                         kind=f"{i.format} {i.subtype}")
+        except _SNDFILE_ERRORS as exc:
+            if raw_rate_hz is not None and suffix not in CONTAINER_SUFFIXES:
+                i = None  # headerless: the raw rate says how to read it
+            else:
+                hint = "" if suffix in CONTAINER_SUFFIXES else "; headerless s16le needs --raw-rate HZ"
+                raise AudioError(f"{path}: not a readable audio file ({_sndfile_reason(exc)}{hint})") from None
+        if i is None:
+            info = _raw_info(path, raw_rate_hz, raw_channels)
+        else:
+            if i.channels < 1 or i.samplerate <= 0:
+                raise AudioError(f"{path}: header says {i.channels} channel(s) at {i.samplerate} Hz")
+            info = AudioInfo(path, int(i.samplerate), int(i.channels), max(0, int(i.frames)),
+                             kind=f"{i.format} {i.subtype}")
     if info.frames == 0:
         raise AudioError(f"{path}: is empty (no audio samples)")
     return info
@@ -162,7 +167,7 @@ def blocks(info: AudioInfo, block_s: float = BLOCK_S) -> Iterator[FloatArray]:
                     done += x.shape[0]
     except AudioError:
         raise
-    except (sf.SoundFileError, RuntimeError, OSError, ValueError, EOFError) as exc:
+    except _SNDFILE_ERRORS as exc:
         raise AudioError(f"{info.path}: read failed after {done / info.rate_hz:.2f} s "
                          f"({_sndfile_reason(exc)})") from None
     if done == 0:

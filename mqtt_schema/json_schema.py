@@ -50,26 +50,30 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
-def stale_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
-    """Names of checked-in schema files that differ from the code (or are missing)."""
-    stale = []
+def _checked_in_and_exported(directory: Path) -> list[tuple[str, str | None, str]]:
+    """(file name, checked-in text or None when missing, text the code exports) per message type."""
+    out = []
     for name, doc in build_schemas().items():
         path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != render(doc):
-            stale.append(name)
-    return stale
+        out.append((name, path.read_text(encoding="utf-8") if path.exists() else None, render(doc)))
+    return out
+
+
+def stale_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
+    """Names of checked-in schema files that differ from the code (or are missing)."""
+    return [name for name, old, new in _checked_in_and_exported(directory) if old != new]
 
 
 def schema_diff(directory: Path = SCHEMA_DIR) -> str:
-    """A unified diff from the checked-in schema files to what the code exports now ("" if none)."""
+    """A unified diff from the checked-in schema files to what the code exports now ("" if none),
+    plus a line per stray file that no message type exports."""
     parts: list[str] = []
-    for name, doc in build_schemas().items():
-        path = directory / name
-        old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
-        new = render(doc).splitlines(keepends=True)
-        parts.extend(difflib.unified_diff(old, new, f"checked-in/{name}", f"code/{name}"))
+    pairs = _checked_in_and_exported(directory)
+    for name, old, new in pairs:
+        parts.extend(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
+                                          f"checked-in/{name}", f"code/{name}"))
     on_disk = {p.name for p in directory.glob("*.schema.json")}
-    for stray in sorted(on_disk - set(build_schemas())):
+    for stray in sorted(on_disk - {name for name, _, _ in pairs}):
         parts.append(f"stray file with no message type: {stray}\n")
     return "".join(parts)
 

@@ -27,22 +27,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         real_parts.require(*mark.args)
 
 
+def _reason(report: pytest.TestReport) -> str:
+    """The text of a skip or failure (a skip's longrepr is (file, line, reason))."""
+    return report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In strict mode (CI, root, ./run test) no test may skip: a skip becomes a failure that says why."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     if report.skipped and not hasattr(report, "wasxfail") and real_parts.strict():
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"a test may not skip here (CI, root or ./run test without --allow-missing): {reason}"
+        report.longrepr = f"a test may not skip here (CI, root or ./run test without --allow-missing): {_reason(report)}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """List the real parts that were missing, with how many tests each one cost."""
     counts: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []) + terminalreporter.stats.get("failed", []):
-        text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        text = _reason(report)
         if real_parts.MISSING_PREFIX in text:
             part = text.split(real_parts.MISSING_PREFIX, 1)[1].split(" ", 1)[0]
             counts[part] = counts.get(part, 0) + 1

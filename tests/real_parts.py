@@ -18,11 +18,8 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _mosquitto() -> str | None:
@@ -62,13 +59,11 @@ class Part:
 
 PARTS: dict[str, Part] = {p.name: p for p in (
     Part("mosquitto", _mosquitto, "apt-get install mosquitto mosquitto-clients"),
-    Part("mosquitto_sub", lambda: shutil.which("mosquitto_sub"), "apt-get install mosquitto-clients"),
     Part("chromium", _chromium, "apt-get install chromium"),
     Part("micropython", _micropython,
          "apt-get install nodejs npm, then ./run setup (npm @micropython/micropython-webassembly-pyscript)"),
     Part("espeak-ng", lambda: shutil.which("espeak-ng"), "apt-get install espeak-ng"),
     Part("libsndfile", _libsndfile, "apt-get install libsndfile1"),
-    Part("sox", lambda: shutil.which("sox"), "apt-get install sox"),
 )}
 
 _found: dict[str, str | None] = {}

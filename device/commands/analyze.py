@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from device.analysis import analyse_file
-from device.audio_file import probe
+from device.audio_file import RAW_RATE_RANGE_HZ, probe
 from device.calibration_file import load
 from device.channel_layout import Layout
 from device.dsp import HeadsetCalibration
@@ -102,8 +102,9 @@ def _timeline_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.raw_rate is not None and not 4000 <= args.raw_rate <= 384000:
-        raise UsageError(f"--raw-rate must be from 4000 to 384000 Hz, got {args.raw_rate}")
+    lo, hi = RAW_RATE_RANGE_HZ
+    if args.raw_rate is not None and not lo <= args.raw_rate <= hi:
+        raise UsageError(f"--raw-rate must be from {lo} to {hi} Hz, got {args.raw_rate}")
     if args.agent_channel is not None:
         if args.layout != Layout.CALL:
             raise UsageError("--agent-channel needs --layout call")

@@ -33,21 +33,26 @@ def level_db(energy: npt.ArrayLike) -> FloatArray:
 
 class FloorTracker:
     """Running floor of one or more level series (dB): the ``percentile`` of the last ``window``
-    hops, all hops included (minimum statistics). Used to gate the VAD; updated per call."""
+    hops, all hops included (minimum statistics). Used to gate the VAD; updated per call.
+
+    With ``top_percentile``, :attr:`top_db` is that (high) percentile of the same hops, e.g. the
+    speech level; None until the first update."""
 
     def __init__(self, width: int, window_hops: int = 1000, percentile: float = 5.0,
-                 initial_db: float = -90.0) -> None:
+                 initial_db: float = -90.0, top_percentile: float | None = None) -> None:
         self._ring = Ring(window_hops, width)
-        self.ring = self._ring
-        """The remembered levels (read-only for callers)."""
         self._pct = percentile
+        self._top_pct = top_percentile
         self.floor_db: FloatArray = np.full(width, initial_db)
+        self.top_db: FloatArray | None = None
 
     def update(self, levels_db: FloatArray) -> FloatArray:
         """Add hop levels (shape ``(k, width)``) and return the new floor (shape ``(width,)``)."""
         self._ring.push(levels_db)
         if len(self._ring):
             self.floor_db = self._ring.percentile(self._pct)
+            if self._top_pct is not None:
+                self.top_db = self._ring.percentile(self._top_pct)
         return self.floor_db
 
 

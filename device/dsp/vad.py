@@ -101,8 +101,7 @@ class OwnVoiceVad:
                  reference_level_db: float | None = None) -> None:
         self.channels = channels
         self.p = params or VadParams()
-        self._floor = FloorTracker(1)
-        self._levels = self._floor.ring  # the last 10 s of boom levels (the floor's own memory)
+        self._floor = FloorTracker(1, top_percentile=self.p.speech_percentile)
         self._gate_levels = Ring(self.p.modulation_hops)
         self.gate_db = self.p.gate_db
         self.modulation_db = 0.0
@@ -133,19 +132,17 @@ class OwnVoiceVad:
             self._floor.update(boom.reshape(-1, 1))
             self._started = True
         floor = float(self._floor.floor_db[0])
-        if len(self._levels):
-            speech_level = float(self._levels.percentile(p.speech_percentile)[0])
+        if self._floor.top_db is not None:  # the speech level of the same 10 s
+            speech_level = float(self._floor.top_db[0])
             self.gate_db = min(max(p.gate_share * (speech_level - floor), p.min_gate_db), p.gate_db)
-        energetic = boom > floor + self.gate_db
-        if energetic.any():
-            self._gate_levels.push(boom[energetic])
-        if len(self._gate_levels) >= p.min_modulation_hops:
-            lo, hi = self._gate_levels.percentile(10.0)[0], self._gate_levels.percentile(90.0)[0]
-            self.modulation_db = float(hi - lo)
-        else:
-            self.modulation_db = 0.0
-        if self.modulation_db < p.min_modulation_db:
-            energetic = np.zeros_like(energetic)  # a steady sound: tone, hum, stationary noise
+        opened = boom > floor + self.gate_db
+        if opened.any():  # the spread changes only when gate-opening levels come in
+            self._gate_levels.push(boom[opened])
+            if len(self._gate_levels) >= p.min_modulation_hops:
+                lo, hi = self._gate_levels.percentile(10.0)[0], self._gate_levels.percentile(90.0)[0]
+                self.modulation_db = float(hi - lo)
+        # a steady sound (tone, hum, stationary noise) opens the gate but is not speech
+        energetic = opened if self.modulation_db >= p.min_modulation_db else np.zeros_like(opened)
         if self.channels >= 2:
             ild = boom - level_db(energies[:, 1, _SPEECH])
             self.last_ild_db = ild
@@ -156,7 +153,7 @@ class OwnVoiceVad:
             own: BoolArray = energetic & ((excess > p.ild_margin_db)
                                           | ((excess > p.ild_margin_loud_db) & (boom > self.own_level_db - p.loud_db)))
             # far-field level difference: weak sounds (below the speech gate) are distant sources
-            weak = (boom > floor + 3.0) & (boom <= floor + self.gate_db)
+            weak = (boom > floor + 3.0) & ~opened
             if weak.any():
                 self._far.push(ild[weak])
                 self.far_ild_db = min(max(median_values(self._far.stored()[:, 0]), -p.far_ild_limit_db),

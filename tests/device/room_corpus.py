@@ -266,3 +266,14 @@ def calibrated_headsets(seed: int, directory: Path) -> list[tuple[Headset, Heads
         cal = calibrate(scene.audio, RATE_HZ, 5.0, model=f"sim-{k}")
         out.append((hs, cal, own_track(rng, lines=3, directory=directory)))
     return out
+
+
+def neighbour_scene(seed: int, directory: Path) -> tuple[Scene, np.ndarray]:
+    """The wearer's own speech at 5 cm with two neighbours talking, and the same neighbours with
+    pink noise at -55 dBov but no own speech (16 kHz, 2 channels): what test_rooms.py and
+    bench/accuracy.py measure own-voice speech time on."""
+    rng = np.random.default_rng(seed + 7)
+    own = own_track(rng, lines=5, directory=directory)
+    scene = render_scene(own, 5.0, Headset.random(rng), Floor(neighbours=2), seed=seed + 8, directory=directory)
+    alone = scene.parts["neighbours"] + pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
+    return scene, alone

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -15,13 +14,13 @@ import pytest
 from host_agent.clock import ManualClock
 from host_agent.service import HostService
 from mqtt_schema import Cue, DeskStatus, EventKind, Posture
+from tests import real_parts
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import TOKEN, settle
 from tests.host_agent.helpers import Desk, publisher, send, wait_until
 
 MakeHost = Callable[..., HostService]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _post(url: str, body: object, token: str | None) -> tuple[int, dict[str, object]]:
@@ -117,7 +116,7 @@ def test_dashboard_in_chromium_tile_reacts_within_2_s(
     assert url is not None
     pub = publisher(mosquitto.port)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = pw.chromium.launch(executable_path=real_parts.find("chromium"), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1280, "height": 760})
         page.goto(url + f"#token={TOKEN}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from tests import real_parts
 from tests.conftest import Mosquitto, free_port
 from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SITE = "demo"
 
@@ -59,7 +57,7 @@ class Dashboard(threading.Thread):
                 return
         url = self.demo.host.dashboard_url
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            browser = pw.chromium.launch(executable_path=real_parts.find("chromium"), args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url + "#token=demo")
@@ -82,7 +80,7 @@ def _run_chain(broker_url: str | None, desks: int, duration_s: float, time_scale
     dash: list[Dashboard] = []
 
     def on_start(demo: Demo) -> None:
-        if want_tiles and os.path.exists(CHROMIUM):
+        if want_tiles and real_parts.find("chromium") is not None:
             d = Dashboard(demo, want_tiles, ARTIFACTS / "demo-dashboard.png")
             d.start()
             dash.append(d)
@@ -132,8 +130,8 @@ def _transitions(msgs: list[Captured]) -> dict[tuple[str, str], list[str]]:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, Capture, Dashboard | None, Path]]:
-    """One run of the six-desk demo on a real mosquitto, shared by the tests of this module."""
-    real_parts.require("mosquitto")
+    """One run of the six-desk demo on a real mosquitto, shared by the tests of this module (whose
+    ``needs("mosquitto")`` mark has checked for it)."""
     tmp = tmp_path_factory.mktemp("chain")
     broker = Mosquitto(tmp, free_port())
     broker.start()
