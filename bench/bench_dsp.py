@@ -3,11 +3,15 @@
 - streaming pipeline (2 channels, 16 kHz, every measure) real-time factor on one core, beside a
   baseline run in the same process on the same audio (a bare numpy 10 ms frame-RMS pass), with
   the ratio;
-- offline ``analyze`` throughput (FLAC file -> JSON dict, through device.analysis);
+- offline ``analyze`` throughput (FLAC file -> JSON dict, through device.analysis, every measure on
+  two channels), timed in turn with the peer, de Jong & Wempe (2009) on Praat's engine
+  (parselmouth, ``bench/peer_dejong.py``), reading the same file and counting the rate alone on the
+  boom channel: the ratio is taken pair by pair (ours / peer; below 1 = ours faster);
 - peak memory (VmHWM) of a subprocess streaming a synthetic hour in 100 ms blocks (the child's own peak,
   which includes building its minute of test audio).
 
-Usage: python bench/bench_dsp.py [--minutes 2] [--hour-minutes 60]
+Usage: python bench/bench_dsp.py [--minutes 2] [--hour-minutes 60] [--pairs 5]
+Example: python bench/bench_dsp.py --minutes 2 --hour-minutes 10
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from device.analysis import analyse_file  # noqa: E402
+from device.channel_layout import Layout  # noqa: E402
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real-speech"
@@ -70,6 +76,36 @@ def pipeline(x: np.ndarray, block: int) -> float:
     return time.perf_counter() - t0
 
 
+def offline_pairs(path: Path, n: int, peer: bool) -> list[tuple[float, float, float]]:
+    """Seconds for ``analyze`` (2 channels, every measure), ``analyze --layout mono`` and the peer
+    (read the file, de Jong & Wempe on the boom channel), run in turn ``n`` times after a warm-up."""
+    def ours() -> float:
+        t0 = time.perf_counter()
+        analyse_file(path)
+        return time.perf_counter() - t0
+
+    def ours_mono() -> float:
+        t0 = time.perf_counter()
+        analyse_file(path, layout=Layout.MONO)
+        return time.perf_counter() - t0
+
+    def theirs() -> float:
+        from peer_dejong import de_jong_wempe
+        t0 = time.perf_counter()
+        audio, fs = sf.read(path, dtype="float64", always_2d=True)
+        de_jong_wempe(audio[:, 0], int(fs))
+        return time.perf_counter() - t0
+
+    ours(), ours_mono()
+    if peer:
+        theirs()
+    out = []
+    for i in range(n):
+        print(f"  offline pair {i + 1}/{n}", file=sys.stderr, flush=True)
+        out.append((ours(), ours_mono(), theirs() if peer else float("nan")))
+    return out
+
+
 def proc_kib(field: str) -> int:
     """A memory figure of this process from /proc/self/status (KiB): ``VmHWM`` (peak RSS of this
     program) or ``VmRSS`` (now). ``ru_maxrss`` is not used: Linux carries it over from the parent
@@ -104,6 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=2.0, help="audio for the speed runs")
     ap.add_argument("--hour-minutes", type=float, default=60.0, help="length of the memory run")
+    ap.add_argument("--pairs", type=int, default=5, help="alternating runs of ours and the peer's (default 5)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the peer (no parselmouth)")
     ap.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
@@ -123,14 +161,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.flac"
         sf.write(path, x, 16000, subtype="PCM_16")
-        t0 = time.perf_counter()
-        analyse_file(path)
-        ta = time.perf_counter() - t0
+        pairs = offline_pairs(path, args.pairs, peer=not args.no_peer)
     print(f"{'run':36} {'RTF':>9} {'baseline RTF':>13} {'ratio':>7}")
     for name, rtf, brtf, ratio in rows:
         print(f"{name:36} {rtf:9.5f} {brtf:13.6f} {ratio:7.0f}x")
-    print(f"{'offline analyze (FLAC, 2 ch)':36} {ta / seconds:9.5f} {'':>13} {'':>7}   "
-          f"= {seconds / ta:.0f}x real time, 1 h in {3600 * ta / seconds:.1f} s")
+    ours = float(np.median([p[0] for p in pairs])) / seconds
+    mono = float(np.median([p[1] for p in pairs])) / seconds
+    print(f"{'offline analyze (FLAC, 2 ch)':36} {ours:9.5f} {'':>13} {'':>7}   "
+          f"= {1 / ours:.0f}x real time, 1 h in {3600 * ours:.1f} s")
+    print(f"{'offline analyze (FLAC, as mono)':36} {mono:9.5f}")
+    if not args.no_peer:
+        peer = float(np.median([p[2] for p in pairs])) / seconds
+        ratios = sorted(p[0] / p[2] for p in pairs)
+        print(f"{'peer dJW on Praat, rate alone':36} {peer:9.5f}   (same file read, boom channel)")
+        print(f"{'ours (2 ch, every measure) / peer':36} {float(np.median(ratios)):9.2f}   "
+              f"median of {len(pairs)} pairs run in turn; range {ratios[0]:.2f}-{ratios[-1]:.2f}")
     print(f"\nstreaming an hour in 100 ms blocks ({args.hour_minutes:.0f} min), subprocess:")
     res = subprocess.run([sys.executable, __file__, "--child", str(args.hour_minutes)], capture_output=True,
                          text=True, check=True)

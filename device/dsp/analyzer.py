@@ -111,9 +111,14 @@ class StreamingAnalyzer:
             raise DspError("the syllable detector's delay exceeds the own-voice flag memory")
         self._flags = np.zeros(_FLAG_RING, dtype=np.bool_)  # own-voice flag of hop h at h % _FLAG_RING
         self._pending: list[float] = []  # nucleus times waiting for their VAD context
+        # the detector is fed a whole block at once; its nuclei wait here (frame indices) until the
+        # tick at which a detector fed tick by tick would have decided them
+        self._syl_clock = self._syl.decision_clock()
+        self._syl_ahead = np.zeros(0, dtype=np.int64)
         self._level_ring = Ring(LEVEL_WINDOW_HOPS, 2 + N_THRESHOLDS)  # own hops: sq, n, a_j
         self._speech_ring = Ring(RATE_WINDOW_HOPS)  # global hop index of each speech hop
         self._nucleus_ring = Ring(RATE_WINDOW_HOPS)  # global hop index of each counted nucleus
+        self._level: float | None = None  # live level (dBov): changes only when own hops come in
         # whole-stream sums
         self._n_in = 0  # input samples fed (input rate)
         self._hops = 0  # hops processed
@@ -156,8 +161,9 @@ class StreamingAnalyzer:
             self._queue.push(self._resampler.flush())
         out = self._run(self._queue.take_rest(pad_to_chunk=False), final=True)
         self._flushed = True
-        nuclei = self._syl.flush()
-        self._pending.extend(nuclei.tolist())
+        nuclei = np.concatenate([self._syl_ahead, self._syl.flush_frames()])
+        self._syl_ahead = nuclei[:0]
+        self._pending.extend(self._syl.frame_times(nuclei).tolist())
         self._resolve_nuclei(final=True)
         return out
 
@@ -206,6 +212,7 @@ class StreamingAnalyzer:
         clip_per_hop = np.bincount(np.flatnonzero(clip) // HOP, minlength=hops)
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
+        self._syl_ahead = np.concatenate([self._syl_ahead, self._syl.feed_frames(boom[:valid])])
         out: list[Measurement] = []
         for start in range(0, hops, self.tick_hops):
             stop = min(hops, start + self.tick_hops)
@@ -228,20 +235,25 @@ class StreamingAnalyzer:
         self._speech_ring.push(confirmed.astype(np.float64))
         if own.any():
             self._level_ring.push(np.column_stack([sq[own], n[own], active[own]]))
+            self._level = self._live_level()
         if self._ild is not None:
             self._ild.process(energies, own)
         self._noise.add(level_db(sq[~own] / np.maximum(n[~own], 1)))
         clips = int(clipped.sum())
         self._clipped += clips
-        # syllable nuclei of the boom channel, kept where own voice is active
-        self._pending.extend(self._syl.feed(boom).tolist())
+        # syllable nuclei of the boom channel (decided by now), kept where own voice is active
+        through = self._syl_clock.advance(boom.shape[0])
+        if self._syl_ahead.size and self._syl_ahead[0] <= through:
+            cut = int(np.searchsorted(self._syl_ahead, through, side="right"))
+            self._pending.extend(self._syl.frame_times(self._syl_ahead[:cut]).tolist())
+            self._syl_ahead = self._syl_ahead[cut:]
         self._resolve_nuclei(final=False)
         live_ild = self._ild.live() if self._ild is not None else None
         return Measurement(
             t_s=self._hops * HOP_S,
             speaking=self._segments.speaking(self._hops - 1),
             speech_s=confirmed.size * HOP_S,
-            level_dbov=self._live_level(),
+            level_dbov=self._level,
             rate_spm=self._live_rate(),
             distance_cm=self._distance(live_ild),
             noise_dbov=self._noise.live_dbov(),
@@ -274,7 +286,7 @@ class StreamingAnalyzer:
         n = len(self._speech_ring)
         if n < RATE_MIN_HOPS:
             return None
-        first = float(self._speech_ring.values()[0, 0])
+        first = float(self._speech_ring.oldest()[0])
         nuclei = self._nucleus_ring.values()[:, 0]
         count = int(np.count_nonzero(nuclei >= first))
         return count / (n * HOP_S) * 60.0

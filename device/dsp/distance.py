@@ -102,6 +102,7 @@ class IldTracker:
         self._floors = FloorTracker(2 * n)  # boom bands then ear bands
         self._live = Ring(self.p.live_hops, n + 1)  # speech ILD, then band ILDs (NaN: unusable)
         self._hist = [Histogram(-40.0, 60.0, 0.05) for _ in range(n + 1)]
+        self._live_summary: IldSummary | None = None  # cache of live(): changes only with own hops
 
     def process(self, energies: FloatArray, own: BoolArray) -> None:
         """Add the hops of ``energies`` ``(k, 2, bands)``; only ``own`` hops count."""
@@ -120,6 +121,7 @@ class IldTracker:
             speech_ild = level_db(e[:, 0, _SPEECH]) - level_db(e[:, 1, _SPEECH])
             rows = np.column_stack([speech_ild, band_ild])
             self._live.push(rows)
+            self._live_summary = None
             for i, h in enumerate(self._hist):
                 col = rows[:, i]
                 h.add(col[~np.isnan(col)])
@@ -127,6 +129,11 @@ class IldTracker:
 
     def live(self) -> IldSummary:
         """Medians over the last ``live_hops`` own-voice hops."""
+        if self._live_summary is None:
+            self._live_summary = self._live_medians()
+        return self._live_summary
+
+    def _live_medians(self) -> IldSummary:
         v = self._live.stored()  # medians do not depend on the order
         meds: list[float | None] = []
         counts: list[int] = []

@@ -50,9 +50,10 @@ class FloorTracker:
         """Add hop levels (shape ``(k, width)``) and return the new floor (shape ``(width,)``)."""
         self._ring.push(levels_db)
         if len(self._ring):
-            self.floor_db = self._ring.percentile(self._pct)
-            if self._top_pct is not None:
-                self.top_db = self._ring.percentile(self._top_pct)
+            if self._top_pct is None:
+                self.floor_db = self._ring.percentile(self._pct)
+            else:
+                self.floor_db, self.top_db = self._ring.percentiles(self._pct, self._top_pct)
         return self.floor_db
 
 

@@ -50,11 +50,20 @@ class Ring:
         """The stored rows in storage order (not oldest first; no copy): for order-free statistics."""
         return self._data[: len(self)]
 
+    def oldest(self) -> FloatArray:
+        """The oldest stored row, shape ``(width,)`` (no copy of the ring; the ring is not empty)."""
+        row: FloatArray = self._data[self._n % self.capacity if self._n > self.capacity else 0]
+        return row
+
     def percentile(self, pct: float) -> FloatArray:
         """Per-column ``pct`` percentile (0..100) of the stored rows, shape ``(width,)``: the same
         numbers as ``np.percentile(self.values(), pct, axis=0)`` (linear method), without sorting
         into time order first."""
         return percentile_rows(self.stored(), pct)
+
+    def percentiles(self, *pcts: float) -> list[FloatArray]:
+        """:meth:`percentile` for each of ``pcts`` from one partial sort (the same numbers)."""
+        return percentiles_rows(self.stored(), pcts)
 
     def clear(self) -> None:
         self._n = 0
@@ -82,6 +91,27 @@ def percentile_rows(values: FloatArray, pct: float) -> FloatArray:
     return out
 
 
+def percentiles_rows(values: FloatArray, pcts: tuple[float, ...]) -> list[FloatArray]:
+    """:func:`percentile_rows` for several percentiles at once, from a single ``np.partition``:
+    each result is bit-identical to ``percentile_rows(values, pct)`` (the order statistics a
+    partition places at its ``kth`` positions are exact, whichever other ``kth`` are asked)."""
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("percentile of no values")
+    plan: list[tuple[int, int, float]] = []
+    for pct in pcts:
+        vi = (n - 1) * (pct / 100.0)
+        lo = min(max(int(np.floor(vi)), 0), n - 1)
+        plan.append((lo, min(lo + 1, n - 1), vi - lo))
+    part = np.partition(values, sorted({k for lo, hi, _ in plan for k in (lo, hi)}), axis=0)
+    out: list[FloatArray] = []
+    for lo, hi, t in plan:
+        a = part[lo]
+        d = part[hi] - a
+        out.append(part[hi] - d * (1.0 - t) if t >= 0.5 else a + d * t)
+    return out
+
+
 def median_values(values: FloatArray) -> float:
     """Median of a 1-D array (n >= 1, no NaN): the same number as ``np.median``."""
     n = values.shape[0]
@@ -95,27 +125,50 @@ def median_values(values: FloatArray) -> float:
 
 
 class Histogram:
-    """Counts of values in fixed bins ``lo .. hi`` of width ``step`` (values outside are clamped)."""
+    """Counts of values in fixed bins ``lo .. hi`` of width ``step`` (values outside are clamped).
+
+    Values are binned in batches (up to :attr:`BATCH` values wait in a list), so that adding a
+    few values per 10 ms hop costs one list append; every reading bins what waits first.
+    """
+
+    BATCH = 8192
+    """Values held back before they are binned."""
 
     def __init__(self, lo: float, hi: float, step: float) -> None:
         self.lo = lo
         self.step = step
-        self.counts = np.zeros(int(round((hi - lo) / step)), dtype=np.int64)
+        self._counts = np.zeros(int(round((hi - lo) / step)), dtype=np.int64)
+        self._waiting: list[FloatArray] = []
+        self._n_waiting = 0
+
+    @property
+    def counts(self) -> npt.NDArray[np.int64]:
+        """Counts per bin (read-only use)."""
+        if self._waiting:
+            values = np.concatenate(self._waiting)
+            self._waiting, self._n_waiting = [], 0
+            idx = ((values - self.lo) / self.step).astype(np.int64)
+            np.minimum(np.maximum(idx, 0, out=idx), self._counts.size - 1, out=idx)  # clamp (np.clip is slower)
+            self._counts += np.bincount(idx, minlength=self._counts.size)
+        return self._counts
 
     @property
     def total(self) -> int:
         return int(self.counts.sum())
 
     def add(self, values: FloatArray) -> None:
+        """Add values (1-D; copied)."""
         if values.size:
-            idx = ((values - self.lo) / self.step).astype(np.int64)
-            np.minimum(np.maximum(idx, 0, out=idx), self.counts.size - 1, out=idx)  # clamp (np.clip is slower)
-            self.counts += np.bincount(idx, minlength=self.counts.size)
+            self._waiting.append(np.array(values, dtype=np.float64, copy=True))
+            self._n_waiting += values.size
+            if self._n_waiting >= self.BATCH:
+                _ = self.counts
 
     def quantile(self, q: float) -> float | None:
         """The value below which a share ``q`` (0..1) of the counts lie (bin centre), None if empty."""
-        total = self.total
+        counts = self.counts
+        total = int(counts.sum())
         if total == 0:
             return None
-        i = int(np.searchsorted(np.cumsum(self.counts), q * total, side="left"))
-        return self.lo + (min(i, self.counts.size - 1) + 0.5) * self.step
+        i = int(np.searchsorted(np.cumsum(counts), q * total, side="left"))
+        return self.lo + (min(i, counts.size - 1) + 0.5) * self.step

@@ -181,8 +181,20 @@ class SyllableNucleusDetector:
         result: FloatArray = np.maximum(centre, 0.0) / self.sample_rate_hz
         return result
 
+    def frame_times(self, frames: npt.NDArray[np.int64]) -> FloatArray:
+        """Times (s since the stream start) of nuclei given as frame indices (see :meth:`feed_frames`)."""
+        return self._frame_time(np.asarray(frames, dtype=np.int64))
+
+    def decision_clock(self) -> DecisionClock:
+        """A :class:`DecisionClock` for this detector's parameters and sample rate."""
+        return DecisionClock(self._frame, self._hop, self._half, self._right, self._STEP_FRAMES)
+
     def feed(self, samples: npt.ArrayLike) -> FloatArray:
         """Add mono samples (any length); return nuclei times (s) decided by this block."""
+        return self._frame_time(self.feed_frames(samples))
+
+    def feed_frames(self, samples: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """:meth:`feed`, returning the nuclei as frame indices (10 ms hops from the stream start)."""
         if self._ended:
             raise RuntimeError("feed() after flush(): make a new detector for a new stream")
         x = np.asarray(samples, dtype=np.float64)
@@ -193,7 +205,7 @@ class SyllableNucleusDetector:
         self._pending.append(x)
         self._pending_n += x.size
         if self._pending_n < self._need:
-            return np.zeros(0)
+            return np.zeros(0, dtype=np.int64)
         self._samples = np.concatenate([self._samples, *self._pending])
         self._pending, self._pending_n = [], 0
         n_new = (self._samples.size - self._frame) // self._hop + 1
@@ -204,8 +216,12 @@ class SyllableNucleusDetector:
 
     def flush(self) -> FloatArray:
         """End of stream: decide and return the remaining nuclei (s)."""
+        return self._frame_time(self.flush_frames())
+
+    def flush_frames(self) -> npt.NDArray[np.int64]:
+        """:meth:`flush`, returning the nuclei as frame indices."""
         if self._ended:
-            return np.zeros(0)
+            return np.zeros(0, dtype=np.int64)
         self._ended = True
         self._samples = np.concatenate([self._samples, *self._pending, np.zeros(self._frame - self._hop)])
         self._pending, self._pending_n = [], 0
@@ -213,7 +229,7 @@ class SyllableNucleusDetector:
         if n_new > 0:
             self._analyse(n_new)
         if self._db.size == 0:
-            return np.zeros(0)
+            return np.zeros(0, dtype=np.int64)
         self._smooth(final=True)
         return self._decide_ready(final=True)
 
@@ -257,10 +273,11 @@ class SyllableNucleusDetector:
             new = np.concatenate([db[:h], new])
         self._s = np.concatenate([self._s, new])
 
-    def _decide_ready(self, final: bool) -> FloatArray:
-        """Decide, on the fixed 50 ms grid, every step whose look-ahead has been smoothed."""
+    def _decide_ready(self, final: bool) -> npt.NDArray[np.int64]:
+        """Decide, on the fixed 100 ms grid, every step whose look-ahead has been smoothed; returns the
+        nuclei's global frame indices."""
         end = self._first + self._s.size  # global index after the last smoothed frame
-        found: list[FloatArray] = []
+        found: list[npt.NDArray[np.int64]] = []
         while True:
             limit = self._next + self._STEP_FRAMES - 1
             if limit + self._right < end:
@@ -279,11 +296,11 @@ class SyllableNucleusDetector:
             self._s = self._s[drop:]
             self._first += drop
         if not found:
-            return np.zeros(0)
-        result: FloatArray = np.concatenate(found)
+            return np.zeros(0, dtype=np.int64)
+        result: npt.NDArray[np.int64] = np.concatenate(found)
         return result
 
-    def _decide(self, limit: int, horizon: int) -> FloatArray:
+    def _decide(self, limit: int, horizon: int) -> npt.NDArray[np.int64]:
         """Decide frames [self._next, limit] (global indices) using the contour before ``horizon``."""
         first = self._first
         s = self._s[: horizon - first]
@@ -301,7 +318,7 @@ class SyllableNucleusDetector:
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
-            return np.zeros(0)
+            return np.zeros(0, dtype=np.int64)
         k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > threshold)]
         candidates: list[tuple[int, float]] = []
         for i in k.tolist():
@@ -326,7 +343,7 @@ class SyllableNucleusDetector:
                 continue
             accepted.append(i)
             self._last_nucleus = i + first
-        return self._frame_time(np.asarray(accepted, dtype=np.int64) + first)
+        return np.asarray(accepted, dtype=np.int64) + first
 
     def _vowel_change(self, s: FloatArray, i: int, col: int) -> float:
         """RMS difference (dB) between the spectral shapes at the peak ``i`` and at the highest point
@@ -389,6 +406,44 @@ class SyllableNucleusDetector:
             self._level_ring[: end - n] = values[cut:]
         self._level_pos = end % n
         self._level_count = min(n, self._level_count + values.size)
+
+
+class DecisionClock:
+    """When a :class:`SyllableNucleusDetector` fed in blocks decides its nuclei.
+
+    A caller that feeds the detector a long block at once (for speed) but must act on each nucleus
+    exactly when a caller feeding the same stream in shorter blocks would have seen it (so that its
+    own results do not depend on how the stream was cut) advances this clock by those shorter blocks:
+    :meth:`advance` mirrors the detector's own arithmetic (frames analysed in steps of whole
+    decision steps, the smoothing's and the look-ahead's context) and returns the last frame
+    decided after that block. Frame indices are 10 ms hops from the stream start.
+    """
+
+    def __init__(self, frame: int, hop: int, half: int, right: int, step: int) -> None:
+        self._frame, self._hop, self._half, self._right, self._step = frame, hop, half, right, step
+        self._buffered = frame - hop  # samples held by the detector before its next frame (left padding)
+        self._pending = 0  # samples fed since the last analysis
+        self._need = step * hop
+        self._frames = 0  # frames analysed
+        self.decided_through = -1
+        """The last frame decided so far (-1: none)."""
+
+    def advance(self, n_samples: int) -> int:
+        """Account for a block of ``n_samples`` fed to the detector; returns :attr:`decided_through`."""
+        self._pending += n_samples
+        if self._pending < self._need:
+            return self.decided_through
+        size = self._buffered + self._pending
+        n_new = (size - self._frame) // self._hop + 1
+        self._frames += n_new
+        self._buffered = size - n_new * self._hop
+        self._need = (self._step - 1) * self._hop + self._frame - self._buffered
+        self._pending = 0
+        end = self._frames - self._half  # frames whose smoothed contour exists
+        # decision steps end at frames step*m + step - 1 and need ``right`` frames of look-ahead
+        last_step = (end - self._right - 1 - (self._step - 1)) // self._step
+        self.decided_through = max(self.decided_through, last_step * self._step + self._step - 1)
+        return self.decided_through
 
 
 def detect_nuclei(samples: npt.ArrayLike, sample_rate_hz: int = 16000,

@@ -139,7 +139,7 @@ class OwnVoiceVad:
         if opened.any():  # the spread changes only when gate-opening levels come in
             self._gate_levels.push(boom[opened])
             if len(self._gate_levels) >= p.min_modulation_hops:
-                lo, hi = self._gate_levels.percentile(10.0)[0], self._gate_levels.percentile(90.0)[0]
+                lo, hi = (v[0] for v in self._gate_levels.percentiles(10.0, 90.0))
                 self.modulation_db = float(hi - lo)
         # a steady sound (tone, hum, stationary noise) opens the gate but is not speech
         energetic = opened if self.modulation_db >= p.min_modulation_db else np.zeros_like(opened)

@@ -130,6 +130,33 @@ def test_nuclei_are_reported_within_max_delay(mandarin_corpus: list[Clip]) -> No
     assert min(lateness) >= 0.0
 
 
+@pytest.mark.parametrize("fs", [8000, 16000, 44100])
+def test_decision_clock_says_when_a_block_fed_detector_decides(mandarin_corpus: list[Clip], fs: int) -> None:
+    """Fed in blocks of any size, the detector decides exactly the frames its DecisionClock says:
+    every nucleus returned lies after the previous block's decided_through and at or before this
+    block's, and by then nothing before decided_through is still to come."""
+    audio, src_fs = _read(mandarin_corpus[1].path)
+    if fs != src_fs:
+        audio = resample_poly(audio, fs, src_fs)
+    whole = SyllableNucleusDetector(fs)
+    all_frames = np.concatenate([whole.feed_frames(audio), whole.flush_frames()])
+    det = SyllableNucleusDetector(fs)
+    clock = det.decision_clock()
+    rng = np.random.default_rng(fs)
+    i, before, seen = 0, -1, 0
+    while i < audio.size:
+        n = int(rng.integers(0, fs // 3))
+        got = det.feed_frames(audio[i: i + n])
+        i += n
+        through = clock.advance(n)
+        assert np.all(got > before) and np.all(got <= through), (before, through, got)
+        seen += got.size
+        assert seen == int(np.count_nonzero(all_frames <= through))
+        before = through
+    np.testing.assert_array_equal(det.frame_times(all_frames), detect_nuclei(audio, fs))
+    assert all_frames.size > 20
+
+
 def test_state_stays_bounded_on_a_long_stream(mandarin_corpus: list[Clip]) -> None:
     audio, fs = _read(mandarin_corpus[0].path)
     det = SyllableNucleusDetector(fs)
