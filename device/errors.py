@@ -29,3 +29,7 @@ class LinkError(AgentError, OSError):
 
 class LayoutError(AgentError, ValueError):
     """A channel layout that does not fit a recording (a channel out of range, a 3-channel call)."""
+
+
+class ShutdownError(AgentError, RuntimeError):
+    """A stop that ran every step but not every step succeeded; the message names the failed steps."""

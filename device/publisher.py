@@ -17,6 +17,14 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   ``on_config`` (on the worker thread, so keep it quick); an invalid one is logged and answered with
   an ``Event(kind=config_rejected)``.
 
+An unreachable broker is retried by paho with backoff (``RECONNECT_MIN_S`` .. ``reconnect_max_s``). It
+is logged as a WARNING naming the broker url and the cause (connection refused, DNS failure, TLS
+failure, timed out, not authorised): on the first failure, then again after 1, 2, 4 ... s of failures,
+at most once per ``WARN_MAX_INTERVAL_S`` (a different cause is logged at once). Connecting again after
+failures is logged at INFO with the number of failed attempts and the outage's length. ``stop()``
+never waits for a connect that cannot succeed: the network thread is given at most
+``STOP_OFFLINE_WAIT_S`` when not connected, and the spool keeps unsent rows for the next start.
+
 Threads: paho's network thread runs the callbacks, which only set flags and enqueue (they never raise
 and never touch the spool); one worker thread ("desk-publisher") sends spooled rows, deletes acknowledged
 ones and handles config. The public methods are thread-safe.
@@ -26,6 +34,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +46,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 
 from device.errors import ConfigError
+from device.logs import kv
 from device.mqtt_settings import MqttSettings
 from device.spool import Spool, SpoolError
 from mqtt_schema import (
@@ -61,7 +73,89 @@ log = logging.getLogger("device.publisher")
 MAX_INFLIGHT = 32
 """Spooled rows in flight (published, not yet PUBACKed) at most."""
 RECONNECT_MIN_S = 1
+"""Seconds paho waits before the first reconnect attempt (doubling up to ``reconnect_max_s``)."""
 RECONNECT_MAX_S = 30
+WARN_MIN_INTERVAL_S = 1.0
+"""Seconds after a "broker unreachable" warning before the next one (doubling per warning)."""
+WARN_MAX_INTERVAL_S = 60.0
+"""Seconds between "broker unreachable" warnings at most, for a long outage with one cause."""
+STOP_OFFLINE_WAIT_S = 0.5
+"""Seconds ``stop()`` waits for paho's network thread when not connected (it may be blocked in a
+TCP connect or a DNS lookup; it is a daemon thread and is left behind)."""
+
+
+def describe_connect_error(exc: BaseException | None, host: str, port: int) -> str:
+    """A short cause of a failed TCP/TLS connect, for site IT: refused, DNS, TLS, timed out, other."""
+    if exc is None:
+        return "connection failed"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup of {host!r} failed: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused: nothing listens on {host} port {port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS failure: the broker's certificate was refused: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return f"connection to {host} port {port} timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot connect to {host} port {port}: {exc.strerror}"
+    return f"cannot connect to {host} port {port}: {type(exc).__name__}: {exc}"
+
+
+def describe_refusal(reason: Any) -> str:
+    """A CONNACK refusal (paho ``ReasonCode``), with a hint for the usual ones."""
+    text = str(reason)
+    low = text.lower()
+    if "authori" in low or "user name or password" in low or "bad username" in low:
+        return (f"the broker refused the connection: not authorised ({text}); check mqtt.username and "
+                "mqtt.password, or the client certificate")
+    if "identifier" in low:
+        return f"the broker refused the connection: the client id was rejected ({text})"
+    return f"the broker refused the connection: {text}"
+
+
+class ConnectWarnings:
+    """When to log "broker unreachable": the first failure, then after 1, 2, 4 ... s, at most once per
+    ``max_interval_s`` while the cause stays the same; a new cause at once. Not thread-safe (paho's
+    network thread is its only caller). Times in seconds of ``monotonic``."""
+
+    def __init__(self, *, min_interval_s: float = WARN_MIN_INTERVAL_S, max_interval_s: float = WARN_MAX_INTERVAL_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.min_interval_s = min_interval_s
+        self.max_interval_s = max_interval_s
+        self.monotonic = monotonic
+        self.failures = 0
+        """Failed attempts since the last successful connect."""
+        self._since_s: float | None = None
+        self._next_s = 0.0
+        self._interval_s = min_interval_s
+        self._cause: str | None = None
+        self._unlogged = 0
+
+    def failed(self, cause: str) -> int | None:
+        """Count a failed attempt; the number of attempts the warning covers, or None: do not log now."""
+        now = self.monotonic()
+        self.failures += 1
+        self._unlogged += 1
+        if self._since_s is None:
+            self._since_s = now
+        if cause == self._cause and now < self._next_s:
+            return None
+        self._cause = cause
+        self._next_s = now + self._interval_s
+        self._interval_s = min(self.max_interval_s, self._interval_s * 2)
+        covered, self._unlogged = self._unlogged, 0
+        return covered
+
+    def connected(self) -> tuple[int, float] | None:
+        """Reset; (failed attempts, seconds since the first) when there were failures, else None."""
+        if self._since_s is None:
+            return None
+        out = (self.failures, self.monotonic() - self._since_s)
+        self.failures, self._since_s, self._cause, self._unlogged = 0, None, None, 0
+        self._interval_s, self._next_s = self.min_interval_s, 0.0
+        return out
 
 
 class DeskPublisher:
@@ -89,6 +183,7 @@ class DeskPublisher:
         self.max_inflight = max_inflight
         self.last_error: str | None = None
         """The last connection problem (refused, lost), for status displays; None once connected."""
+        self.warnings = ConnectWarnings()
 
         self._seq = 0
         self._lock = threading.RLock()  # seq, spool order, state fields; never taken in on_publish
@@ -104,6 +199,7 @@ class DeskPublisher:
         self._inflight: dict[int, int] = {}  # mid -> spool row id (worker thread only)
         self._last_sent_id = 0  # worker thread only
         self._last_config: bytes | None = None
+        self._spool_errors = 0  # SpoolErrors the worker met (a full disk: acknowledged rows cannot be deleted)
         self._worker: threading.Thread | None = None
         self._started = False
         self._stopped = False
@@ -115,6 +211,7 @@ class DeskPublisher:
         lost = self._state_message(DeskStatus.LOST)
         self.client.will_set(self._topics[DeskKind.STATE], encode(lost), qos=QOS["state"], retain=True)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
@@ -134,12 +231,19 @@ class DeskPublisher:
         self._worker = threading.Thread(target=self._run, name="desk-publisher", daemon=True)
         self._worker.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Flush the spool (up to ``timeout_s``), publish the retained ``offline`` state, disconnect."""
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Flush the spool (up to ``timeout_s`` s), publish the retained ``offline`` state, disconnect.
+
+        While connected this takes up to ``timeout_s`` s; when not connected it neither flushes nor
+        waits for a connect (about ``STOP_OFFLINE_WAIT_S`` s): unsent rows stay in the spool for the next
+        start. Returns True when ``offline`` was published and acknowledged, False otherwise (idempotent:
+        False on a second call).
+        """
         if self._stopped:
-            return
+            return False
         self._stopped = True
         deadline = time.monotonic() + timeout_s
+        offline = False
         if self._started:
             if self._connected.is_set():
                 self.flush(max(0.0, deadline - time.monotonic()))
@@ -149,15 +253,35 @@ class DeskPublisher:
                         info = self._publish_state(DeskStatus.OFFLINE)
                     if info is not None:
                         info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                        offline = info.is_published()
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish the offline state: %s", exc)
+            if not offline:
+                log.warning("the offline state was not published", extra=kv(broker=self.settings.url,
+                                                                           error=self.last_error))
+            connected = self._connected.is_set()
             self._stopping.set()
             self._wake.set()
             self.client.disconnect()
-            self.client.loop_stop()
+            self._stop_network(max(0.1, deadline - time.monotonic()) if connected else STOP_OFFLINE_WAIT_S)
             if self._worker is not None:
-                self._worker.join(max(1.0, deadline - time.monotonic()))
+                self._worker.join(max(0.5, deadline - time.monotonic()) if connected else STOP_OFFLINE_WAIT_S)
         self._connected.clear()
+        return offline
+
+    def _stop_network(self, timeout_s: float) -> None:
+        """Stop paho's network thread, waiting at most ``timeout_s`` s for it.
+
+        Without a connection the thread may be blocked in a TCP connect (paho's 5 s connect timeout) or
+        a DNS lookup; it is a daemon thread that ends by itself once that returns, so it is left behind
+        rather than hold up the stop.
+        """
+        stopper = threading.Thread(target=self.client.loop_stop, name="desk-publisher-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout_s)
+        if stopper.is_alive():
+            log.info("the MQTT network thread is still busy connecting; not waiting for it",
+                     extra=kv(broker=self.settings.url, waited_s=round(timeout_s, 2)))
 
     def __enter__(self) -> DeskPublisher:
         self.start()
@@ -231,20 +355,27 @@ class DeskPublisher:
             self.client.publish(self._topics[DeskKind.METRICS], payload, qos=QOS["metrics"],
                                 retain=RETAIN["metrics"])
 
-    def event(self, kind: EventKind, **fields: Any) -> None:
-        """Spool an ``Event`` (durable when this returns) and publish it (QoS 1)."""
-        with self._lock:
-            self._spool_message(DeskKind.EVENT, Event(**self._next(), kind=EventKind(kind), **fields))
+    def event(self, kind: EventKind, **fields: Any) -> int:
+        """Spool an ``Event`` (durable when this returns) and publish it (QoS 1); return its seq.
 
-    def minute(self, **fields: Any) -> None:
-        """Spool a ``Minute`` rollup (durable when this returns) and publish it (QoS 1)."""
+        Raises :class:`SpoolError` when the spool cannot store it (the seq is then used by nothing).
+        """
         with self._lock:
-            self._spool_message(DeskKind.MINUTE, Minute(**self._next(), **fields))
+            return self._spool_message(DeskKind.EVENT, Event(**self._next(), kind=EventKind(kind), **fields))
 
-    def _spool_message(self, kind: DeskKind, message: Event | Minute) -> None:
+    def minute(self, **fields: Any) -> int:
+        """Spool a ``Minute`` rollup (durable when this returns) and publish it (QoS 1); return its seq.
+
+        Raises :class:`SpoolError` when the spool cannot store it.
+        """
+        with self._lock:
+            return self._spool_message(DeskKind.MINUTE, Minute(**self._next(), **fields))
+
+    def _spool_message(self, kind: DeskKind, message: Event | Minute) -> int:
         payload = encode(message)
         self.spool.append(self._topics[kind], payload, QOS[kind.value])
         self._wake.set()
+        return message.seq
 
     def _report_dropped(self) -> None:
         """While connected: one ``spool_dropped`` event for the rows the bound evicted (outages evict quietly)."""
@@ -259,13 +390,18 @@ class DeskPublisher:
             self.spool.report_dropped(make)
 
     def flush(self, timeout_s: float) -> bool:
-        """Wait until the spool is empty (every row PUBACKed); False on timeout."""
+        """Wait up to ``timeout_s`` s until the spool is empty (every row PUBACKed and deleted).
+
+        False on timeout, or at once when the worker meets a spool error meanwhile (a full disk: the
+        rows stay, and are redelivered with the same (boot, seq) at the next start).
+        """
         deadline = time.monotonic() + timeout_s
+        errors = self._spool_errors
         self._wake.set()
         with self._flushed:
             while len(self.spool) > 0:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or self._spool_errors != errors:
                     return False
                 self._flushed.wait(min(remaining, 0.2))
         return True
@@ -283,7 +419,10 @@ class DeskPublisher:
                     self._report_dropped()
                     self._send_more()
             except SpoolError as exc:
+                self._spool_errors += 1
                 log.error("spool: %s", exc)
+                with self._flushed:
+                    self._flushed.notify_all()
                 self._stopping.wait(1.0)
             except Exception:  # the worker must survive anything; log with the traceback
                 log.exception("desk publisher worker")
@@ -343,18 +482,39 @@ class DeskPublisher:
 
     # --- paho callbacks (network thread): set flags, enqueue, never raise ----------------------
 
+    def _connect_failed(self, cause: str) -> None:
+        """Record a failed connect attempt; log it when :class:`ConnectWarnings` says so."""
+        self.last_error = f"the broker {self.settings.url}: {cause}"
+        covered = self.warnings.failed(cause)
+        if covered is not None:
+            log.warning("cannot reach the MQTT broker %s: %s; retrying", self.settings.url, cause,
+                        extra=kv(broker=self.settings.url, error=cause, attempts=self.warnings.failures,
+                                 attempts_since_last_warning=covered))
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` around the connect: the exception is the current one
+        try:
+            self._connect_failed(describe_connect_error(sys.exc_info()[1], self.settings.host, self.settings.port))
+        except Exception:
+            log.exception("on_connect_fail")
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
             if reason.is_failure:
-                self.last_error = f"the broker {self.settings.url} refused the connection: {reason}"
-                log.error("%s", self.last_error)
+                self._connect_failed(describe_refusal(reason))
                 return
             self.last_error = None
             # the birth goes out before anything the worker sends once it sees "connected"
             self._publish_state(DeskStatus.ONLINE)
             self._connected.set()
             client.subscribe(self._topics[DeskKind.CONFIG], qos=QOS["config"])
-            log.info("connected to %s", self.settings.url)
+            outage = self.warnings.connected()
+            if outage is None:
+                log.info("connected to %s", self.settings.url, extra=kv(broker=self.settings.url))
+            else:
+                log.info("connected to the MQTT broker %s again after %d failed attempts in %.1f s",
+                         self.settings.url, outage[0], outage[1],
+                         extra=kv(broker=self.settings.url, failed_attempts=outage[0], outage_s=round(outage[1], 1)))
             self._wake.set()
         except Exception:
             log.exception("on_connect")

@@ -16,8 +16,14 @@ object (cue config, posture thresholds, analyser for a new calibration) is built
 swapped. ``calibrate_posture: true`` takes the current pose once per config ``ts`` (remembered in the
 state folder, so a retained config does not recalibrate on every restart).
 
-``stop()`` (SIGTERM/SIGINT in the run command) ends the loop; shutdown flushes the spool, publishes
-``offline`` and turns the LEDs off.
+``stop()`` (SIGTERM/SIGINT in the run command) ends the loop; shutdown spools the last partial minute,
+flushes the spool (while connected), publishes ``offline`` and turns the LEDs off. Each shutdown step
+runs whatever the ones before did (a full disk, a lost broker): a failed step is logged with its name
+and the rest go on, and ``run()`` then raises :class:`ShutdownError` (exit code 1). With no broker the
+stop takes well under a second: nothing waits for a connect, the spool keeps unsent rows.
+
+A spool that cannot store an event or a rollup while running (a full disk) is logged as an error and
+the loop goes on coaching; every event that was spooled is logged with its boot and seq.
 """
 
 from __future__ import annotations
@@ -42,11 +48,12 @@ import numpy.typing as npt
 from device.audio_sources import AudioSource, open_source
 from device.clock import Clock
 from device.config import AgentConfig, apply_remote
-from device.errors import AgentError, AudioError, ConfigError
+from device.errors import AgentError, AudioError, ConfigError, ShutdownError
 from device.headset_client import HeadsetClient, LinkEvent
 from device.logs import kv
 from device.posture import PostureError, PostureTracker
 from device.posture_store import PostureStoreError, load_pose, save_pose
+from device.spool import SpoolError
 from mqtt_schema import SCHEMA_MINOR, SCHEMA_VERSION, Config, Cue, EventKind, PartStatus, Posture, Versions
 
 log = logging.getLogger("device.agent")
@@ -164,7 +171,18 @@ class AgentService:
         return caps
 
     def start(self) -> AgentService:
-        """Open everything; the broker connection is made in the background (the spool holds events)."""
+        """Open everything; the broker connection is made in the background (the spool holds events).
+
+        When a part cannot be opened, what was opened is closed again before the error propagates.
+        """
+        try:
+            return self._start()
+        except BaseException:
+            self._started = True  # so that shutdown closes what was opened
+            self.shutdown(timeout_s=1.0)
+            raise
+
+    def _start(self) -> AgentService:
         from device.boot_counter import next_boot
         from device.cues import CuePolicy
         from device.leds import LedPanel
@@ -212,42 +230,74 @@ class AgentService:
         return self
 
     def run(self) -> None:
-        """Start, loop until stop(), shut down."""
+        """Start, loop until stop(), shut down; :class:`ShutdownError` when a shutdown step failed."""
         if not self._started:
             self.start()
         try:
             while not self._stop.is_set():
                 self.step()
         finally:
-            self.shutdown()
+            failed = self.shutdown()
+        if failed:
+            raise ShutdownError(f"stopped, but not cleanly: {'; '.join(failed)}")
 
-    def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Flush the spool, publish offline, close the LEDs, the link and the audio (idempotent)."""
+    def shutdown(self, timeout_s: float = 10.0) -> list[str]:
+        """Stop everything, each step whatever the ones before did (idempotent).
+
+        Steps, in order: the headset link, the audio source, the last partial minute rollup into the
+        spool, a spool flush (only while connected, up to ``timeout_s`` / 2 s), the publisher (the
+        ``offline`` state while connected, disconnect; up to ``timeout_s`` / 2 s, about 0.5 s when
+        not connected), the LEDs off, the spool closed. A step that raises is logged (``shutdown step
+        failed`` with ``step`` and ``error``) and the rest go on. Returns "step: error" of each failed
+        step, [] for a clean stop; a broker that cannot be reached is not a failure (the spool keeps
+        the unsent rows for the next start).
+        """
         if not self._started:
-            return
+            return []
         self._started = False
         log.info("agent stopping", extra=kv(boot=self.boot))
+        failed: list[str] = []
+
+        def step(name: str, action: Callable[[], object]) -> None:
+            try:
+                action()
+            except Exception as exc:  # every later step must run whatever this one did
+                error = str(exc) or type(exc).__name__
+                log.error("shutdown step failed", exc_info=not isinstance(exc, AgentError),
+                          extra=kv(step=name, error=error, boot=self.boot))
+                failed.append(f"{name}: {error}")
+
         if self.headset is not None:
-            self.headset.stop()
+            step("headset link", self.headset.stop)
         if self.audio is not None:
-            self.audio.close()
+            step("audio", self.audio.close)
         if self.publisher is not None:
-            minute = self.rollup.flush(self.clock.now_ms()) if self.rollup is not None else None
-            if minute is not None:
-                self.publisher.minute(**minute)
-            try:
-                self.publisher.flush(timeout_s / 2)
-            except Exception as exc:  # a stop must go on whatever the broker does
-                log.warning("spool flush on stop failed", extra=kv(error=str(exc)))
-            try:
-                self.publisher.stop(timeout_s / 2)
-            except Exception as exc:
-                log.warning("publisher stop failed", extra=kv(error=str(exc)))
+            step("final minute rollup", self._spool_last_minute)
+            step("spool flush", lambda: self._flush_spool(timeout_s / 2))
+            step("publisher stop", lambda: self.publisher.stop(timeout_s / 2))
         if self.leds is not None:
-            self.leds.close()
+            step("leds", self.leds.close)
         if self.spool is not None:
-            self.spool.close()
-        log.info("agent stopped", extra=kv(boot=self.boot))
+            step("spool close", self.spool.close)
+        log.info("agent stopped", extra=kv(boot=self.boot, failed_steps=len(failed)))
+        return failed
+
+    def _spool_last_minute(self) -> None:
+        """Spool the partial minute being accumulated (raises :class:`SpoolError`: a shutdown step)."""
+        minute = self.rollup.flush(self.clock.now_ms()) if self.rollup is not None else None
+        if minute is not None:
+            seq = self.publisher.minute(**minute)
+            log.debug("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
+
+    def _flush_spool(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` s for the spool to be delivered, only while connected."""
+        if not self.publisher.connected:
+            log.info("broker not connected: unsent rows stay in the spool for the next start",
+                     extra=kv(rows=len(self.spool) if self.spool is not None else None))
+            return
+        if not self.publisher.flush(timeout_s):
+            log.warning("spool not empty at stop: the rest is sent at the next start",
+                        extra=kv(rows=len(self.spool) if self.spool is not None else None, waited_s=timeout_s))
 
     # --- audio ------------------------------------------------------------------------------------
 
@@ -375,7 +425,7 @@ class AgentService:
                 self._interval.last = m
             minute = self.rollup.add(t_ms, dt_s, m, self.cues.active, worn, posture)
             if minute is not None:
-                self.publisher.minute(**minute)
+                self._minute(minute)
 
     def _cue_event(self, change: Any) -> None:
         value = _finite(change.value)
@@ -573,12 +623,32 @@ class AgentService:
 
     # --- publishing -------------------------------------------------------------------------------
 
-    def _event(self, kind: EventKind, **fields: Any) -> None:
-        """Spool and publish an event; logged (with its seq) once it is durable in the spool."""
-        self.publisher.event(kind, **fields)
+    def _event(self, kind: EventKind, **fields: Any) -> int | None:
+        """Spool and publish an event; logged with the seq it took once it is durable in the spool.
+
+        Returns that seq, or None when the spool cannot store it (a full disk): logged as an error, and
+        the loop goes on.
+        """
+        cue = fields["cue"].value if fields.get("cue") else None
+        try:
+            seq: int = self.publisher.event(kind, **fields)
+        except SpoolError as exc:
+            log.error("event not spooled", extra=kv(kind=kind.value, boot=self.boot, cue=cue, error=str(exc)))
+            return None
         self.status.events_sent += 1
-        log.info("event", extra=kv(kind=kind.value, boot=self.boot, seq=self.publisher.seq,
-                                   cue=fields["cue"].value if fields.get("cue") else None))
+        log.info("event", extra=kv(kind=kind.value, boot=self.boot, seq=seq, cue=cue))
+        return seq
+
+    def _minute(self, minute: dict[str, Any]) -> int | None:
+        """Spool and publish a minute rollup; its seq, or None when the spool cannot store it (logged)."""
+        try:
+            seq: int = self.publisher.minute(**minute)
+        except SpoolError as exc:
+            log.error("minute rollup not spooled", extra=kv(boot=self.boot, minute_ts=minute.get("minute_ts"),
+                                                            error=str(exc)))
+            return None
+        log.debug("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
+        return seq
 
     def _update_state(self) -> None:
         self.status.headset = self._headset_status()

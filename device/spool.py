@@ -241,6 +241,11 @@ class Spool:
         with self._lock:
             return self._count
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
         """Close the database (idempotent)."""
         with self._lock:

@@ -1,7 +1,10 @@
 """Run the desk agent service: audio -> DSP -> cues -> LEDs, headset link, posture, MQTT with a durable spool.
 
 Flags override the config file. Stops cleanly on SIGTERM or SIGINT: the spool is flushed, the
-state ``offline`` is published and the LEDs are turned off.
+state ``offline`` is published and the LEDs are turned off. With no broker the stop is prompt (under a
+second) and unsent events stay in the spool for the next start. A broker that cannot be reached is
+logged as a warning naming its url and the cause. Every step of the stop runs; when one fails (a full
+disk) the exit code is 1 and the message names it.
 """
 
 from __future__ import annotations

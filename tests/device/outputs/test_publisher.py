@@ -405,7 +405,7 @@ def test_mutual_tls_with_what_provision_desk_writes(mosquitto_factory: Callable[
     sub = Collector(broker.url, "watcher")  # on the broker's plain listener
     collectors.append(sub)
     desk_dir = tmp_path / "desk"
-    provision_desk(SITE, DESK, desk_dir, broker_url=f"mqtt://127.0.0.1:{tls_port}", ca_cert=ca, ca_key=ca_key)
+    provision_desk(SITE, DESK, desk_dir, broker_url=f"mqtts://127.0.0.1:{tls_port}", ca_cert=ca, ca_key=ca_key)
     table = tomllib.loads((desk_dir / "agent.toml").read_text())["mqtt"]
     settings = MqttSettings.from_table(table, base_dir=desk_dir)
     assert settings.tls and settings.client_cert == desk_dir / "desk.crt"
