@@ -11,6 +11,8 @@ A minimal file::
     [dashboard]
     port = 8080
     token = "change-me"
+    # viewer_token = "..."                # needed to read the page, /api/snapshot, /events, /metrics
+    # tls_cert = "dashboard.crt"          # HTTPS (with tls_key), e.g. issued by the site CA
     [breaks]
     allowed_s = 900                       # 15 min
     sites = { site2 = 1200 }
@@ -99,14 +101,32 @@ class BrokerConfig:
         return urlsplit(self.url).scheme == "mqtts"
 
 
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+"""The dashboard's default cap on a request body, in bytes (a silence request is about 100 bytes)."""
+
+
 @dataclass(frozen=True)
 class DashboardConfig:
     enabled: bool = True
     bind: str = "127.0.0.1"
+    """Address to listen on. Anything but a loopback address without TLS is logged as a WARNING at start."""
     port: int = 8080
     """0 picks a free port."""
     token: str | None = None
     """Needed for actions (silence). Without one, actions are refused."""
+    viewer_token: str | None = None
+    """When set, reading the page, ``/api/snapshot``, ``/events`` and ``/metrics`` needs it (or ``token``):
+    ``Authorization: Bearer <it>``, or HTTP basic auth with any user name and it as the password."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) of the dashboard, e.g. issued by the site CA: serve HTTPS. Needs ``tls_key``."""
+    tls_key: str | None = None
+    """PEM private key (unencrypted) of ``tls_cert``."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Largest request body accepted, in bytes; a larger one gets 413 and the connection is closed."""
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 @dataclass(frozen=True)
@@ -210,7 +230,20 @@ def _broker(t: dict[str, Any]) -> BrokerConfig:
     return cfg
 
 
-def _dashboard(t: dict[str, Any]) -> DashboardConfig:
+def _readable_file(value: object, name: str, base_dir: Path | None) -> str:
+    """A file path that can be opened for reading; relative paths are relative to the config file."""
+    p = Path(_str(value, name)).expanduser()
+    if base_dir is not None and not p.is_absolute():
+        p = base_dir / p
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {p}: {exc.strerror or exc}") from None
+    return str(p)
+
+
+def _dashboard(t: dict[str, Any], base_dir: Path | None = None) -> DashboardConfig:
     _no_unknown(t, {f.name for f in fields(DashboardConfig)}, "dashboard.")
     kw: dict[str, Any] = {}
     if "enabled" in t:
@@ -219,11 +252,20 @@ def _dashboard(t: dict[str, Any]) -> DashboardConfig:
         kw["bind"] = _str(t["bind"], "dashboard.bind")
     if "port" in t:
         kw["port"] = int(_num(t["port"], "dashboard.port", 0, 65535))
-    if "token" in t:
-        tok = _str(t["token"], "dashboard.token")
-        if len(tok) < 8:
-            raise ConfigError("dashboard.token must be at least 8 characters")
-        kw["token"] = tok
+    for key in ("token", "viewer_token"):
+        if key in t:
+            tok = _str(t[key], f"dashboard.{key}")
+            if len(tok) < 8:
+                raise ConfigError(f"dashboard.{key} must be at least 8 characters")
+            kw[key] = tok
+    if "max_body_bytes" in t:
+        kw["max_body_bytes"] = int(_num(t["max_body_bytes"], "dashboard.max_body_bytes", 1024, 16 * 1024 * 1024))
+    for key in ("tls_cert", "tls_key"):
+        if key in t:
+            kw[key] = _readable_file(t[key], f"dashboard.{key}", base_dir)
+    if ("tls_cert" in kw) != ("tls_key" in kw):
+        have, missing = ("tls_cert", "tls_key") if "tls_cert" in kw else ("tls_key", "tls_cert")
+        raise ConfigError(f"dashboard.{missing} is missing: dashboard.{have} ({kw[have]}) needs it for HTTPS")
     return DashboardConfig(**kw)
 
 
@@ -264,7 +306,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConf
     if "broker" in data:
         kw["broker"] = _broker(_table(data["broker"], "broker"))
     if "dashboard" in data:
-        kw["dashboard"] = _dashboard(_table(data["dashboard"], "dashboard"))
+        kw["dashboard"] = _dashboard(_table(data["dashboard"], "dashboard"), base_dir)
     host = _table(data.get("host", {}), "host")
     _no_unknown(host, {"sites", "db", "retention_days", "stale_after_s"}, "host.")
     if "sites" in host:

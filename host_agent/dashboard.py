@@ -6,22 +6,53 @@
     GET  /events            the same snapshot as Server-Sent Events, pushed on every change
     POST /api/silence       {"site", "desk", "rule", "for_s"}; needs ``Authorization: Bearer <token>``
     GET  /metrics           Prometheus text format
+    GET  /healthz           {"ok": true}, never behind authentication
 
 Binds 127.0.0.1 by default. Actions are refused when the config has no dashboard token.
+
+Security (see :class:`~host_agent.config.DashboardConfig`):
+
+- HTTPS when ``tls_cert`` and ``tls_key`` are set (TLS 1.2 or newer). The handshake runs in the
+  connection's own thread, so a slow or broken client never stalls the accept loop. Serving plain
+  HTTP on anything but a loopback address is logged as a WARNING at start.
+- Reads: with ``viewer_token`` set, every GET but ``/healthz`` needs it (or the write token), as
+  ``Authorization: Bearer <it>`` or HTTP basic auth with any user name and it as the password (what
+  a browser prompts for; the browser then sends it with ``/events`` too).
+- Writes need ``Authorization: Bearer <token>``; browsers never attach that by themselves, so a
+  foreign page cannot silence alerts through a supervisor's browser.
+- Request bodies: Content-Length only (no chunked bodies), at most ``max_body_bytes`` bytes.
+  Whatever a handler leaves of a body is read and dropped before its response is sent, so a refusal
+  (401, 403, 404, ...) never leaves bytes that the next request on a keep-alive connection would be
+  parsed from. A body that cannot be framed (bad Content-Length: 400; chunked: 411) or that is too
+  large (413) gets a JSON error and the connection is closed.
+- Logs: access lines at DEBUG name the method and the path, never a query string. Every line the
+  server logs has the configured tokens and any ``Bearer``/``Basic`` credentials redacted.
+
+Threads: ``serve_forever`` runs in ``host-dashboard``; each connection has a daemon thread that
+only reads the service's snapshots and hands actions to the service. Each connection's socket
+times out after :data:`REQUEST_TIMEOUT_S` seconds without progress (idle keep-alive, a stalled
+body or handshake), and the connection is then closed.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
+import ipaddress
 import json
 import logging
+import re
+import socket
+import ssl
 import threading
+from collections.abc import Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from host_agent.config import DashboardConfig
-from host_agent.errors import HostError
+from host_agent.errors import ConfigError, HostError
 
 if TYPE_CHECKING:
     from host_agent.service import HostService
@@ -31,23 +62,198 @@ STATIC = Path(__file__).parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 SSE_PING_S = 15.0
-MAX_BODY = 4096
+"""Seconds between keep-alive comments on an idle ``/events`` stream."""
+REQUEST_TIMEOUT_S = 60.0
+"""Socket timeout of a connection, in seconds."""
+LINGER_S = 2.0
+"""Seconds a closing connection waits for the client to stop sending (see ``_Server.shutdown_request``)."""
+LINGER_BYTES = 1024 * 1024
+"""Bytes a closing connection reads and drops at most before it closes anyway."""
+REALM = "headset coach dashboard"
+REDACTED = "<redacted>"
+_QUERY = re.compile(r"\?[^\s'\"]*")
+_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)\S+")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without ``secrets``, query strings, or ``Bearer``/``Basic`` credentials."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _QUERY.sub("?" + REDACTED, text)
+    return _CREDENTIALS.sub(r"\1\2" + REDACTED, text)
+
+
+def tls_context(cfg: DashboardConfig) -> ssl.SSLContext | None:
+    """The server TLS context of ``cfg``, or None for plain HTTP.
+
+    Raises :class:`ConfigError` naming the field and the file when a certificate or key is missing,
+    unreadable, not PEM, encrypted, or when the two do not match.
+    """
+    if cfg.tls_cert is None and cfg.tls_key is None:
+        return None
+    if cfg.tls_cert is None or cfg.tls_key is None:
+        have, missing = ("tls_cert", "tls_key") if cfg.tls_key is None else ("tls_key", "tls_cert")
+        raise ConfigError(f"dashboard.{missing} is missing: dashboard.{have} ({getattr(cfg, have)}) "
+                          "needs it for HTTPS")
+    cert, key = _read_pem("tls_cert", cfg.tls_cert), _read_pem("tls_key", cfg.tls_key)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=cert.decode("ascii"))
+    except (ssl.SSLError, ValueError):
+        raise ConfigError(f"dashboard.tls_cert: {cfg.tls_cert} holds no valid PEM certificate") from None
+    if b"PRIVATE KEY-----" not in key:
+        raise ConfigError(f"dashboard.tls_key: {cfg.tls_key} holds no PEM private key")
+    if b"ENCRYPTED" in key:
+        raise ConfigError(f"dashboard.tls_key: {cfg.tls_key} is encrypted; give an unencrypted key "
+                          "readable only by the host's user")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key, password=lambda: b"")  # never prompt on a terminal
+    except (ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        if why == "KEY_VALUES_MISMATCH":
+            raise ConfigError(f"dashboard.tls_key: {cfg.tls_key} is not the key of dashboard.tls_cert "
+                              f"{cfg.tls_cert}") from None
+        raise ConfigError(f"dashboard.tls_key: {cfg.tls_key} does not load with dashboard.tls_cert "
+                          f"{cfg.tls_cert}: {why}") from None
+    return ctx
+
+
+def _read_pem(name: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"dashboard.{name}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (an address or ``localhost``) is reachable only from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     service: HostService
-    token: str | None
+    cfg: DashboardConfig
     closing: threading.Event
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("dashboard: error while serving %s", client_address[0] if client_address else "?")
+
+    def shutdown_request(self, request: Any) -> None:
+        """Lingering close: send FIN, then drop what the client still sends (bounded), then close.
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy the
+        response (a 413, say) before the client reads it.
+        """
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER_S)
+            left = LINGER_BYTES
+            while left > 0 and (chunk := request.recv(min(left, 65536))):
+                left -= len(chunk)
+        except OSError:
+            pass
+        self.close_request(request)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT_S
+    _body_left = 0
+    """Bytes of the current request's body not read yet."""
+    _has_length = False
+    """The current request has a Content-Length header."""
+
+    # --- connection, framing, logging ------------------------------------------------------------------
+
+    def handle(self) -> None:
+        try:
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
+            super().handle()
+        except ssl.SSLError as exc:
+            log.info("dashboard: TLS with %s failed: %s", self.client_address[0], exc.reason or exc)
+        except (ConnectionError, TimeoutError):
+            pass  # the client went away or stalled: its connection closes
+
+    def parse_request(self) -> bool:
+        self._body_left, self._has_length, self.path = 0, False, ""
+        return super().parse_request()
+
+    def handle_expect_100(self) -> bool:
+        raw = self.headers.get("Content-Length", "").strip()
+        if _DIGITS.fullmatch(raw) and int(raw) <= self.server.cfg.max_body_bytes:
+            return super().handle_expect_100()
+        return True  # no "100 Continue": the request is refused (400/411/413) before its body is sent
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._drain()  # every response, refusals included: nothing of this request is left to misparse
+        super().send_response(code, message)
+
+    def _drain(self) -> None:
+        if self._body_left:
+            self._read_body()
+
+    def _read_body(self) -> bytes:
+        n, self._body_left = self._body_left, 0
+        data = self.rfile.read(n) if n else b""
+        if len(data) < n:  # the client closed mid-body
+            self.close_connection = True
+        return data
+
+    def _check_framing(self) -> bool:
+        """Check the body's framing; on a bad one, answer (and close) and return False."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            return self._refuse_and_close(HTTPStatus.LENGTH_REQUIRED,
+                                          "chunked request bodies are not supported: send Content-Length")
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return True
+        if len(values) > 1:
+            return self._refuse_and_close(HTTPStatus.BAD_REQUEST, "conflicting Content-Length headers")
+        raw = values.pop()
+        if not _DIGITS.fullmatch(raw):
+            return self._refuse_and_close(
+                HTTPStatus.BAD_REQUEST, f"Content-Length must be a whole number of bytes, not {raw[:24]!r}")
+        length, cap = int(raw), self.server.cfg.max_body_bytes
+        if length > cap:
+            return self._refuse_and_close(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                                          f"request body of {length} bytes is over the limit of {cap} bytes")
+        self._body_left, self._has_length = length, True
+        return True
+
+    def _refuse_and_close(self, code: int, error: str) -> bool:
+        self._body_left = 0  # never read: the framing is unknown or too large, so the connection closes
+        self._send(code, json.dumps({"error": error}).encode(), extra={"Connection": "close"})
+        return False
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return self.server.cfg.token, self.server.cfg.viewer_token
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if isinstance(code, HTTPStatus):
+            code = code.value
+        path = (getattr(self, "path", None) or "-").split("?", 1)[0]
+        self.log_message('"%s %s" %s', self.command or "-", path, str(code))
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+        log.debug("dashboard: %s %s", self.address_string(), redact(format % args, self._secrets()))
+
+    # --- responses -------------------------------------------------------------------------------------
 
     def _send(self, code: int, body: bytes, ctype: str = "application/json", extra: dict[str, str] | None = None) -> None:
         self.send_response(code)
@@ -60,11 +266,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, code: int, obj: object) -> None:
-        self._send(code, json.dumps(obj).encode())
+    def _json(self, code: int, obj: object, extra: dict[str, str] | None = None) -> None:
+        self._send(code, json.dumps(obj).encode(), extra=extra)
+
+    # --- authentication --------------------------------------------------------------------------------
+
+    def _credential(self, basic: bool) -> str:
+        """The secret the request presents: a Bearer token, or (if ``basic``) a basic-auth password."""
+        scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+        if basic and scheme.lower() == "basic":
+            try:
+                return base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                return ""
+        return ""
+
+    def _viewer_allowed(self) -> bool:
+        cfg = self.server.cfg
+        if not cfg.viewer_token:
+            return True
+        return _matches(self._credential(basic=True), cfg.viewer_token, cfg.token)
+
+    # --- GET -------------------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        if not self._check_framing():
+            return
         path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            return self._json(200, {"ok": True})
+        if not self._viewer_allowed():
+            return self._json(401, {"error": "reading the dashboard needs the viewer token (dashboard.viewer_token)"},
+                              extra={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})
         if path in ("/", "/index.html"):
             return self._static("index.html")
         if path.startswith("/static/"):
@@ -76,8 +311,6 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             text = self.server.service.metrics_text().encode()
             return self._send(200, text, "text/plain; version=0.0.4; charset=utf-8")
-        if path == "/healthz":
-            return self._json(200, {"ok": True})
         self._json(404, {"error": f"no such page: {path}"})
 
     def _static(self, name: str) -> None:
@@ -111,22 +344,27 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             return
 
+    # --- POST ------------------------------------------------------------------------------------------
+
     def do_POST(self) -> None:
+        if not self._check_framing():
+            return
         path = self.path.split("?", 1)[0]
         if path != "/api/silence":
             return self._json(404, {"error": f"no such action: {path}"})
-        token = self.server.token
+        token = self.server.cfg.token
         if not token:
             return self._json(403, {"error": "actions are disabled: set dashboard.token in the host config"})
-        auth = self.headers.get("Authorization", "")
-        given = auth[7:] if auth.startswith("Bearer ") else ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return self._json(401, {"error": "missing or wrong token"})
+        if not _matches(self._credential(basic=False), token):
+            log.info("dashboard: refused POST %s from %s: missing or wrong token", path, self.client_address[0])
+            return self._json(401, {"error": "missing or wrong token"},
+                              extra={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
+        if not self._has_length:
+            return self._json(411, {"error": "bad silence request: a JSON body with Content-Length is required"})
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-            if not 0 < length <= MAX_BODY:
-                raise ValueError(f"body of {length} bytes")
-            body = json.loads(self.rfile.read(length))
+            body = json.loads(self._read_body())
+            if not isinstance(body, dict):
+                raise TypeError("the body must be a JSON object")
             site, desk, rule = str(body["site"]), str(body.get("desk", "*")), str(body.get("rule", "*"))
             for_s = float(body.get("for_s", 1800))
         except (ValueError, KeyError, TypeError) as exc:
@@ -138,30 +376,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"site": s.site, "desk": s.desk, "rule": s.rule, "until_ms": s.until_ms})
 
 
+def _matches(given: str, *secrets: str | None) -> bool:
+    """Constant-time: does ``given`` equal one of the set ``secrets``? An empty ``given`` never does."""
+    ok = False
+    for secret in secrets:
+        if secret:
+            ok |= hmac.compare_digest(given.encode(), secret.encode())
+    return ok and bool(given)
+
+
 class Dashboard:
-    """Serves the dashboard for a :class:`HostService` in a thread. ``stop()`` is idempotent."""
+    """Serves the dashboard for a :class:`HostService` in a thread. ``stop()`` is idempotent.
+
+    Raises :class:`HostError` when the address cannot be bound, and :class:`ConfigError` (naming the
+    field and the file) when the TLS certificate or key cannot be used.
+    """
 
     def __init__(self, service: HostService, cfg: DashboardConfig) -> None:
         self.cfg = cfg
+        ctx = tls_context(cfg)
+        server_class = _Server6 if ":" in cfg.bind else _Server
         try:
-            self.server = _Server((cfg.bind, cfg.port), _Handler)
+            self.server = server_class((cfg.bind, cfg.port), _Handler)
         except OSError as exc:
             raise HostError(f"cannot serve the dashboard on {cfg.bind}:{cfg.port}: {exc.strerror or exc}") from None
+        if ctx is not None:
+            # The handshake runs in each connection's thread (see _Handler.handle), not in accept().
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.server.service = service
-        self.server.token = cfg.token
+        self.server.cfg = cfg
         self.server.closing = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        addr, port = str(self.server.server_address[0]), self.server.server_address[1]
+        host = f"[{addr}]" if ":" in addr else addr
+        return f"{'https' if self.cfg.tls else 'http'}://{host}:{port}/"
 
     def start(self) -> Dashboard:
+        self._warn_if_exposed()
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="host-dashboard", daemon=True)
         self._thread.start()
         return self
+
+    def _warn_if_exposed(self) -> None:
+        host = str(self.server.server_address[0])
+        if is_loopback(host):
+            return
+        if not self.cfg.tls:
+            log.warning("dashboard: serving PLAIN HTTP on %s, which is not a loopback address: per-agent data%s "
+                        "cross the network unencrypted. Set dashboard.tls_cert and dashboard.tls_key (a certificate "
+                        "from the site CA) or bind 127.0.0.1.", self.url,
+                        " and the dashboard token" if self.cfg.token else "")
+        if not self.cfg.viewer_token:
+            log.warning("dashboard: anyone who can reach %s can read per-agent data: set dashboard.viewer_token "
+                        "to require a login.", self.url)
 
     def stop(self) -> None:
         if self._thread is None:

@@ -76,6 +76,11 @@ def test_empty_config_gives_defaults(tmp_path: Path) -> None:
     ('[host]\nretention_days = "long"', "host.retention_days"),
     ('[dashboard]\nport = 70000', "dashboard.port"),
     ('[dashboard]\ntoken = "short"', "dashboard.token"),
+    ('[dashboard]\nviewer_token = "short"', "dashboard.viewer_token"),
+    ('[dashboard]\nmax_body_bytes = 100', "dashboard.max_body_bytes"),
+    ('[dashboard]\nmax_body_bytes = "64k"', "dashboard.max_body_bytes"),
+    ('[dashboard]\ntls_cert = 5', "dashboard.tls_cert"),
+    ('[dashboard]\ntls_key = "missing.key"', "dashboard.tls_key"),
     ('[breaks]\nsites = { site2 = -5 }', "breaks.sites.site2"),
     ('[rules.posture]\nfor_s = "5m"', "rules.posture.for_s"),
     ('[rules.posture]\nseverity = "panic"', "rules.posture.severity"),
@@ -128,3 +133,36 @@ def test_rule_inhibits_is_validated(value: object, why: str) -> None:
 
     with pytest.raises(ConfigError, match=why):
         parse_config({"rules": {"mic-position": {"inhibits": value}}})
+
+
+def test_dashboard_security_settings(tmp_path: Path) -> None:
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "dash.crt").write_text("cert")
+    (tmp_path / "tls" / "dash.key").write_text("key")
+    p = tmp_path / "host.toml"
+    p.write_text('[dashboard]\nviewer_token = "look-but-do-not-touch"\nmax_body_bytes = 4096\n'
+                 'tls_cert = "tls/dash.crt"\ntls_key = "tls/dash.key"\n')
+    d = load_config(p).dashboard
+    assert d.viewer_token == "look-but-do-not-touch" and d.max_body_bytes == 4096
+    assert d.tls and d.tls_cert == str(tmp_path / "tls/dash.crt") and d.tls_key == str(tmp_path / "tls/dash.key")
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    d = load_config(empty).dashboard
+    assert not d.tls and d.viewer_token is None and d.max_body_bytes == 64 * 1024
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('tls_cert = "c.pem"', "dashboard.tls_key is missing: dashboard.tls_cert ({d}/c.pem) needs it for HTTPS"),
+    ('tls_key = "k.pem"', "dashboard.tls_cert is missing: dashboard.tls_key ({d}/k.pem) needs it for HTTPS"),
+    ('tls_cert = "c.pem"\ntls_key = "nope.pem"', "dashboard.tls_key: cannot read {d}/nope.pem: No such file or directory"),
+    ('tls_cert = "sub"\ntls_key = "k.pem"', "dashboard.tls_cert: cannot read {d}/sub: Is a directory"),
+])
+def test_dashboard_tls_errors_name_the_field_and_the_file(tmp_path: Path, text: str, words: str) -> None:
+    (tmp_path / "c.pem").write_text("cert")
+    (tmp_path / "k.pem").write_text("key")
+    (tmp_path / "sub").mkdir()
+    p = tmp_path / "host.toml"
+    p.write_text("[dashboard]\n" + text + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert words.format(d=tmp_path) in str(err.value)

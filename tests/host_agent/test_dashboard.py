@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -80,6 +82,31 @@ def test_api_snapshot_metrics_and_silence_token(mosquitto: Mosquitto, make_host:
     host.sync()
     alert = next(a for a in host.snapshot()[1]["alerts"] if a["rule"] == "break-overrun")
     assert alert["silenced"] is True
+
+
+def test_wrong_token_then_get_on_one_keep_alive_connection(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+    """Issue 13 item 4: a refused silence used to leave its body to be parsed as the next request."""
+    host = make_host(mosquitto.url, sites=("site1", "site2"))
+    _floor(mosquitto, clock, host)
+    url = host.dashboard_url
+    assert url is not None
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=5)
+    body = json.dumps({"site": "site1", "desk": "d01", "rule": "break-overrun", "for_s": 600})
+    conn.request("GET", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200 and not r.will_close
+    r.read()
+    sock = conn.sock
+    for headers in ({"Authorization": "Bearer wrong-token"}, {}):
+        conn.request("POST", "/api/silence", body, {"Content-Type": "application/json", **headers})
+        r = conn.getresponse()
+        assert r.status == 401 and json.loads(r.read()) == {"error": "missing or wrong token"}
+        conn.request("GET", "/api/snapshot")
+        r = conn.getresponse()
+        assert r.status == 200 and len(json.loads(r.read())["desks"]) == 7
+    assert conn.sock is sock  # the same TCP connection all along: nothing was left behind to misparse
+    conn.close()
 
 
 def test_silence_written_by_another_process_reaches_the_running_host(
