@@ -5,6 +5,10 @@ The calibration is the desk DSP's own (``headset-agent calibrate``): the own-voi
 level difference at that distance (dB), the reference voice level (ITU-T P.56, dBov) and the mic
 ids. Copy a model's file to each desk unit with that headset and point ``[calibration] file`` of its
 agent.toml at it. ``--list`` shows the library.
+
+The recording is refused, with the file and the reason, when it is not a 2-channel rig recording:
+unreadable or truncated, silent (or one mic silent), identical channels (mono saved as stereo), an
+ear cup louder than the boom (channels swapped), or too little own speech.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ import argparse
 import os
 from pathlib import Path
 
-from device.audio_file import probe, read_all
+import numpy as np
+import numpy.typing as npt
+
+from device.audio_file import AudioInfo, probe, read_all
 from device.calibration_file import dumps, load, save
+from device.channel_layout import EAR_LOUDER_DB, ChannelCheck
 from device.dsp import DspError, calibrate
 from device.errors import AgentError
 from hw.errors import FlashError, UsageError
@@ -40,7 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distance-cm", type=float, default=5.0, help="mouth-to-boom distance of the rig (cm)")
     parser.add_argument("--boom-mic-id", default="", metavar="ID", help="the boom mic's part or serial number")
     parser.add_argument("--ear-mic-id", default="", metavar="ID", help="the ear-cup mic's part or serial number")
-    parser.add_argument("--raw-rate", type=int, metavar="HZ", help="sample rate of a raw s16le recording")
+    parser.add_argument("--raw-rate", type=int, metavar="HZ",
+                        help="sample rate of a raw s16le recording (2 channels interleaved: boom, ear cup)")
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="the model library (default $HEADSET_MODELS_DIR or ~/.local/share/headset-coach/models)")
     parser.add_argument("--force", action="store_true", help="replace the model's existing calibration")
@@ -80,20 +89,74 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise FlashError(f"model {args.model} is already calibrated ({out}); use --force to replace it")
     try:
-        info = probe(args.recording, args.raw_rate)
+        info = probe(args.recording, args.raw_rate, raw_channels=2)
         if info.channels != 2:
-            raise FlashError(f"{args.recording}: has {info.channels} channel(s); a rig recording needs 2 "
-                             "(boom, ear cup)")
+            what = "1 channel (mono)" if info.channels == 1 else f"{info.channels} channels"
+            raise FlashError(f"{args.recording}: has {what}; a rig recording needs 2: the boom mic on channel 0, "
+                             "the ear-cup mic on channel 1")
+        check_container_length(args.recording)
         print(f"calibrating {args.model} from {args.recording} ({info.duration_s:.1f} s at "
               f"{args.distance_cm:g} cm)...", flush=True)
-        cal = calibrate(read_all(info), info.rate_hz, args.distance_cm, model=args.model,
+        audio = read_all(info)
+        check_rig_channels(info, audio)
+        cal = calibrate(audio, info.rate_hz, args.distance_cm, model=args.model,
                         boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
-        models.mkdir(parents=True, exist_ok=True)
-        save(cal, out, force=args.force)
     except DspError as exc:
         raise FlashError(f"{args.recording}: {exc}") from exc
-    except AgentError as exc:  # the desk's audio-file and calibration-file errors, in facilities' words
+    except AgentError as exc:  # the desk's audio-file errors, in facilities' words
         raise FlashError(str(exc)) from exc
+    try:
+        models.mkdir(parents=True, exist_ok=True)
+        save(cal, out, force=args.force)
+    except AgentError as exc:
+        raise FlashError(str(exc)) from exc
+    except OSError as exc:
+        raise FlashError(f"cannot store the calibration in the model library {models}: "
+                         f"{exc.strerror or exc}") from None
     print(f"stored {out}")
     print(dumps(cal), end="")
     return 0
+
+
+def check_container_length(path: Path) -> None:
+    """Refuse a RIFF (WAV) or FORM (AIFF) file shorter than its header declares: libsndfile reads such
+    a file without complaint, as if the recording had been that short (a copy cut off)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            actual = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise FlashError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(head) < 8 or head[:4] not in (b"RIFF", b"RIFX", b"FORM"):
+        return
+    size = int.from_bytes(head[4:8], "little" if head[:4] == b"RIFF" else "big")
+    if size in (0, 0xFFFFFFFF):  # written while streaming: length unknown
+        return
+    declared = size + 8
+    if declared > actual + 1:  # +1: a missing pad byte of an odd last chunk is harmless
+        raise FlashError(f"{path}: is truncated: its header declares {declared} bytes but the file has {actual} "
+                         f"({100.0 * (declared - actual) / declared:.0f} % missing); copy the recording again")
+
+
+def check_rig_channels(info: AudioInfo, audio: npt.NDArray[np.float64]) -> None:
+    """Refuse a 2-channel recording that cannot be a boom (0) + ear-cup (1) rig recording: silent, a
+    silent mic, identical channels, or an ear cup louder than the boom (channels swapped)."""
+    names = ("boom mic (channel 0)", "ear-cup mic (channel 1)")
+    dead = [names[c] for c in range(2) if not np.any(audio[:, c])]
+    if len(dead) == 2:
+        raise FlashError(f"{info.path}: is silent (every sample is 0): were the rig's mics connected and recording?")
+    if dead:
+        raise FlashError(f"{info.path}: the {dead[0]} is silent (every sample is 0): is that mic connected?")
+    check = ChannelCheck(info.rate_hz)
+    step = max(1, info.rate_hz)  # 1 s blocks: bounded FFT work per call
+    for i in range(0, audio.shape[0], step):
+        check.add(audio[i: i + step])
+    report = check.report()
+    if report.identical:
+        raise FlashError(f"{info.path}: channels 0 and 1 are identical (a mono recording saved as stereo?); a rig "
+                         "recording needs the boom mic on channel 0 and the ear-cup mic on channel 1")
+    d = report.ear_minus_boom_db
+    if d is not None and d > EAR_LOUDER_DB:
+        raise FlashError(f"{info.path}: the ear-cup channel (1) is {d:.1f} dB louder than the boom (0) in speech: "
+                         "channels swapped, or not a rig recording (a stereo music or room file?); the boom mic "
+                         "must be channel 0")

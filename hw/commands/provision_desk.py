@@ -1,7 +1,10 @@
 """Provision a desk unit: write its agent.toml ([mqtt] url/username/password, [desk] site/desk),
 a mosquitto password-file line (PBKDF2-SHA512, $7$) and ACL lines (the desk may write only its own
 state/metrics/event/minute topics and read only its own config topic), and optionally a TLS client
-certificate signed by the site CA. Append mosquitto.passwd and mosquitto.acl to the broker's files."""
+certificate signed by the site CA. Append mosquitto.passwd and mosquitto.acl to the broker's files.
+
+With --ca-cert/--ca-key the broker URL must be mqtts:// (the broker's TLS listener); a plain
+mqtt:// URL is refused rather than rewritten. Nothing is written when an input is refused."""
 
 from __future__ import annotations
 
@@ -13,14 +16,17 @@ from hw.flashing.provision import provision_desk
 
 EXAMPLE = """example:
   headset-flash provision-desk --site site1 --desk d01 --out ./d01 --broker mqtt://broker.lan:1883
-  headset-flash provision-desk --site site1 --desk d02 --out ./d02 --ca-cert ca.crt --ca-key ca.key"""
+  headset-flash provision-desk --site site1 --desk d02 --out ./d02 --ca-cert ca.crt --ca-key ca.key \
+      --broker mqtts://broker.lan:8883"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", required=True, help="site id ([a-z0-9-]{1,32})")
     parser.add_argument("--desk", required=True, help="desk id ([a-z0-9-]{1,32})")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the desk's files into")
-    parser.add_argument("--broker", default="mqtt://localhost:1883", help="broker URL for agent.toml (default %(default)s)")
+    parser.add_argument("--broker", default=None,
+                        help="broker URL for agent.toml, mqtt://host:port or mqtts://host:port (default "
+                             "mqtt://localhost:1883, or mqtts://localhost:8883 with --ca-cert); written as given")
     parser.add_argument("--ca-cert", type=Path, help="site CA certificate (PEM) to sign a client certificate")
     parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
     parser.add_argument("--force", action="store_true", help="replace an existing agent.toml (new password)")

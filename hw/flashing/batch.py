@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from hw.flashing.flasher import FlashResult, flash_board
 from hw.flashing.inventory import Inventory, Record
@@ -48,15 +48,21 @@ class ProgressPrinter:
             out.flush()
 
 
-def flash_many(ports: Sequence[str], manifest: Manifest, config: bytes, inventory: Inventory, operator: str,
-               site: str = "", desk: str = "", force: bool = False, progress: ProgressPrinter | None = None,
-               hello_timeout_s: float = 15.0) -> list[FlashResult]:
+def flash_many(ports: Sequence[str], manifest: Manifest, requested: Mapping[str, Any], inventory: Inventory,
+               operator: str, force: bool = False, progress: ProgressPrinter | None = None,
+               hello_timeout_s: float = 15.0, replace_config: bool = False,
+               connect_timeout_s: float = 10.0) -> list[FlashResult]:
+    """Flash every port (``requested``: the config values given, see ``flash_board``); one inventory
+    row per board, with the site and desk the board was given (or kept)."""
     progress = progress or ProgressPrinter()
 
     def one(port: str) -> FlashResult:
-        res = flash_board(port, manifest, config, force=force, progress=progress, hello_timeout_s=hello_timeout_s)
+        res = flash_board(port, manifest, requested, force=force, progress=progress, hello_timeout_s=hello_timeout_s,
+                          replace_config=replace_config, connect_timeout_s=connect_timeout_s)
         if not res.ok:
             progress(port, 0, 1, f"FAILED: {res.error}")
+        config = res.config or requested  # the board's own, once read
+        site, desk = str(config.get("site", "")), str(config.get("desk", ""))
         inventory.add(Record(
             time=datetime.now(UTC).isoformat(timespec="seconds"), board_id=res.board_id, port=port,
             fw_hash=manifest.fw_hash, fw_version=manifest.version, micropython=res.micropython,
@@ -72,7 +78,8 @@ def flash_many(ports: Sequence[str], manifest: Manifest, config: bytes, inventor
 def summary_table(results: Sequence[FlashResult]) -> str:
     rows = [("port", "board id", "result", "written", "skipped", "detail")]
     for r in results:
-        detail = (f"g={r.self_test.get('g')} wear={r.self_test.get('wear')}" if r.ok else r.error)
+        where = f"{r.config.get('site') or '-'}/{r.config.get('desk') or '-'} "
+        detail = (f"{where}g={r.self_test.get('g')} wear={r.self_test.get('wear')}" if r.ok else r.error)
         rows.append((r.port, r.board_id or "-", "ok" if r.ok else "FAILED", str(r.files_written),
                      str(r.files_skipped), detail))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

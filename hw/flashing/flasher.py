@@ -1,14 +1,16 @@
-"""Flash one board: version check, copy (skipping identical files), verify, config, reset, hello,
-self-test. Each stage is reported to a progress callback."""
+"""Flash one board: version check, the board's config read and merged, copy (skipping identical
+files), verify, reset, hello, self-test. Each stage is reported to a progress callback. Nothing is
+written to a board before its config is known to be good."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hw.errors import BoardError, FlashError
 from hw.firmware import headset_link as hl
+from hw.flashing.device_config import board_config, encode
 from hw.flashing.manifest import CONFIG_NAME, Manifest, sha256
 from hw.flashing.session import BoardSession
 
@@ -26,13 +28,16 @@ class FlashResult:
     files_skipped: int = 0
     self_test: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # hs_config.json as written (empty if not reached)
 
 
-def flash_board(port: str, manifest: Manifest, config: bytes, force: bool = False,
-                progress: Progress | None = None, hello_timeout_s: float = 15.0) -> FlashResult:
+def flash_board(port: str, manifest: Manifest, requested: Mapping[str, Any], force: bool = False,
+                progress: Progress | None = None, hello_timeout_s: float = 15.0, replace_config: bool = False,
+                connect_timeout_s: float = 10.0) -> FlashResult:
+    """Flash ``port``; ``requested``: the config values given (see
+    :func:`hw.flashing.device_config.board_config` for how they meet the board's own)."""
     res = FlashResult(port)
-    files = list(manifest.files) + [(CONFIG_NAME, config)]
-    total = 5 + 2 * len(files)
+    total = 6 + 2 * (len(manifest.files) + 1)
     step = 0
 
     def say(text: str) -> None:
@@ -42,7 +47,7 @@ def flash_board(port: str, manifest: Manifest, config: bytes, force: bool = Fals
             progress(port, min(step, total), total, text)
 
     try:
-        board = BoardSession(port)
+        board = BoardSession(port, timeout_s=connect_timeout_s)
     except FlashError as exc:
         res.error = str(exc)
         return res
@@ -52,6 +57,10 @@ def flash_board(port: str, manifest: Manifest, config: bytes, force: bool = Fals
             board.enter_raw()
             res.micropython = board.check_version()
             res.board_id = board.unique_id()
+            say(f"reading {CONFIG_NAME}")
+            config = board_config(port, board.read_file(CONFIG_NAME), requested, replace_config)
+            files = list(manifest.files) + [(CONFIG_NAME, encode(config))]
+            res.config = config
             for name, data in files:
                 say(f"checking {name}")
                 if not force and board.file_sha(name) == sha256(data):

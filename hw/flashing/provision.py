@@ -1,5 +1,13 @@
 """Provisioning a desk unit: its agent.toml, broker credentials and ACL, optionally a TLS client
-certificate signed by the site CA. Topics come from mqtt_schema, never formatted here."""
+certificate signed by the site CA. Topics come from mqtt_schema, never formatted here.
+
+Every input is checked before anything is written: the ids by the MQTT contract's rule, the broker
+URL by the desk agent's own rule (``device.mqtt_settings``: ``mqtt://`` or ``mqtts://`` host and
+port), the CA (a CA certificate, in date, matching its key). The broker URL is written as given:
+with TLS material a plain ``mqtt://`` URL is refused, naming the ``mqtts://`` URL to pass, because
+a client certificate means the site runs a TLS listener and a silent rewrite of scheme and port
+could point the desk at a listener that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.errors import ConfigError
+from device.mqtt_settings import DEFAULT_PORTS, MqttSettings
 from hw.errors import ProvisionError
 from mqtt_schema.errors import SchemaError
 from mqtt_schema.topics import DeskKind, check_id, desk_filter
@@ -18,6 +28,8 @@ from mqtt_schema.topics import DeskKind, check_id, desk_filter
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
 DESK_PUBLISHES = (DeskKind.STATE, DeskKind.METRICS, DeskKind.EVENT, DeskKind.MINUTE)
 CERT_DAYS = 730
+DEFAULT_BROKER = "mqtt://localhost:1883"
+DEFAULT_TLS_BROKER = "mqtts://localhost:8883"
 
 
 def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -52,8 +64,26 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def provision_desk(site: str, desk: str, out: Path, broker_url: str = "mqtt://localhost:1883",
+def check_broker_url(url: str, tls: bool) -> MqttSettings:
+    """``url`` as the desk agent will read it; :class:`ProvisionError` when the agent would refuse it,
+    or when it is plain ``mqtt://`` although ``tls`` (a client certificate) is asked for."""
+    try:
+        settings = MqttSettings(url=url)
+    except ConfigError as exc:
+        raise ProvisionError(f"--broker {url!r} is not a broker URL the desk agent accepts ({exc})") from None
+    if tls and not settings.tls:
+        port = DEFAULT_PORTS["mqtts"] if settings.port == DEFAULT_PORTS["mqtt"] else settings.port
+        suggestion = f"mqtts://{settings.host}:{port}"
+        raise ProvisionError(f"--broker {url} is plain MQTT, but --ca-cert/--ca-key make a TLS client certificate: "
+                             f"pass the broker's TLS listener, e.g. --broker {suggestion}")
+    return settings
+
+
+def provision_desk(site: str, desk: str, out: Path, broker_url: str | None = None,
                    ca_cert: Path | None = None, ca_key: Path | None = None, force: bool = False) -> Provisioned:
+    """Write the desk's files into ``out``. ``broker_url``: default ``mqtt://localhost:1883``, or
+    ``mqtts://localhost:8883`` with a CA. Raises :class:`ProvisionError` before writing anything
+    when an input cannot be used."""
     try:
         check_id(site, "site")
         check_id(desk, "desk")
@@ -62,26 +92,30 @@ def provision_desk(site: str, desk: str, out: Path, broker_url: str = "mqtt://lo
         raise ProvisionError(str(exc)) from None
     if (ca_cert is None) != (ca_key is None):
         raise ProvisionError("--ca-cert and --ca-key go together")
+    tls = ca_cert is not None
+    if broker_url is None:
+        broker_url = DEFAULT_TLS_BROKER if tls else DEFAULT_BROKER
+    check_broker_url(broker_url, tls)
     agent_toml = out / "agent.toml"
     if agent_toml.exists() and not force:
         raise ProvisionError(f"{agent_toml} exists; not overwriting it (use --force to replace its credentials)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProvisionError(f"cannot create {out}: {exc.strerror or exc}") from None
     user = desk_username(site, desk)
-    password = secrets.token_urlsafe(24)
-    tls_lines: list[str] = []
-    files: list[Path] = []
+    tls_files: list[tuple[str, bytes, int]] = []
     if ca_cert is not None and ca_key is not None:
         from hw.flashing.tls import issue_client_cert
 
         key_pem, cert_pem, ca_pem = issue_client_cert(user, ca_cert, ca_key, CERT_DAYS)
-        _write(out / "desk.key", key_pem, 0o600, files)
-        _write(out / "desk.crt", cert_pem, 0o644, files)
-        _write(out / "ca.crt", ca_pem, 0o644, files)
-        if broker_url.startswith("mqtt://"):
-            broker_url = "mqtts://" + broker_url.removeprefix("mqtt://").replace(":1883", ":8883")
+        tls_files = [("desk.key", key_pem, 0o600), ("desk.crt", cert_pem, 0o644), ("ca.crt", ca_pem, 0o644)]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProvisionError(f"cannot create {out}: {exc.strerror or exc}") from None
+    password = secrets.token_urlsafe(24)
+    tls_lines: list[str] = []
+    files: list[Path] = []
+    for name, data, mode in tls_files:
+        _write(out / name, data, mode, files)
+    if tls_files:
         tls_lines = ['ca_cert = "ca.crt"', 'client_cert = "desk.crt"', 'client_key = "desk.key"']
     text = "\n".join([
         f"# desk unit {site}/{desk}, provisioned {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",

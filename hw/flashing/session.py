@@ -7,6 +7,7 @@ errors from a board that vanished or stopped answering become ``BoardError``.
 from __future__ import annotations
 
 import ast
+import errno
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from hw.firmware import headset_link as hl
 from hw.flashing.manifest import sha256
 
 MIN_MICROPYTHON = (1, 20, 0)
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+EXCERPT_CHARS = 24  # of a non-REPL port's output, in its error message
 WRITE_CHUNK = 1024  # bytes per exec while writing a file
 TMP_SUFFIX = ".tmp"
 
@@ -28,6 +31,7 @@ class BoardSession:
     """A connection to one MicroPython board at ``port``."""
 
     def __init__(self, port: str, timeout_s: float = 10.0):
+        """``timeout_s``: how long to wait for the raw REPL when connecting (s)."""
         self.port = port
         self.timeout_s = timeout_s
         try:
@@ -53,14 +57,36 @@ class BoardSession:
         try:
             return fn()
         except TransportExecError as exc:
-            raise BoardError(f"{self.port}: {what} failed on the board: {exc.error_output.strip().splitlines()[-1]}") from None
+            last = (exc.error_output.strip().splitlines() or ["(no error text)"])[-1]
+            raise BoardError(f"{self.port}: {what} failed on the board: {last}") from None
         except (TransportError, serial.SerialException, OSError, ValueError) as exc:
             raise BoardError(f"{self.port}: board vanished or stopped answering during {what} ({exc})") from None
 
     def enter_raw(self) -> None:
-        """Interrupt whatever runs (the firmware) and enter the raw REPL."""
-        self._guard("entering the raw REPL", lambda: self.t.enter_raw_repl(soft_reset=False))
+        """Interrupt whatever runs (the firmware) and enter the raw REPL.
+
+        mpremote's ``enter_raw_repl(soft_reset=False)``, without its dump of whatever a port that is
+        no MicroPython board sent (to stdout, kilobytes of it): that becomes one :class:`BoardError`
+        with the byte count and a short printable excerpt. Waits at most ``timeout_s``.
+        """
+        data: bytes = self._guard("entering the raw REPL", self._raw_handshake)
+        if not data.endswith(RAW_REPL_BANNER):
+            raise BoardError(not_a_repl_message(self.port, data, self.timeout_s))
+        self.t.in_raw_repl = True
         self.in_raw = True
+
+    def _raw_handshake(self) -> bytes:
+        """Ctrl-C, drop what was pending, Ctrl-A; everything the port sent until the raw REPL banner."""
+        ser = self.t.serial
+        end = time.monotonic() + self.timeout_s
+        ser.write(b"\r\x03")  # Ctrl-C: interrupt the firmware
+        pending = b""
+        while (n := ser.in_waiting) and time.monotonic() < end:  # a port that never stops is bounded
+            pending += ser.read(n)
+        ser.write(b"\r\x01")  # Ctrl-A: the raw REPL
+        rest = max(0.1, end - time.monotonic())
+        got: bytes = self.t.read_until(1, RAW_REPL_BANNER, timeout=rest, timeout_overall=rest)
+        return got if got.endswith(RAW_REPL_BANNER) else pending + got
 
     def exec(self, code: str, what: str) -> bytes:
         out: bytes = self._guard(what, lambda: self.t.exec(code))
@@ -90,12 +116,23 @@ class BoardSession:
         return str(self.eval("__import__('binascii').hexlify(__import__('machine').unique_id()).decode()",
                              "reading the board's unique id"))
 
+    def read_file(self, name: str) -> bytes | None:
+        """The content of a file on the board, None when it does not exist."""
+        try:
+            return bytes(self.t.fs_readfile(name))
+        except OSError as exc:
+            if getattr(exc, "errno", None) == errno.ENOENT:
+                return None
+            raise BoardError(f"{self.port}: reading {name} failed ({exc})") from None
+        except (TransportError, serial.SerialException) as exc:
+            raise BoardError(f"{self.port}: board vanished or stopped answering while reading {name} ({exc})") from None
+
     def file_sha(self, name: str) -> str | None:
         """SHA-256 (hex) of a file on the board, None when it does not exist."""
         try:
             digest = self.t.fs_hashfile(name, "sha256")
         except OSError as exc:
-            if getattr(exc, "errno", None) == 2:
+            if getattr(exc, "errno", None) == errno.ENOENT:
                 return None
             raise BoardError(f"{self.port}: hashing {name} failed ({exc})") from None
         except (TransportError, serial.SerialException) as exc:
@@ -153,3 +190,18 @@ class BoardSession:
             self.t.serial.write(hl.encode(msg))
         except (serial.SerialException, OSError) as exc:
             raise BoardError(f"{self.port}: board vanished ({exc})") from None
+
+
+def not_a_repl_message(port: str, data: bytes, timeout_s: float) -> str:
+    """One line for a port that did not give the raw REPL banner: no dump of what it sent."""
+    if not data:
+        return (f"{port} does not answer as a MicroPython raw REPL (no output within {timeout_s:g} s; "
+                "is another program using the port?)")
+    head = data[:EXCERPT_CHARS]
+    text = sum(32 <= b < 127 or b in b"\r\n\t" for b in head) >= 0.75 * len(head)
+    if text:  # e.g. another firmware's banner: a short excerpt tells what it is
+        excerpt = "".join(chr(b) if 32 <= b < 127 else " " for b in head).strip()
+        what = f"starting {excerpt!r}{'...' if len(data) > EXCERPT_CHARS else ''}"
+    else:
+        what = "not text: a wrong baud rate, or no MicroPython board?"
+    return f"{port} does not answer as a MicroPython raw REPL (got {len(data)} bytes of other output, {what})"

@@ -69,3 +69,111 @@ def test_help_has_an_example() -> None:
     res = subprocess.run([sys.executable, "-m", "hw.cli", "calibrate-model", "--help"], capture_output=True,
                          text=True, check=True)
     assert "headset-flash calibrate-model --model" in res.stdout
+
+
+def _write_bad(tmp_path: Path, kind: str) -> Path:
+    """A real bad rig recording of ``kind``, written with soundfile (or cut from one)."""
+    speech = headset_signal(12.0)  # (n, 2): boom, ear cup 10 dB down
+    if kind == "stereo.aiff":  # a mono recording saved as stereo: both channels the same
+        path = tmp_path / "stereo.aiff"
+        sf.write(path, np.repeat(speech[:, :1], 2, axis=1), 16000, format="AIFF")
+    elif kind == "swapped.aiff":
+        path = tmp_path / "swapped.aiff"
+        sf.write(path, speech[:, ::-1], 16000, format="AIFF")
+    elif kind == "mono.flac":
+        path = tmp_path / "mono.flac"
+        sf.write(path, speech[:, 0], 16000, format="FLAC")
+    elif kind == "three.wav":
+        path = tmp_path / "three.wav"
+        sf.write(path, np.concatenate([speech, speech[:, :1]], axis=1), 16000)
+    elif kind in ("truncated.wav", "truncated.aiff", "truncated.flac"):
+        path = tmp_path / kind
+        whole = tmp_path / f"whole{path.suffix}"
+        sf.write(whole, speech, 16000)
+        data = whole.read_bytes()
+        path.write_bytes(data[: len(data) // 3])  # a copy cut off: 4 s of 12 s
+    elif kind == "unknown.aiff":
+        path = tmp_path / "unknown.aiff"
+        path.write_bytes(b"not audio at all\n" * 500)
+    elif kind == "unknown.xyz":
+        path = tmp_path / "unknown.xyz"
+        sf.write(tmp_path / "x.wav", speech, 16000)
+        path.write_bytes(b"\x00junk" + (tmp_path / "x.wav").read_bytes())
+    elif kind == "silence.aiff":
+        path = tmp_path / "silence.aiff"
+        sf.write(path, np.zeros((16000 * 6, 2)), 16000, format="AIFF")
+    elif kind == "dead-ear.wav":
+        path = tmp_path / "dead-ear.wav"
+        dead = speech.copy()
+        dead[:, 1] = 0.0
+        sf.write(path, dead, 16000, subtype="PCM_16")
+    elif kind == "noise.flac":  # no own speech: a room, not a rig
+        path = tmp_path / "noise.flac"
+        sf.write(path, np.random.default_rng(7).normal(0.0, 0.05, (16000 * 6, 2)), 16000)
+    elif kind == "missing.wav":
+        path = tmp_path / "missing.wav"
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+BAD_RECORDINGS = {
+    "stereo.aiff": "channels 0 and 1 are identical",
+    "swapped.aiff": "ear-cup channel (1) is 10.0 dB louder than the boom (0)",
+    "mono.flac": "has 1 channel (mono); a rig recording needs 2",
+    "three.wav": "has 3 channels",
+    "truncated.wav": "is truncated: its header declares",
+    "truncated.aiff": "is truncated: its header declares",
+    "truncated.flac": "read failed after",
+    "unknown.aiff": "not a readable audio file (Format not recognised)",
+    "unknown.xyz": "not a readable audio file",
+    "silence.aiff": "is silent (every sample is 0)",
+    "dead-ear.wav": "the ear-cup mic (channel 1) is silent",
+    "noise.flac": "0.0 s of own speech",
+    "missing.wav": "no such file",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_RECORDINGS))
+def test_a_bad_recording_is_named_with_its_problem_and_the_library_kept(
+        kind: str, rig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    models = tmp_path / "models"
+    assert main(["calibrate-model", "--model", "hs-200", "--recording", str(rig), "--models-dir", str(models)]) == 0
+    before = (models / "hs-200.toml").read_bytes()
+    capsys.readouterr()
+    bad = _write_bad(tmp_path, kind)
+    rc = main(["calibrate-model", "--model", "hs-200", "--recording", str(bad), "--models-dir", str(models), "--force"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    (line,) = err.splitlines()  # one line, no traceback
+    assert line.startswith(f"headset-flash: {bad}: ") and BAD_RECORDINGS[kind] in line, line
+    assert (models / "hs-200.toml").read_bytes() == before  # --force with a bad file replaces nothing
+    assert [p.name for p in models.iterdir()] == ["hs-200.toml"]
+
+
+def test_stereo_aiff_from_the_installed_command_is_one_line(tmp_path: Path) -> None:
+    bad = _write_bad(tmp_path, "stereo.aiff")
+    res = subprocess.run([sys.executable, "-m", "hw.cli", "calibrate-model", "--model", "hs-200", "--recording",
+                          str(bad), "--models-dir", str(tmp_path / "models")], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith(f"headset-flash: {bad}: channels 0 and 1 are identical"), res.stderr
+
+
+def test_raw_rig_recording_is_read_as_two_channels(tmp_path: Path) -> None:
+    raw = tmp_path / "rig-5cm.s16le"
+    pcm = np.clip(np.round(headset_signal(12.0) * 32768.0), -32768, 32767).astype("<i2")
+    raw.write_bytes(pcm.tobytes())  # interleaved boom, ear cup
+    models = tmp_path / "models"
+    assert main(["calibrate-model", "--model", "hs-raw", "--recording", str(raw), "--raw-rate", "16000",
+                 "--models-dir", str(models)]) == 0
+    assert 8.0 < load(models / "hs-raw.toml").ild_offset_db < 12.0
+
+
+def test_unusable_model_library_is_an_error_line(rig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_dir = tmp_path / "models"
+    not_a_dir.write_text("a file where the library should be\n")
+    assert main(["calibrate-model", "--model", "hs-200", "--recording", str(rig), "--models-dir", str(not_a_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"headset-flash: cannot store the calibration in the model library {not_a_dir}")
+    assert not_a_dir.read_text() == "a file where the library should be\n"

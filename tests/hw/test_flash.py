@@ -7,9 +7,11 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import serial
 
@@ -206,3 +208,146 @@ def test_old_micropython_is_refused_with_the_way_to_upgrade(tmp_path: Path, boar
     out = capsys.readouterr().out
     assert "MicroPython 1.19.1 is older than 1.20" in out and "mpflash flash" in out
     assert list(board.fs_dir.iterdir()) == []  # nothing was written
+
+
+def board_files(board) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(board.fs_dir.iterdir())}
+
+
+def board_config(board) -> dict:
+    return json.loads((board.fs_dir / CONFIG_NAME).read_text())
+
+
+def flash_args(tmp_path: Path, board, *extra: str) -> list[str]:
+    return ["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "bob", "--port", str(board.link_path),
+            *extra]
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--site", "Site 1", "--site 'Site 1' is not a valid id: it must match [a-z0-9-]{1,32}"),
+    ("--desk", "D07", "--desk 'D07' is not a valid id"),
+    ("--desk", "alert", "desk 'alert' is a reserved word"),
+    ("--model", "Jabra Biz 2300", "--model 'Jabra Biz 2300' is not a valid id"),
+    ("--site", "x" * 33, "is not a valid id"),
+])
+def test_invalid_ids_are_refused_before_board_or_inventory_is_touched(
+        flag: str, value: str, message: str, tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert flash(tmp_path, board.link_path) == 0
+    files, inventory = board_files(board), rows(tmp_path)
+    capsys.readouterr()
+    assert cli.main(flash_args(tmp_path, board, flag, value)) == 2
+    out = capsys.readouterr()
+    (line,) = out.err.splitlines()
+    assert line.startswith("headset-flash: ") and message in line and out.out == ""
+    assert board_files(board) == files and rows(tmp_path) == inventory  # nothing written anywhere
+    assert board.mode == "running"  # never even interrupted
+
+
+def test_reflash_keeps_the_boards_config_unless_a_flag_replaces_it(tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert cli.main(flash_args(tmp_path, board, "--site", "s1", "--desk", "d07", "--model", "hs-200",
+                               "--orientation=-y+x+z")) == 0
+    first = board_config(board)
+    assert first == {"site": "s1", "desk": "d07", "model": "hs-200", "orientation": "-y+x+z"}
+    # A firmware update of a deployed board: no identity flags. Everything stays; the config is not rewritten.
+    assert cli.main(flash_args(tmp_path, board, "--force")) == 0
+    assert board_config(board) == first
+    assert "s1/d07" in capsys.readouterr().out  # the summary says what the board kept
+    # One flag changes one value.
+    assert cli.main(flash_args(tmp_path, board, "--desk", "d08")) == 0
+    assert board_config(board) == {**first, "desk": "d08"}
+    assert [(r["site"], r["desk"]) for r in rows(tmp_path)] == [("s1", "d07"), ("s1", "d07"), ("s1", "d08")]
+    # Asked for in so many words: the flags alone.
+    assert cli.main(flash_args(tmp_path, board, "--replace-config", "--site", "s2")) == 0
+    assert board_config(board) == {"site": "s2"}
+    assert rows(tmp_path)[-1]["desk"] == "" and rows(tmp_path)[-1]["site"] == "s2"
+    assert board.mode == "running" and board.firmware_errors == []
+
+
+def test_a_board_config_that_cannot_be_kept_is_refused_with_the_flag_to_pass(
+        tmp_path: Path, board_factory, capsys) -> None:
+    board = board_factory()
+    assert flash(tmp_path, board.link_path) == 0
+    # flashed by an older headset-flash, which let "Site 1" through
+    (board.fs_dir / CONFIG_NAME).write_text(json.dumps({"site": "Site 1", "desk": "d07"}))
+    files, inventory = board_files(board), rows(tmp_path)
+    capsys.readouterr()
+    assert cli.main(flash_args(tmp_path, board, "--force")) == 1
+    err = capsys.readouterr().err
+    assert (f"headset-flash: {board.link_path}: the board's hs_config.json cannot be kept: site 'Site 1' is not a "
+            "valid id: it must match [a-z0-9-]{1,32}; pass --site to set a valid one\n") in err
+    assert board_files(board) == files  # refused before the first write, even with --force
+    assert rows(tmp_path)[:-1] == inventory and rows(tmp_path)[-1]["result"] == "failed"
+
+    (board.fs_dir / CONFIG_NAME).write_text("{not json")
+    files = board_files(board)
+    assert cli.main(flash_args(tmp_path, board)) == 1
+    assert "hs_config.json is not valid JSON, so its settings cannot be kept; pass --replace-config" in (
+        capsys.readouterr().err)
+    assert board_files(board) == files
+
+    assert cli.main(flash_args(tmp_path, board, "--replace-config", "--site", "s1", "--desk", "d07")) == 0
+    assert board_config(board) == {"site": "s1", "desk": "d07"}
+    (board.fs_dir / CONFIG_NAME).write_text(json.dumps({"site": "Site 1", "desk": "d07"}))
+    assert cli.main(flash_args(tmp_path, board, "--site", "s3")) == 0  # the flag mends the bad value, desk kept
+    assert board_config(board) == {"site": "s3", "desk": "d07"}
+
+
+class GarbagePort:
+    """A pty that is no MicroPython board: whatever it is sent, it answers ``size`` bytes of noise, once."""
+
+    def __init__(self, link: Path, size: int = 10240):
+        from hw.virtual_headset.pty_port import PtyPort
+
+        self.port = PtyPort(link)
+        self.noise = bytes(np.random.default_rng(3).integers(0, 256, size, dtype=np.uint8))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> GarbagePort:
+        self.port.open()
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        answered = False
+        while not self.stop.is_set():
+            if self.port.read(0.05) and not answered:
+                self.port.write_all(self.noise)
+                answered = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.port.close()
+
+
+def test_a_port_that_is_no_micropython_board_gives_one_line(tmp_path: Path, capfd) -> None:
+    link = tmp_path / "ttyNOISE"
+    with GarbagePort(link):
+        rc = cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "bob", "--port", str(link),
+                       "--site", "s1", "--connect-timeout", "2"])
+    out, err = capfd.readouterr()
+    assert rc == 1
+    want = f"headset-flash: {link} does not answer as a MicroPython raw REPL (got 10240 bytes of other output"
+    (line,) = [x for x in err.splitlines() if x.startswith("headset-flash: ")]
+    assert line.startswith(want), line
+    assert len(out) + len(err) < 2000, (len(out), len(err))  # no dump of the noise
+    assert all(ch.isprintable() or ch == "\n" for ch in out + err)
+    (row,) = rows(tmp_path)
+    assert row["result"] == "failed" and "does not answer as a MicroPython raw REPL" in row["detail"]
+
+
+def test_a_silent_port_says_so(tmp_path: Path, capsys) -> None:
+    from hw.virtual_headset.pty_port import PtyPort
+
+    port = PtyPort(tmp_path / "ttySILENT")
+    port.open()
+    try:
+        assert cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--port", str(port.link_path),
+                         "--connect-timeout", "1"]) == 1
+    finally:
+        port.close()
+    assert (f"headset-flash: {port.link_path} does not answer as a MicroPython raw REPL (no output within 1 s; "
+            "is another program using the port?)\n") in capsys.readouterr().err

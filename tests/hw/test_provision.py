@@ -22,6 +22,7 @@ from hw import cli
 from hw.errors import ProvisionError
 from hw.flashing.provision import mosquitto_hash, provision_desk
 from mqtt_schema.topics import DeskKind, DeskTopic
+from tests.conftest import make_test_ca
 
 
 class Client:
@@ -161,3 +162,92 @@ def test_client_certificate_is_signed_by_the_site_ca(tmp_path: Path) -> None:
                                                              serialization.NoEncryption()))
     with pytest.raises(ProvisionError, match="does not belong"):
         provision_desk("site1", "d04", tmp_path / "d04", ca_cert=tmp_path / "ca.crt", ca_key=tmp_path / "other.key")
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://x", "must start with mqtt:// or mqtts://"),
+    ("broker.lan:1883", "must start with mqtt:// or mqtts://"),
+    ("mqtt://:1883", "has no host"),
+    ("mqtt://broker:99999", "not a valid url"),
+    ("mqtt://user:pw@broker:1883", "credentials go in username/password"),
+])
+def test_broker_url_is_checked_by_the_desk_agents_rule(url: str, reason: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "d1"
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out)]) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out), "--broker", url,
+                     "--force"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"headset-flash: --broker {url!r} is not a broker URL the desk agent accepts") and reason in line
+    assert _snapshot(out) == before  # the refused --force kept the desk's credentials
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d2", "--out", str(tmp_path / "d2"),
+                     "--broker", url]) == 1
+    assert not (tmp_path / "d2").exists()
+
+
+def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path, capsys) -> None:
+    pki = make_test_ca(tmp_path / "pki", "site1 CA")
+    out = tmp_path / "d1"
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out), "--ca-cert",
+                     str(pki.ca_cert), "--ca-key", str(pki.ca_key)]) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    # the broker's own certificate and key (a real pair, signed by the CA, but no CA itself)
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out), "--ca-cert",
+                     str(pki.server_cert), "--ca-key", str(pki.server_key), "--force"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"headset-flash: --ca-cert {pki.server_cert} is not a CA certificate (CN=127.0.0.1 has no "
+                           "basicConstraints CA=true)"), line
+    assert _snapshot(out) == before
+    x509.load_pem_x509_certificate((out / "desk.crt").read_bytes()).verify_directly_issued_by(
+        x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()))  # still the one from the real CA
+
+
+def test_an_expired_ca_is_refused(tmp_path: Path, capsys) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old CA")])
+    now = dt.datetime.now(dt.UTC)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+          .serial_number(1).not_valid_before(now - dt.timedelta(days=40)).not_valid_after(now - dt.timedelta(days=10))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(key, hashes.SHA256()))
+    (tmp_path / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "ca.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"), "--ca-cert",
+                     str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")]) == 1
+    assert "CN=old CA expired on" in capsys.readouterr().err
+    assert not (tmp_path / "d1").exists()
+
+
+def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(tmp_path: Path, capsys) -> None:
+    pki = make_test_ca(tmp_path / "pki")
+    tls = ["--ca-cert", str(pki.ca_cert), "--ca-key", str(pki.ca_key)]
+
+    def url(folder: Path) -> str:
+        return str(tomllib.loads((folder / "agent.toml").read_text())["mqtt"]["url"])
+
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
+                     "--broker", "mqtt://broker.lan:1883", *tls]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == ("headset-flash: --broker mqtt://broker.lan:1883 is plain MQTT, but --ca-cert/--ca-key make a TLS "
+                    "client certificate: pass the broker's TLS listener, e.g. --broker mqtts://broker.lan:8883")
+    assert not (tmp_path / "d1").exists()
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
+                     "--broker", "mqtt://broker.lan:18830", *tls]) == 1
+    assert "e.g. --broker mqtts://broker.lan:18830" in capsys.readouterr().err
+    # what the user says is written as said
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
+                     "--broker", "mqtts://broker.lan:8884", *tls]) == 0
+    assert url(tmp_path / "d1") == "mqtts://broker.lan:8884"
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d2", "--out", str(tmp_path / "d2"),
+                     "--broker", "mqtt://broker.lan:1883"]) == 0
+    assert url(tmp_path / "d2") == "mqtt://broker.lan:1883"
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d3", "--out", str(tmp_path / "d3"), *tls]) == 0
+    assert url(tmp_path / "d3") == "mqtts://localhost:8883"  # the default follows the TLS material
+    assert cli.main(["provision-desk", "--site", "s1", "--desk", "d4", "--out", str(tmp_path / "d4")]) == 0
+    assert url(tmp_path / "d4") == "mqtt://localhost:1883"
