@@ -15,6 +15,7 @@ file cannot be read. Blocks are ``block_ms`` of audio at real time; at higher sp
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,8 +143,31 @@ class FileSource:
             self._file = None
 
 
+_rescan_devices = False
+"""Set when a capture device failed: the next open re-initialises PortAudio so that its device
+list is read again (PortAudio enumerates devices only when it starts)."""
+
+
+def _rescan_after_failure() -> None:
+    global _rescan_devices
+    _rescan_devices = True
+
+
 class AlsaSource:
-    """Live capture from an ALSA/PortAudio device through sounddevice (imported on ``open()``)."""
+    """Live capture from an ALSA/PortAudio device through sounddevice (imported on ``open()``).
+
+    A live microphone never delivers the same non-silent block twice: its noise differs sample by
+    sample. A device whose input has ended or stalled (an ALSA ``file`` plugin at the end of its
+    ``infile``, a driver that stopped filling its buffer) hands back the same stale period(s) again
+    and again, so :meth:`read` raises :class:`AudioError` once the blocks have repeated
+    :data:`FROZEN_READS` times in a row (an all-zero block, a muted mic, is not counted).
+    """
+
+    FROZEN_READS = 8
+    """Reads in a row that repeat one of the last :data:`FROZEN_MEMORY` blocks before the input
+    counts as ended or stuck (0.4 s at 50 ms blocks)."""
+    FROZEN_MEMORY = 4
+    """Recent blocks compared with each new one (PortAudio cycles through a few stale periods)."""
 
     def __init__(self, name: str, *, block_ms: int = 50, sample_rate_hz: int = SAMPLE_RATE_HZ,
                  channels: int = 2) -> None:
@@ -153,6 +177,8 @@ class AlsaSource:
         self.channels = channels
         self.description = f"alsa:{name}"
         self._stream: Any = None
+        self._recent: list[bytes] = []  # digests of the last FROZEN_MEMORY blocks
+        self._repeats = 0
 
     def open(self) -> None:
         if self._stream is not None:
@@ -163,6 +189,14 @@ class AlsaSource:
             raise AudioError(
                 f"{self.description}: sounddevice is not available ({exc}); install the 'pi' extra "
                 "(pip install 'headset-coach[pi]') and libportaudio2") from None
+        global _rescan_devices
+        if _rescan_devices:  # PortAudio lists devices once, at start: look again for a replugged mic
+            try:
+                sd._terminate()
+                sd._initialize()
+            except Exception as exc:  # PortAudioError: report it as the open failing
+                raise AudioError(f"cannot open audio device {self.description}: PortAudio: {exc}") from None
+            _rescan_devices = False
         device: int | str | None = None if self.name in ("", "default") else self.name
         last: Exception | None = None
         for ch in (self.channels, 1):
@@ -175,7 +209,9 @@ class AlsaSource:
                 continue
             self._stream = stream
             self.channels = ch
+            self._recent, self._repeats = [], 0
             return
+        _rescan_devices = True
         raise AudioError(f"cannot open audio device {self.description}: {last}")
 
     def read(self) -> npt.NDArray[np.float32] | None:
@@ -185,8 +221,23 @@ class AlsaSource:
         try:
             data, _overflowed = self._stream.read(n)
         except Exception as exc:  # the device vanished (USB unplugged), PortAudio errors
+            _rescan_after_failure()
             raise AudioError(f"audio device {self.description} failed: {exc}") from None
-        return np.ascontiguousarray(data, dtype=np.float32)
+        block = np.ascontiguousarray(data, dtype=np.float32)
+        self._check_frozen(block)
+        return block
+
+    def _check_frozen(self, block: npt.NDArray[np.float32]) -> None:
+        if not block.any():
+            self._repeats = 0  # digital silence: a muted mic, not a stuck device
+            return
+        digest = hashlib.blake2b(block.tobytes(), digest_size=16).digest()
+        self._repeats = self._repeats + 1 if digest in self._recent else 0
+        self._recent = [*self._recent[-(self.FROZEN_MEMORY - 1):], digest]
+        if self._repeats >= self.FROZEN_READS:
+            _rescan_after_failure()
+            raise AudioError(f"audio device {self.description} repeats the same samples ({self._repeats} reads "
+                             "in a row): its input has ended or the device is stuck")
 
     def close(self) -> None:
         if self._stream is not None:

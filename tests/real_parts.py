@@ -48,6 +48,14 @@ def _libsndfile() -> str | None:
     return str(soundfile.__libsndfile_version__)
 
 
+def _portaudio() -> str | None:
+    try:
+        import sounddevice
+    except OSError:  # sounddevice raises OSError when it cannot load libportaudio
+        return None
+    return str(sounddevice.get_portaudio_version()[1])
+
+
 @dataclass(frozen=True)
 class Part:
     """One real part: how to find it and how to install it."""
@@ -64,6 +72,7 @@ PARTS: dict[str, Part] = {p.name: p for p in (
          "apt-get install nodejs npm, then ./run setup (npm @micropython/micropython-webassembly-pyscript)"),
     Part("espeak-ng", lambda: shutil.which("espeak-ng"), "apt-get install espeak-ng"),
     Part("libsndfile", _libsndfile, "apt-get install libsndfile1"),
+    Part("portaudio", _portaudio, "apt-get install libportaudio2 (ALSA's file plugin then stands in for a mic)"),
 )}
 
 _found: dict[str, str | None] = {}
