@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flash": ("flash", "flash, verify and self-test headset firmware (one board or a batch)"),
     "inventory": ("inventory", "show or export the flashing inventory"),
     "provision-desk": ("provision_desk", "write a desk unit's agent.toml, broker ACL and credentials"),
+    "provision-host": ("provision_host", "write the host's host.toml, broker ACL and credentials"),
     "calibrate-model": ("calibrate_model", "calibrate a headset model from a rig recording"),
     "virtual-headset": ("virtual_headset", "run a virtual headset on a pty (tests, demos, training)"),
 }
@@ -28,6 +29,7 @@ EPILOG = """examples:
   headset-flash list
   headset-flash flash --all --operator alice
   headset-flash provision-desk --site site1 --desk d01 --out ./d01
+  headset-flash provision-host --name floor --site site1 --out ./host
 """
 
 

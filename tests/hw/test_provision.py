@@ -251,3 +251,78 @@ def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(tmp_path: Path, c
     assert url(tmp_path / "d3") == "mqtts://localhost:8883"  # the default follows the TLS material
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d4", "--out", str(tmp_path / "d4")]) == 0
     assert url(tmp_path / "d4") == "mqtt://localhost:1883"
+
+
+# --- provision-host ----------------------------------------------------------------------------------
+
+def test_provision_host_writes_a_host_config_the_host_loads_and_its_acl(tmp_path: Path, capsys) -> None:
+    from host_agent.config import load_config
+
+    pki = make_test_ca(tmp_path / "pki", "site1 CA")
+    out = tmp_path / "host"
+    assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--site", "site2", "--site", "site1",
+                     "--out", str(out), "--broker", "mqtts://broker.lan:8883", "--ca-cert", str(pki.ca_cert),
+                     "--ca-key", str(pki.ca_key)]) == 0
+    printed = capsys.readouterr()
+    assert sorted(Path(line).name for line in printed.out.split()) == sorted(
+        ["host.key", "host.crt", "ca.crt", "host.toml", "mosquitto.passwd", "mosquitto.acl"])
+    assert "broker user host.floor" in printed.err
+    cfg = load_config(out / "host.toml")  # the host's own loader takes it as written
+    assert cfg.sites == ("site1", "site2")
+    assert (cfg.broker.url, cfg.broker.username) == ("mqtts://broker.lan:8883", "host.floor")
+    assert cfg.broker.tls_cert is not None and Path(cfg.broker.tls_cert).is_absolute()
+    cert = x509.load_pem_x509_certificate(Path(cfg.broker.tls_cert).read_bytes())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "host.floor"
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()))
+    for secret in ("host.toml", "host.key", "mosquitto.passwd"):
+        assert (out / secret).stat().st_mode & 0o077 == 0, secret
+    assert (out / "mosquitto.passwd").read_text().startswith("host.floor:$7$101$") and cfg.broker.password
+    acl = (out / "mosquitto.acl").read_text().splitlines()
+    assert acl[0] == "user host.floor"
+    assert set(acl[1:]) - {""} == {
+        *(f"topic read hsc/v1/{s}/+/{k}" for s in ("site1", "site2") for k in ("state", "metrics", "event", "minute")),
+        *(f"topic readwrite hsc/v1/{s}/+/config" for s in ("site1", "site2")),
+        *(f"topic readwrite hsc/v1/{s}/alert/#" for s in ("site1", "site2")),
+        *(f"topic write hsc/v1/{s}/alert-log" for s in ("site1", "site2")),
+    }
+
+
+def test_provision_host_help_has_an_example(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["provision-host", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "example:\n  headset-flash provision-host --name floor --site site1 --out ./host" in text
+
+
+def test_provision_host_refuses_bad_input_and_keeps_existing_files(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "host"
+    assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--out", str(out)]) == 0
+    before = _snapshot(out)
+    password = tomllib.loads((out / "host.toml").read_text())["broker"]["password"]
+    capsys.readouterr()
+    refusals = [
+        (["--name", "floor", "--site", "site1"], "exist; not overwriting (use --force"),
+        (["--name", "Floor", "--site", "site1", "--force"], "host name 'Floor' is not a valid id"),
+        (["--name", "floor", "--site", "site 1", "--force"], "site 'site 1' is not a valid id"),
+        (["--name", "floor", "--site", "site1", "--broker", "http://x", "--force"],
+         "--broker 'http://x' is not a broker URL"),
+        (["--name", "floor", "--site", "site1", "--ca-cert", "ca.crt", "--force"], "--ca-cert and --ca-key go together"),
+    ]
+    for args, message in refusals:
+        assert cli.main(["provision-host", *args, "--out", str(out)]) == 1, args
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("headset-flash: ") and message in line, line
+        assert _snapshot(out) == before, args
+    # only one existing file is enough to refuse
+    (tmp_path / "h2").mkdir()
+    (tmp_path / "h2/mosquitto.acl").write_text("user someone-else\n")
+    assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--out", str(tmp_path / "h2")]) == 1
+    assert "h2/mosquitto.acl exists; not overwriting" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "h2").iterdir()) == ["mosquitto.acl"]
+    with pytest.raises(SystemExit) as exc:  # at least one --site: argparse says so, exit 2
+        cli.main(["provision-host", "--name", "floor", "--out", str(out)])
+    assert exc.value.code == 2
+    assert "--site" in capsys.readouterr().err
+    assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--out", str(out), "--force"]) == 0
+    assert tomllib.loads((out / "host.toml").read_text())["broker"]["password"] != password

@@ -7,8 +7,11 @@ The big run uses a real mosquitto; a second, smaller run uses the embedded defau
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from device.spool import Spool
 from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
 from tests import real_parts
 from tests.conftest import Mosquitto, free_port
-from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas
+from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas, walk
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SITE = "demo"
@@ -173,12 +176,87 @@ def test_every_payload_validates_against_the_checked_in_schemas(chain: tuple[Dem
         assert kinds[kind] > 0, f"no {kind} message seen: {dict(kinds)}"
 
 
+MAX_NUMBERS = 128
+"""No payload holds more numbers than this, however nested (the largest kind holds about 30):
+128 samples would be 8 ms of 16 kHz audio, a spectrum 128 bins."""
+MAX_KEYS = 64
+"""No JSON object has more keys than this (samples or bins can hide as keys as well as in lists)."""
+MAX_NUMBERS_IN_TEXT = 16
+"""No string holds more numbers than this ("0.1,0.2,..." is a list in disguise)."""
+BLOB = re.compile(r"[A-Za-z0-9+/=_-]{65,}")
+"""base64, base64url or hex without whitespace, over 64 characters (ids are at most 32, the config
+hash 16): about 48 bytes of anything, where the contract has only numbers, states and ids."""
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def audio_shapes(payload: bytes) -> list[str]:
+    """Everything in one payload shaped like audio, spectra or transcripts: binary, not a JSON object,
+    long lists or strings (``capture.audio_like``), many numbers however nested, objects with many keys,
+    base64/hex blobs, numbers packed into a string. An empty payload (a cleared alert) carries nothing."""
+    if not payload:
+        return []
+    if len(payload) > MAX_PAYLOAD:
+        return [f"{len(payload)} bytes"]
+    try:
+        doc = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        return ["binary, not UTF-8 text"]
+    except ValueError:
+        return ["not JSON"]
+    if not isinstance(doc, dict):
+        return [f"a JSON {type(doc).__name__}, not an object"]
+    bad = audio_like(doc)
+    numbers = 0
+    for path, v in walk(doc):
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            numbers += 1
+        elif isinstance(v, dict) and len(v) > MAX_KEYS:
+            bad.append(f"{path}: an object of {len(v)} keys")
+        elif isinstance(v, str):
+            if (blob := BLOB.search(v)) is not None:
+                bad.append(f"{path}: a blob of {len(blob.group())} base64/hex characters")
+            if len(NUMBER.findall(v)) > MAX_NUMBERS_IN_TEXT:
+                bad.append(f"{path}: a string of {len(NUMBER.findall(v))} numbers")
+    if numbers > MAX_NUMBERS:
+        bad.append(f"$: {numbers} numbers")
+    return bad
+
+
+def test_the_audio_scan_sees_every_shape_of_audio() -> None:
+    """The scanner itself, on payloads that smuggle 8 ms to 1 s of samples in each shape it knows."""
+    samples = [round(0.01 * i, 2) for i in range(160)]
+    smuggled = {
+        "binary": bytes(range(256)) * 4,
+        "raw int16 as text": b"\x00\x01" * 100,
+        "a top-level array": json.dumps(samples).encode(),
+        "a long list": json.dumps({"v": 1, "x": samples}).encode(),
+        "nested short lists": json.dumps({"v": 1, "x": [samples[i:i + 8] for i in range(0, 160, 8)]}).encode(),
+        "8x8x8 lists": json.dumps({"v": 1, "x": [[[0.5] * 8] * 8] * 8}).encode(),
+        "samples as keys": json.dumps({"v": 1, "x": {f"s{i}": s for i, s in enumerate(samples)}}).encode(),
+        "base64": json.dumps({"v": 1, "x": base64.b64encode(bytes(120)).decode()}).encode(),
+        "hex": json.dumps({"v": 1, "x": bytes(40).hex()}).encode(),
+        "numbers in a string": json.dumps({"v": 1, "x": ",".join(map(str, samples[:40]))}).encode(),
+        "a transcript": json.dumps({"v": 1, "x": "hello, how can I help you today? " * 8}).encode(),
+        "too big": json.dumps({"v": 1, "x": [samples[:8]] * 8, "pad": ["y" * 199] * 30}).encode(),
+    }
+    for shape, payload in smuggled.items():
+        assert audio_shapes(payload), f"the scan missed {shape}"
+    ordinary = {"v": 1, "boot": 3, "seq": 1234, "ts": 1_767_225_600_000, "site": "site1", "desk": "d01",
+                "config_hash": "0123456789abcdef", "level_dbov": -26.5, "rate_spm": 251.0,
+                "zones": {"volume": 12.0, "pace": 0.0}, "summary": "volume cue active for 75 s of speech in the "
+                "last 5 min", "cues": ["volume", "posture"]}
+    assert audio_shapes(json.dumps(ordinary).encode()) == []
+    assert audio_shapes(b"") == []  # a cleared alert
+
+
 def test_no_payload_carries_audio(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
+    """Every payload of the run, on every topic (desk kinds, alerts, alert log), retained or not."""
     _, capture, _, _ = chain
-    for m in capture.snapshot():
-        assert len(m.payload) <= MAX_PAYLOAD, f"{m.topic}: {len(m.payload)} bytes"
-        if m.payload:
-            assert not audio_like(m.doc()), f"{m.topic}: {audio_like(m.doc())}"
+    messages = capture.snapshot()
+    kinds = {kind_of(m.topic) for m in messages}
+    assert {"state", "metrics", "event", "minute", "alert", "alert-log"} <= kinds, kinds
+    bad = [(m.topic, shapes) for m in messages if (shapes := audio_shapes(m.payload))]
+    assert not bad, f"{len(bad)} of {len(messages)} payloads are shaped like audio, e.g. {bad[:5]}"
 
 
 def test_no_qos1_message_lost(chain: tuple[DemoResult, Capture, Any, Path]) -> None:
