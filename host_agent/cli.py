@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file the command did not expect to fail on; the message names it
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

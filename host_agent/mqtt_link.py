@@ -1,8 +1,37 @@
 """The host's MQTT connection (paho-mqtt 2.x, callback API version 2).
 
-The paho network thread stays thin: ``on_message`` only hands (topic, payload, receive time) to a
-queue that the processing thread drains. MQTT 3.1.1 by default (works with amqtt and mosquitto);
-MQTT 5 when configured, which also allows shared subscriptions for metrics/event/minute.
+The paho network thread stays thin: ``on_message`` only hands an :class:`Inbound` (topic, payload,
+receive time, and what its acknowledgement needs) to a queue that the processing thread drains.
+MQTT 3.1.1 by default (works with amqtt and mosquitto); MQTT 5 when configured, which also allows
+shared subscriptions for metrics/event/minute.
+
+Acknowledgements (at-least-once into the history database)
+    The link runs paho with ``manual_ack=True``: a QoS 1 message is not acknowledged (PUBACK) when
+    ``on_message`` returns, but when the processing thread has committed the transaction that holds
+    it and calls :meth:`MqttLink.ack`. Until then the broker keeps it in the host's persistent
+    session and delivers it again after a reconnect, so a host killed between delivery and commit
+    loses nothing; the (desk, boot, seq) key of the history makes the redelivery harmless. Rejected
+    messages are acknowledged too, once counted (they are committed as a count, not as a row).
+    QoS 0 messages (metrics) are never acknowledged.
+
+    Threads: :meth:`MqttLink.ack` runs on the processing thread. paho's ``ack()`` only appends the
+    PUBACK to the client's outgoing deque and wakes the network thread through its socket pair (the
+    same path ``publish()`` takes from any thread under ``loop_start()``). A packet id is only valid
+    on the connection it arrived on: each connection has a generation, bumped in ``on_disconnect``
+    and ``on_connect`` under ``_ack_lock``, and acks of an older generation are dropped (the broker
+    redelivers those messages on the new connection, where they are acknowledged again). Acking an
+    old packet id on a new connection could acknowledge another, not yet committed message.
+
+    What the guarantee needs from the broker (mosquitto):
+    - the host's session must outlive the host: a fixed client id, ``clean_session`` false (3.1.1)
+      or a session expiry (5; :data:`SESSION_EXPIRY_S`), and no shorter ``persistent_client_expiration``;
+    - ``max_queued_messages 0`` (no limit; the default 1000 drops QoS 1 messages while the host is
+      down for long) or a limit above what the desks send while the host is down;
+    - to survive a broker restart as well: ``persistence true`` with a ``persistence_location``;
+      mosquitto writes its state on a clean stop and every ``autosave_interval`` seconds (default
+      1800), so to survive a broker crash (kill -9, power cut) set a short ``autosave_interval``
+      (e.g. 1 s), or ``autosave_on_changes true`` with ``autosave_interval 1`` to save after every
+      change (costly on a busy floor).
 """
 
 from __future__ import annotations
@@ -12,7 +41,8 @@ import queue
 import ssl
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,12 +68,26 @@ def subscriptions(sites: tuple[str, ...], shared_group: str | None) -> list[tupl
     return out
 
 
-def make_client(cfg: BrokerConfig, client_id: str, persistent: bool) -> mqtt.Client:
-    """A paho client with the config's protocol, credentials and TLS."""
+class Inbound(NamedTuple):
+    """One message from the broker, as the processing thread receives it."""
+
+    topic: str
+    payload: bytes
+    recv_ns: int
+    """``time.monotonic_ns()`` at receipt."""
+    mid: int = 0
+    """The packet id to acknowledge (QoS 1 only)."""
+    qos: int = 0
+    generation: int = 0
+    """The connection it arrived on (see the module docstring)."""
+
+
+def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_ack: bool = False) -> mqtt.Client:
+    """A paho client with the config's protocol, credentials and TLS (``manual_ack``: see the module doc)."""
     v5 = cfg.protocol == "5"
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                         clean_session=None if v5 else not persistent)
+                         clean_session=None if v5 else not persistent, manual_ack=manual_ack)
     if cfg.username:
         client.username_pw_set(cfg.username, cfg.password)
     if cfg.tls:
@@ -92,18 +136,31 @@ def read_retained(cfg: BrokerConfig, filters: list[str], client_id: str, quiet_s
 
 
 class MqttLink:
-    """Connects, subscribes on every (re)connect, feeds ``inbox`` and publishes alerts."""
+    """Connects, subscribes on every (re)connect, feeds ``inbox``, acknowledges what was committed
+    and publishes alerts.
+
+    ``on_reconnect`` (optional) is called on paho's network thread after every successful connect
+    but the first, once the subscriptions are sent; it must only hand work to another thread.
+    """
 
     def __init__(self, cfg: BrokerConfig, sites: tuple[str, ...], inbox: queue.SimpleQueue[Any],
-                 client_id: str) -> None:
+                 client_id: str, on_reconnect: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.sites = sites
         self.inbox = inbox
+        self.on_reconnect = on_reconnect
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.connect_error: str | None = None
+        self.connects = 0
+        """Successful connects so far (1 after the first)."""
+        self.acks_sent = 0
+        self.acks_dropped = 0
+        """Acks of messages from an earlier connection, not sent (the broker redelivers those)."""
+        self._generation = 0
+        self._ack_lock = threading.Lock()
         self._pending_subs: set[int] = set()
-        self.client = make_client(cfg, client_id, persistent=True)
+        self.client = make_client(cfg, client_id, persistent=True, manual_ack=True)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 10)
@@ -140,6 +197,26 @@ class MqttLink:
     def publish(self, topic: str, payload: bytes | None, qos: int, retain: bool) -> None:
         self.client.publish(topic, payload if payload is not None else b"", qos=qos, retain=retain)
 
+    def ack(self, messages: Iterable[Inbound]) -> int:
+        """Acknowledge ``messages`` (committed, or rejected and counted); return the acks sent.
+
+        Call it from the processing thread after the commit. QoS 0 messages are skipped, and so are
+        messages of an earlier connection (counted in ``acks_dropped``).
+        """
+        sent = 0
+        with self._ack_lock:  # on_connect/on_disconnect cannot bump the generation meanwhile
+            generation = self._generation
+            for m in messages:
+                if m.qos == 0:
+                    continue
+                if m.generation != generation:
+                    self.acks_dropped += 1
+                    continue
+                self.client.ack(m.mid, m.qos)
+                sent += 1
+            self.acks_sent += sent
+        return sent
+
     # --- paho callbacks (network thread: keep them thin) ------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -147,12 +224,20 @@ class MqttLink:
             self.connect_error = str(reason)
             log.error("broker %s refused the connection: %s", self.cfg.url, reason)
             return
+        with self._ack_lock:
+            self._generation += 1
+        self.connects += 1
         self.connected.set()
         subs = subscriptions(self.sites, self.cfg.shared_group)
         result, mid = client.subscribe(subs)
         if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
             self._pending_subs.add(mid)
         log.info("connected to %s, subscribed to %d filters", self.cfg.url, len(subs))
+        if self.connects > 1 and self.on_reconnect is not None:
+            try:
+                self.on_reconnect()
+            except Exception as exc:  # never raise into paho's loop
+                log.exception("reconnect hook failed: %s", exc)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         failed = [r for r in reasons if getattr(r, "is_failure", False)]
@@ -164,6 +249,8 @@ class MqttLink:
         self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        with self._ack_lock:  # before paho's reconnect() drops its outgoing packets
+            self._generation += 1
         self.connected.clear()
         if reason.is_failure:
             log.warning("lost the broker %s (%s); reconnecting", self.cfg.url, reason)
@@ -173,4 +260,4 @@ class MqttLink:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")  # counted as a bad topic downstream
-        self.inbox.put((topic, msg.payload, time.monotonic_ns()))
+        self.inbox.put(Inbound(topic, bytes(msg.payload), time.monotonic_ns(), msg.mid, msg.qos, self._generation))

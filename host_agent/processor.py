@@ -32,6 +32,8 @@ from mqtt_schema import (
 )
 
 log = logging.getLogger("host_agent.ingest")
+alert_log = logging.getLogger("host_agent.alerts")
+"""Every alert transition at INFO (``headset-host run -v`` shows them)."""
 LOG_EVERY_S = 60.0
 WINDOW_RESTORE_MS = 10 * 60_000
 """On restart, rule windows are seeded from the minute rollups of the last 10 min."""
@@ -175,6 +177,10 @@ class Processor:
 
     def _emit(self, c: Change) -> None:
         a = c.snapshot
+        t = c.log
+        alert_log.info("alert %s: %s/%s %s severity=%s%s%s: %s", t.transition.value, t.site, t.desk, t.rule,
+                       t.severity.value, "" if t.level is None else f" level={t.level}",
+                       "" if t.value is None else f" value={t.value:g}", t.summary)
         self.store.add_alert_log(c.log)
         current = self.engine.alerts.get((a.site, a.desk, a.rule))
         if current is not None:

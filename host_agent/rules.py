@@ -77,10 +77,15 @@ def _break_overrun(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -
 
 
 def _desk_offline(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -> Condition:
-    if d.status in (DeskStatus.OFFLINE, DeskStatus.LOST):
+    """Active while the desk is ``lost`` (its last will: it vanished without saying goodbye).
+
+    A clean ``offline`` (the agent stopped on purpose, e.g. at the end of a shift) raises nothing:
+    it is not a fault, and the dashboard shows the desk offline. Its other alerts are still muted
+    (see :func:`is_inhibited`).
+    """
+    if d.status is DeskStatus.LOST:
         gone = max(0.0, (now_ms - d.status_since_ms) / 1000)
-        assert d.status is not None
-        return Condition(True, round(gone, 1), None, f"desk {d.status.value} for {human(gone)}")
+        return Condition(True, round(gone, 1), None, f"desk lost for {human(gone)}")
     return INACTIVE
 
 

@@ -7,11 +7,24 @@
     service.stop()
 
 Threads: paho's network thread (only enqueues), one processing thread (decode, state, alerts,
-history, publish), and the dashboard's HTTP threads (read snapshots; actions go through the queue).
+history, publish, acknowledge), the dashboard's HTTP threads (read snapshots; actions go through the
+queue), and after a reconnect a short-lived thread that reads the broker's retained alerts.
+
+Durability: a QoS 1 message is acknowledged to the broker only after the transaction holding it
+(its history row, or its counted rejection) is committed: see ``host_agent.mqtt_link`` for the
+protocol and the broker settings the guarantee needs. While acks are pending the processing thread
+commits at the end of every batch, i.e. as soon as the queue is drained or ``BATCH_MAX`` messages
+were handled (so under load one commit and one batch of acks covers many messages); otherwise it
+commits every ``COMMIT_EVERY_S``.
+
+Retained alerts: at start, and again after every reconnect (a broker restarted without persistence
+has forgotten them), the broker's retained alerts are read and made to match the engine: missing
+firing alerts are published again, stale ones cleared.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import socket
@@ -26,7 +39,7 @@ from host_agent.alerts import Silence
 from host_agent.clock import Clock, ScaledClock
 from host_agent.config import HostConfig
 from host_agent.errors import HostError, UsageError
-from host_agent.mqtt_link import MqttLink, read_retained
+from host_agent.mqtt_link import Inbound, MqttLink, read_retained
 from host_agent.processor import Processor
 from host_agent.stats import render_prometheus
 from host_agent.storage import HistoryStore, SqliteStore
@@ -39,6 +52,7 @@ BATCH_MAX = 2000
 FULL_EVAL_EVERY_S = 0.5
 SILENCE_POLL_S = 2.0
 COMMIT_EVERY_S = 0.2
+"""Commit period (s) when no QoS 1 acknowledgement waits for a commit."""
 SNAPSHOT_EVERY_S = 0.25
 PRUNE_EVERY_S = 3600.0
 _STOP = object()
@@ -83,6 +97,11 @@ class HostService:
         self._snapshot_version = 0
         self.snapshot_changed = threading.Condition()
         self.error: BaseException | None = None
+        self._unacked: list[Inbound] = []
+        """Handled since the last commit; acknowledged after the next one (processing thread only)."""
+        self._scan_lock = threading.Lock()
+        self._scan_again = False
+        self._scan_thread: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -94,12 +113,12 @@ class HostService:
         self._build_snapshot()
         self._thread = threading.Thread(target=self._run, name="host-processing", daemon=True)
         self._thread.start()
-        self.link = MqttLink(self.config.broker, self.config.sites, self.inbox, self.client_id)
+        self.link = MqttLink(self.config.broker, self.config.sites, self.inbox, self.client_id,
+                             on_reconnect=self._rescan_retained)
         try:
             self.link.start(self.connect_timeout_s)
-            filters = [alert_filter(site) for site in self.config.sites or ("+",)]
-            retained = read_retained(self.config.broker, filters, f"{self.client_id}-scan"[:64])
-            self.call(lambda: self.processor.reconcile_retained(retained) if self.processor else None)
+            retained = read_retained(self.config.broker, self._alert_filters(), self._scan_client_id)
+            self.call(functools.partial(self._reconcile, retained))
             if self.config.dashboard.enabled:
                 from host_agent.dashboard import Dashboard
 
@@ -114,8 +133,16 @@ class HostService:
             self.dashboard.stop()
             self.dashboard = None
         if self.link is not None:
+            if self._thread is not None and self._thread.is_alive():
+                try:  # commit and acknowledge what arrived, so that the broker need not redeliver it
+                    self.call(self._commit, timeout_s=10)
+                except Exception as exc:
+                    log.warning("could not commit before disconnecting: %s", exc)
             self.link.stop()
             self.link = None
+        scan = self._scan_thread
+        if scan is not None:
+            scan.join(timeout=15)
         if self._thread is not None:
             self.inbox.put(_STOP)  # after every message already received
             self._thread.join(timeout=30)
@@ -164,8 +191,10 @@ class HostService:
                     if item is _STOP:
                         self._stop.set()
                         break
-                    if isinstance(item, tuple):
-                        p.handle(*item)
+                    if isinstance(item, Inbound):
+                        p.handle(item.topic, item.payload, item.recv_ns)
+                        if item.qos:
+                            self._unacked.append(item)
                     else:
                         item()
                     n += 1
@@ -182,9 +211,9 @@ class HostService:
                     p.evaluate(everything=True)
                 elif p.dirty:
                     p.evaluate()
-                if now - last_commit >= COMMIT_EVERY_S:
+                if self._unacked or now - last_commit >= COMMIT_EVERY_S:
                     last_commit = now
-                    store.commit()
+                    self._commit()
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
                     store.prune(self.clock.now_ms() - int(self.config.retention_days * 86_400_000))
@@ -197,10 +226,59 @@ class HostService:
                 time.sleep(0.5)
         try:  # everything received before stop() is processed and stored
             p.evaluate(everything=True)
-            store.commit()
+            self._commit()
         except Exception as exc:
             self.error = exc
             log.exception("final commit failed: %s", exc)
+
+    def _commit(self) -> None:
+        """Commit the history, then acknowledge the QoS 1 messages it holds (processing thread only).
+
+        If the commit raises, nothing is acknowledged: the acks wait for the next successful commit.
+        """
+        assert self._store is not None
+        self._store.commit()
+        unacked, self._unacked = self._unacked, []
+        link = self.link
+        if link is not None and unacked:
+            link.ack(unacked)
+
+    # --- retained alerts after a reconnect ----------------------------------------------------------
+
+    @property
+    def _scan_client_id(self) -> str:
+        return f"{self.client_id}-scan"[:64]
+
+    def _alert_filters(self) -> list[str]:
+        return [alert_filter(site) for site in self.config.sites or ("+",)]
+
+    def _rescan_retained(self) -> None:
+        """On paho's network thread after a reconnect: read the retained alerts on another thread."""
+        with self._scan_lock:
+            if self._scan_thread is not None and self._scan_thread.is_alive():
+                self._scan_again = True  # a reconnect during a scan: scan once more after it
+                return
+            self._scan_thread = threading.Thread(target=self._scan_retained, name="host-retained-scan",
+                                                 daemon=True)
+            self._scan_thread.start()
+
+    def _scan_retained(self) -> None:
+        while True:
+            try:
+                retained = read_retained(self.config.broker, self._alert_filters(), self._scan_client_id)
+            except HostError as exc:  # the broker went again: the next reconnect scans again
+                log.warning("could not read the retained alerts after a reconnect: %s", exc)
+            else:
+                self.inbox.put(functools.partial(self._reconcile, retained))
+            with self._scan_lock:
+                if not self._scan_again or self._stop.is_set():
+                    self._scan_thread = None
+                    return
+                self._scan_again = False
+
+    def _reconcile(self, retained: dict[str, bytes]) -> None:
+        if self.processor is not None:
+            self.processor.reconcile_retained(retained)
 
     def call(self, fn: Callable[[], T], timeout_s: float = 10.0) -> T:
         """Run ``fn`` on the processing thread (after everything queued before it); return its result."""
@@ -219,14 +297,12 @@ class HostService:
         """Wait until every message received so far is processed, alerts evaluated (by default), history committed."""
         assert self.processor is not None
         p = self.processor
-
-        store = self._store
-        assert store is not None
+        assert self._store is not None
 
         def done() -> None:
             if evaluate:
                 p.evaluate(everything=True)
-            store.commit()
+            self._commit()
             self._build_snapshot()
 
         self.call(done, timeout_s)
@@ -255,7 +331,7 @@ class HostService:
             now = self.clock.now_ms()
             s = Silence(site, desk, rule, now + int(for_s * 1000), now, by[:64])
             store.add_silence(s)
-            store.commit()
+            self._commit()
             p.refresh_silences()
             p.evaluate(everything=True)
             self._build_snapshot()

@@ -1,6 +1,9 @@
 """History storage: a small interface (:class:`HistoryStore`) and its SQLite implementation.
 
-SQLite runs in WAL mode so reports and the ``silence`` command read and write while the host runs.
+SQLite runs in WAL mode so reports and the ``silence`` command read and write while the host runs,
+with ``synchronous=FULL``: a commit is on disk when ``commit()`` returns (the WAL is fsynced), which
+is what the host's QoS 1 acknowledgements promise (they are sent only after the commit). The cost is
+one fsync per commit; the host batches many messages per commit under load.
 The schema is versioned: :data:`MIGRATIONS` are applied in order and recorded in ``schema_version``,
 so an old database upgrades in place without losing rows. A PostgreSQL store would implement the
 same protocol (``INSERT ... ON CONFLICT DO NOTHING`` for the dedup keys).
@@ -109,15 +112,21 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = str(path)
+        if self.path != ":memory:" and not readonly:
+            folder = Path(self.path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = "it exists and is not a folder" if isinstance(exc, FileExistsError) else exc.strerror or exc
+                raise StorageError(f"cannot create the folder {folder} of the history database {self.path}: "
+                                   f"{why}") from None
         try:
-            if self.path != ":memory:" and not readonly:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             uri = f"file:{self.path}?mode=ro" if readonly else self.path
             self._conn = sqlite3.connect(uri, uri=readonly, check_same_thread=False, timeout=10,
                                          isolation_level="DEFERRED")
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
                 self.found_version = migrate(self._conn)
             else:
                 row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -125,7 +134,9 @@ class SqliteStore:
                 if self.found_version < SCHEMA_VERSION:
                     raise StorageError(f"{self.path} has schema version {self.found_version}; "
                                        "run the host once to upgrade it")
-        except sqlite3.Error as exc:
+        except StorageError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the history database {self.path}: {exc}") from None
         self._lock = threading.Lock()
 

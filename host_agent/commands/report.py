@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from host_agent.config import load_config
-from host_agent.errors import UsageError
+from host_agent.errors import HostError, UsageError
 from host_agent.report import build_report, load_roster, render_csv, render_table
 from host_agent.report_html import render_html
 from host_agent.storage import SqliteStore
@@ -70,9 +73,36 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = render_table(rep)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_output(args.output, text)
         print(f"wrote {args.output} ({len(rep.rows)} {rep.by}s)", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def write_output(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temp file in the same folder, then a rename).
+
+    Raises :class:`HostError` naming the path when the folder is missing or not writable.
+    """
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise HostError(f"cannot write the report to {path}: the folder {folder} does not exist")
+    if target.is_dir():
+        raise HostError(f"cannot write the report to {path}: it is a folder")
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0o022)  # single-threaded CLI: read the umask to give the usual file mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise HostError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

@@ -173,11 +173,10 @@ def test_posture_does_not_count_when_headset_is_off() -> None:
     assert sim.state("posture") is None
 
 
-@pytest.mark.parametrize("status", [DeskStatus.LOST, DeskStatus.OFFLINE])
-def test_desk_offline_after_30_s_pending_first(status: DeskStatus) -> None:
+def test_desk_offline_after_30_s_pending_first() -> None:
     sim = Sim()
     d = sim.desk()
-    sim.floor.apply_state(d.state(status), sim.now)
+    sim.floor.apply_state(d.state(DeskStatus.LOST), sim.now)
     sim.eval()
     assert sim.state("desk-offline") == PENDING
     sim.run(29)
@@ -188,6 +187,32 @@ def test_desk_offline_after_30_s_pending_first(status: DeskStatus) -> None:
     sim.floor.apply_state(d.state(DeskStatus.ONLINE), sim.now)
     sim.run(1)
     assert sim.transitions("desk-offline") == [T.PENDING, T.FIRING, T.RESOLVED]
+
+
+def test_clean_offline_at_end_of_shift_raises_nothing_and_mutes_the_desk() -> None:
+    sim = Sim()
+    d = sim.desk()
+    sim.floor.apply_event(d.event(EventKind.DOFFED), sim.now)  # headset off, then the agent stops cleanly
+    sim.floor.apply_state(d.state(DeskStatus.OFFLINE), sim.now)
+    sim.run(4 * 3600)
+    assert sim.log == []  # no desk-offline (pending or firing), no break-overrun either
+    assert sim.state("desk-offline") is None and sim.state("break-overrun") is None
+    # the next shift: the agent starts again, headset on
+    sim.floor.apply_state(d.state(DeskStatus.ONLINE), sim.now)
+    sim.floor.apply_event(d.event(EventKind.WORN), sim.now)
+    sim.run(60)
+    assert sim.log == []
+
+
+def test_lost_after_a_clean_offline_still_raises_desk_offline() -> None:
+    sim = Sim()
+    d = sim.desk()
+    sim.floor.apply_state(d.state(DeskStatus.OFFLINE), sim.now)
+    sim.run(60)
+    sim.floor.apply_state(d.state(DeskStatus.LOST), sim.now)  # a last will after all: the agent crashed
+    sim.run(31)
+    assert sim.transitions("desk-offline") == [T.PENDING, T.FIRING]
+    assert sim.engine.alerts[("site1", "d01", "desk-offline")].summary == "desk lost for 31 s"
 
 
 def test_short_outage_resolves_from_pending_without_firing() -> None:

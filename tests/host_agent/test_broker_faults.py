@@ -1,4 +1,5 @@
-"""The host against a real broker's faults and access control: restarts, outages, passwords, TLS."""
+"""The host against a real broker's faults and access control: restarts (with and without
+persistence: retained alerts come back), outages, passwords, TLS."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 from host_agent.clock import ManualClock
 from host_agent.errors import HostError
 from host_agent.service import HostService
-from mqtt_schema import EventKind
+from mqtt_schema import Alert, AlertTopic, DeskStatus, EventKind, alert_filter, decode
 from tests.conftest import Mosquitto, make_test_ca
 from tests.host_agent.conftest import host_config, settle
-from tests.host_agent.helpers import Desk, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, Subscriber, publisher, send, wait_until
 
 MakeHost = Callable[..., HostService]
 
@@ -87,3 +88,49 @@ def test_tls_broker(mosquitto_factory: Callable[[str], Mosquitto], make_host: Ma
     cfg = host_config(f"mqtts://127.0.0.1:{tls_port}", tmp_path / "o.db", broker={"tls_ca": str(other_ca)})
     with pytest.raises(HostError, match="could not connect"):
         HostService(cfg, clock, client_id="wrong-ca", connect_timeout_s=3).start()
+
+
+@pytest.mark.parametrize("persistence", [False, True])
+def test_firing_alerts_are_retained_again_after_a_broker_restart(
+        persistence: bool, mosquitto_factory: Callable[[str], Mosquitto], make_host: MakeHost,
+        clock: ManualClock) -> None:
+    # A later "persistence false" line overrides the fixture's "persistence true": the restarted
+    # broker has forgotten every retained message and session.
+    broker = mosquitto_factory("" if persistence else "persistence false\n")
+    host = make_host(broker.url)
+    pub = publisher(broker.port)
+    lost, back = Desk("site1", "d01", clock=clock.now_ms), Desk("site1", "d02", clock=clock.now_ms)
+    for d in (lost, back):
+        send(pub, d, d.state())
+        send(pub, d, d.state(DeskStatus.LOST))
+    settle(host, 4)
+    clock.advance(31)
+    host.sync()
+    send(pub, back, back.state())  # d02 is back: its desk-offline resolves and is cleared
+    settle(host, 5)
+    firing = str(AlertTopic("site1", "d01", "desk-offline"))
+    resolved = str(AlertTopic("site1", "d02", "desk-offline"))
+    before = Subscriber(broker.port, alert_filter("site1"))
+    wait_until(lambda: before.on(firing), 5, "the retained desk-offline alert")
+    before.close()
+    pub.disconnect()
+    pub.loop_stop()
+
+    broker.restart()
+    assert host.link is not None
+    wait_until(lambda: host.link is not None and host.link.connects >= 2, 20, "the host to reconnect")
+    first = Subscriber(broker.port, alert_filter("site1"))
+    wait_until(lambda: first.on(firing), 10, "the desk-offline alert on alert/# again")
+    first.close()
+    late = Subscriber(broker.port, alert_filter("site1"))  # a dashboard or pager that starts now
+    wait_until(lambda: late.on(firing), 5, "the desk-offline alert retained for a late subscriber")
+    late.close()
+    topic_msgs = [(p, r) for t, p, r in late.messages if t == firing]
+    assert topic_msgs[0][1], "delivered as a retained message"
+    alert = decode(topic_msgs[-1][0], Alert)
+    assert alert.desk == "d01" and alert.severity.value == "critical"
+    # nothing cleared wrongly, nothing stale brought back
+    assert all(p for t, p, _ in first.messages + late.messages if t == firing)
+    assert not [p for t, p, _ in late.messages if t == resolved and p]
+    _, snap = host.snapshot()
+    assert [(a["desk"], a["rule"], a["state"]) for a in snap["alerts"]] == [("d01", "desk-offline", "firing")]

@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mqtt_schema import EventKind
+from mqtt_schema import DeskStatus, EventKind
 from tests.conftest import Mosquitto
 from tests.host_agent.helpers import Desk, publisher, send, wait_until
 
@@ -81,3 +82,78 @@ def test_silence_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["silence", "--db", db, "--list"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("site1\td07\tposture\tuntil ") and "by cli" in out
+
+
+def test_bad_paths_give_one_line_naming_the_path_and_lose_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from host_agent.cli import main
+    from host_agent.storage import SqliteStore
+
+    db = tmp_path / "h.db"
+    SqliteStore(db).close()
+    before = db.read_bytes()
+    missing = tmp_path / "missing-dir" / "x.html"
+    assert main(["report", "--db", str(db), "--site", "site1", "--date", "2026-11-22", "--format", "html",
+                 "-o", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"headset-host: cannot write the report to {missing}: the folder {missing.parent} does not exist\n"
+    assert main(["report", "--db", str(db), "--site", "site1", "--date", "2026-11-22", "-o", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"headset-host: cannot write the report to {tmp_path}: it is a folder\n"
+    assert db.read_bytes() == before  # the history is untouched
+    assert not missing.parent.exists() and not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("keep me\n")
+    cfg = tmp_path / "host.toml"
+    # under a regular file (impossible), and under /proc (not writable, even for root)
+    for bad, why in ((a_file / "host.db", "is not a folder"), (a_file / "sub" / "host.db", "Not a directory"),
+                     (Path("/proc/hsc-no/host.db"), "")):
+        cfg.write_text(f'[broker]\nurl = "mqtt://127.0.0.1:1"\n[host]\ndb = "{bad}"\n[dashboard]\nenabled = false\n')
+        assert main(["run", "--config", str(cfg)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("headset-host: cannot create the folder ") and f"history database {bad}: " in err
+        assert why in err and "Traceback" not in err and err.count("\n") == 1
+    assert a_file.read_text() == "keep me\n"
+
+
+def test_run_verbose_logs_alert_transitions_and_a_clean_offline_raises_nothing(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[broker]\nurl = "{mosquitto.url}"\nclient_id = "cli-host-v"\n[host]\nsites = ["site1"]\n'
+                   f'db = "{tmp_path / "host.db"}"\n[dashboard]\nenabled = false\n')
+    proc = subprocess.Popen([*CLI, "run", "-v", "--config", str(cfg), "--time-scale", "100"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("following site1" in line for line in lines), 20, "the host to start")
+        pub = publisher(mosquitto.port)
+        crashed, ended = Desk("site1", "d01"), Desk("site1", "d02")
+        for d in (crashed, ended):
+            send(pub, d, d.state())
+        send(pub, crashed, crashed.state(DeskStatus.LOST))  # its last will
+        send(pub, ended, ended.state(DeskStatus.OFFLINE))  # end of shift: the agent said goodbye
+
+        def logged(what: str, n: int = 1) -> bool:
+            return sum(what in line for line in list(lines)) >= n
+
+        # 30 s of host time are 0.3 s at 100x. The lost desk fires, comes back (resolved), is lost and
+        # fires again: by then the clean one has been offline for over 60 s of host time.
+        wait_until(lambda: logged("alert firing: site1/d01 desk-offline severity=critical"), 20, "desk-offline fired")
+        send(pub, crashed, crashed.state())
+        wait_until(lambda: logged("alert resolved: site1/d01 desk-offline"), 20, "desk-offline resolved")
+        send(pub, crashed, crashed.state(DeskStatus.LOST))
+        wait_until(lambda: logged("alert firing: site1/d01 desk-offline", 2), 20, "desk-offline fired again")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(5)
+    text = "".join(lines)
+    assert "alert pending: site1/d01 desk-offline severity=critical" in text
+    assert "site1/d02 desk-offline" not in text
+    assert "2 alerts fired" in text

@@ -96,6 +96,32 @@ def test_invalid_messages_are_counted_by_reason_and_never_stop_ingest(
     assert "hsc_host_messages_in_total 6" in text
 
 
+def test_qos1_messages_are_acknowledged_after_the_commit_rejected_ones_too(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
+    host = make_host(mosquitto.url)
+    link = host.link
+    assert link is not None and link.client._manual_ack  # paho sends no PUBACK on its own
+    pub = publisher(mosquitto.port)
+    d = Desk("site1", "d01", clock=clock.now_ms)
+    send(pub, d, d.event(EventKind.DOFFED))
+    send(pub, d, d.event(EventKind.WORN))
+    pub.publish(d.topic(DeskKind.EVENT), b"{not json", qos=1).wait_for_publish(5)  # rejected, counted, acked
+    send(pub, d, d.metrics())  # QoS 0: nothing to acknowledge
+    settle(host, 4)
+    assert host.summary().rejected == {"malformed-json": 1}
+    assert (link.acks_sent, link.acks_dropped) == (3, 0)
+    with sqlite3.connect(tmp_path / "host.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+    host.stop()
+    # The broker got every ack: the same session, resumed, redelivers none of them.
+    host2 = make_host(mosquitto.url)
+    send(pub, d, d.event(EventKind.CALIBRATION))
+    wait_until(lambda: host2.summary().accepted.get("event") == 1, 5, "the new event")
+    host2.sync()
+    s = host2.summary()
+    assert s.messages_in == 1 and s.duplicates == {} and s.rejected == {}
+
+
 def test_events_and_minutes_are_deduplicated_even_across_a_restart(
         mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
     host = make_host(mosquitto.url)
