@@ -62,7 +62,7 @@ DEFAULT_RULES: dict[str, RuleSpec] = {
         RuleSpec("posture", window_s=600, threshold=300, keep_firing_for_s=30,
                  summary="slouched {value:.0f} s in the last 10 min"),
         RuleSpec("break-overrun", summary="headset off beyond the allowed break ([breaks] allowed_s)"),
-        RuleSpec("desk-offline", for_s=30, severity=Severity.CRITICAL, summary="desk offline or lost"),
+        RuleSpec("desk-offline", for_s=30, severity=Severity.CRITICAL, summary="desk lost (no clean offline)"),
         RuleSpec("noisy-floor", for_s=600, threshold=-45.0, keep_firing_for_s=60, severity=Severity.INFO,
                  summary="site median noise floor {value:.1f} dBov"),
     )
