@@ -1,7 +1,7 @@
 """The daily report as one self-contained HTML page: inline CSS and SVG, no external assets.
 
 Built for a supervisor's glance: headline tiles, an hour-by-hour heat map of speaking time, a
-stacked bar of cue zones per desk, rate against the target band, and breaks with their overrun level.
+small multiple of cue zones per desk (one labelled bar per cue group), rate against the target band, and breaks with their overrun level.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mqtt_schema import Cue
 RATE_BAND = (90.0, 160.0)
 """The default ok band of speaking rate, syllables per minute (NORMS.md)."""
 CUE_COLORS = {
-    "volume": "#e07a5f", "pace": "#f2cc8f", "mic": "#81b29a",
+    "volume": "#e07a5f", "pace": "#d4a017", "mic": "#4f9d7e",
 }
 LEVEL_COLORS = ["#f4d35e", "#f4b942", "#ee964b", "#e76f51", "#d1495b", "#a4161a", "#6a040f"]
 
@@ -77,14 +77,27 @@ def _groups(r: Row) -> dict[str, float]:
 
 
 def _cue_bar(r: Row, width: int = 180) -> str:
-    x, parts = 0.0, [f'<svg width="{width}" height="16" viewBox="0 0 {width} 16">',
-                     f'<rect width="{width}" height="16" rx="4" fill="#e3f2e8"/>']
-    for name, share in _groups(r).items():
-        w = min(share, 1.0) * width
+    """Cue zones as small multiples: one track per cue group (the shares overlap, since several cues
+    can be on at once, so they are never stacked), each bar scaled to its own 0-100 % track and
+    labelled with its value. A share above 0 is drawn at least 1 px wide."""
+    groups = _groups(r)
+    label_w, value_w, row_h, bar_h = 48, 34, 14, 9
+    track = width - label_w - value_w
+    height = row_h * len(groups)
+    parts = [f'<svg class="cues" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="cue zones">']
+    for i, (name, share) in enumerate(groups.items()):
+        y = i * row_h
+        share = min(max(share, 0.0), 1.0)
+        w = max(share * track, 1.0) if share > 0 else 0.0
+        parts.append(f'<text x="0" y="{y + bar_h}" font-size="10" fill="#4a5568">{name}</text>'
+                     f'<rect x="{label_w}" y="{y + 1}" width="{track}" height="{bar_h}" rx="2" fill="#e3f2e8"/>')
         if w > 0:
-            parts.append(f'<rect x="{x:.1f}" width="{w:.1f}" height="16" fill="{CUE_COLORS[name]}">'
-                         f'<title>{name}: {100 * share:.0f}% of speech</title></rect>')
-        x += w
+            parts.append(f'<rect class="cue-share" data-cue="{name}" x="{label_w}" y="{y + 1}" width="{w:.1f}" '
+                         f'height="{bar_h}" rx="2" fill="{CUE_COLORS[name]}"><title>{name}: {100 * share:.0f}% of '
+                         f'speech</title></rect>')
+        parts.append(f'<text x="{width - value_w + 4}" y="{y + bar_h}" font-size="10" fill="#2d3748">'
+                     f'{100 * share:.0f}%</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -159,7 +172,8 @@ def render_html(rep: Report) -> str:
 <section><h2>Speaking through the day</h2><p class="note">Minutes of own speech per hour; darker is busier.</p>
 {_heatmap(rows) if rows else '<p class="muted">No data.</p>'}</section>
 <section><h2>Coaching at a glance</h2>
-<p class="note">Cue zones: share of speech with a cue active ({escape(cues)}). Rate: the green band is
+<p class="note">Cue zones: share of speech with each cue group active ({escape(cues)}), one bar per group
+(several cues can be on at once, so the shares are not parts of one whole). Rate: the green band is
 {RATE_BAND[0]:.0f}-{RATE_BAND[1]:.0f} syllables/min. Level: mean active speech level, dBov (P.56).</p>
 <p class="legend">{legend}</p>
 <table><thead><tr><th>{rep.by}</th><th>speaking</th><th>level dBov</th><th>rate</th><th>cue zones</th>

@@ -114,3 +114,38 @@ def test_bad_input_is_named(db: tuple[Path, object], tmp_path: Path, capsys: pyt
     bad.write_text("desk,who\n")
     with pytest.raises(UsageError, match="columns"):
         load_roster(bad, ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize("shares", [
+    {"mic_far": 1.0, "volume_high": 0.6, "pace_fast": 0.9},  # overlapping shares: 250 % together
+    {"mic_close": 0.004},  # a tiny share is still visible
+    {"pace_slow": 0.25, "volume_low": 0.5},
+    {},
+])
+def test_every_cue_share_is_visible_and_labelled_in_the_html_svg(shares: dict[str, float]) -> None:
+    """The report's cue zones render as one bar per cue group inside the SVG: every non-zero share has
+    a visible width within the drawing, and its value is written beside it."""
+    import xml.etree.ElementTree as ET
+
+    from host_agent.report import Row
+    from host_agent.report_html import _cue_bar, _groups
+
+    row = Row("d09", speech_s=1000.0, cue_s={k: v * 1000.0 for k, v in shares.items()})
+    svg = ET.fromstring(_cue_bar(row))
+    ns = "{http://www.w3.org/2000/svg}"
+    width = float(svg.get("width", "0"))
+    height = float(svg.get("height", "0"))
+    bars = {r.get("data-cue"): r for r in svg.iter() if r.tag in ("rect", f"{ns}rect") and r.get("data-cue")}
+    labels = [t.text for t in svg.iter() if t.tag in ("text", f"{ns}text")]
+    for group, share in _groups(row).items():
+        assert f"{100 * min(share, 1.0):.0f}%" in labels, (group, labels)
+        if share <= 0:
+            assert group not in bars
+            continue
+        bar = bars[group]
+        x, y, w, h = (float(bar.get(k, "0")) for k in ("x", "y", "width", "height"))
+        assert w >= 1.0 and h >= 5.0, (group, w, h)
+        assert 0 <= x and x + w <= width + 1e-9 and 0 <= y and y + h <= height + 1e-9, (group, x, w, width)
+    if shares.get("mic_far") == 1.0:  # the full share fills its own track, and only that
+        tracks = [r for r in svg.iter() if r.tag in ("rect", f"{ns}rect") and not r.get("data-cue")]
+        assert float(bars["mic"].get("width", "0")) == pytest.approx(float(tracks[0].get("width", "0")))
