@@ -15,7 +15,7 @@ from host_agent.alerts import AlertEngine, Change
 from host_agent.clock import Clock
 from host_agent.config import HostConfig
 from host_agent.floor import DeskState, Floor
-from host_agent.stats import Stats
+from host_agent.stats import INTERNAL_ERROR, Stats
 from host_agent.storage import DeskRecord, HistoryStore
 from mqtt_schema import (
     QOS,
@@ -114,7 +114,7 @@ class Processor:
             self.stats.rejected[exc.reason] += 1
             self._log_reject(topic, exc)
         except Exception as exc:  # a bug or a storage failure: count it, keep ingesting
-            outcome = "internal-error"
+            outcome = INTERNAL_ERROR
             self.stats.rejected[outcome] += 1
             log.exception("failed to process a message on %.200s: %s", topic, exc)
         if recv_ns is not None:

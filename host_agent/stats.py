@@ -9,6 +9,17 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from mqtt_schema import REJECT_REASONS
+
+MESSAGE_KINDS = ("state", "metrics", "event", "minute")
+"""Desk message kinds the host applies (label ``kind``)."""
+SPOOLED_KINDS = ("event", "minute")
+"""Kinds deduplicated by (desk, boot, seq)."""
+SNAPSHOT_KINDS = ("state", "metrics")
+"""Kinds where an older snapshot than the one applied is superseded."""
+INTERNAL_ERROR = "internal-error"
+"""The reject reason of a message that failed for a reason of the host's own (a bug, storage)."""
+
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -85,17 +96,22 @@ def render_prometheus(stats: Stats, desks_by_state: Mapping[str, int], firing_by
     """The Prometheus text exposition format (version 0.0.4)."""
     rules = list(rules)
     lines: list[str] = []
+    # every family and label value exists from the start at 0, so that rate() and absent() work
+    # before the first message of a kind or the first rejection of a reason
+    kinds = sorted(set(MESSAGE_KINDS) | set(stats.accepted))
+    reasons = sorted(set(REJECT_REASONS) | {INTERNAL_ERROR} | set(stats.rejected))
     _family(lines, "hsc_host_messages_in_total", "counter", "Messages received from the broker.",
             [("", stats.messages_in)])
     _family(lines, "hsc_host_messages_accepted_total", "counter", "Valid messages applied, by kind.",
-            [(_labels(kind=k), v) for k, v in sorted(stats.accepted.items())])
+            [(_labels(kind=k), stats.accepted.get(k, 0)) for k in kinds])
     _family(lines, "hsc_host_messages_rejected_total", "counter", "Invalid messages, by reason.",
-            [(_labels(reason=k), v) for k, v in sorted(stats.rejected.items())])
+            [(_labels(reason=k), stats.rejected.get(k, 0)) for k in reasons])
     _family(lines, "hsc_host_messages_duplicate_total", "counter", "Redelivered event/minute messages dropped.",
-            [(_labels(kind=k), v) for k, v in sorted(stats.duplicates.items())])
+            [(_labels(kind=k), stats.duplicates.get(k, 0)) for k in sorted(set(SPOOLED_KINDS) | set(stats.duplicates))])
     _family(lines, "hsc_host_messages_superseded_total", "counter",
             "State/metrics snapshots older than the one applied.",
-            [(_labels(kind=k), v) for k, v in sorted(stats.superseded.items())])
+            [(_labels(kind=k), stats.superseded.get(k, 0))
+             for k in sorted(set(SNAPSHOT_KINDS) | set(stats.superseded))])
     _family(lines, "hsc_host_desks", "gauge", "Desks by state.",
             [(_labels(state=k), v) for k, v in sorted(desks_by_state.items())])
     _family(lines, "hsc_host_alerts_firing", "gauge", "Alerts firing (not inhibited), by rule.",

@@ -6,7 +6,7 @@ Topics are built and parsed by :mod:`mqtt_schema.topics`; payloads are the froze
 """
 
 from mqtt_schema.codec import MAX_PAYLOAD_BYTES, decode, decode_topic, encode, type_for_kind
-from mqtt_schema.errors import SchemaError
+from mqtt_schema.errors import REJECT_REASONS, SchemaError
 from mqtt_schema.messages import (
     SCHEMA_MINOR,
     SCHEMA_VERSION,
@@ -43,6 +43,7 @@ from mqtt_schema.topics import (
 )
 
 __all__ = [
+    "REJECT_REASONS",
     "MAX_PAYLOAD_BYTES", "QOS", "RETAIN", "SCHEMA_MINOR", "SCHEMA_VERSION", "Alert", "AlertLog",
     "AlertLogTopic", "AlertTopic", "AlertTransition", "Config", "Cue", "DeskKind", "DeskMessage",
     "DeskStatus", "DeskTopic", "Event", "EventKind", "Message", "Metrics", "Minute", "PartStatus",

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+REJECT_REASONS: tuple[str, ...] = (
+    "malformed-json", "missing-field", "invalid-field", "too-large", "empty", "site-mismatch", "desk-mismatch",
+    "invalid",
+)
+"""Every :attr:`SchemaError.reason` the contract raises (consumers count rejections by these)."""
+
 
 class SchemaError(ValueError):
     """A topic or payload that breaks the contract.

@@ -72,6 +72,8 @@ PARTS: dict[str, Part] = {p.name: p for p in (
          "apt-get install nodejs npm, then ./run setup (npm @micropython/micropython-webassembly-pyscript)"),
     Part("espeak-ng", lambda: shutil.which("espeak-ng"), "apt-get install espeak-ng"),
     Part("libsndfile", _libsndfile, "apt-get install libsndfile1"),
+    Part("promtool", lambda: shutil.which("promtool"),
+         "apt-get install prometheus (its promtool checks the example alert rules and the /metrics text)"),
     Part("portaudio", _portaudio, "apt-get install libportaudio2 (ALSA's file plugin then stands in for a mic)"),
 )}
 
