@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,12 +27,15 @@ SPEECH_CUES = (Cue.VOLUME_LOW, Cue.VOLUME_HIGH, Cue.PACE_SLOW, Cue.PACE_FAST, Cu
 
 @dataclass(frozen=True)
 class RosterEntry:
-    """Agent ``agent`` sat at ``desk`` from ``start_ms`` (inclusive) to ``end_ms`` (exclusive, None: open)."""
+    """Agent ``agent`` sat at ``desk`` from ``start_ms`` (inclusive) to ``end_ms`` (exclusive, None: open).
+
+    ``name`` is the agent's display name (any Unicode, e.g. 李伟), separate from the id."""
 
     desk: str
     agent: str
     start_ms: int
     end_ms: int | None
+    name: str | None = None
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Row:
     """One desk's (or agent's) day."""
 
     key: str
+    name: str | None = None
+    """Display name (an agent's, from the roster); the key stays the id."""
     desks: set[str] = field(default_factory=set)
     minutes: int = 0
     speech_s: float = 0.0
@@ -86,7 +92,7 @@ class Row:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "key": self.key, "desks": sorted(self.desks), "minutes": self.minutes,
+            "key": self.key, "name": self.name, "desks": sorted(self.desks), "minutes": self.minutes,
             "speaking_min": round(self.speech_s / 60, 1),
             "mean_level_dbov": None if self.level_dbov is None else round(self.level_dbov, 1),
             "mean_rate_spm": None if self.rate_spm is None else round(self.rate_spm, 0),
@@ -126,8 +132,27 @@ def _parse_time(text: str, tz: ZoneInfo, where: str) -> int:
     return int(t.timestamp() * 1000)
 
 
+MAX_NAME_CHARS = 64
+"""Longest display name in a roster (characters)."""
+
+
+def check_display_name(text: str, where: str) -> str | None:
+    """A roster display name: any printable Unicode, at most :data:`MAX_NAME_CHARS` characters
+    (None when empty); raises :class:`UsageError` naming ``where`` otherwise."""
+    name = unicodedata.normalize("NFC", text.strip())
+    if not name:
+        return None
+    if len(name) > MAX_NAME_CHARS:
+        raise UsageError(f"{where}: name is {len(name)} characters long (at most {MAX_NAME_CHARS})")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")]
+    if bad:
+        raise UsageError(f"{where}: name {name!r} holds a control or unassigned character ({bad[0]!r})")
+    return name
+
+
 def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
-    """Read a roster CSV with the columns ``desk,agent,start,end`` (ISO times; empty end = still there)."""
+    """Read a roster CSV with the columns ``desk,agent,start,end`` (ISO times; empty end = still there)
+    and optionally ``name`` (the agent's display name, any Unicode; UTF-8 file)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -148,7 +173,12 @@ def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
         end = _parse_time(r["end"], tz, where) if r["end"].strip() else None
         if end is not None and end <= start:
             raise UsageError(f"{where}: end is not after start")
-        out.append(RosterEntry(desk, agent, start, end))
+        name = check_display_name(r.get("name") or "", where) if "name" in reader.fieldnames else None
+        out.append(RosterEntry(desk, agent, start, end, name))
+    names: dict[str, str] = {}
+    for e in out:
+        if e.name is not None and names.setdefault(e.agent, e.name) != e.name:
+            raise UsageError(f"roster {p.name}: agent {e.agent!r} has two names, {names[e.agent]!r} and {e.name!r}")
     return out
 
 
@@ -186,6 +216,7 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
     end_ms = int((start + dt.timedelta(days=1)).timestamp() * 1000)
     by_agent = roster is not None
     rows: dict[str, Row] = {}
+    names = {e.agent: e.name for e in roster or [] if e.name is not None}
 
     def row_for(desk: str, t_ms: int) -> Row | None:
         key = _agent_at(roster, desk, t_ms) if roster is not None else desk
@@ -193,7 +224,7 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
             return None
         r = rows.get(key)
         if r is None:
-            r = rows[key] = Row(key)
+            r = rows[key] = Row(key, name=names.get(key))
         r.desks.add(desk)
         return r
 
@@ -249,13 +280,25 @@ def _flat(r: Row) -> dict[str, object]:
     }
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (East Asian) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 0 if unicodedata.combining(c) else 1
+               for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
 def render_table(rep: Report) -> str:
     head = [rep.by, *COLUMNS]
-    body = [[r.key, *(str(v) for v in _flat(r).values())] for r in rep.rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    body = [[r.key if r.name is None else f"{r.name} ({r.key})", *(str(v) for v in _flat(r).values())]
+            for r in rep.rows]
+    widths = [max(display_width(h), *(display_width(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(head)]
     lines = [f"{rep.site} {rep.date.isoformat()} ({rep.tz}), by {rep.by}; cue columns: share of speech"]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+    lines.append("  ".join(_pad(h, w) for h, w in zip(head, widths, strict=True)).rstrip())
+    lines += ["  ".join(_pad(c, w) for c, w in zip(b, widths, strict=True)).rstrip() for b in body]
     if not rep.rows:
         lines.append("(no minute rollups for this site and day)")
     if rep.floor_alerts:
@@ -269,11 +312,11 @@ def render_csv(rep: Report) -> str:
     buf = io.StringIO()
     cue_cols = [f"share_{c.value}" for c in SPEECH_CUES]
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([rep.by, "site", "date", "desks", "speaking_min", "mean_level_dbov", "mean_rate_spm", *cue_cols,
+    w.writerow([rep.by, "name", "site", "date", "desks", "speaking_min", "mean_level_dbov", "mean_rate_spm", *cue_cols,
                 "slouched_min", "breaks", "break_min", "overruns", "max_overrun_level", "alerts"])
     for r in rep.rows:
         d = r.as_dict()
-        w.writerow([r.key, rep.site, rep.date.isoformat(), " ".join(sorted(r.desks)), d["speaking_min"],
+        w.writerow([r.key, r.name or "", rep.site, rep.date.isoformat(), " ".join(sorted(r.desks)), d["speaking_min"],
                     d["mean_level_dbov"] if d["mean_level_dbov"] is not None else "",
                     d["mean_rate_spm"] if d["mean_rate_spm"] is not None else "",
                     *(f"{r.cue_share(c):.3f}" for c in SPEECH_CUES), d["slouched_min"], d["breaks"], d["break_min"],

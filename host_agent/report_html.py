@@ -54,7 +54,7 @@ def _heatmap(rows: list[Row]) -> str:
         parts.append(f'<text x="{label_w + h * cell + 2}" y="14" font-size="11" fill="#627d98">{h:02d}:00</text>')
     for i, r in enumerate(rows):
         y = top + i * cell
-        parts.append(f'<text x="0" y="{y + 17}" font-size="13" fill="#1f2933">{escape(r.key)}</text>')
+        parts.append(f'<text x="0" y="{y + 17}" font-size="13" fill="#1f2933">{escape(r.name or r.key)}</text>')
         for h, s in enumerate(r.hourly_speech_s):
             minutes = s / 60
             if minutes <= 0:
@@ -152,7 +152,8 @@ def render_html(rep: Report) -> str:
     for r in rows:
         lvl = "-" if r.level_dbov is None else f"{r.level_dbov:.1f}"
         body_rows.append(
-            f"<tr><td><b>{escape(r.key)}</b>"
+            f"<tr><td><b>{escape(r.name or r.key)}</b>"
+            + (f' <span class="muted">{escape(r.key)}</span>' if r.name else "")
             + (f'<br><span class="muted">{escape(", ".join(sorted(r.desks)))}</span>' if rep.by == "agent" else "")
             + f'</td><td class="num">{r.speech_s / 60:.0f} min</td><td class="num">{lvl}</td>'
             f"<td>{_rate_dot(r.rate_spm)}</td><td>{_cue_bar(r)}</td>"

@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     roster = load_roster(args.roster, tz) if args.roster else None
     store = SqliteStore(db, readonly=True)
     try:
+        known = set(store.sites()) | set(cfg.sites if args.config else ())
+        if site not in known:
+            have = ", ".join(sorted(known)) or "none yet"
+            raise UsageError(f"unknown site {site!r}: the history {db} knows the sites {have}")
         rep = build_report(store, site, date, tz_name=args.tz, roster=roster, allowed_break_s=allowed)
     finally:
         store.close()

@@ -87,10 +87,13 @@ def test_silence_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_bad_paths_give_one_line_naming_the_path_and_lose_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from host_agent.cli import main
-    from host_agent.storage import SqliteStore
+    from host_agent.storage import DeskRecord, SqliteStore
 
     db = tmp_path / "h.db"
-    SqliteStore(db).close()
+    store = SqliteStore(db)
+    store.save_desk(DeskRecord("site1", "d01", "online", 0, True, None), 0)  # a known site, no minutes yet
+    store.commit()
+    store.close()
     before = db.read_bytes()
     missing = tmp_path / "missing-dir" / "x.html"
     assert main(["report", "--db", str(db), "--site", "site1", "--date", "2026-11-22", "--format", "html",

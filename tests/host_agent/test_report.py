@@ -149,3 +149,57 @@ def test_every_cue_share_is_visible_and_labelled_in_the_html_svg(shares: dict[st
     if shares.get("mic_far") == 1.0:  # the full share fills its own track, and only that
         tracks = [r for r in svg.iter() if r.tag in ("rect", f"{ns}rect") and not r.get("data-cue")]
         assert float(bars["mic"].get("width", "0")) == pytest.approx(float(tracks[0].get("width", "0")))
+
+
+def test_an_unknown_site_is_an_error_naming_the_known_ones(db: tuple[Path, object], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from host_agent.cli import main
+
+    assert main(["report", "--db", str(db[0]), "--site", "nosuch", "--date", DAY.isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("headset-host: unknown site 'nosuch'") and "site1" in err
+    # a site named in the config is known before its first minute: an empty report, not an error
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[host]\nsites = ["site1", "site9"]\ndb = "{db[0]}"\n', encoding="utf-8")
+    assert main(["report", "--config", str(cfg), "--site", "site9", "--date", DAY.isoformat()]) == 0
+    assert "(no minute rollups for this site and day)" in capsys.readouterr().out
+
+
+def test_roster_display_names_in_every_format(db: tuple[Path, object], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("desk,agent,name,start,end\n"
+                      "d01,li-wei,李伟,2026-11-20T08:00,\n"
+                      "d02,zoe,Zoë Ørsted,2026-11-20T08:00,\n"
+                      "d03,sam,,2026-11-20T08:00,\n", encoding="utf-8")
+    base = ["--db", str(db[0]), "--site", "site1", "--date", DAY.isoformat(), "--roster", str(roster)]
+    rows = {r["key"]: r for r in json.loads(_run(base + ["--format", "json"], capsys))["rows"]}
+    assert (rows["li-wei"]["name"], rows["zoe"]["name"], rows["sam"]["name"]) == ("李伟", "Zoë Ørsted", None)
+    table = _run(base, capsys).splitlines()
+    lines = {line.split()[0]: line for line in table[2:]}
+    assert "李伟" in lines and lines["李伟"].startswith("李伟 (li-wei)")
+    # columns line up in a terminal: the wide characters count twice
+    from host_agent.report import display_width
+    starts = {display_width(line[: line.index(line.split()[-1], len(line) - 12)]) for line in table[1:]}
+    assert len(starts) == 1, table
+    csv_rows = {r["agent"]: r for r in csv.DictReader(io.StringIO(_run(base + ["--format", "csv"], capsys)))}
+    assert csv_rows["li-wei"]["name"] == "李伟" and csv_rows["sam"]["name"] == ""
+    html = tmp_path / "r.html"
+    _run(base + ["--format", "html", "-o", str(html)], capsys)
+    assert "<b>李伟</b>" in html.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("x" * 65, "at most 64"), ("a\u0007b", "control"),
+])
+def test_bad_roster_names_are_named(tmp_path: Path, name: str, problem: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"desk,agent,name,start,end\nd01,a1,{name},2026-11-20T08:00,\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=problem):
+        load_roster(roster, ZoneInfo("UTC"))
+    roster.write_text("desk,agent,name,start,end\nd01,a1,Ann,2026-11-20T08:00,\nd02,a1,Anna,2026-11-20T09:00,\n",
+                      encoding="utf-8")
+    with pytest.raises(UsageError, match="two names"):
+        load_roster(roster, ZoneInfo("UTC"))
