@@ -42,6 +42,10 @@ from device.errors import AudioError, LayoutError
 FloatArray = npt.NDArray[np.float64]
 
 OVER_FULL_SCALE = 2.0
+MAX_SAMPLE = 1e6
+"""Samples beyond this magnitude (120 dB over full scale) are not audio: a damaged float file (bytes
+read as float32/64 exponents). Such a file is an :class:`AudioError`, not numbers computed from
+overflowing sums."""
 """Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 
 
@@ -108,7 +112,12 @@ class _Reader:
         done = 0
         for block in blocks(self.info):
             if self._pass == 0 and block.size:
-                self.peak = max(self.peak, float(np.max(np.abs(block))))
+                peak = float(np.max(np.abs(block)))
+                if peak > MAX_SAMPLE:
+                    at = done + int(np.flatnonzero((np.abs(block) > MAX_SAMPLE).any(axis=1))[0])
+                    raise AudioError(f"{self.info.path}: samples reach {peak:.3g} times full scale (first at "
+                                     f"{at / self.info.rate_hz:.3f} s): a damaged file, not audio")
+                self.peak = max(self.peak, peak)
             yield block
             done += block.shape[0]
             if self.progress is not None:

@@ -16,7 +16,9 @@ Tables (see ``device/agent.example.toml`` for every field with its default):
 
 Errors are :class:`device.errors.ConfigError` naming the field and, for a file, its line:
 ``agent.toml line 7: posture.forward_deg: must be a number in 1..60, got 'x'``. Unknown keys are
-refused with a "did you mean" hint.
+refused with a "did you mean" hint. Nothing else escapes: a file that is not UTF-8 or TOML, nesting
+deeper than the parser's recursion limit, integers too large for a float, or a ``~user`` path of
+an unknown user are ConfigErrors too.
 
 A remote config (``mqtt_schema.Config.config``, the same table structure) is merged over the file
 config and validated by the same code (:func:`apply_remote`). The identity and the hardware of the
@@ -34,10 +36,10 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from device.errors import ConfigError
 from device.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
@@ -45,6 +47,7 @@ from device.mqtt_settings import MqttSettings
 from mqtt_schema import SchemaError, check_id
 from mqtt_schema.topics import RESERVED_DESK_IDS
 
+T = TypeVar("T")
 DEFAULT_STATE_DIR = Path("/var/lib/headset-coach")
 DEFAULT_CONFIG_PATH = Path("/etc/headset-coach/agent.toml")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -258,10 +261,20 @@ def _table(tables: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 def _number(t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float,
             unit: str = "") -> float:
     value = t.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not (
-            lo <= value <= hi):
-        raise ConfigError(f"{where}.{key}: must be a number in {lo:g}..{hi:g}{unit}, got {value!r}")
+    # an int is finite (and may be too large for math.isfinite); the range check comes first for it
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            isinstance(value, int) or math.isfinite(value)) or not (lo <= value <= hi):
+        raise ConfigError(f"{where}.{key}: must be a number in {lo:g}..{hi:g}{unit}, got {_short(value)}")
     return float(value)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 400-digit integer is not a message)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # int too large to print, or nested too deep
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _integer(t: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
@@ -294,8 +307,11 @@ def _choice(t: Mapping[str, Any], key: str, where: str, default: str, choices: t
     return str(value)
 
 
-def _path(text: str, base_dir: Path | None) -> Path:
-    p = Path(text).expanduser()
+def _path(text: str, base_dir: Path | None, where: str = "path") -> Path:
+    try:
+        p = Path(text).expanduser()
+    except RuntimeError as exc:  # "~someone" of an unknown user, or no home directory
+        raise ConfigError(f"{where}: cannot expand {text!r} ({exc})") from None
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
     return p
@@ -328,7 +344,7 @@ def _audio(t: Mapping[str, Any], base_dir: Path | None) -> AudioSettings:
     if not sep or kind not in ("alsa", "file") or not target:
         raise ConfigError(f"audio.source: must be 'alsa:<device name>' or 'file:<path>', got {source!r}")
     if kind == "file":
-        p = _path(target, base_dir)
+        p = _path(target, base_dir, "audio.source")
         if not p.is_file():
             raise ConfigError(f"audio.source: no such audio file {str(p)!r}")
         source = f"file:{p}"
@@ -362,7 +378,7 @@ def _agent(t: Mapping[str, Any], base_dir: Path | None) -> AgentSettings:
     state_dir = _string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
     assert state_dir is not None
     return AgentSettings(
-        state_dir=_path(state_dir, base_dir),
+        state_dir=_path(state_dir, base_dir, "agent.state_dir"),
         metrics_interval_s=_number(t, "metrics_interval_s", "agent", 1.0, 0.1, 60.0, " s"),
         log_level=_choice(t, "log_level", "agent", "info", LOG_LEVELS),
         log_format=_choice(t, "log_format", "agent", "json", LOG_FORMATS),
@@ -390,7 +406,7 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
             _check_keys(t, known, name)
     cal_t = _table(merged, "calibration")
     cal_text = _string(cal_t, "file", "calibration", None)
-    calibration_file = _path(cal_text, base_dir) if cal_text else None
+    calibration_file = _path(cal_text, base_dir, "calibration.file") if cal_text else None
     calibration = None
     if calibration_file is not None:
         from device import calibration_file as cal_file
@@ -406,14 +422,16 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
     spool_t = _table(merged, "spool")
     return AgentConfig(
         desk=_desk(_table(merged, "desk")),
-        mqtt=MqttSettings.from_table(_table(merged, "mqtt"), where="mqtt", base_dir=base_dir),
+        mqtt=_guarded("mqtt", lambda: MqttSettings.from_table(_table(merged, "mqtt"), where="mqtt",
+                                                              base_dir=base_dir)),
         audio=_audio(_table(merged, "audio"), base_dir),
         headset=_headset(_table(merged, "headset")),
         calibration_file=calibration_file,
         calibration=calibration,
-        cues=CueConfig.from_table(_table(merged, "cues"), where="cues"),
+        cues=_guarded("cues", lambda: CueConfig.from_table(_table(merged, "cues"), where="cues")),
         posture=_posture(_table(merged, "posture")),
-        leds=LedPins.default() if leds_t is None else LedPins.from_table(_table(merged, "leds"), where="leds"),
+        leds=LedPins.default() if leds_t is None else _guarded(
+            "leds", lambda: LedPins.from_table(_table(merged, "leds"), where="leds")),
         spool=SpoolSettings(max_rows=_integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
         agent=_agent(_table(merged, "agent"), base_dir),
         tables=copy.deepcopy(dict(tables)),
@@ -421,6 +439,18 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
         source=source,
         base_dir=base_dir,
     )
+
+
+def _guarded(table: str, make: Callable[[], T]) -> T:
+    """``make()``, with what a table's own validation lets through turned into a ConfigError naming it.
+
+    OverflowError: an integer too large for a float (``math.isfinite(10**400)``); RuntimeError: a
+    ``~user`` path of an unknown user.
+    """
+    try:
+        return make()
+    except (OverflowError, RuntimeError) as exc:
+        raise ConfigError(f"{table}: invalid value ({exc})") from None
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -467,6 +497,8 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
             tables = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: not valid TOML: arrays or tables nested too deeply") from None
         index = LineIndex(text)
         base_dir = p.resolve().parent
     flags: dict[str, str] = {}
@@ -498,6 +530,13 @@ def apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig
     fails validation, with a :class:`ConfigError` whose message starts with ``config.<field>``.
     ``current`` is never modified.
     """
+    try:
+        return _apply_remote(current, remote)
+    except RecursionError:  # comparing, copying or merging a table nested thousands deep
+        raise ConfigError("config: tables or arrays nested too deeply") from None
+
+
+def _apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig:
     if not isinstance(remote, Mapping):
         raise ConfigError(f"config: must be a table, got {type(remote).__name__}")
     base = current.tables

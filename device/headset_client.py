@@ -2,7 +2,9 @@
 
 The headset MCU sends ``hello`` (firmware version, headset id), ``imu`` frames (pitch/roll, deg),
 ``wear`` edges and replies (``pong``, ``info``, ``ack``); the desk sends ``led``, ``ping``,
-``get_info`` and ``cal`` (see docs/headset-link.md). Garbage lines are counted by reason and skipped.
+``get_info`` and ``cal`` (see docs/headset-link.md). Garbage lines are counted by reason (in
+``garbage``, logged at DEBUG) and skipped; nothing a headset sends can stop the reader thread (a
+line that trips a bug is counted as ``internal-error`` and logged with its traceback).
 
 Liveness runs on the wall-clock ``monotonic`` function (seconds), not on the agent's clock: the
 link pings after ``PING_AFTER_S`` of silence and declares the headset gone after ``STALE_S`` without
@@ -193,8 +195,8 @@ class HeadsetClient:
 
     # --- the reader thread ------------------------------------------------------------------------
 
-    def _emit(self, kind: str, **data: Any) -> None:
-        self._events.put(LinkEvent(kind, self.monotonic(), data))
+    def _emit(self, kind: str, data: dict[str, Any] | None = None) -> None:
+        self._events.put(LinkEvent(kind, self.monotonic(), data or {}))
 
     def _open_port(self) -> bool:
         try:
@@ -232,7 +234,7 @@ class HeadsetClient:
             self._worn = None
         if was:
             log.warning("headset link lost", extra=kv(port=self.port, reason=reason))
-            self._emit("disconnected", reason=reason)
+            self._emit("disconnected", {"reason": reason})
 
     def _run(self) -> None:
         backoff = REOPEN_MIN_S
@@ -253,7 +255,13 @@ class HeadsetClient:
             now = self.monotonic()
             if data:
                 for line in self._lines.feed(data):
-                    self._handle(line, now)
+                    try:
+                        self._handle(line, now)
+                    except Exception as exc:  # a bug must not stop the link: count it, keep reading
+                        with self._lock:
+                            self.garbage["internal-error"] += 1
+                        log.exception("headset line could not be handled",
+                                      extra=kv(port=self.port, error=f"{type(exc).__name__}: {exc}"))
                 dropped = self._lines.dropped
                 if dropped:
                     self._lines.dropped = 0
@@ -269,13 +277,19 @@ class HeadsetClient:
                 except LinkError:
                     pass
 
+    def _garbage(self, reason: str) -> None:
+        with self._lock:
+            self.garbage[reason] += 1
+        log.debug("garbage line from the headset", extra=kv(port=self.port, reason=reason))
+
     def _handle(self, line: bytes, now: float) -> None:
         try:
             msg = hl.decode(line)
         except hl.LinkError as exc:
-            with self._lock:
-                self.garbage[exc.reason] += 1
-            log.debug("garbage line from the headset", extra=kv(reason=exc.reason))
+            self._garbage(exc.reason)
+            return
+        except (TypeError, RecursionError):  # hl.validate on a "t" that is a list or an object
+            self._garbage("unknown-type")
             return
         t = msg["t"]
         if t in (hl.PING, hl.GET_INFO, hl.LED, hl.CALIBRATE):
@@ -299,17 +313,17 @@ class HeadsetClient:
             hello = self._hello
         if newly:
             log.info("headset link up", extra=kv(port=self.port, firmware=hello.firmware if hello else None))
-            self._emit("connected", firmware=hello.firmware if hello else None,
-                       headset_id=hello.headset_id if hello else None)
+            self._emit("connected", {"firmware": hello.firmware if hello else None,
+                                     "headset_id": hello.headset_id if hello else None})
         if t == hl.HELLO and msg["proto"] != hl.PROTOCOL_VERSION:
             log.warning("headset speaks another protocol version",
                         extra=kv(port=self.port, theirs=msg["proto"], ours=hl.PROTOCOL_VERSION))
         if t == hl.HELLO:
-            self._emit("hello", firmware=msg["fw"], headset_id=msg["id"], proto=msg["proto"])
+            self._emit("hello", {"firmware": msg["fw"], "headset_id": msg["id"], "proto": msg["proto"]})
         if t == hl.WEAR:
-            self._emit("wear", on=bool(msg["on"]))
-        elif t in (hl.ACK, hl.PONG, hl.INFO, hl.LOG):
-            self._emit(t, **{k: v for k, v in msg.items() if k not in ("t",)})
+            self._emit("wear", {"on": bool(msg["on"])})
+        elif t in (hl.ACK, hl.PONG, hl.INFO, hl.LOG):  # any extra keys ("kind", "self", ...) are data only
+            self._emit(t, {k: v for k, v in msg.items() if k != "t"})
         if waiter is not None:
             waiter[1].append(msg)
             waiter[0].set()
