@@ -78,7 +78,7 @@ class CueConfig:
             if f.name == "priority":
                 continue
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
                 raise ConfigError(f"{where}.{f.name}: must be a finite number, got {value!r}")
             if value < 0:
                 raise ConfigError(f"{where}.{f.name}: must not be negative, got {value!r}")
@@ -119,7 +119,7 @@ class CueConfig:
             if key == "priority":
                 kwargs[key] = _priority(value, f"{where}.priority")
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
                 raise ConfigError(f"{where}.{key}: must be a number, got {value!r}")
             kwargs[key] = float(value)
         try:
@@ -183,6 +183,14 @@ _MEASURES: tuple[_Measure, ...] = (
     _Measure(Cue.MIC_CLOSE, Cue.MIC_FAR, lambda m: m.distance_cm,
              lambda c: c.mic_persist_s, lambda c: c.hysteresis_cm),
 )
+
+
+def _finite(value: float) -> bool:
+    """A finite number that fits a float (an int like 10**400 does not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class CuePolicy:

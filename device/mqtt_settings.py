@@ -104,7 +104,10 @@ class MqttSettings:
             if text is None:
                 paths[key] = None
                 continue
-            p = Path(text).expanduser()
+            try:
+                p = Path(text).expanduser()
+            except RuntimeError:  # "~user" of a user this system does not have
+                raise ConfigError(f"{where}.{key}: cannot expand {text!r}: no such user") from None
             if not p.is_absolute() and base_dir is not None:
                 p = base_dir / p
             if not p.is_file():

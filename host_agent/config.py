@@ -348,10 +348,14 @@ def load_config(path: str | Path) -> HostConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{p} is not valid TOML: nested too deeply") from None
     try:
         return parse_config(data, base_dir=p.parent)
     except ConfigError as exc:

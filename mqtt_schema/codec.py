@@ -117,6 +117,9 @@ def decode(data: bytes | bytearray | memoryview, type_: type[T] | None = None) -
         return decoder.decode(data)  # type: ignore[return-value]
     except msgspec.MsgspecError as exc:
         raise _schema_error(exc, type_.__name__ if type_ else "message") from None
+    except RecursionError:  # msgspec's decoder on JSON nested thousands deep
+        raise SchemaError(f"invalid {type_.__name__ if type_ else 'message'}: JSON nested too deeply",
+                          field="payload", reason="malformed-json") from None
 
 
 def type_for_kind(kind: DeskKind | str) -> type[msgspec.Struct]:

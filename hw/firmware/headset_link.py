@@ -71,7 +71,7 @@ def validate(msg: "Any") -> "dict[str, Any]":
     if not isinstance(msg, dict):
         raise LinkError("not-object")
     t = msg.get("t")
-    if t not in _FIELDS:
+    if not isinstance(t, str) or t not in _FIELDS:
         raise LinkError("unknown-type", str(t))
     n = msg.get("n", -1)
     if not _is_type(n, int) or n < 0 or n >= SEQ_MOD:
