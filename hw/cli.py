@@ -19,7 +19,10 @@ PROG = "headset-flash"
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("list_boards", "list MicroPython boards on serial ports"),
     "flash": ("flash", "flash, verify and self-test headset firmware (one board or a batch)"),
-    "inventory": ("inventory", "show or export the flashing inventory"),
+    "verify": ("verify", "compare a board's firmware files with this firmware by SHA-256 (no writes)"),
+    "backup": ("backup", "copy every file of a board into a folder"),
+    "fleet": ("fleet", "every desk's headset, firmware and config, from the broker's retained state"),
+    "inventory": ("inventory", "show, filter or export the flashing inventory"),
     "provision-desk": ("provision_desk", "write a desk unit's agent.toml, broker ACL and credentials"),
     "provision-host": ("provision_host", "write the host's host.toml, broker ACL and credentials"),
     "calibrate-model": ("calibrate_model", "calibrate a headset model from a rig recording"),
@@ -28,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EPILOG = """examples:
   headset-flash list
   headset-flash flash --all --operator alice
+  headset-flash verify --all
+  headset-flash fleet --broker mqtt://broker.lan:1883
   headset-flash provision-desk --site site1 --desk d01 --out ./d01
   headset-flash provision-host --name floor --site site1 --out ./host
 """

@@ -1,14 +1,17 @@
 """Self-test of a desk unit: cycles every LED, checks the mic, the headset link and the broker.
 
-Prints a pass/fail table; exits 1 when any check fails. The mic check reads about 1 s from the
-configured audio source and reports its RMS level (dBFS); the headset check waits for a hello or
-frames and a pong; the broker check connects with the configured credentials.
+Prints a table of PASS, FAIL or SKIP (a part that is not configured, e.g. ``--headset none``, is
+skipped, not passed); exits 1 when any check fails, and a skip does not fail. The mic check reads
+about 1 s from the configured audio source and reports its RMS level (dBFS); the headset check
+waits for a hello or frames and a pong (a serial port that does not exist is "no such port", by
+name); the broker check connects with the configured credentials.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +25,12 @@ EXAMPLE = """example:
   headset-agent selftest --config agent.toml --mock-gpio --audio file:test.wav --headset /tmp/tty
 """
 DEADLINE_S = 5.0
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+Result = tuple[str, str]  # (PASS | FAIL | SKIP, detail)
+
+
+def verdict(ok: bool, detail: str) -> Result:
+    return (PASS if ok else FAIL), detail
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -35,18 +44,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-s", type=float, default=0.25, metavar="S", help="seconds each LED stays lit (0.25)")
 
 
-def check_leds(cfg: Any, pin_factory: Any, step_s: float) -> tuple[bool, str]:
+def check_leds(cfg: Any, pin_factory: Any, step_s: float) -> Result:
     from device.leds import LedPanel
 
     try:
         with LedPanel(cfg.leds, pin_factory=pin_factory) as panel:
             names = panel.cycle(step_s)
     except AgentError as exc:
-        return False, str(exc)
-    return True, f"cycled {len(names)}: {', '.join(names)}"
+        return FAIL, str(exc)
+    return PASS, f"cycled {len(names)}: {', '.join(names)}"
 
 
-def check_mic(cfg: Any) -> tuple[bool, str]:
+def check_mic(cfg: Any) -> Result:
     import numpy as np
 
     from device.audio_sources import open_source
@@ -66,46 +75,48 @@ def check_mic(cfg: Any) -> tuple[bool, str]:
             blocks.append(block)
             got += len(block)
     except AudioError as exc:
-        return False, str(exc)
+        return FAIL, str(exc)
     finally:
         src.close()
     if not blocks:
-        return False, f"{src.description}: no audio"
+        return FAIL, f"{src.description}: no audio"
     x = np.concatenate(blocks)
     rms = [float(np.sqrt(np.mean(np.square(x[:, c], dtype=np.float64)))) for c in range(x.shape[1])]
     levels = ", ".join(f"ch{c} {20 * math.log10(r):.1f} dBFS" if r > 0 else f"ch{c} silent" for c, r in enumerate(rms))
     if max(rms) == 0.0:
-        return False, f"{src.description}: {x.shape[0]} frames, all silent (mic unplugged or muted?)"
-    return True, f"{src.description}: {src.channels} ch at {src.sample_rate_hz} Hz, {levels}"
+        return FAIL, f"{src.description}: {x.shape[0]} frames, all silent (mic unplugged or muted?)"
+    return PASS, f"{src.description}: {src.channels} ch at {src.sample_rate_hz} Hz, {levels}"
 
 
-def check_headset(cfg: Any) -> tuple[bool, str]:
+def check_headset(cfg: Any) -> Result:
     from device.headset_client import HeadsetClient
     from hw.firmware import headset_link as hl
 
     if cfg.headset.port is None:
-        return True, "no headset configured (port = none): skipped"
+        return SKIP, "no headset configured (port = none)"
+    if not os.path.exists(cfg.headset.port):
+        return FAIL, f"no such port {cfg.headset.port} (is the headset plugged in? see ls /dev/ttyACM*)"
     with HeadsetClient(cfg.headset.port, cfg.headset.baud) as client:
         end = time.monotonic() + DEADLINE_S
         while time.monotonic() < end and not client.connected:
             time.sleep(0.02)
         if not client.connected:
-            return False, f"no hello or frames on {cfg.headset.port} within {DEADLINE_S:g} s"
+            return FAIL, f"no hello or frames on {cfg.headset.port} within {DEADLINE_S:g} s"
         try:
             client.request(hl.PING, timeout_s=2.0)
             info = client.request(hl.GET_INFO, timeout_s=2.0)
         except AgentError as exc:
-            return False, str(exc)
+            return FAIL, str(exc)
         raw = info.get("st")
         st: dict[str, Any] = raw if isinstance(raw, dict) else {}
         imu = "imu ok" if st.get("imu") else "IMU NOT OK"
         snap = client.snapshot()
         ok = bool(st.get("imu", True))
-        return ok, f"{cfg.headset.port}: headset {info.get('id')} firmware {info.get('fw')}, {imu}, " \
-                   f"{snap.frames} frames, worn {snap.worn}"
+        return verdict(ok, f"{cfg.headset.port}: headset {info.get('id')} firmware {info.get('fw')}, {imu}, "
+                           f"{snap.frames} frames, worn {snap.worn}")
 
 
-def check_broker(cfg: Any) -> tuple[bool, str]:
+def check_broker(cfg: Any) -> Result:
     import paho.mqtt.client as mqtt
 
     s = cfg.mqtt
@@ -121,15 +132,15 @@ def check_broker(cfg: Any) -> tuple[bool, str]:
     try:
         client.connect(s.host, s.port, keepalive=10)
     except OSError as exc:
-        return False, f"{s.url}: {exc}"
+        return FAIL, f"{s.url}: {exc}"
     client.loop_start()
     try:
         if not done.wait(DEADLINE_S):
-            return False, f"{s.url}: no answer within {DEADLINE_S:g} s"
+            return FAIL, f"{s.url}: no answer within {DEADLINE_S:g} s"
     finally:
         client.loop_stop()
         client.disconnect()
-    return result[0] == "ok", f"{s.url}: {result[0]}" + (f" as {s.username}" if s.username else "")
+    return verdict(result[0] == "ok", f"{s.url}: {result[0]}" + (f" as {s.username}" if s.username else ""))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,16 +151,18 @@ def run(args: argparse.Namespace) -> int:
                                     "desk.desk": args.desk or (None if args.config else "selftest"),
                                     "mqtt.url": args.broker, "audio.source": args.audio, "headset.port": args.headset})
     factory = mock_pin_factory() if args.mock_gpio else None
-    checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [("leds", lambda: check_leds(cfg, factory, args.step_s)), ("mic", lambda: check_mic(cfg)),
-              ("headset", lambda: check_headset(cfg)), ("broker", lambda: check_broker(cfg))]
-    failed = 0
+    checks: list[tuple[str, Callable[[], Result]]] = [
+        ("leds", lambda: check_leds(cfg, factory, args.step_s)), ("mic", lambda: check_mic(cfg)),
+        ("headset", lambda: check_headset(cfg)), ("broker", lambda: check_broker(cfg))]
+    counts = {PASS: 0, FAIL: 0, SKIP: 0}
     print(f"{'check':<8} {'result':<6} detail")
     for name, fn in checks:
         try:
-            ok, detail = fn()
+            result, detail = fn()
         except Exception as exc:  # a check that crashes is a failed check, reported like the others
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
-        failed += not ok
-        print(f"{name:<8} {'PASS' if ok else 'FAIL':<6} {detail}", flush=True)
-    print(f"{len(checks) - failed}/{len(checks)} passed")
-    return 1 if failed else 0
+            result, detail = FAIL, f"{type(exc).__name__}: {exc}"
+        counts[result] += 1
+        print(f"{name:<8} {result:<6} {detail}", flush=True)
+    ran = counts[PASS] + counts[FAIL]
+    print(f"{counts[PASS]}/{ran} passed" + (f", {counts[SKIP]} skipped" if counts[SKIP] else ""))
+    return 1 if counts[FAIL] else 0

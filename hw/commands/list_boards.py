@@ -1,11 +1,15 @@
-"""List MicroPython boards on serial ports (by USB VID:PID), with the headset id and firmware
-version when the headset firmware answers on the headset link."""
+"""List MicroPython boards on serial ports (by USB VID:PID): the headset id and firmware version when
+the headset firmware answers on the headset link; otherwise (a blank board) the MicroPython version
+and board name, asked over the raw REPL as mpremote does (sys.implementation, os.uname()). A board
+asked over the REPL is left as it was found (a board with a main.py is soft-reset so that it runs)."""
 
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 
 from hw.flashing.ports import BoardInfo, find_boards, probe
+from hw.flashing.table import format_table
 
 EXAMPLE = """example:
   headset-flash list
@@ -20,16 +24,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     boards = find_boards()
     known = {b.port for b in boards}
-    boards += [BoardInfo(p, "given on the command line") for p in args.port if p not in known]
+    boards += [BoardInfo(p, "given on the command line") for p in dict.fromkeys(args.port) if p not in known]
     if not boards:
         print("no MicroPython boards found")
         return 0
-    rows = [("port", "headset id", "firmware", "micropython", "usb")]
-    for b in boards:
-        if not args.no_probe:
-            probe(b)
-        rows.append((b.port, b.headset_id or "-", b.firmware or "-", b.micropython or "-", b.usb))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:4])) + "  " + r[4])
+    if not args.no_probe:
+        with ThreadPoolExecutor(max_workers=min(len(boards), 16)) as pool:
+            list(pool.map(probe, boards))
+    rows = [(b.port, b.headset_id or "-", b.firmware or "-", b.micropython or "-", b.machine or "-",
+             b.usb + (f"; {b.note}" if b.note else "")) for b in boards]
+    print(format_table(("port", "headset id", "firmware", "micropython", "board", "usb / note"), rows))
     return 0

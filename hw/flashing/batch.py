@@ -62,11 +62,11 @@ def flash_many(ports: Sequence[str], manifest: Manifest, requested: Mapping[str,
         if not res.ok:
             progress(port, 0, 1, f"FAILED: {res.error}")
         config = res.config or requested  # the board's own, once read
-        site, desk = str(config.get("site", "")), str(config.get("desk", ""))
+        site, desk, model = (str(config.get(k, "")) for k in ("site", "desk", "model"))
         inventory.add(Record(
             time=datetime.now(UTC).isoformat(timespec="seconds"), board_id=res.board_id, port=port,
             fw_hash=manifest.fw_hash, fw_version=manifest.version, micropython=res.micropython,
-            operator=operator, site=site, desk=desk, result="ok" if res.ok else "failed",
+            operator=operator, site=site, desk=desk, model=model, result="ok" if res.ok else "failed",
             files_written=res.files_written,
             detail=(" ".join(f"{k}={v}" for k, v in sorted(res.self_test.items())) if res.ok else res.error)))
         return res

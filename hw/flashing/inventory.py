@@ -1,8 +1,12 @@
-"""The flashing inventory: one SQLite row per board flashed (or failed), exportable as CSV."""
+"""The flashing inventory: one SQLite row per board flashed (or failed), exportable as CSV or JSON.
+
+An inventory written before the ``model`` column existed gets it (empty) when opened.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sqlite3
 import threading
@@ -26,6 +30,7 @@ CREATE TABLE IF NOT EXISTS flashes (
     operator TEXT NOT NULL,
     site TEXT NOT NULL,
     desk TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',  -- headset model id from the device config, '' when not set
     result TEXT NOT NULL,        -- ok | failed
     files_written INTEGER NOT NULL,
     detail TEXT NOT NULL         -- self-test values, or the error
@@ -44,6 +49,7 @@ class Record:
     operator: str
     site: str
     desk: str
+    model: str
     result: str
     files_written: int
     detail: str
@@ -59,6 +65,10 @@ class Inventory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
             self.db.executescript(SCHEMA)
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(flashes)")}
+            if "model" not in have:  # an inventory from before the model column
+                with self.db:
+                    self.db.execute("ALTER TABLE flashes ADD COLUMN model TEXT NOT NULL DEFAULT ''")
             self.lock = threading.Lock()  # one connection, shared by the batch's threads
         except (OSError, sqlite3.Error) as exc:
             raise FlashError(f"inventory {self.path} cannot be opened: {exc}") from None
@@ -68,16 +78,36 @@ class Inventory:
             self.db.execute(f"INSERT INTO flashes ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                             astuple(rec))
 
-    def records(self) -> list[Record]:
-        rows = self.db.execute(f"SELECT {', '.join(COLUMNS)} FROM flashes ORDER BY id").fetchall()
+    def records(self, site: str | None = None, model: str | None = None, latest: bool = False) -> list[Record]:
+        """Rows in the order they were recorded. ``latest``: only each board's most recent row (rows
+        without a board id, boards that never answered, are left out); ``site``/``model`` filter
+        after that, so ``latest`` + ``site`` is where each board is now, not where it once was."""
+        where, params = [], []
+        if latest:
+            where.append("id IN (SELECT MAX(id) FROM flashes WHERE board_id != '' GROUP BY board_id)")
+        for column, value in (("site", site), ("model", model)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM flashes" + (f" WHERE {' AND '.join(where)}" if where else "")
+        with self.lock:
+            rows = self.db.execute(sql + " ORDER BY id", params).fetchall()
         return [Record(*row) for row in rows]
 
-    def write_csv(self, out: TextIO) -> int:
+    def write_csv(self, out: TextIO, records: list[Record] | None = None) -> int:
+        """CSV with a header row (the column names); every row unless ``records`` are given."""
+        recs = self.records() if records is None else records
         w = csv.writer(out)
         w.writerow(COLUMNS)
-        recs = self.records()
         for r in recs:
             w.writerow(astuple(r))
+        return len(recs)
+
+    def write_json(self, out: TextIO, records: list[Record] | None = None) -> int:
+        """A JSON array of objects keyed by the column names."""
+        recs = self.records() if records is None else records
+        json.dump([dict(zip(COLUMNS, astuple(r), strict=True)) for r in recs], out, indent=1, ensure_ascii=False)
+        out.write("\n")
         return len(recs)
 
     def close(self) -> None:

@@ -1,4 +1,10 @@
-"""Finding MicroPython boards on serial ports by USB VID:PID, and asking them who they are."""
+"""Finding MicroPython boards on serial ports by USB VID:PID, and asking them who they are.
+
+``probe`` asks the headset firmware over the headset link first (it never interrupts a running
+firmware); a board that does not answer there (a blank board, or a firmware that is stuck) is asked
+over the raw REPL, as mpremote does (``sys.implementation``, ``os.uname()``), and left as it was
+found: at the friendly REPL, or, when it has a main.py, soft-reset so that its firmware runs again.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from dataclasses import dataclass
 import serial
 from serial.tools import list_ports
 
+from hw.errors import FlashError
 from hw.firmware import headset_link as hl
+from hw.flashing.session import BoardSession
 
 # (VID, PID) -> what it is
 MICROPYTHON_USB_IDS = {
@@ -25,6 +33,8 @@ class BoardInfo:
     headset_id: str = ""
     firmware: str = ""
     micropython: str = ""
+    machine: str = ""  # os.uname().machine, from the raw REPL
+    note: str = ""  # why a field is empty: "blank (no headset firmware)", the REPL's error
 
 
 def find_boards() -> list[BoardInfo]:
@@ -36,7 +46,34 @@ def find_boards() -> list[BoardInfo]:
     return out
 
 
-def probe(info: BoardInfo, timeout_s: float = 1.5) -> BoardInfo:
+def probe(info: BoardInfo, timeout_s: float = 1.5, repl_timeout_s: float = 3.0) -> BoardInfo:
+    """Fill ``info`` from the headset firmware's answer, else from the raw REPL (see the module)."""
+    probe_link(info, timeout_s)
+    if not info.firmware:
+        probe_repl(info, repl_timeout_s)
+    return info
+
+
+def probe_repl(info: BoardInfo, timeout_s: float = 3.0) -> BoardInfo:
+    """Ask the board over the raw REPL for its MicroPython version and machine, and the firmware
+    version written on its flash; ``note`` says why when it cannot."""
+    try:
+        with BoardSession(info.port, timeout_s=timeout_s) as board:
+            board.enter_raw()
+            ident = board.identity()
+            info.micropython, info.machine = ident.micropython, ident.machine
+            if ident.firmware:
+                info.firmware = ident.firmware
+                info.note = "firmware not answering on the headset link"
+            else:
+                info.note = "blank (no headset firmware)"
+            board.leave(restart=ident.has_main)
+    except FlashError as exc:
+        info.note = str(exc).removeprefix(info.port).lstrip(": ")
+    return info
+
+
+def probe_link(info: BoardInfo, timeout_s: float = 1.5) -> BoardInfo:
     """Ask a running headset firmware for its info over the headset link; leave fields empty if it
     does not answer (no firmware yet, or the REPL is in use). Never interrupts the board."""
     try:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import errno
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import serial
@@ -26,6 +28,52 @@ EXCERPT_CHARS = 24  # of a non-REPL port's output, in its error message
 WRITE_CHUNK = 1024  # bytes per exec while writing a file
 TMP_SUFFIX = ".tmp"
 
+# What mpremote users ask a board (``import sys; sys.implementation`` and ``os.uname()``), plus the
+# headset firmware version written in the board's hs_app.py, in one exec. os.uname() is missing on
+# some ports: then sys.implementation._machine names the board.
+IDENTITY_CODE = """
+import sys, os
+_i = sys.implementation
+_u = os.uname() if hasattr(os, 'uname') else None
+def _fw():
+    try:
+        with open('hs_app.py') as f:
+            for ln in f:
+                if ln.startswith('FW_VERSION = "'):
+                    return ln.split('"')[1]
+    except OSError:
+        pass
+    return ''
+_files = os.listdir()
+print(repr({'name': _i.name, 'version': tuple(_i.version[:3]),
+            'machine': _u.machine if _u else getattr(_i, '_machine', ''),
+            'release': _u.release if _u else '', 'fw': _fw(), 'main': 'main.py' in _files}))
+"""
+# Every file under the working folder (recursively): [(path, size in bytes), ...]
+WALK_CODE = """
+import os
+def _walk(d, out):
+    for e in (os.ilistdir(d) if d else os.ilistdir()):
+        p = d + '/' + e[0] if d else e[0]
+        if e[1] & 0x4000:
+            _walk(p, out)
+        else:
+            out.append((p, e[3] if len(e) > 3 else -1))
+    return out
+print(repr(_walk('', [])))
+"""
+
+
+@dataclass(frozen=True)
+class BoardIdentity:
+    """What a board says about itself over the raw REPL."""
+
+    micropython: str  # "1.27.0"
+    implementation: str  # "micropython"
+    machine: str  # "Raspberry Pi Pico with RP2040"
+    firmware: str  # FW_VERSION in the board's hs_app.py; "" when there is none (a blank board)
+    has_main: bool  # main.py present: a soft reset starts it
+
 
 class BoardSession:
     """A connection to one MicroPython board at ``port``."""
@@ -34,6 +82,8 @@ class BoardSession:
         """``timeout_s``: how long to wait for the raw REPL when connecting (s)."""
         self.port = port
         self.timeout_s = timeout_s
+        if port.startswith("/") and not os.path.exists(port):
+            raise BoardError(f"{port}: cannot open the port: no such port (is the board plugged in?)")
         try:
             self.t = SerialTransport(port, baudrate=115200)
         except (TransportError, serial.SerialException, OSError) as exc:
@@ -112,14 +162,50 @@ class BoardSession:
                 "pip install mpflash && mpflash flash --board RPI_PICO")
         return text
 
+    def identity(self) -> BoardIdentity:
+        """MicroPython version and machine (sys.implementation, os.uname()) and the headset firmware
+        version on the board's flash, read over the raw REPL (which must be entered)."""
+        d = self.eval_code(IDENTITY_CODE, "reading the MicroPython version")
+        try:
+            return BoardIdentity(".".join(str(int(x)) for x in d["version"]), str(d["name"]), str(d["machine"]),
+                                 str(d["fw"]), bool(d["main"]))
+        except (KeyError, TypeError, ValueError):
+            raise BoardError(f"{self.port}: unexpected answer while reading the MicroPython version: {d!r:.80}") from None
+
+    def eval_code(self, code: str, what: str) -> Any:
+        """Run ``code``, which prints one repr(); its value."""
+        out = self.exec(code, what)
+        try:
+            return ast.literal_eval(out.decode().strip())
+        except (ValueError, SyntaxError, UnicodeDecodeError):
+            raise BoardError(f"{self.port}: unexpected answer during {what}: {out[:80]!r}") from None
+
+    def walk(self) -> list[tuple[str, int]]:
+        """Every file on the board (paths relative to its working folder, "/") with its size in bytes."""
+        files = self.eval_code(WALK_CODE, "listing the board's files")
+        return [(str(p), int(n)) for p, n in files]
+
+    def leave(self, restart: bool) -> None:
+        """Leave the raw REPL: with ``restart``, soft-reset so that main.py (the firmware) runs again;
+        else back to the friendly REPL with no reset (a blank board stays as it was)."""
+        if restart:
+            self.soft_reset()
+            return
+        try:
+            self.t.exit_raw_repl()
+            self.in_raw = False
+        except (serial.SerialException, OSError) as exc:
+            raise BoardError(f"{self.port}: board vanished while leaving the raw REPL ({exc})") from None
+
     def unique_id(self) -> str:
         return str(self.eval("__import__('binascii').hexlify(__import__('machine').unique_id()).decode()",
                              "reading the board's unique id"))
 
-    def read_file(self, name: str) -> bytes | None:
-        """The content of a file on the board, None when it does not exist."""
+    def read_file(self, name: str, progress: Callable[[int, int], None] | None = None) -> bytes | None:
+        """The content of a file on the board, None when it does not exist; ``progress(done, total)``
+        in bytes as it comes."""
         try:
-            return bytes(self.t.fs_readfile(name))
+            return bytes(self.t.fs_readfile(name, chunk_size=WRITE_CHUNK, progress_callback=progress))
         except OSError as exc:
             if getattr(exc, "errno", None) == errno.ENOENT:
                 return None

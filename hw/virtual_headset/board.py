@@ -3,6 +3,8 @@
 - Friendly REPL, raw REPL (Ctrl-A) and raw-paste mode (``\\x05A\\x01`` -> ``R\\x01``), soft reset
   (Ctrl-D) as the RP2040 port does them; the code received runs in real MicroPython (the
   WebAssembly port, one node process per board), so output and errors are MicroPython's own.
+- ``os.uname()`` answers as the rp2 port does (``machine='Raspberry Pi Pico with RP2040'``; the
+  WebAssembly port has none), so tools can ask a blank board what it is.
 - The flash filesystem is a host directory (``fs_dir``): tests can look at it or damage it.
 - At power-on and on a soft reset in friendly mode it runs boot.py and then main.py from that
   filesystem, with the fake HAL (hw/firmware/fakehal.py) replaying the trace in place of hal.py's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,3 +28,23 @@ def board_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     yield make
     for b in boards:
         b.stop()
+
+
+@pytest.fixture
+def firmware_dir(tmp_path: Path) -> Callable[[str], Path]:
+    """``make(version)``: a copy of hw/firmware whose hs_app.py says FW_VERSION = version (for
+    rollouts and the fleet view: a "newer" manifest, or boards with older firmware)."""
+    from hw.flashing.manifest import FIRMWARE_DIR
+
+    def make(version: str) -> Path:
+        d = tmp_path / f"firmware-{version}"
+        d.mkdir()
+        for src in FIRMWARE_DIR.glob("*.py"):
+            text = src.read_text(encoding="utf-8")
+            if src.name == "hs_app.py":
+                assert 'FW_VERSION = "' in text
+                text = re.sub(r'^FW_VERSION = "[^"]+"', f'FW_VERSION = "{version}"', text, count=1, flags=re.M)
+            (d / src.name).write_text(text, encoding="utf-8")
+        return d
+
+    return make

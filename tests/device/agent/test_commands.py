@@ -44,6 +44,23 @@ def test_selftest_passes_on_working_parts_and_fails_on_a_dead_broker(
         hs.stop()
 
 
+def test_selftest_reports_a_skipped_headset_as_skip_and_a_missing_port_by_name(
+        tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]) -> None:
+    audio = two_channel_speech(tmp_path / "s.wav", seconds=3)
+    common = ["selftest", "--mock-gpio", "--step-s", "0.01", "--audio", f"file:{audio}", "--broker", mosquitto.url]
+    assert main([*common, "--headset", "none"]) == 0  # a skip does not fail
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("headset ")]
+    assert line.split()[1] == "SKIP" and "port = none" in line
+    assert out.count("PASS") == 3 and "3/3 passed, 1 skipped" in out
+    missing = tmp_path / "ttyACM9"
+    assert main([*common, "--headset", str(missing)]) == 1
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("headset ")]
+    assert line.split()[1] == "FAIL" and f"no such port {missing}" in line
+    assert "3/4 passed" in out and "skipped" not in out
+
+
 def test_calibrate_posture_stores_the_pose_and_refuses_when_doffed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hs = headset(tmp_path, UPRIGHT)

@@ -1,0 +1,41 @@
+"""Copy every file of a board (firmware, hs_config.json, logs, anything else) into a folder here.
+
+Read only on the board; it is interrupted for its raw REPL and left as it was (a board with a
+main.py is soft-reset, so its firmware runs again). The folder must be new or empty, unless --force
+(files of the same name are then replaced). Progress per file on stderr; the files and their
+SHA-256 on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hw.errors import UsageError
+from hw.flashing.backup import backup_board, check_out_folder
+from hw.flashing.batch import ProgressPrinter
+
+EXAMPLE = """example:
+  headset-flash backup --port /dev/ttyACM0 --out ./backup-desk-d07
+  headset-flash backup --port /dev/ttyACM0 --out ./backup-desk-d07 --force   # refresh an old backup"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", required=True, help="serial port of the board")
+    parser.add_argument("--out", required=True, type=Path, help="folder to copy the board's files into")
+    parser.add_argument("--force", action="store_true", help="write into a folder that already holds files")
+    parser.add_argument("--connect-timeout", type=float, default=10.0,
+                        help="seconds to wait for the board's raw REPL (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.connect_timeout <= 0:
+        raise UsageError("--connect-timeout must be positive")
+    check_out_folder(args.out, args.force)  # refused before the board is interrupted
+    res = backup_board(args.port, args.out, force=args.force, connect_timeout_s=args.connect_timeout,
+                       progress=ProgressPrinter())
+    for name, size, digest in res.files:
+        print(f"{digest}  {name}  ({size} B)")
+    print(f"{len(res.files)} files, {res.total_bytes} B from board {res.board_id or '-'} at {args.port} "
+          f"saved in {args.out}", file=sys.stderr)
+    return 0
