@@ -35,3 +35,12 @@ def test_bad_arguments_are_a_usage_error_not_a_traceback(tmp_path: Path) -> None
                          capture_output=True, text=True, timeout=120)
     assert out.returncode in (1, 2)
     assert "Traceback" not in out.stderr and "nosuch" in out.stderr
+
+
+def test_pitch_row_agrees_with_praat() -> None:
+    lines = _rows("--only", "pitch")["pitch"]["lines"]
+    f0 = next(x for x in lines if x["measure"].startswith("F0"))["values"]
+    spread = next(x for x in lines if x["measure"].startswith("pitch variation"))["values"]
+    # achieved on tests/data: GPE 2.7 %, 2.3 cents, voicing agreement 86.9 %, spreads 0.44 st apart
+    assert f0["gpe"] <= 0.035 and f0["median_cents"] <= 4.0 and f0["voicing_agreement"] >= 0.86, f0
+    assert spread["mean_abs_diff_st"] <= 0.6, spread
