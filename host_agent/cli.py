@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the aggregator: ingest, alerts, history, dashboard, /metrics"),
     "demo": ("demo", "end-to-end demo: embedded broker, host, dashboard and virtual desks"),
     "report": ("report", "daily per-desk report from minute rollups (table, csv, json, html)"),
-    "silence": ("silence", "silence an alert rule for a desk for a while"),
+    "silence": ("silence", "silences: add, list, expire or extend them"),
 }
 EPILOG = """examples:
   headset-host demo --duration 90

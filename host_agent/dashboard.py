@@ -4,7 +4,12 @@
     GET  /static/<file>     its script and style (no external assets)
     GET  /api/snapshot      desks, alerts, sites as JSON
     GET  /events            the same snapshot as Server-Sent Events, pushed on every change
-    POST /api/silence       {"site", "desk", "rule", "for_s"}; needs ``Authorization: Bearer <token>``
+    GET  /api/silences      the running silences, with their ids, and the rule ids
+    GET  /api/alert-log     the newest alert transitions from the history (?site= &desk= &rule= &limit=)
+    POST /api/silence       {"site", "desk", "rule", "for": "30m" (or "for_s": 1800), "all"}: add a silence
+    POST /api/silences/<id>/expire            end a silence now
+    POST /api/silences/<id>/extend  {"for"}   move its end later
+                            (every POST needs ``Authorization: Bearer <token>``)
     GET  /metrics           Prometheus text format
     GET  /healthz           {"ok": true}, never behind authentication
 
@@ -50,9 +55,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from host_agent.config import DashboardConfig
 from host_agent.errors import ConfigError, HostError
+from host_agent.silences import NoSuchSilence, parse_span
+from mqtt_schema import SchemaError, check_id
 
 if TYPE_CHECKING:
     from host_agent.service import HostService
@@ -74,6 +82,9 @@ REDACTED = "<redacted>"
 _QUERY = re.compile(r"\?[^\s'\"]*")
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+)\S+")
 _DIGITS = re.compile(r"[0-9]{1,19}")
+_SILENCE_ACTION = re.compile(r"/api/silences/([0-9]{1,18})/(expire|extend)")
+HISTORY_LIMIT = 500
+"""The most alert transitions ``/api/alert-log`` returns at once."""
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -308,10 +319,30 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, self.server.service.snapshot()[1])
         if path == "/events":
             return self._events()
+        if path == "/api/silences":
+            service = self.server.service
+            return self._json(200, {"silences": service.silences(), "rules": list(service.config.rules)})
+        if path == "/api/alert-log":
+            return self._alert_log()
         if path == "/metrics":
             text = self.server.service.metrics_text().encode()
             return self._send(200, text, "text/plain; version=0.0.4; charset=utf-8")
         self._json(404, {"error": f"no such page: {path}"})
+
+    def _alert_log(self) -> None:
+        query = parse_qs(self.path.partition("?")[2])
+        filters: dict[str, str | None] = {}
+        try:
+            for name in ("site", "desk", "rule"):
+                value = (query.get(name) or [""])[-1]
+                filters[name] = check_id(value, name) if value else None
+            raw = (query.get("limit") or ["50"])[-1]
+            if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= HISTORY_LIMIT:
+                raise ValueError(f"limit must be a whole number from 1 to {HISTORY_LIMIT}, not {raw[:24]!r}")
+        except (SchemaError, ValueError) as exc:
+            return self._json(400, {"error": f"bad alert-log query: {exc}"})
+        rows = self.server.service.alert_history(limit=int(raw), **filters)
+        self._json(200, {"entries": rows})
 
     def _static(self, name: str) -> None:
         f = (STATIC / name).resolve()
@@ -350,7 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._check_framing():
             return
         path = self.path.split("?", 1)[0]
-        if path != "/api/silence":
+        change = _SILENCE_ACTION.fullmatch(path)
+        if path != "/api/silence" and change is None:
             return self._json(404, {"error": f"no such action: {path}"})
         token = self.server.cfg.token
         if not token:
@@ -359,21 +391,44 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("dashboard: refused POST %s from %s: missing or wrong token", path, self.client_address[0])
             return self._json(401, {"error": "missing or wrong token"},
                               extra={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
-        if not self._has_length:
-            return self._json(411, {"error": "bad silence request: a JSON body with Content-Length is required"})
+        what = "silence" if change is None else change.group(2)
+        if not self._has_length and what != "expire":
+            return self._json(411, {"error": f"bad {what} request: a JSON body with Content-Length is required"})
+        service = self.server.service
         try:
-            body = json.loads(self._read_body())
+            body = json.loads(self._read_body() or b"{}")
             if not isinstance(body, dict):
                 raise TypeError("the body must be a JSON object")
-            site, desk, rule = str(body["site"]), str(body.get("desk", "*")), str(body.get("rule", "*"))
-            for_s = float(body.get("for_s", 1800))
+            if change is None:
+                site, desk, rule = str(body["site"]), str(body.get("desk", "*")), str(body.get("rule", "*"))
+                for_s, everything = _duration(body, default_s=1800), body.get("all") is True
+            elif what == "extend":
+                for_s = _duration(body, default_s=None)
         except (ValueError, KeyError, TypeError) as exc:
-            return self._json(400, {"error": f"bad silence request: {exc}"})
+            return self._json(400, {"error": f"bad {what} request: {exc}"})
         try:
-            s = self.server.service.silence(site, desk, rule, for_s, by="dashboard")
+            if change is None:
+                out = service.add_silence(site, desk, rule, for_s, by="dashboard", everything=everything)
+            else:
+                out = service.change_silence(int(change.group(1)), for_s if what == "extend" else None)
+        except NoSuchSilence as exc:
+            return self._json(404, {"error": str(exc)})
         except HostError as exc:
             return self._json(400, {"error": str(exc)})
-        self._json(200, {"site": s.site, "desk": s.desk, "rule": s.rule, "until_ms": s.until_ms})
+        self._json(200, out)
+
+
+def _duration(body: dict[str, Any], default_s: float | None) -> float:
+    """A request's duration: ``"for": "1h30m"`` (units required) or ``"for_s"`` seconds."""
+    if "for" in body:
+        if not isinstance(body["for"], str):
+            raise TypeError('"for" must be a duration text such as "30m" or "2h"')
+        return parse_span(body["for"])
+    if "for_s" in body:
+        return float(body["for_s"])
+    if default_s is None:
+        raise KeyError("for")
+    return default_s
 
 
 def _matches(given: str, *secrets: str | None) -> bool:

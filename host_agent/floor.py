@@ -104,6 +104,8 @@ class DeskState:
     window: Window = field(default_factory=Window)
     seqs: SeqWindow = field(default_factory=SeqWindow)
     changed: bool = True
+    seen_ms: int | None = None
+    """Host time of the last message from the desk itself (not its last will); None after a restart."""
 
     def view_status(self, now_ms: int, stale_after_s: float) -> str:
         """online / offline / lost / stale (online without metrics for ``stale_after_s``) / unknown."""
@@ -124,13 +126,29 @@ class DeskState:
             return None
         return max(0.0, (now_ms - self.off_since_ms) / 1000)
 
+    def last_seen_ms(self) -> int | None:
+        """Host time the desk was last heard from (after a restart: its last metrics or status change)."""
+        if self.seen_ms is not None:
+            return self.seen_ms
+        known = [t for t in (self.metrics_ms, self.status_since_ms or None) if t is not None]
+        return max(known) if known else None
+
     def snapshot(self, now_ms: int, stale_after_s: float) -> dict[str, object]:
-        """A JSON-ready view for the dashboard."""
-        m = self.metrics
+        """A JSON-ready view for the dashboard.
+
+        Only an ``online`` desk is ``live``: for a stale, lost, offline or unknown one the last numbers,
+        cues, posture and wear are old news, so they are left out (None, empty, ``unknown``) and
+        ``last_seen_ms`` says how old.
+        """
+        status = self.view_status(now_ms, stale_after_s)
+        live = status == "online"
+        m = self.metrics if live else None
         return {
-            "site": self.site, "desk": self.desk, "status": self.view_status(now_ms, stale_after_s),
-            "worn": self.worn, "off_s": self.off_for_s(now_ms), "posture": self.posture.value,
-            "cues": list(self.cues), "speaking": bool(m and m.speaking),
+            "site": self.site, "desk": self.desk, "status": status, "live": live,
+            "last_seen_ms": self.last_seen_ms(),
+            "worn": self.worn if live else None, "off_s": self.off_for_s(now_ms) if live else None,
+            "posture": self.posture.value if live else Posture.UNKNOWN.value,
+            "cues": list(self.cues) if live else [], "speaking": bool(m and m.speaking),
             "level_dbov": m.level_dbov if m else None, "rate_spm": m.rate_spm if m else None,
             "distance_cm": m.distance_cm if m else None, "noise_dbov": m.noise_dbov if m else None,
             "audio": self.audio, "headset": self.headset,
@@ -172,6 +190,8 @@ class Floor:
             d.status_since_ms = now_ms
         if d.state_key is None or key > d.state_key:
             d.state_key = key
+        if msg.status is not DeskStatus.LOST:
+            d.seen_ms = now_ms
         d.audio, d.headset = msg.audio.value, msg.headset.value
         d.changed = True
         return True
@@ -183,7 +203,7 @@ class Floor:
             return False
         d.metrics_key = key
         d.metrics = msg
-        d.metrics_ms = now_ms
+        d.metrics_ms = d.seen_ms = now_ms
         cues = tuple(c.value for c in msg.cues)
         if cues != d.cues or msg.posture is not d.posture:
             d.changed = True
@@ -205,6 +225,7 @@ class Floor:
         d = self.desk(msg.site, msg.desk)
         if not d.seqs.check_and_add(msg.boot, msg.seq):
             return False
+        d.seen_ms = now_ms if d.seen_ms is None else max(d.seen_ms, now_ms)
         if msg.kind is EventKind.WORN:
             self._set_worn(d, True, event_time(msg.ts, now_ms))
         elif msg.kind is EventKind.DOFFED:

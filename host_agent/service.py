@@ -41,6 +41,7 @@ from host_agent.config import HostConfig
 from host_agent.errors import HostError, UsageError
 from host_agent.mqtt_link import Inbound, MqttLink, read_retained
 from host_agent.processor import Processor
+from host_agent.silences import as_json, check_scope, check_span, expired, extended
 from host_agent.stats import render_prometheus
 from host_agent.storage import HistoryStore, SqliteStore
 from mqtt_schema import SchemaError, alert_filter, check_id
@@ -338,6 +339,76 @@ class HostService:
             return s
 
         return self.call(add)
+
+    # --- silences by id, alert history (the dashboard's panels) ---------------------------------------
+
+    def add_silence(self, site: str, desk: str, rule: str, for_s: float, *, by: str = "",
+                    everything: bool = False) -> dict[str, Any]:
+        """:meth:`silence` with the checks of ``headset-host silence`` (see :mod:`host_agent.silences`):
+        a known site and desk, and ``everything`` for a whole site. Returns the silence with its id."""
+        check_span(for_s, "the silence duration")
+        p, store = self.processor, self._store
+        if p is None or store is None:
+            raise HostError("the host is not running")
+
+        def add() -> dict[str, Any]:
+            check_scope(site, desk, rule, everything=everything, rules=self.config.rules,
+                        known_sites=set(self.config.sites) | {s for s, _ in p.floor.desks} | set(store.sites()),
+                        known_desks=set(p.floor.desks) | {(r.site, r.desk) for r in store.desks()})
+            now = self.clock.now_ms()
+            s = Silence(site, desk, rule, now + int(for_s * 1000), now, by[:64])
+            sid = store.add_silence(s)
+            self._silences_changed()
+            return as_json(sid, s, now)
+
+        return self.call(add)
+
+    def silences(self) -> list[dict[str, Any]]:
+        """The running silences with their ids, the soonest to end first."""
+        store = self._store
+        if store is None:
+            raise HostError("the host is not running")
+
+        def rows() -> list[dict[str, Any]]:
+            now = self.clock.now_ms()
+            return [as_json(i, s, now) for i, s in store.silence_rows(now)]
+
+        return self.call(rows)
+
+    def change_silence(self, silence_id: int, extend_s: float | None = None) -> dict[str, Any]:
+        """End silence ``silence_id`` now (``extend_s`` None), or move its end ``extend_s`` seconds later."""
+        store = self._store
+        if store is None:
+            raise HostError("the host is not running")
+
+        def change() -> dict[str, Any]:
+            now = self.clock.now_ms()
+            old = store.silence_by_id(silence_id)
+            s = expired(silence_id, old, now) if extend_s is None else extended(silence_id, old, now, extend_s)
+            store.set_silence_until(silence_id, s.until_ms)
+            self._silences_changed()
+            return as_json(silence_id, s, now)
+
+        return self.call(change)
+
+    def _silences_changed(self) -> None:
+        """After a silence was written (processing thread): commit, apply, show."""
+        assert self.processor is not None
+        self._commit()
+        self.processor.refresh_silences()
+        self.processor.evaluate(everything=True)
+        self._build_snapshot()
+
+    def alert_history(self, *, site: str | None = None, desk: str | None = None, rule: str | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        """The newest ``limit`` alert transitions (from the history database), newest first."""
+        store = self._store
+        if store is None:
+            raise HostError("the host is not running")
+        rows = self.call(lambda: store.recent_alert_logs(site=site, desk=desk, rule=rule, limit=limit))
+        return [{"id": i, "site": a.site, "desk": a.desk, "rule": a.rule, "transition": a.transition.value,
+                 "ts": a.ts, "severity": a.severity.value, "level": a.level, "value": a.value, "summary": a.summary}
+                for i, a in rows]
 
     # --- views ----------------------------------------------------------------------------------------
 

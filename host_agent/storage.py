@@ -79,6 +79,11 @@ class HistoryStore(Protocol):
     def sites(self) -> list[str]: ...
     def add_silence(self, silence: Silence) -> int: ...
     def silences(self, now_ms: int) -> list[Silence]: ...
+    def silence_rows(self, now_ms: int) -> list[tuple[int, Silence]]: ...
+    def silence_by_id(self, silence_id: int) -> Silence | None: ...
+    def set_silence_until(self, silence_id: int, until_ms: int) -> bool: ...
+    def recent_alert_logs(self, *, site: str | None = None, desk: str | None = None, rule: str | None = None,
+                          limit: int = 50) -> list[tuple[int, AlertLog]]: ...
     def minutes(self, site: str, start_ms: int, end_ms: int) -> list[Minute]: ...
     def events(self, site: str, start_ms: int, end_ms: int) -> list[Event]: ...
     def alert_logs(self, site: str, start_ms: int, end_ms: int) -> list[AlertLog]: ...
@@ -248,3 +253,31 @@ class SqliteStore:
         """Rows per table (for tests and the ``run`` banner)."""
         return {t: int(self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                 for t in ("events", "minutes", "alert_log", "silences", "active_alerts", "desks")}
+
+    # silences by id, and the alert history, for `silence list/expire/extend` and the dashboard ------
+
+    def silence_rows(self, now_ms: int) -> list[tuple[int, Silence]]:
+        """(id, silence) of the silences still running at ``now_ms``, the soonest to end first."""
+        return [(int(i), Silence(str(s), str(d), str(r), int(u), int(c), str(b)))  # type: ignore[call-overload]
+                for i, s, d, r, u, c, b in self._rows(
+                    "SELECT id, site, desk, rule, until_ms, created_ms, by FROM silences WHERE until_ms > ? "
+                    "ORDER BY until_ms, id", (now_ms,))]
+
+    def silence_by_id(self, silence_id: int) -> Silence | None:
+        for s, d, r, u, c, b in self._rows(
+                "SELECT site, desk, rule, until_ms, created_ms, by FROM silences WHERE id = ?", (silence_id,)):
+            return Silence(str(s), str(d), str(r), int(u), int(c), str(b))  # type: ignore[call-overload]
+        return None
+
+    def set_silence_until(self, silence_id: int, until_ms: int) -> bool:
+        """Move a silence's end (expire or extend it); False if there is no such silence."""
+        return self._exec("UPDATE silences SET until_ms = ? WHERE id = ?", (until_ms, silence_id)).rowcount == 1
+
+    def recent_alert_logs(self, *, site: str | None = None, desk: str | None = None, rule: str | None = None,
+                          limit: int = 50) -> list[tuple[int, AlertLog]]:
+        """(id, transition) of the newest ``limit`` alert transitions matching the filters, newest first."""
+        where = [f"{col} = ?" for col, v in (("site", site), ("desk", desk), ("rule", rule)) if v is not None]
+        args: list[object] = [v for v in (site, desk, rule) if v is not None]
+        sql = ("SELECT id, payload FROM alert_log" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY id DESC LIMIT ?")
+        return [(int(i), _log_dec.decode(p)) for i, p in self._rows(sql, (*args, limit))]  # type: ignore[call-overload, arg-type]

@@ -1,71 +1,187 @@
-"""Silence an alert rule for a desk (or every desk, ``--desk '*'``) for a while.
+"""Silence alerts: add, list, expire or extend silences.
 
-The silence is stored in the host's history database, so a running host picks it up within a few
-seconds. Silenced alerts stay visible (marked silenced) but stop nagging. ``--list`` shows the
-active silences."""
+Silences live in the host's history database, so a running host picks up a change within 2 s.
+A silenced alert stays visible (marked silenced) but stops nagging.
+
+  add      silence a rule on a desk (--desk D --rule R), a desk (--desk D), a rule on every desk
+           (--rule R), or a whole site (--all) for --for (30m, 2h, 1h30m; default 30m)
+  list     the running silences with their ids (--json for scripts)
+  expire   end a silence now
+  extend   move a silence's end later by --for
+
+The site must be configured or seen in the history, the desk seen by the host; durations need a
+unit (a bare number is an error). `silence --site S ...` without an action is `silence add`, and
+`silence --list` is `silence list`, as before."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from pathlib import Path
 
 from host_agent.alerts import Silence
 from host_agent.config import DEFAULT_RULES, load_config
-from host_agent.errors import UsageError
+from host_agent.errors import HostError, UsageError
+from host_agent.silences import (
+    DURATION_HELP,
+    as_json,
+    check_ids,
+    check_scope,
+    check_span,
+    expired,
+    extended,
+    human_left,
+    parse_span,
+)
 from host_agent.storage import SqliteStore
-from host_agent.timeflags import add_time_flags, clock_from_args, parse_duration
-from mqtt_schema import SchemaError, check_id
+from host_agent.timeflags import add_time_flags, clock_from_args
 
-EXAMPLE = """example:
-  headset-host silence --config host.toml --site site1 --desk d07 --rule break-overrun --for 30m"""
+EXAMPLE = """examples:
+  headset-host silence add --config host.toml --site site1 --desk d07 --rule break-overrun --for 30m
+  headset-host silence add --config host.toml --site site1 --rule noisy-floor --for 2h
+  headset-host silence list --config host.toml
+  headset-host silence extend --config host.toml 12 --for 1h
+  headset-host silence expire --config host.toml 12"""
+EXAMPLES = {
+    "add": """example:
+  headset-host silence add --config host.toml --site site1 --desk d07 --rule break-overrun --for 1h30m
+  headset-host silence add --config host.toml --site site1 --all --for 15m   # every alert of the site""",
+    "list": """example:
+  headset-host silence list --config host.toml --site site1""",
+    "expire": """example:
+  headset-host silence expire --config host.toml 12""",
+    "extend": """example:
+  headset-host silence extend --config host.toml 12 --for 1h""",
+}
+ACTIONS = {
+    "add": "silence a rule, a desk or (with --all) a whole site for a while",
+    "list": "list the running silences with their ids",
+    "expire": "end a silence now",
+    "extend": "move a silence's end later",
+}
+
+
+def _db_flags(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", help="host config TOML (its host.db and its sites are used)")
+    src.add_argument("--db", help="the host's history database")
+
+
+def _add_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--site", help="site id (configured, or seen in the history)")
+    p.add_argument("--desk", help="desk id the host has seen (default: every desk of the site)")
+    p.add_argument("--rule", help=f"rule id ({', '.join(DEFAULT_RULES)}; default: every rule)")
+    p.add_argument("--all", action="store_true", dest="everything",
+                   help="confirm silencing every alert of the site (needed without --desk and --rule)")
+    p.add_argument("--for", dest="duration", metavar="DURATION", help=f"how long: {DURATION_HELP}; default 30m")
+    p.add_argument("--by", help="who silenced it (shown in the list; default cli)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="host config TOML (its host.db is used)")
-    src.add_argument("--db", help="the host's history database")
-    parser.add_argument("--site", help="site id")
-    parser.add_argument("--desk", default="*", help="desk id, or '*' for every desk of the site (default)")
-    parser.add_argument("--rule", default="*", help=f"rule id ({', '.join(DEFAULT_RULES)}) or '*' (default)")
-    parser.add_argument("--for", dest="duration", default="30m", help="how long: 90s, 30m, 2h (default 30m)")
-    parser.add_argument("--by", default="cli", help="who silenced it (shown in the history)")
-    parser.add_argument("--list", action="store_true", help="list the active silences instead")
+    _db_flags(parser)
+    old = parser.add_argument_group("without an action (the old form): the options of `add`")
+    _add_flags(old)
+    old.add_argument("--list", action="store_true", help="same as `silence list`")
     add_time_flags(parser)
+    parser.set_defaults(action=None, id=None, json=False)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", title="actions")
+    for name, help_text in ACTIONS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                           epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+        _db_flags(p)
+        if name == "add":
+            _add_flags(p)
+        elif name == "list":
+            p.add_argument("--site", help="only this site's silences")
+            p.add_argument("--json", action="store_true", help="print JSON (ids, times in host-clock ms)")
+        else:
+            p.add_argument("id", type=int, metavar="ID", help="the silence's id (from `silence list`)")
+            if name == "extend":
+                p.add_argument("--for", dest="duration", metavar="DURATION", required=True,
+                               help=f"how much longer: {DURATION_HELP}")
+        add_time_flags(p)
+        # Options given before the action (`silence --db h.db list`) must survive: the action's own
+        # defaults would overwrite them, so it has none (the parent parser's defaults apply).
+        for action in p._actions:
+            if action.dest not in ("help", "id"):
+                action.default = argparse.SUPPRESS
 
 
-def _check(value: str | None, what: str, wildcard: bool) -> str:
-    if value is None:
-        raise UsageError(f"--{what} is required")
-    if wildcard and value == "*":
-        return value
-    try:
-        return check_id(value, what)
-    except SchemaError as exc:
-        raise UsageError(str(exc)) from None
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _what(s: Silence) -> str:
+    rule = "every rule" if s.rule == "*" else s.rule
+    where = f"every desk of {s.site}" if s.desk == "*" else f"{s.site}/{s.desk}"
+    return f"{rule} on {where}"
 
 
 def run(args: argparse.Namespace) -> int:
-    db = load_config(args.config).db if args.config else args.db
-    clock = clock_from_args(args)
-    now = clock.now_ms()
+    action = args.action or ("list" if args.list else "add")
+    if args.list and args.action not in (None, "list"):
+        raise UsageError(f"--list is `silence list`; it does not go with `silence {args.action}`")
+    if args.config and args.db:
+        raise UsageError("give --config or --db, not both")
+    if not (args.config or args.db):
+        raise UsageError("one of --config or --db is required")
+    config = load_config(args.config) if args.config else None
+    rules = tuple(config.rules) if config else tuple(DEFAULT_RULES)
+    db = config.db if config else args.db
+    now = clock_from_args(args).now_ms()
+    seconds = 0.0
+    if action in ("add", "extend"):
+        seconds = check_span(parse_span(args.duration or "30m"), f"--for {args.duration or '30m'}")
+    if action == "add":
+        site, desk, rule = args.site, args.desk or "*", args.rule or "*"
+        if site is None:
+            raise UsageError("--site is required")
+        check_ids(site, desk, rule, rules)
+    if not Path(db).exists() and not (action == "add" and config is not None):
+        raise HostError(f"no history database at {db}: has the host run with it yet?")
     store = SqliteStore(db)
     try:
-        if args.list:
-            for s in store.silences(now):
-                until = dt.datetime.fromtimestamp(s.until_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                print(f"{s.site}\t{s.desk}\t{s.rule}\tuntil {until}\tby {s.by}")
+        if action == "list":
+            return _list(store, now, args.site, args.json)
+        if action == "add":
+            known_sites = set(config.sites if config else ()) | set(store.sites())
+            check_scope(site, desk, rule, everything=args.everything, rules=rules, known_sites=known_sites,
+                        known_desks={(r.site, r.desk) for r in store.desks()})
+            s = Silence(site, desk, rule, now + int(seconds * 1000), now, (args.by or "cli")[:64])
+            sid = store.add_silence(s)
+            store.commit()
+            print(f"silenced {_what(s)} for {args.duration or '30m'}: silence {sid}, until {_utc(s.until_ms)}")
             return 0
-        site = _check(args.site, "site", False)
-        desk = _check(args.desk, "desk", True)
-        rule = _check(args.rule, "rule", True)
-        if rule != "*" and rule not in DEFAULT_RULES:
-            raise UsageError(f"unknown rule {rule!r} (known: {', '.join(DEFAULT_RULES)})")
-        seconds = parse_duration(args.duration)
-        if not 0 < seconds <= 7 * 86400:
-            raise UsageError(f"--for {args.duration} must be more than 0 and at most 7 days")
-        store.add_silence(Silence(site, desk, rule, now + int(seconds * 1000), now, args.by[:64]))
+        old = store.silence_by_id(args.id)
+        if action == "expire":
+            s = expired(args.id, old, now)
+        else:
+            s = extended(args.id, old, now, seconds)
+        store.set_silence_until(args.id, s.until_ms)
         store.commit()
-        print(f"silenced {rule} on {site}/{desk} for {args.duration}")
+        if action == "expire":
+            print(f"expired silence {args.id} ({_what(s)})")
+        else:
+            print(f"extended silence {args.id} ({_what(s)}) by {args.duration}: until {_utc(s.until_ms)}, "
+                  f"{human_left((s.until_ms - now) / 1000)} left")
         return 0
     finally:
         store.close()
+
+
+def _list(store: SqliteStore, now: int, site: str | None, as_json_out: bool) -> int:
+    rows = [(i, s) for i, s in store.silence_rows(now) if site is None or s.site == site]
+    if as_json_out:
+        print(json.dumps([as_json(i, s, now) for i, s in rows], indent=1))
+        return 0
+    if not rows:
+        print("no running silences" + (f" on site {site}" if site else ""))
+        return 0
+    table = [("id", "site", "desk", "rule", "until", "left", "by")]
+    table += [(str(i), s.site, s.desk, s.rule, _utc(s.until_ms), human_left((s.until_ms - now) / 1000), s.by)
+              for i, s in rows]
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+    for r in table:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0

@@ -74,14 +74,21 @@ def test_errors_become_one_line_and_exit_codes(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_silence_then_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The old form (no action) still adds, and ``--list`` still lists; see test_silences.py for the rest."""
     from host_agent.cli import main
+    from host_agent.storage import DeskRecord, SqliteStore
 
     db = str(tmp_path / "h.db")
+    store = SqliteStore(db)
+    store.save_desk(DeskRecord("site1", "d07", "online", 0, True, None), 0)  # a desk the host has seen
+    store.commit()
+    store.close()
     assert main(["silence", "--db", db, "--site", "site1", "--desk", "d07", "--rule", "posture", "--for", "2h"]) == 0
-    assert "silenced posture on site1/d07 for 2h" in capsys.readouterr().out
+    assert "silenced posture on site1/d07 for 2h: silence 1" in capsys.readouterr().out
     assert main(["silence", "--db", db, "--list"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("site1\td07\tposture\tuntil ") and "by cli" in out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["id", "site", "desk", "rule", "until", "left", "by"]
+    assert out[1].split()[:4] == ["1", "site1", "d07", "posture"] and out[1].endswith("cli")
 
 
 def test_bad_paths_give_one_line_naming_the_path_and_lose_nothing(
