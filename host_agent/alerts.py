@@ -169,7 +169,7 @@ class AlertEngine:
         if cond.active:
             if a is None:
                 a = ActiveAlert(site, desk, spec.rule, PENDING, since_ms=now_ms, last_true_ms=now_ms,
-                                severity=spec.severity, level=cond.level, value=cond.value, summary=cond.summary,
+                                severity=cond.severity or spec.severity, level=cond.level, value=cond.value, summary=cond.summary,
                                 silenced=self.silenced(site, desk, spec.rule, now_ms))
                 self.alerts[key] = a
                 if spec.for_s > 0:

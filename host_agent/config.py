@@ -18,10 +18,19 @@ A minimal file::
     sites = { site2 = 1200 }
     [rules.posture]
     threshold = 240                       # s slouched within window_s
+    [shifts.site1]                        # desks expected online (desk-offline only fires inside)
+    tz = "Europe/Berlin"
+    mon-fri = "08:00-17:00"
+    [[receivers.webhook]]                 # Alertmanager-format POST of each firing/resolved
+    url = "https://alerts.example/hook"
+
+An error of a value names its field and, from :func:`load_config`, the file and line
+(``host.toml:12: shifts.site1.mon-fri ...``).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,7 +38,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from host_agent.errors import ConfigError
+from host_agent.shifts import DAYS, DEFAULT_GRACE_S, ShiftSchedule, Span, overlaps, parse_days, parse_hours
 from mqtt_schema import SchemaError, Severity, check_id
+
+
+class ConfigFieldError(ConfigError):
+    """A :class:`ConfigError` of one setting: ``field`` is its dotted name (``shifts.site1.mon-fri``),
+    which :func:`load_config` turns into a line number."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,31 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """One ``[[receivers.webhook]]``: an Alertmanager-format POST of every firing/resolved alert."""
+
+    url: str
+    name: str = "webhook"
+    """The ``receiver`` of the payload and the ``receiver`` label of the metrics."""
+    timeout_s: float = 5.0
+    """Per attempt: connect and answer."""
+    max_retry_s: float = 300.0
+    """Give up on a notification (counted dropped) this long after it was queued."""
+    backoff_s: float = 0.5
+    """First retry delay; it doubles after each failure, up to ``max_backoff_s``."""
+    max_backoff_s: float = 30.0
+    queue_size: int = 1000
+    """Notifications waiting for delivery; when full, new ones are dropped (counted)."""
+    bearer_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    """HTTP basic auth (with ``username``); exclusive with ``bearer_token``."""
+    ca_file: str | None = None
+    """PEM CA bundle to verify an ``https://`` receiver (default: the system's)."""
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
 class HostConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     sites: tuple[str, ...] = ()
@@ -141,6 +185,9 @@ class HostConfig:
     rules: dict[str, RuleSpec] = field(default_factory=lambda: dict(DEFAULT_RULES))
     allowed_break_s: float = 900.0
     allowed_break_by_site: dict[str, float] = field(default_factory=dict)
+    shifts: dict[str, ShiftSchedule] = field(default_factory=dict)
+    """Per site, when desks are expected online (``desk-offline`` only fires inside a shift)."""
+    webhooks: tuple[WebhookConfig, ...] = ()
 
     def allowed_break(self, site: str) -> float:
         """Allowed break of ``site`` in seconds."""
@@ -157,43 +204,51 @@ class HostConfig:
 
 def _id(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{name} must be a string id, not {value!r}")
+        raise ConfigFieldError(name, f"{name} must be a string id, not {value!r}")
     try:
         return check_id(value, name)
     except SchemaError:
-        raise ConfigError(f"{name} {value!r} is not a valid id: it must match [a-z0-9-]{{1,32}}") from None
+        raise ConfigFieldError(name, f"{name} {value!r} is not a valid id: it must match [a-z0-9-]{{1,32}}") from None
 
 
 def _num(value: object, name: str, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, not {value!r}")
+        raise ConfigFieldError(name, f"{name} must be a number, not {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{name} = {value} is out of range [{lo}, {hi}]")
+        raise ConfigFieldError(name, f"{name} = {value} is out of range [{lo}, {hi}]")
     return float(value)
 
 
 def _str(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{name} must be a string, not {value!r}")
+        raise ConfigFieldError(name, f"{name} must be a string, not {value!r}")
     return value
 
 
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, not {value!r}")
+        raise ConfigFieldError(name, f"{name} must be true or false, not {value!r}")
     return value
 
 
 def _table(value: object, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a table, not {value!r}")
+        raise ConfigFieldError(name, f"{name} must be a table, not {value!r}")
     return value
 
 
 def _no_unknown(table: dict[str, Any], known: set[str], prefix: str) -> None:
     for key in table:
         if key not in known:
-            raise ConfigError(f"{prefix}{key} is not a known setting (known: {', '.join(sorted(known))})")
+            raise ConfigFieldError(prefix + str(key),
+                                   f"{prefix}{key} is not a known setting (known: {', '.join(sorted(known))})")
+
+
+def _severity(value: object, name: str) -> Severity:
+    try:
+        return Severity(str(value)) if isinstance(value, str) else Severity("?")
+    except ValueError:
+        raise ConfigFieldError(name, f"{name} must be one of info, warning, critical, not {value!r}") from None
 
 
 def _broker(t: dict[str, Any]) -> BrokerConfig:
@@ -239,7 +294,7 @@ def _readable_file(value: object, name: str, base_dir: Path | None) -> str:
         with p.open("rb"):
             pass
     except OSError as exc:
-        raise ConfigError(f"{name}: cannot read {p}: {exc.strerror or exc}") from None
+        raise ConfigFieldError(name, f"{name}: cannot read {p}: {exc.strerror or exc}") from None
     return str(p)
 
 
@@ -289,10 +344,7 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
                 raise ConfigError(f"{p}inhibits: {r!r} is not another desk rule of this desk")
         kw["inhibits"] = tuple(muted)
     if "severity" in t:
-        try:
-            kw["severity"] = Severity(t["severity"])
-        except ValueError:
-            raise ConfigError(f"{p}severity must be one of info, warning, critical, not {t['severity']!r}") from None
+        kw["severity"] = _severity(t["severity"], p + "severity")
     spec = replace(base, **kw)
     if name in ("volume", "pace", "mic-position", "posture") and spec.window_s <= 0:
         raise ConfigError(f"{p}window_s must be > 0")
@@ -301,7 +353,7 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
 
 def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConfig:
     """Build a :class:`HostConfig` from a parsed TOML document."""
-    _no_unknown(data, {"broker", "host", "dashboard", "rules", "breaks"}, "")
+    _no_unknown(data, {"broker", "host", "dashboard", "rules", "breaks", "shifts", "receivers"}, "")
     kw: dict[str, Any] = {}
     if "broker" in data:
         kw["broker"] = _broker(_table(data["broker"], "broker"))
@@ -338,6 +390,10 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConf
             raise ConfigError(f"rules.{name} is not a known rule (known: {', '.join(DEFAULT_RULES)})")
         rules[name] = _rule(name, _table(t, f"rules.{name}"), DEFAULT_RULES[name])
     kw["rules"] = rules
+    if "shifts" in data:
+        kw["shifts"] = _shifts(_table(data["shifts"], "shifts"), kw.get("sites", ()))
+    if "receivers" in data:
+        kw["webhooks"] = _receivers(_table(data["receivers"], "receivers"), base_dir)
     return HostConfig(**kw)
 
 
@@ -358,5 +414,211 @@ def load_config(path: str | Path) -> HostConfig:
         raise ConfigError(f"{p} is not valid TOML: nested too deeply") from None
     try:
         return parse_config(data, base_dir=p.parent)
+    except ConfigFieldError as exc:
+        line = line_of(text, exc.field)
+        where = f"{p}:{line}" if line is not None else str(p)
+        raise ConfigFieldError(exc.field, f"{where}: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}") from None
+
+
+# --- shifts -----------------------------------------------------------------------------------------
+
+SHIFT_SETTINGS = {"tz", "severity", "grace_s", "alert_on_offline"}
+"""Keys of ``[shifts]`` (host-wide defaults) and ``[shifts.<site>]`` that are not days."""
+
+
+def _zone(value: object, name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = _str(value, name)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigFieldError(name, f"{name} {tz!r} is not a known time zone (an IANA name such as "
+                                     "\"Europe/Berlin\" or \"UTC\")") from None
+    return tz
+
+
+def _shift_settings(t: dict[str, Any], prefix: str, base: dict[str, Any]) -> dict[str, Any]:
+    kw = dict(base)
+    if "tz" in t:
+        kw["tz"] = _zone(t["tz"], prefix + "tz")
+    if "severity" in t:
+        kw["severity"] = _severity(t["severity"], prefix + "severity")
+    if "grace_s" in t:
+        kw["grace_s"] = _num(t["grace_s"], prefix + "grace_s", 0, 86400)
+    if "alert_on_offline" in t:
+        kw["alert_on_offline"] = _bool(t["alert_on_offline"], prefix + "alert_on_offline")
+    return kw
+
+
+def _shift_site(site: str, t: dict[str, Any], defaults: dict[str, Any]) -> ShiftSchedule:
+    p = f"shifts.{site}."
+    kw = _shift_settings(t, p, defaults)
+    spans: list[Span] = []
+    given: dict[int, str] = {}
+    for key, value in t.items():
+        if key in SHIFT_SETTINGS:
+            continue
+        name = p + key
+        try:
+            days = parse_days(key)
+        except ValueError as exc:
+            raise ConfigFieldError(name, f"{name} is not a day or a setting: {exc}; settings: "
+                                         f"{', '.join(sorted(SHIFT_SETTINGS))}") from None
+        hours = value if isinstance(value, list) else [value]
+        if not hours:
+            raise ConfigFieldError(name, f"{name} must be hours such as \"08:00-17:00\" (or a list of them)")
+        for i, h in enumerate(hours):
+            field_name = name if not isinstance(value, list) else f"{name}[{i}]"
+            if not isinstance(h, str):
+                raise ConfigFieldError(field_name, f"{field_name} must be hours such as \"08:00-17:00\", not {h!r}")
+            try:
+                start, end = parse_hours(h)
+            except ValueError as exc:
+                raise ConfigFieldError(field_name, f"{field_name}: {exc}") from None
+            for day in days:
+                spans.append(Span(day, start, end))
+        for day in days:
+            if day in given and given[day] != key:
+                raise ConfigFieldError(name, f"{name}: {DAYS[day]} "
+                                             f"is also given by {p}{given[day]}: give each day once "
+                                             "(a list of hours for several spans)")
+            given[day] = key
+    if not spans:
+        raise ConfigFieldError(p.rstrip("."), f"shifts.{site} has no hours: add e.g. mon-fri = \"08:00-17:00\"")
+    clash = overlaps(spans)
+    if clash is not None:
+        a, b = clash
+        raise ConfigFieldError(p.rstrip("."), f"shifts.{site}: {a.label()} and {b.label()} overlap")
+    spans.sort(key=lambda s: (s.day, s.start_min))
+    return ShiftSchedule(site=site, spans=tuple(spans), **kw)
+
+
+def _shifts(t: dict[str, Any], sites: tuple[str, ...]) -> dict[str, ShiftSchedule]:
+    """``[shifts]``: host-wide ``tz``/``severity``/``grace_s``/``alert_on_offline``, then a table per site."""
+    defaults = _shift_settings(t, "shifts.", {"tz": "UTC", "severity": None, "grace_s": DEFAULT_GRACE_S,
+                                               "alert_on_offline": True})
+    out: dict[str, ShiftSchedule] = {}
+    for key, value in t.items():
+        if key in SHIFT_SETTINGS and not isinstance(value, dict):
+            continue
+        if not isinstance(value, dict):
+            raise ConfigFieldError(f"shifts.{key}", f"shifts.{key} must be a site table ([shifts.{key}]) or one of "
+                                                     f"{', '.join(sorted(SHIFT_SETTINGS))}, not {value!r}")
+        site = _id(key, f"shifts.{key}")
+        if sites and site not in sites:
+            raise ConfigFieldError(f"shifts.{key}", f"shifts.{key}: site {site!r} is not in host.sites "
+                                                     f"({', '.join(sites)})")
+        out[site] = _shift_site(site, value, defaults)
+    return out
+
+
+# --- receivers --------------------------------------------------------------------------------------
+
+
+def _receivers(t: dict[str, Any], base_dir: Path | None) -> tuple[WebhookConfig, ...]:
+    _no_unknown(t, {"webhook"}, "receivers.")
+    hooks = t.get("webhook", [])
+    if isinstance(hooks, dict):
+        hooks = [hooks]
+    if not isinstance(hooks, list):
+        raise ConfigFieldError("receivers.webhook", "receivers.webhook must be tables ([[receivers.webhook]])")
+    out: list[WebhookConfig] = []
+    for i, h in enumerate(hooks):
+        out.append(_webhook(_table(h, f"receivers.webhook[{i}]"), f"receivers.webhook[{i}].", i, base_dir))
+    names = [w.name for w in out]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise ConfigFieldError(f"receivers.webhook[{i}].name", f"receivers.webhook[{i}].name {n!r} is used twice: "
+                                                                     "give each webhook its own name")
+    return tuple(out)
+
+
+def _webhook(t: dict[str, Any], p: str, index: int, base_dir: Path | None) -> WebhookConfig:
+    _no_unknown(t, {f.name for f in fields(WebhookConfig)}, p)
+    if "url" not in t:
+        raise ConfigFieldError(p.rstrip("."), f"{p}url is missing: the receiver's http:// or https:// address")
+    url = _str(t["url"], p + "url")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigFieldError(p + "url", f"{p}url {url!r} must look like http://host:port/path or https://...")
+    kw: dict[str, Any] = {"url": url, "name": f"webhook-{index + 1}"}
+    if "name" in t:
+        kw["name"] = _id(t["name"], p + "name")
+    for key, lo, hi in (("timeout_s", 0.05, 300), ("max_retry_s", 0, 7 * 86400), ("backoff_s", 0.01, 3600),
+                        ("max_backoff_s", 0.01, 86400)):
+        if key in t:
+            kw[key] = _num(t[key], p + key, lo, hi)
+    if "queue_size" in t:
+        kw["queue_size"] = int(_num(t["queue_size"], p + "queue_size", 1, 1_000_000))
+    for key in ("bearer_token", "username", "password"):
+        if key in t:
+            kw[key] = _str(t[key], p + key)
+            if not kw[key] or any(c in kw[key] for c in "\r\n"):
+                raise ConfigFieldError(p + key, f"{p}{key} must be a non-empty string on one line")
+    if "send_resolved" in t:
+        kw["send_resolved"] = _bool(t["send_resolved"], p + "send_resolved")
+    if "ca_file" in t:
+        if parts.scheme != "https":
+            raise ConfigFieldError(p + "ca_file", f"{p}ca_file needs an https:// url, not {url!r}")
+        kw["ca_file"] = _readable_file(t["ca_file"], p + "ca_file", base_dir)
+    if "bearer_token" in kw and ("username" in kw or "password" in kw):
+        raise ConfigFieldError(p + "bearer_token", f"{p}bearer_token and username/password exclude each other")
+    if ("username" in kw) != ("password" in kw):
+        have, missing = ("username", "password") if "username" in kw else ("password", "username")
+        raise ConfigFieldError(p + have, f"{p}{missing} is missing: basic auth needs both username and password")
+    cfg = WebhookConfig(**kw)
+    if cfg.max_backoff_s < cfg.backoff_s:
+        raise ConfigFieldError(p + "max_backoff_s", f"{p}max_backoff_s must be >= backoff_s ({cfg.backoff_s:g})")
+    return cfg
+
+
+# --- where a setting is in the file -----------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+))*)\s*=""")
+
+
+def _dotted(raw: str) -> str:
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_\-]+)""", raw)
+    return ".".join(a or b or c for a, b, c in parts)
+
+
+def line_of(text: str, field_name: str) -> int | None:
+    """The 1-based line of ``field_name`` (``shifts.site1.mon-fri``, ``receivers.webhook[0].url``,
+    ``host.sites[2]``) in TOML ``text``: its key, else the nearest enclosing table or key. None when
+    it is not in the text (a default)."""
+    lines: dict[str, int] = {}
+    table = ""
+    counts: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _HEADER.match(line)
+        if m:
+            name = _dotted(m.group(2))
+            if m.group(1) == "[[":
+                i = counts.get(name, 0)
+                counts[name] = i + 1
+                table = f"{name}[{i}]"
+            else:
+                table = name
+            lines.setdefault(table, n)
+            continue
+        k = _KEY.match(line)
+        if k:
+            lines.setdefault(f"{table}.{_dotted(k.group(1))}" if table else _dotted(k.group(1)), n)
+    f = field_name
+    while f:
+        if f in lines:
+            return lines[f]
+        if f.endswith("]") and "[" in f:
+            f = f[:f.rindex("[")]
+        else:
+            f = f.rpartition(".")[0]
+    return None

@@ -56,6 +56,9 @@ class Processor:
         self.version = 0
         """Bumped when anything a dashboard shows changed."""
         self._last_log: dict[str, float] = {}
+        self.receivers: list[Callable[[Change], object]] = []
+        """Called with every alert transition after it is stored (e.g. ``WebhookReceiver.notify``);
+        each must return at once. An exception is logged, never raised."""
         self._saved: dict[tuple[str, str], tuple[object, ...]] = {}
 
     # --- restart ------------------------------------------------------------------------------------
@@ -187,6 +190,11 @@ class Processor:
             self.store.save_alert(current)
         else:
             self.store.delete_alert(a.site, a.desk, a.rule)
+        for receiver in self.receivers:
+            try:
+                receiver(c)
+            except Exception as exc:  # a receiver's bug must not stop ingest
+                alert_log.exception("alert receiver failed: %s", exc)
         if self.publish is None:
             return
         self.publish(str(AlertLogTopic(a.site)), encode(c.log), QOS["alert-log"], False)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from host_agent.config import HostConfig, RuleSpec
 from host_agent.floor import K_MIC, K_PACE, K_SLOUCH, K_VOLUME, DeskState, Floor
-from mqtt_schema import DeskStatus
+from host_agent.shifts import ShiftSchedule
+from mqtt_schema import DeskStatus, Severity
 
 FLOOR_DESK = "floor"
 """The desk id that site-wide alerts (noisy floor) are published under."""
@@ -27,6 +28,8 @@ class Condition:
     value: float | None = None
     level: int | None = None
     summary: str = ""
+    severity: Severity | None = None
+    """Overrides the rule's severity for an alert this condition starts (a shift's severity)."""
 
 
 INACTIVE = Condition(False)
@@ -82,11 +85,34 @@ def _desk_offline(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) ->
     A clean ``offline`` (the agent stopped on purpose, e.g. at the end of a shift) raises nothing:
     it is not a fault, and the dashboard shows the desk offline. Its other alerts are still muted
     (see :func:`is_inhibited`).
+
+    A site with a shift schedule (``[shifts.<site>]``, :mod:`host_agent.shifts`) is judged by it instead.
     """
+    schedule = cfg.shifts.get(d.site)
+    if schedule is not None:
+        return _desk_offline_in_shift(schedule, d, now_ms)
     if d.status is DeskStatus.LOST:
         gone = max(0.0, (now_ms - d.status_since_ms) / 1000)
         return Condition(True, round(gone, 1), None, f"desk lost for {human(gone)}")
     return INACTIVE
+
+
+def _desk_offline_in_shift(schedule: ShiftSchedule, d: DeskState, now_ms: int) -> Condition:
+    """Outside a shift nothing; inside, a lost (or, with ``alert_on_offline``, offline) desk is active at
+    once if it went away during the shift, or ``grace_s`` after the shift's start if it was already gone."""
+    gone = d.status is DeskStatus.LOST or (d.status is DeskStatus.OFFLINE and schedule.alert_on_offline)
+    if not gone or d.status is None:
+        return INACTIVE
+    shift = schedule.shift_at(now_ms)
+    if shift is None:
+        return INACTIVE
+    start_ms, end_ms = shift
+    if d.status_since_ms < start_ms and now_ms < start_ms + schedule.grace_s * 1000:
+        return INACTIVE  # gone since before the shift: a few minutes to boot and come online
+    gone_s = max(0.0, (now_ms - max(d.status_since_ms, start_ms)) / 1000)
+    return Condition(True, round(gone_s, 1), None,
+                     f"desk {d.status.value} for {human(gone_s)} during its shift "
+                     f"({schedule.local_label(start_ms, end_ms)})", severity=schedule.severity)
 
 
 DESK_RULES: dict[str, Callable[[RuleSpec, DeskState, int, HostConfig], Condition]] = {

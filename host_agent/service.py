@@ -44,6 +44,7 @@ from host_agent.processor import Processor
 from host_agent.silences import as_json, check_scope, check_span, expired, extended
 from host_agent.stats import render_prometheus
 from host_agent.storage import HistoryStore, SqliteStore
+from host_agent.webhook import WebhookReceiver
 from mqtt_schema import SchemaError, alert_filter, check_id
 
 log = logging.getLogger("host_agent.service")
@@ -103,6 +104,8 @@ class HostService:
         self._scan_lock = threading.Lock()
         self._scan_again = False
         self._scan_thread: threading.Thread | None = None
+        self.webhooks: list[WebhookReceiver] = []
+        """``[[receivers.webhook]]``: each gets every alert transition from the processing thread."""
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -110,6 +113,8 @@ class HostService:
         store = self._store or SqliteStore(self.config.db)
         self._store = store
         self.processor = Processor(self.config, self.clock, store, publish=self._publish)
+        self.webhooks = [WebhookReceiver(w).start() for w in self.config.webhooks]
+        self.processor.receivers.extend(w.notify for w in self.webhooks)
         self.processor.restore()
         self._build_snapshot()
         self._thread = threading.Thread(target=self._run, name="host-processing", daemon=True)
@@ -124,6 +129,8 @@ class HostService:
                 from host_agent.dashboard import Dashboard
 
                 self.dashboard = Dashboard(self, self.config.dashboard).start()
+                for w in self.webhooks:
+                    w.external_url = self.dashboard.url
         except BaseException:
             self.stop()
             raise
@@ -148,6 +155,8 @@ class HostService:
             self.inbox.put(_STOP)  # after every message already received
             self._thread.join(timeout=30)
             self._thread = None
+        for w in self.webhooks:  # after the last evaluation: its transitions get their chance
+            w.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -453,7 +462,7 @@ class HostService:
         p = self.processor
         assert p is not None
         return render_prometheus(p.stats, p.desks_by_state(), p.engine.firing_by_rule(), p.engine.fired,
-                                 p.engine.resolved, self.config.rules, self.inbox.qsize())
+                                 p.engine.resolved, self.config.rules, self.inbox.qsize(), receivers=self.webhooks)
 
     def summary(self) -> HostSummary:
         p = self.processor

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from mqtt_schema import REJECT_REASONS
 
@@ -47,6 +48,21 @@ class Histogram:
             if run >= target:
                 return self.buckets[i] if i < len(self.buckets) else float("inf")
         return float("inf")
+
+
+class ReceiverCounts(Protocol):
+    """What a receiver (``host_agent.webhook.WebhookReceiver``) counts; read from the rendering thread."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def queue_depth(self) -> int: ...
 
 
 class Stats:
@@ -92,9 +108,10 @@ def _family(lines: list[str], name: str, kind: str, help_text: str,
 
 def render_prometheus(stats: Stats, desks_by_state: Mapping[str, int], firing_by_rule: Mapping[str, int],
                       fired: Mapping[str, int], resolved: Mapping[str, int], rules: Iterable[str],
-                      queue_depth: int) -> str:
+                      queue_depth: int, receivers: Iterable[ReceiverCounts] = ()) -> str:
     """The Prometheus text exposition format (version 0.0.4)."""
     rules = list(rules)
+    receivers = list(receivers)
     lines: list[str] = []
     # every family and label value exists from the start at 0, so that rate() and absent() work
     # before the first message of a kind or the first rejection of a reason
@@ -122,6 +139,17 @@ def render_prometheus(stats: Stats, desks_by_state: Mapping[str, int], firing_by
             [(_labels(rule=r), resolved.get(r, 0)) for r in rules])
     _family(lines, "hsc_host_queue_depth", "gauge", "Messages waiting for the processing thread.",
             [("", queue_depth)])
+    # one sample per configured webhook, at 0 from the start; without webhooks the families are empty
+    _family(lines, "hsc_host_webhook_sent_total", "counter", "Alert notifications delivered (2xx), by receiver.",
+            [(_labels(receiver=r.name), r.sent) for r in receivers])
+    _family(lines, "hsc_host_webhook_failed_total", "counter",
+            "Webhook POST attempts that failed (error, timeout or non-2xx; retries count again), by receiver.",
+            [(_labels(receiver=r.name), r.failed) for r in receivers])
+    _family(lines, "hsc_host_webhook_dropped_total", "counter",
+            "Alert notifications given up (queue full, retries exhausted, refused, shutdown), by receiver.",
+            [(_labels(receiver=r.name), r.dropped) for r in receivers])
+    _family(lines, "hsc_host_webhook_queue_depth", "gauge", "Alert notifications waiting for delivery, by receiver.",
+            [(_labels(receiver=r.name), r.queue_depth) for r in receivers])
     h = stats.latency
     name = "hsc_host_ingest_latency_seconds"
     lines.append(f"# HELP {name} Time from receipt by the MQTT thread to the end of processing.")

@@ -166,3 +166,143 @@ def test_dashboard_tls_errors_name_the_field_and_the_file(tmp_path: Path, text: 
     with pytest.raises(ConfigError) as err:
         load_config(p)
     assert words.format(d=tmp_path) in str(err.value)
+
+
+# --- shifts and receivers (issue 16, supervisors 5 and 6) --------------------------------------------
+
+SHIFTS_AND_RECEIVERS = """
+[host]
+sites = ["site1", "site2"]
+
+[shifts]
+tz = "Europe/Berlin"                 # host-wide default
+grace_s = 600
+
+[shifts.site1]
+mon-fri = "08:00-17:00"
+sat = ["09:00-12:00", "12:30-14:00"]
+severity = "warning"
+
+[shifts.site2]
+tz = "Asia/Shanghai"
+sun-thu = "22:00-06:00"
+alert_on_offline = false
+
+[[receivers.webhook]]
+name = "pager"
+url = "https://alerts.example:9443/hook?team=floor"
+bearer_token = "s3cret"
+ca_file = "ca.pem"
+timeout_s = 2.5
+max_retry_s = 120
+
+[[receivers.webhook]]
+url = "http://127.0.0.1:5001/"
+username = "host"
+password = "pw"
+"""
+
+
+def test_shifts_and_receivers_load(tmp_path: Path) -> None:
+    from host_agent.shifts import Span
+
+    (tmp_path / "ca.pem").write_text("ca")
+    p = tmp_path / "host.toml"
+    p.write_text(SHIFTS_AND_RECEIVERS)
+    c = load_config(p)
+    s1, s2 = c.shifts["site1"], c.shifts["site2"]
+    assert s1.tz == "Europe/Berlin" and s1.grace_s == 600 and s1.severity is not None and s1.severity.value == "warning"
+    assert s1.spans[:1] == (Span(0, 480, 1020),) and len(s1.spans) == 7  # 5 weekdays + 2 on saturday
+    assert s1.alert_on_offline
+    assert s2.tz == "Asia/Shanghai" and s2.severity is None and not s2.alert_on_offline
+    assert [sp.day for sp in s2.spans] == [0, 1, 2, 3, 6] and all(sp.crosses_midnight for sp in s2.spans)
+    pager, plain = c.webhooks
+    assert pager.name == "pager" and pager.bearer_token == "s3cret" and pager.ca_file == str(tmp_path / "ca.pem")
+    assert pager.timeout_s == 2.5 and pager.max_retry_s == 120 and pager.queue_size == 1000
+    assert plain.name == "webhook-2" and plain.username == "host" and plain.password == "pw"
+    assert plain.timeout_s == 5 and plain.max_retry_s == 300 and plain.send_resolved
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert load_config(empty).shifts == {} and load_config(empty).webhooks == ()
+
+
+H = "[shifts.site1]\n"
+W = "[[receivers.webhook]]\n"
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    # every message names the file and line, then the field
+    ('[rules.posture]\nfor_s = "5m"', "host.toml:2: rules.posture.for_s must be a number"),
+    ('[host]\nsites = ["site1",\n  "Site 2"]', "host.toml:2: host.sites[1] 'Site 2' is not a valid id"),
+    (H + 'mon-fri = "8-17"', "host.toml:2: shifts.site1.mon-fri: '8' is not a time HH:MM"),
+    (H + 'mon-fri = "08:00-25:00"', "host.toml:2: shifts.site1.mon-fri: '25:00' is not a time between"),
+    (H + 'mon = "17:00-17:00"', "host.toml:2: shifts.site1.mon: '17:00-17:00' is empty"),
+    (H + 'monday = "08:00-17:00"', "host.toml:2: shifts.site1.monday is not a day or a setting"),
+    (H + 'mon = 8', "host.toml:2: shifts.site1.mon must be hours such as"),
+    (H + 'mon = ["08:00-12:00", 13]', "host.toml:2: shifts.site1.mon[1] must be hours"),
+    (H + 'mon = []', "host.toml:2: shifts.site1.mon must be hours"),
+    (H + 'mon-fri = "08:00-17:00"\n\nmon = "18:00-20:00"',
+     "host.toml:4: shifts.site1.mon: mon is also given by shifts.site1.mon-fri"),
+    (H + 'mon = ["08:00-12:00", "11:00-17:00"]', "host.toml:1: shifts.site1: mon 08:00-12:00 and mon 11:00-17:00 overlap"),
+    (H + 'sun = "22:00-06:00"\nmon = "05:00-09:00"', "host.toml:1: shifts.site1: sun 22:00-06:00 and mon 05:00-09:00 overlap"),
+    ('[shifts]\n\ntz = "Mars/Olympus"\n' + H + 'mon = "08:00-17:00"',
+     "host.toml:3: shifts.tz 'Mars/Olympus' is not a known time zone"),
+    (H + 'tz = "../etc/passwd"\nmon = "08:00-17:00"', "host.toml:2: shifts.site1.tz '../etc/passwd' is not a known"),
+    (H + 'mon = "08:00-17:00"\nseverity = "page"', "host.toml:3: shifts.site1.severity must be one of info"),
+    (H + 'mon = "08:00-17:00"\ngrace_s = -1', "host.toml:3: shifts.site1.grace_s = -1 is out of range"),
+    (H + 'mon = "08:00-17:00"\nalert_on_offline = "yes"', "host.toml:3: shifts.site1.alert_on_offline must be true"),
+    (H + 'tz = "UTC"', "host.toml:1: shifts.site1 has no hours"),
+    ('[host]\nsites = ["site1"]\n[shifts.site9]\nmon = "08:00-17:00"', "host.toml:3: shifts.site9: site 'site9' is not in"),
+    ('[shifts]\nsite1 = "08:00-17:00"', "host.toml:2: shifts.site1 must be a site table"),
+    ('[shifts."Site 1"]\nmon = "08:00-17:00"', "host.toml:1: shifts.Site 1 'Site 1' is not a valid id"),
+    (W + 'url = "ftp://x/"', "host.toml:2: receivers.webhook[0].url 'ftp://x/' must look like http"),
+    (W + 'url = "http://x:99999/"', "host.toml:2: receivers.webhook[0].url"),
+    (W + 'timeout_s = 5', "host.toml:1: receivers.webhook[0].url is missing"),
+    (W + 'url = "http://a/"\n' + W + 'url = "http://b/"\ntimeout_s = 0',
+     "host.toml:5: receivers.webhook[1].timeout_s = 0 is out of range"),
+    (W + 'url = "http://a/"\nretries = 3', "host.toml:3: receivers.webhook[0].retries is not a known setting"),
+    (W + 'url = "http://a/"\nbearer_token = "t"\nusername = "u"\npassword = "p"',
+     "host.toml:3: receivers.webhook[0].bearer_token and username/password exclude each other"),
+    (W + 'url = "http://a/"\nusername = "u"', "host.toml:3: receivers.webhook[0].password is missing"),
+    (W + 'url = "http://a/"\nca_file = "ca.pem"', "host.toml:3: receivers.webhook[0].ca_file needs an https:// url"),
+    (W + 'url = "https://a/"\nca_file = "nope.pem"', "host.toml:3: receivers.webhook[0].ca_file: cannot read"),
+    (W + 'url = "http://a/"\nname = "x"\n' + W + 'url = "http://b/"\nname = "x"',
+     "host.toml:6: receivers.webhook[1].name 'x' is used twice"),
+    ('[receivers]\nwebhook = "http://a/"', "host.toml:2: receivers.webhook must be tables"),
+    ('[receivers.email]\nto = "a@b"', "host.toml:1: receivers.email is not a known setting"),
+])
+def test_shift_and_receiver_errors_name_the_line_and_the_field(tmp_path: Path, text: str, where: str) -> None:
+    p = tmp_path / "host.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    assert where in str(err.value), str(err.value)
+    assert str(err.value).startswith(str(p))
+
+
+def test_line_of_follows_tables_arrays_of_tables_and_quoted_keys() -> None:
+    from host_agent.config import line_of
+
+    text = ('# c\n[broker]\nurl = "x"\n[rules."mic-position"]\ninhibits = []\n[[receivers.webhook]]\nurl = "a"\n'
+            '[[receivers.webhook]]\n  url = "b"  # two\n[breaks]\nsites = { site2 = 5 }\n')
+    assert line_of(text, "broker.url") == 3
+    assert line_of(text, "rules.mic-position.inhibits") == 5
+    assert line_of(text, "receivers.webhook[1].url") == 9
+    assert line_of(text, "receivers.webhook[1].timeout_s") == 8  # a default: its table
+    assert line_of(text, "breaks.sites.site2") == 11
+    assert line_of(text, "host.db") is None
+
+
+def test_the_commented_shift_and_webhook_examples_load_when_uncommented(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[2] / "host_agent" / "host.example.toml").read_text(encoding="utf-8")
+    tail = example[example.index("# [shifts]"):]
+    text = "\n".join(line[2:] if line.startswith("# ") and "=" in line or line.startswith("# [") else line
+                     for line in tail.splitlines())
+    (tmp_path / "ca.pem").write_text("ca")
+    p = tmp_path / "host.toml"
+    p.write_text(text.replace("/etc/headset-coach/ca.pem", "ca.pem"))
+    c = load_config(p)
+    assert set(c.shifts) == {"site1", "site2"} and c.shifts["site2"].tz == "Asia/Shanghai"
+    assert c.shifts["site1"].tz == "Europe/Berlin" and c.shifts["site1"].grace_s == 300
+    (hook,) = c.webhooks
+    assert hook.name == "pager" and hook.url.startswith("https://") and hook.max_retry_s == 300
