@@ -75,6 +75,7 @@ PARTS: dict[str, Part] = {p.name: p for p in (
     Part("promtool", lambda: shutil.which("promtool"),
          "apt-get install prometheus (its promtool checks the example alert rules and the /metrics text)"),
     Part("portaudio", _portaudio, "apt-get install libportaudio2 (ALSA's file plugin then stands in for a mic)"),
+    Part("baresip", lambda: shutil.which("baresip"), "apt-get install baresip-core"),
 )}
 
 _found: dict[str, str | None] = {}
