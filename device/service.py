@@ -23,7 +23,8 @@ and the rest go on, and ``run()`` then raises :class:`ShutdownError` (exit code 
 stop takes well under a second: nothing waits for a connect, the spool keeps unsent rows.
 
 A spool that cannot store an event or a rollup while running (a full disk) is logged as an error and
-the loop goes on coaching; every event that was spooled is logged with its boot and seq.
+the loop goes on coaching; every event and minute rollup that was spooled is logged (INFO, ``event``
+or ``minute``) with its boot and seq: the record of what is durable that the fault matrix checks.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ log = logging.getLogger("device.agent")
 
 AUDIO_RETRY_MIN_S = 0.5
 AUDIO_RETRY_MAX_S = 8.0
+CLOCK_STEP_BACK_MS = 2000
+"""A clock that reads this much less than at the previous loop pass was stepped back."""
 IDLE_STEP_S = 0.05
 """Clock seconds per loop pass while there is no audio to pace the loop (wall seconds for a wall clock)."""
 POSE_WINDOW_S = 1.0
@@ -287,7 +290,7 @@ class AgentService:
         minute = self.rollup.flush(self.clock.now_ms()) if self.rollup is not None else None
         if minute is not None:
             seq = self.publisher.minute(**minute)
-            log.debug("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
+            log.info("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
 
     def _flush_spool(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` s for the spool to be delivered, only while connected."""
@@ -379,6 +382,8 @@ class AgentService:
         """One pass: a block of audio (or an idle wait), then everything that follows from it."""
         block = self._read_audio()
         now_ms = self.clock.now_ms()
+        if now_ms < self._last_tick_ms - CLOCK_STEP_BACK_MS:
+            self._clock_stepped_back(now_ms)
         self._handle_inbox(now_ms)
         self._handle_link(now_ms)
         worn, pitch, roll = self._headset_now(now_ms)
@@ -397,6 +402,19 @@ class AgentService:
         if now_ms >= self._next_metrics_ms:
             self._publish_metrics(now_ms, posture, worn, pitch, roll)
         self._last_tick_ms = now_ms
+
+    def _clock_stepped_back(self, now_ms: int) -> None:
+        """The clock went back (an NTP step, a wrong RTC corrected): re-arm what waits for a clock time.
+
+        Without this, the metrics snapshot and the audio retry would wait until the clock is back where it
+        was (an hour without metrics for a step of an hour). Cue and rollup time stay monotonic (they hold
+        at the last time until the clock passes it again), so minute rollups neither repeat a minute_ts
+        nor leave a gap within the boot.
+        """
+        back_s = round((self._last_tick_ms - now_ms) / 1000, 3)
+        log.warning("the clock stepped back", extra=kv(boot=self.boot, by_s=back_s))
+        self._next_metrics_ms = min(self._next_metrics_ms, now_ms + int(self.config.agent.metrics_interval_s * 1000))
+        self._audio_retry_at_ms = min(self._audio_retry_at_ms, now_ms + int(self._audio_backoff_s * 1000))
 
     def _measurement_ms(self, now_ms: int, t_s: float) -> int:
         """Clock time of a measurement at stream time ``t_s`` (the block ended at ``now_ms``)."""
@@ -647,7 +665,7 @@ class AgentService:
             log.error("minute rollup not spooled", extra=kv(boot=self.boot, minute_ts=minute.get("minute_ts"),
                                                             error=str(exc)))
             return None
-        log.debug("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
+        log.info("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
         return seq
 
     def _update_state(self) -> None:
