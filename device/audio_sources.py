@@ -114,8 +114,10 @@ class FileSource:
         n = block_frames(self.sample_rate_hz, self.block_ms, self.speed)
         due = self._due_ms(self._frames_out + n)
         now = self.clock.now_ms()
-        if now - due > MAX_LAG_S * 1000.0 / self._rate:
-            # far behind (a stalled machine): start pacing afresh rather than bursting
+        block_ms = n / self.sample_rate_hz / self._rate * 1000.0
+        if now - due > MAX_LAG_S * 1000.0 / self._rate or due - now > block_ms + MAX_LAG_S * 1000.0 / self._rate:
+            # far behind (a stalled machine), or far ahead (the clock was stepped back, e.g. by NTP):
+            # start pacing afresh rather than bursting or waiting out the step
             self._start_ms = now - int(self._frames_out / self.sample_rate_hz / self._rate * 1000.0)
             due = self._due_ms(self._frames_out + n)
         wait_s = (due - now) / 1000.0
