@@ -225,6 +225,51 @@ def _str(value: object, name: str) -> str:
     return value
 
 
+_PG_PARAMS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout",
+                        "application_name", "target_session_attrs", "host", "options", "keepalives",
+                        "keepalives_idle"})
+
+
+def _db(value: str, name: str) -> str:
+    """A SQLite file path, or ``postgresql://user:pass@host:port/dbname`` checked here (errors name the
+    field and show the URL without its password)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    # imported here: host_agent.history imports the alert engine, which imports this module
+    from host_agent.history.url import SCHEMES, is_postgres_url, redact
+
+    if not value.strip():
+        raise ConfigFieldError(name, f"{name} must be a file path or a postgresql:// URL, not empty")
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if not scheme:
+        return value
+    shown = redact(value)
+    if not is_postgres_url(value):
+        raise ConfigFieldError(name, f"{name} = {shown!r}: a URL must start with postgresql:// "
+                               f"({', '.join(s + '://' for s in SCHEMES)}); a SQLite database is a file path")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigFieldError(name, f"{name} = {shown!r}: the port must be a number from 1 to 65535") from None
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - _PG_PARAMS)
+    if unknown:
+        raise ConfigFieldError(name, f"{name} = {shown!r}: unknown parameter {unknown[0]!r} "
+                               f"(known: {', '.join(sorted(_PG_PARAMS))})")
+    if not parts.hostname and "host" not in query:
+        raise ConfigFieldError(name, f"{name} = {shown!r} names no server: postgresql://user:pass@host:port/dbname")
+    if port == 0:
+        raise ConfigFieldError(name, f"{name} = {shown!r}: the port must be a number from 1 to 65535")
+    dbname = parts.path.lstrip("/")
+    if not dbname or "/" in dbname:
+        raise ConfigFieldError(name, f"{name} = {shown!r} names no database: "
+                               "postgresql://user:pass@host:port/dbname")
+    if parts.fragment:
+        raise ConfigFieldError(name, f"{name} = {shown!r}: a database URL has no #fragment")
+    return value
+
+
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigFieldError(name, f"{name} must be true or false, not {value!r}")
@@ -367,8 +412,8 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConf
             raise ConfigError("host.sites must be a list of site ids")
         kw["sites"] = tuple(_id(s, f"host.sites[{i}]") for i, s in enumerate(sites))
     if "db" in host:
-        db = _str(host["db"], "host.db")
-        if base_dir is not None and db != ":memory:" and not Path(db).is_absolute():
+        db = _db(_str(host["db"], "host.db"), "host.db")
+        if base_dir is not None and db != ":memory:" and "://" not in db and not Path(db).is_absolute():
             db = str(base_dir / db)
         kw["db"] = db
     if "retention_days" in host:

@@ -43,7 +43,7 @@ from host_agent.mqtt_link import Inbound, MqttLink, read_retained
 from host_agent.processor import Processor
 from host_agent.silences import as_json, check_scope, check_span, expired, extended
 from host_agent.stats import render_prometheus
-from host_agent.storage import HistoryStore, SqliteStore
+from host_agent.history import HistoryStore, open_store
 from host_agent.webhook import WebhookReceiver
 from mqtt_schema import SchemaError, alert_filter, check_id
 
@@ -110,7 +110,7 @@ class HostService:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> HostService:
-        store = self._store or SqliteStore(self.config.db)
+        store = self._store or open_store(self.config.db, sites=self.config.sites)  # shared history: its sites
         self._store = store
         self.processor = Processor(self.config, self.clock, store, publish=self._publish)
         self.webhooks = [WebhookReceiver(w).start() for w in self.config.webhooks]

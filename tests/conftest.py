@@ -209,3 +209,78 @@ def make_test_ca(d: Path, cn: str = "test ca") -> TestCa:
     out.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     out.server_key.write_bytes(pem_key(key))
     return out
+
+
+@dataclass
+class Postgres:
+    """A real PostgreSQL cluster (Debian's ``postgresql``: ``initdb`` and ``pg_ctl``) in ``workdir``, on
+    127.0.0.1:``port`` with its unix socket in ``workdir``. As root it runs as the ``postgres`` user the
+    package creates (PostgreSQL refuses to run as root). TCP logins need the password (scram-sha-256),
+    so the URLs the tests use carry a real one. ``fsync`` is off: the tests kill hosts, not the server."""
+
+    workdir: Path
+    port: int
+    bindir: Path
+    user: str = "hsc"
+    password: str = "hsc-pw-s3cret"
+    _n: int = 0
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{dbname}"
+
+    def _cmd(self, *argv: str) -> list[str]:
+        cmd = [str(self.bindir / argv[0]), *argv[1:]]
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+    def start(self) -> None:
+        data, pwfile = self.workdir / "data", self.workdir / "pw"
+        pwfile.write_text(self.password + "\n")
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.workdir, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run(self._cmd("initdb", "-D", str(data), "-U", self.user, f"--pwfile={pwfile}", "-E", "UTF8",
+                                 "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        opts = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c full_page_writes=off -c max_connections=300")
+        res = subprocess.run(self._cmd("pg_ctl", "-D", str(data), "-l", str(self.workdir / "postgres.log"), "-w",
+                                       "-t", "60", "-o", opts, "start"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if res.returncode != 0:
+            log = self.workdir / "postgres.log"
+            raise RuntimeError(f"PostgreSQL did not start: {res.stderr.decode()} {log.read_text()[-2000:] if log.exists() else ''}")
+
+    def stop(self) -> None:
+        subprocess.run(self._cmd("pg_ctl", "-D", str(self.workdir / "data"), "-m", "immediate", "-w", "stop"),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def create_database(self, name: str | None = None) -> str:
+        """A fresh, empty database; returns its URL."""
+        import psycopg
+
+        self._n += 1
+        name = name or f"hsc_test_{self._n}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[Postgres]:
+    """One PostgreSQL for the test session; ``create_database()`` gives each test its own database."""
+    import shutil
+    import tempfile
+
+    real_parts.require("postgresql")
+    initdb = real_parts.find("postgresql")
+    assert initdb is not None
+    # not under pytest's temp root: that is private to root, and the server runs as postgres
+    workdir = Path(tempfile.mkdtemp(prefix="hsc-pg-"))
+    pg = Postgres(workdir, free_port(), Path(initdb).parent)
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

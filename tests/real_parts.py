@@ -14,6 +14,7 @@ under CI or as root, where nothing may skip.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from collections.abc import Callable
@@ -76,6 +77,7 @@ PARTS: dict[str, Part] = {p.name: p for p in (
          "apt-get install prometheus (its promtool checks the example alert rules and the /metrics text)"),
     Part("portaudio", _portaudio, "apt-get install libportaudio2 (ALSA's file plugin then stands in for a mic)"),
     Part("baresip", lambda: shutil.which("baresip"), "apt-get install baresip-core"),
+    Part("postgresql", lambda: max(glob.glob("/usr/lib/postgresql/*/bin/initdb"), default=None, key=lambda path: int(path.split("/")[4])) or shutil.which("initdb"), "apt-get install postgresql (the tests run its initdb and pg_ctl in a temp dir)"),
 )}
 
 _found: dict[str, str | None] = {}

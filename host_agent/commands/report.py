@@ -17,9 +17,9 @@ from pathlib import Path
 
 from host_agent.config import load_config
 from host_agent.errors import HostError, UsageError
+from host_agent.history import open_store, redact
 from host_agent.report import build_report, load_roster, render_csv, render_table
 from host_agent.report_html import render_html
-from host_agent.storage import SqliteStore
 from mqtt_schema import SchemaError, check_id
 
 EXAMPLE = """example:
@@ -29,7 +29,7 @@ EXAMPLE = """example:
 def configure(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="host config TOML (its host.db and allowed break are used)")
-    src.add_argument("--db", help="the host's history database")
+    src.add_argument("--db", help="the host's history database: a file, or postgresql://user:pass@host:port/dbname")
     parser.add_argument("--site", required=True, help="site id")
     parser.add_argument("--date", default=None, help="day to report, YYYY-MM-DD (default: today in --tz)")
     parser.add_argument("--tz", default="UTC", help="time zone of the day, e.g. Asia/Shanghai (default UTC)")
@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--date {args.date!r} is not a date like 2026-11-22") from None
     roster = load_roster(args.roster, tz) if args.roster else None
-    store = SqliteStore(db, readonly=True)
+    store = open_store(db, readonly=True)
     try:
         known = set(store.sites()) | set(cfg.sites if args.config else ())
         if site not in known:
             have = ", ".join(sorted(known)) or "none yet"
-            raise UsageError(f"unknown site {site!r}: the history {db} knows the sites {have}")
+            raise UsageError(f"unknown site {site!r}: the history {redact(db)} knows the sites {have}")
         rep = build_report(store, site, date, tz_name=args.tz, roster=roster, allowed_break_s=allowed)
     finally:
         store.close()

@@ -12,6 +12,7 @@ import threading
 from types import FrameType
 
 from host_agent.config import load_config
+from host_agent.history import redact
 from host_agent.service import HostService
 from host_agent.timeflags import add_time_flags, clock_from_args
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     with HostService(config, clock) as service:
         sites = ", ".join(config.sites) or "every site"
-        print(f"headset-host: following {sites} on {config.broker.url}; history in {config.db}", file=sys.stderr)
+        print(f"headset-host: following {sites} on {config.broker.url}; history in {redact(config.db)}", file=sys.stderr)
         if service.dashboard_url:
             print(f"headset-host: dashboard {service.dashboard_url}  metrics {service.dashboard_url}metrics",
                   file=sys.stderr)

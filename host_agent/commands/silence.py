@@ -23,6 +23,7 @@ from pathlib import Path
 from host_agent.alerts import Silence
 from host_agent.config import DEFAULT_RULES, load_config
 from host_agent.errors import HostError, UsageError
+from host_agent.history import SqlStore, is_postgres_url, open_store
 from host_agent.silences import (
     DURATION_HELP,
     as_json,
@@ -34,7 +35,6 @@ from host_agent.silences import (
     human_left,
     parse_span,
 )
-from host_agent.storage import SqliteStore
 from host_agent.timeflags import add_time_flags, clock_from_args
 
 EXAMPLE = """examples:
@@ -65,7 +65,7 @@ ACTIONS = {
 def _db_flags(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--config", help="host config TOML (its host.db and its sites are used)")
-    src.add_argument("--db", help="the host's history database")
+    src.add_argument("--db", help="the host's history database: a file, or postgresql://user:pass@host:port/dbname")
 
 
 def _add_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -138,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
         if site is None:
             raise UsageError("--site is required")
         check_ids(site, desk, rule, rules)
-    if not Path(db).exists() and not (action == "add" and config is not None):
+    if not is_postgres_url(db) and not Path(db).exists() and not (action == "add" and config is not None):
         raise HostError(f"no history database at {db}: has the host run with it yet?")
-    store = SqliteStore(db)
+    store = open_store(db)
     try:
         if action == "list":
             return _list(store, now, args.site, args.json)
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _list(store: SqliteStore, now: int, site: str | None, as_json_out: bool) -> int:
+def _list(store: SqlStore, now: int, site: str | None, as_json_out: bool) -> int:
     rows = [(i, s) for i, s in store.silence_rows(now) if site is None or s.site == site]
     if as_json_out:
         print(json.dumps([as_json(i, s, now) for i, s in rows], indent=1))

@@ -1,4 +1,5 @@
-"""Host fixtures: a HostService on the real mosquitto, with a manual clock and its own database."""
+"""Host fixtures: a HostService on the real mosquitto, with a manual clock and its own database, and
+``history_db``: the history database a test runs on, once as a SQLite path and once as a PostgreSQL URL."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 from host_agent.clock import ManualClock
 from host_agent.config import BrokerConfig, DashboardConfig, HostConfig
 from host_agent.service import HostService
+from tests.conftest import Postgres
 from tests.host_agent.helpers import T0, wait_until
 
 TOKEN = "test-token-123"
 
 
-def host_config(broker_url: str, db: Path, **kw: Any) -> HostConfig:
+def host_config(broker_url: str, db: Path | str, **kw: Any) -> HostConfig:
     broker = kw.pop("broker", {})
     return HostConfig(broker=BrokerConfig(url=broker_url, **broker), db=str(db), sites=kw.pop("sites", ("site1",)),
                       dashboard=DashboardConfig(port=0, token=TOKEN), **kw)
@@ -33,6 +35,24 @@ def settle(service: HostService, handled: int, deadline_s: float = 10.0, evaluat
         service.sync()
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.needs("postgresql"))]
+"""The history backends a storage-dependent test runs on (the ids ``[sqlite]`` and ``[postgresql]``)."""
+
+
+def new_history_db(backend: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    """An empty history database: a SQLite path in ``folder``, or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        return str(folder / "host.db")
+    pg: Postgres = request.getfixturevalue("postgresql")
+    return pg.create_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def history_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's history database: a SQLite file path, or the URL of its own PostgreSQL database."""
+    return new_history_db(request.param, tmp_path, request)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
@@ -42,8 +62,10 @@ def clock() -> ManualClock:
 def make_host(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., HostService]]:
     started: list[HostService] = []
 
-    def make(url: str, db_name: str = "host.db", client_id: str = "host-under-test", **kw: Any) -> HostService:
-        cfg = host_config(url, tmp_path / db_name, **kw)
+    def make(url: str, db_name: str = "host.db", client_id: str = "host-under-test", *, db: str | None = None,
+             **kw: Any) -> HostService:
+        """A started host; its history is ``db`` (a path or URL, e.g. ``history_db``) or ``tmp_path/db_name``."""
+        cfg = host_config(url, db or tmp_path / db_name, **kw)
         s = HostService(cfg, clock, client_id=client_id).start()
         started.append(s)
         return s
@@ -53,4 +75,4 @@ def make_host(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., Host
         s.stop()
 
 
-__all__ = ["TOKEN", "host_config", "replace", "settle"]
+__all__ = ["BACKENDS", "TOKEN", "host_config", "new_history_db", "replace", "settle"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -106,3 +108,22 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def sql_rows(db: str | Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) read straight from a history database: a SQLite path or a
+    PostgreSQL URL, on a connection of its own (so it sees only what was committed)."""
+    from host_agent.history import is_postgres_url
+
+    if is_postgres_url(str(db)):
+        import psycopg
+
+        with psycopg.connect(str(db)) as pg:
+            return pg.execute(sql.replace("?", "%s"), args).fetchall()
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from host_agent.storage import SqliteStore
+from host_agent.history import HistoryStore
 from mqtt_schema import AlertLog, AlertTransition, Cue, EventKind
 from tests.host_agent.helpers import Desk
 
@@ -14,7 +14,7 @@ DAY_MS = int(dt.datetime.combine(DAY, dt.time(), dt.UTC).timestamp() * 1000)
 H = 3_600_000
 
 
-def fill_day(store: SqliteStore, seed: int = 7) -> dict[str, list[tuple[float, float]]]:
+def fill_day(store: HistoryStore, seed: int = 7) -> dict[str, list[tuple[float, float]]]:
     """Three desks 08:00-17:00 with different habits; return {desk: [(speech_s, level_dbov)]} for checks."""
     rng = random.Random(seed)
     truth: dict[str, list[tuple[float, float]]] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from host_agent.service import HostService
 from mqtt_schema import DeskStatus, EventKind
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import host_config, settle
-from tests.host_agent.helpers import Desk, publisher, send
+from tests.host_agent.helpers import Desk, publisher, send, sql_rows
 
 MakeHost = Callable[..., HostService]
 
@@ -56,25 +55,21 @@ def _transitions(mosquitto: Mosquitto, clock: ManualClock, host: HostService) ->
     pub.disconnect()
 
 
-def _db_rows(db: Path) -> list[tuple[int, str, str, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        return [(int(i), str(d), str(r), str(t)) for i, d, r, t in
-                conn.execute("SELECT id, desk, rule, transition FROM alert_log ORDER BY id DESC")]
-    finally:
-        conn.close()
+def _db_rows(db: str) -> list[tuple[int, str, str, str]]:
+    return [(int(i), str(d), str(r), str(t)) for i, d, r, t in
+            sql_rows(db, "SELECT id, desk, rule, transition FROM alert_log ORDER BY id DESC")]
 
 
 def test_alert_log_is_the_history_newest_first(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
-    host = make_host(mosquitto.url)
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, db=history_db)
     _transitions(mosquitto, clock, host)
     url = host.dashboard_url
     assert url is not None
     code, body = _get(url + "api/alert-log")
     assert code == 200
     got = [(e["id"], e["desk"], e["rule"], e["transition"]) for e in body["entries"]]
-    assert got == _db_rows(tmp_path / "host.db")  # exactly the stored transitions, newest first
+    assert got == _db_rows(history_db)  # exactly the stored transitions, newest first
     assert [(d, r, t) for _, d, r, t in got] == [
         ("d02", "desk-offline", "resolved"), ("d01", "break-overrun", "level_changed"),
         ("d02", "desk-offline", "firing"), ("d02", "desk-offline", "pending"), ("d01", "break-overrun", "firing")]

@@ -14,15 +14,18 @@ import pytest
 
 from host_agent.commands import report as report_cmd
 from host_agent.errors import UsageError
+from host_agent.history import open_store, redact
 from host_agent.report import build_report, load_roster
-from host_agent.storage import SqliteStore
+from tests.host_agent.conftest import BACKENDS, new_history_db
 from tests.host_agent.report_data import DAY, fill_day
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[tuple[float, float]]]]:
-    path = tmp_path_factory.mktemp("report") / "host.db"
-    store = SqliteStore(path)
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request: pytest.FixtureRequest,
+       tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, list[tuple[float, float]]]]:
+    """A day of history, once in SQLite (a path) and once in PostgreSQL (a URL): every report test runs on both."""
+    path = new_history_db(request.param, tmp_path_factory.mktemp("report"), request)
+    store = open_store(path)
     truth = fill_day(store)
     store.close()
     return path, truth
@@ -35,9 +38,9 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def test_per_desk_numbers(db: tuple[Path, dict[str, list[tuple[float, float]]]]) -> None:
+def test_per_desk_numbers(db: tuple[str, dict[str, list[tuple[float, float]]]]) -> None:
     path, truth = db
-    store = SqliteStore(path, readonly=True)
+    store = open_store(path, readonly=True)
     rep = build_report(store, "site1", DAY)
     rows = {r.key: r for r in rep.rows}
     assert sorted(rows) == ["d01", "d02", "d03"]
@@ -60,14 +63,14 @@ def test_per_desk_numbers(db: tuple[Path, dict[str, list[tuple[float, float]]]])
     store.close()
 
 
-def test_other_day_and_site_are_empty(db: tuple[Path, object]) -> None:
-    store = SqliteStore(db[0], readonly=True)
+def test_other_day_and_site_are_empty(db: tuple[str, object]) -> None:
+    store = open_store(db[0], readonly=True)
     assert build_report(store, "site1", DAY.replace(day=21)).rows == []
     assert build_report(store, "site9", DAY).rows == []
     store.close()
 
 
-def test_per_agent_with_a_roster(db: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_per_agent_with_a_roster(db: tuple[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text("desk,agent,start,end\n"
                       "d01,alice,2026-11-20T08:00,2026-11-20T12:30\n"
@@ -84,7 +87,7 @@ def test_per_agent_with_a_roster(db: tuple[Path, object], tmp_path: Path, capsys
     assert rows["bob"]["alerts"] == {"pace": 1, "volume": 1}
 
 
-def test_table_csv_and_html(db: tuple[Path, object], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_table_csv_and_html(db: tuple[str, object], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     base = ["--db", str(db[0]), "--site", "site1", "--date", DAY.isoformat()]
     table = _run(base, capsys)
     assert re.search(r"^d02\s+185\.2\s+-13\.6\s+185\.0\s+40%\s+50%\s+0%", table, re.M)
@@ -97,7 +100,7 @@ def test_table_csv_and_html(db: tuple[Path, object], capsys: pytest.CaptureFixtu
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no external assets
 
 
-def test_bad_input_is_named(db: tuple[Path, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_named(db: tuple[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--db", str(db[0]), "--site", "site1"]
     with pytest.raises(UsageError, match="--date"):
         _run(base + ["--date", "22/11/2026"], capsys)
@@ -151,13 +154,14 @@ def test_every_cue_share_is_visible_and_labelled_in_the_html_svg(shares: dict[st
         assert float(bars["mic"].get("width", "0")) == pytest.approx(float(tracks[0].get("width", "0")))
 
 
-def test_an_unknown_site_is_an_error_naming_the_known_ones(db: tuple[Path, object], tmp_path: Path,
+def test_an_unknown_site_is_an_error_naming_the_known_ones(db: tuple[str, object], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from host_agent.cli import main
 
     assert main(["report", "--db", str(db[0]), "--site", "nosuch", "--date", DAY.isoformat()]) == 2
     err = capsys.readouterr().err
     assert err.startswith("headset-host: unknown site 'nosuch'") and "site1" in err
+    assert redact(db[0]) in err and (redact(db[0]) == db[0] or db[0] not in err)  # never the password
     # a site named in the config is known before its first minute: an empty report, not an error
     cfg = tmp_path / "host.toml"
     cfg.write_text(f'[host]\nsites = ["site1", "site9"]\ndb = "{db[0]}"\n', encoding="utf-8")
@@ -165,7 +169,7 @@ def test_an_unknown_site_is_an_error_naming_the_known_ones(db: tuple[Path, objec
     assert "(no minute rollups for this site and day)" in capsys.readouterr().out
 
 
-def test_roster_display_names_in_every_format(db: tuple[Path, object], tmp_path: Path,
+def test_roster_display_names_in_every_format(db: tuple[str, object], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text("desk,agent,name,start,end\n"

@@ -1,9 +1,9 @@
 """The host on a real mosquitto: ingest, validation, dedup, snapshots, alerts published, history,
-restart mid-firing, sites, MQTT 5 shared subscriptions, amqtt."""
+restart mid-firing, sites, MQTT 5 shared subscriptions, amqtt. The tests of what the history keeps
+(acks after commit, dedup across a restart, restore after a restart) run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from mqtt_schema import (
 )
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import settle
-from tests.host_agent.helpers import Desk, Subscriber, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, Subscriber, publisher, send, sql_rows, wait_until
 
 MakeHost = Callable[..., HostService]
 
@@ -97,8 +97,8 @@ def test_invalid_messages_are_counted_by_reason_and_never_stop_ingest(
 
 
 def test_qos1_messages_are_acknowledged_after_the_commit_rejected_ones_too(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
-    host = make_host(mosquitto.url)
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, db=history_db)
     link = host.link
     assert link is not None and link.client._manual_ack  # paho sends no PUBACK on its own
     pub = publisher(mosquitto.port)
@@ -110,11 +110,10 @@ def test_qos1_messages_are_acknowledged_after_the_commit_rejected_ones_too(
     settle(host, 4)
     assert host.summary().rejected == {"malformed-json": 1}
     assert (link.acks_sent, link.acks_dropped) == (3, 0)
-    with sqlite3.connect(tmp_path / "host.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2
+    assert sql_rows(history_db, "SELECT COUNT(*) FROM events") == [(2,)]
     host.stop()
     # The broker got every ack: the same session, resumed, redelivers none of them.
-    host2 = make_host(mosquitto.url)
+    host2 = make_host(mosquitto.url, db=history_db)
     send(pub, d, d.event(EventKind.CALIBRATION))
     wait_until(lambda: host2.summary().accepted.get("event") == 1, 5, "the new event")
     host2.sync()
@@ -123,8 +122,8 @@ def test_qos1_messages_are_acknowledged_after_the_commit_rejected_ones_too(
 
 
 def test_events_and_minutes_are_deduplicated_even_across_a_restart(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
-    host = make_host(mosquitto.url)
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, db=history_db)
     pub = publisher(mosquitto.port)
     d = Desk("site1", "d01", clock=clock.now_ms)
     ev = d.event(EventKind.CALIBRATION)
@@ -135,14 +134,13 @@ def test_events_and_minutes_are_deduplicated_even_across_a_restart(
     s = host.summary()
     assert s.accepted == {"event": 1, "minute": 1} and s.duplicates == {"event": 2, "minute": 1}
     host.stop()
-    host2 = make_host(mosquitto.url)
+    host2 = make_host(mosquitto.url, db=history_db)
     send(pub, d, ev)
     send(pub, d, mi)
     settle(host2, 2)
     assert host2.summary().duplicates == {"event": 1, "minute": 1}
-    with sqlite3.connect(tmp_path / "host.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
-        assert db.execute("SELECT COUNT(*) FROM minutes").fetchone()[0] == 1
+    assert sql_rows(history_db, "SELECT COUNT(*) FROM events") == [(1,)]
+    assert sql_rows(history_db, "SELECT COUNT(*) FROM minutes") == [(1,)]
 
 
 def test_state_snapshots_apply_newer_only_but_lost_always(
@@ -165,9 +163,9 @@ def test_state_snapshots_apply_newer_only_but_lost_always(
 
 
 def test_restart_mid_firing_rebuilds_state_without_a_second_firing(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
     sub = Subscriber(mosquitto.port, alert_log_filter("site1"))
-    host = make_host(mosquitto.url)
+    host = make_host(mosquitto.url, db=history_db)
     pub = publisher(mosquitto.port)
     d = Desk("site1", "d01", clock=clock.now_ms)
     send(pub, d, d.state())
@@ -178,7 +176,7 @@ def test_restart_mid_firing_rebuilds_state_without_a_second_firing(
     assert host.summary().firing_now == {"break-overrun": 1}
     host.stop()
     clock.advance(10 * 60)  # the host was down 10 min: the break went on (now 11 min over: level 2)
-    host2 = make_host(mosquitto.url)
+    host2 = make_host(mosquitto.url, db=history_db)
     settle(host2, 1)  # the retained state
     clock.advance(1)
     host2.sync()
@@ -190,8 +188,7 @@ def test_restart_mid_firing_rebuilds_state_without_a_second_firing(
     settle(host2, 2)
     wait_until(lambda: len(_transitions(sub)) == 3, 5, "the resolution")
     assert _transitions(sub)[-1][2] is AlertTransition.RESOLVED
-    with sqlite3.connect(tmp_path / "host.db") as db:
-        rows = db.execute("SELECT transition FROM alert_log ORDER BY id").fetchall()
+    rows = sql_rows(history_db, "SELECT transition FROM alert_log ORDER BY id")
     assert [r[0] for r in rows] == ["firing", "level_changed", "resolved"]
 
 
@@ -269,10 +266,10 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path, clock: ManualClock)
 
 
 def test_restart_seeds_rule_windows_from_recent_minute_rollups(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
     from mqtt_schema import Cue
 
-    host = make_host(mosquitto.url)
+    host = make_host(mosquitto.url, db=history_db)
     pub = publisher(mosquitto.port)
     d = Desk("site1", "d01", clock=clock.now_ms)
     send(pub, d, d.state())
@@ -282,7 +279,7 @@ def test_restart_seeds_rule_windows_from_recent_minute_rollups(
     settle(host, 5)
     assert host.summary().firing_now == {}  # live metrics drive the window; minutes only seed a restart
     host.stop()
-    host2 = make_host(mosquitto.url)
+    host2 = make_host(mosquitto.url, db=history_db)
     settle(host2, 1)
     assert host2.summary().firing_now == {"pace": 1}
 
@@ -321,8 +318,8 @@ def test_start_clears_stale_retained_alerts_and_republishes_missing_ones(
 
 
 def test_restart_while_a_desk_is_lost_keeps_its_alerts_muted_without_new_transitions(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
-    host = make_host(mosquitto.url)
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, db=history_db)
     pub = publisher(mosquitto.port)
     d = Desk("site1", "d01", clock=clock.now_ms)
     send(pub, d, d.state())
@@ -335,15 +332,13 @@ def test_restart_while_a_desk_is_lost_keeps_its_alerts_muted_without_new_transit
     clock.advance(31)
     host.sync()
     host.stop()
-    with sqlite3.connect(tmp_path / "host.db") as db:
-        before = db.execute("SELECT rule, transition FROM alert_log ORDER BY id").fetchall()
+    before = sql_rows(history_db, "SELECT rule, transition FROM alert_log ORDER BY id")
     assert before == [("break-overrun", "firing"), ("break-overrun", "silenced"), ("desk-offline", "pending"),
                       ("desk-offline", "firing")]
-    host2 = make_host(mosquitto.url)
+    host2 = make_host(mosquitto.url, db=history_db)
     settle(host2, 1)
     clock.advance(5)
     host2.sync()
-    with sqlite3.connect(tmp_path / "host.db") as db:
-        after = db.execute("SELECT rule, transition FROM alert_log ORDER BY id").fetchall()
+    after = sql_rows(history_db, "SELECT rule, transition FROM alert_log ORDER BY id")
     assert after == before
     assert host2.summary().firing_now == {"desk-offline": 1}

@@ -20,9 +20,9 @@ import pytest
 from host_agent.cli import main
 from host_agent.clock import ManualClock
 from host_agent.errors import UsageError
+from host_agent.history import DeskRecord, open_store
 from host_agent.service import HostService
 from host_agent.silences import human_span, parse_span
-from host_agent.storage import DeskRecord, SqliteStore
 from mqtt_schema import EventKind
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import TOKEN, settle
@@ -54,15 +54,14 @@ def test_a_bare_number_or_junk_is_not_a_duration(text: str, words: str) -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A history database that has seen desks d01 and d07 of site1 and d01 of site2."""
-    path = tmp_path / "host.db"
-    store = SqliteStore(path)
+def db(history_db: str) -> str:
+    """A history database (SQLite, then PostgreSQL) that has seen desks d01 and d07 of site1 and d01 of site2."""
+    store = open_store(history_db)
     for site, desk in (("site1", "d01"), ("site1", "d07"), ("site2", "d01")):
         store.save_desk(DeskRecord(site, desk, "online", 0, True, None), 0)
     store.commit()
     store.close()
-    return str(path)
+    return history_db
 
 
 def _silences(db: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -205,13 +204,13 @@ def _alert(host: HostService, desk: str = "d01", rule: str = "break-overrun") ->
 
 
 def test_cli_in_another_process_lists_extends_and_expires_a_running_hosts_silence(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, tmp_path: Path) -> None:
-    host = make_host(mosquitto.url)
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, db=history_db)
     _break_overrun(mosquitto, clock, host)
 
     def cli(*argv: str) -> str:
         # The CLI's clock is the host's: same origin, and (nearly) stopped like the test's ManualClock.
-        proc = subprocess.run([sys.executable, "-m", "host_agent.cli", "silence", *argv, "--db", str(tmp_path / "host.db"),
+        proc = subprocess.run([sys.executable, "-m", "host_agent.cli", "silence", *argv, "--db", history_db,
                                "--time-origin-ms", str(clock.now_ms()), "--time-scale", "1e-9"],
                               cwd=ROOT, capture_output=True, text=True, timeout=30,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -242,8 +241,8 @@ def _call(url: str, body: object | None = None, token: str | None = TOKEN) -> tu
 
 
 def test_dashboard_api_adds_lists_extends_and_expires(
-        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock) -> None:
-    host = make_host(mosquitto.url, sites=("site1", "site2"))
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    host = make_host(mosquitto.url, sites=("site1", "site2"), db=history_db)
     _break_overrun(mosquitto, clock, host)
     url = host.dashboard_url
     assert url is not None

@@ -1,33 +1,58 @@
-"""History storage: migrations keep rows, retention prunes, read-only access, clear errors."""
+"""History storage on both backends (SQLite and PostgreSQL): migrations keep rows, the dedup key holds
+across stores and redeliveries, retention prunes, read-only access, clear errors that never show a
+password, and ``[host] db`` URLs checked in the config."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from host_agent.alerts import ActiveAlert, Silence
-from host_agent.errors import StorageError
-from host_agent.storage import SCHEMA_VERSION, DeskRecord, SqliteStore, migrate
+from host_agent.config import parse_config
+from host_agent.errors import ConfigError, StorageError
+from host_agent.history import SCHEMA_VERSION, DeskRecord, is_postgres_url, open_store, redact
+from host_agent.storage import SqliteStore, migrate
 from mqtt_schema import AlertLog, AlertTransition, EventKind, Severity, encode
-from tests.host_agent.helpers import T0, Desk
+from tests.conftest import Postgres
+from tests.host_agent.helpers import T0, Desk, sql_rows
+
+Exec = Callable[[str, tuple[object, ...]], None]
 
 
-def test_old_version_database_upgrades_without_losing_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+@contextmanager
+def raw(db: str, target: int) -> Iterator[Exec]:
+    """A plain connection to ``db``, migrated to at least version ``target`` (as an older release left it)."""
+    if is_postgres_url(db):
+        import psycopg
+
+        from host_agent.history.postgres import migrate as pg_migrate
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            pg_migrate(pg, target=target)
+            yield lambda sql, args: None if pg.execute(sql.replace("?", "%s"), args) else None
+    else:
+        conn = sqlite3.connect(db)
+        migrate(conn, target=target)
+        yield lambda sql, args: None if conn.execute(sql, args) else None
+        conn.commit()
+        conn.close()
+
+
+def test_old_version_database_upgrades_without_losing_rows(history_db: str) -> None:
     d = Desk("site1", "d01", clock=lambda: T0)
     ev, mi = d.event(EventKind.DOFFED), d.minute(T0, speech_s=12.0)
-    conn = sqlite3.connect(path)
-    assert migrate(conn, target=1) == 0  # a database written by the first release
-    conn.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)", ("site1", "d01", ev.boot, ev.seq, ev.ts, "doffed", encode(ev)))
-    conn.execute("INSERT INTO minutes VALUES (?,?,?,?,?,?)", ("site1", "d01", mi.boot, mi.seq, mi.minute_ts, encode(mi)))
     log = AlertLog(site="site1", desk="d01", rule="posture", transition=AlertTransition.FIRING, ts=T0)
-    conn.execute("INSERT INTO alert_log (site, desk, rule, transition, ts, payload) VALUES (?,?,?,?,?,?)",
-                 ("site1", "d01", "posture", "firing", T0, encode(log)))
-    conn.commit()
-    conn.close()
-    store = SqliteStore(path)
+    with raw(history_db, target=1) as execute:  # a database written by the first release
+        execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)", ("site1", "d01", ev.boot, ev.seq, ev.ts, "doffed", encode(ev)))
+        execute("INSERT INTO minutes VALUES (?,?,?,?,?,?)", ("site1", "d01", mi.boot, mi.seq, mi.minute_ts, encode(mi)))
+        execute("INSERT INTO alert_log (site, desk, rule, transition, ts, payload) VALUES (?,?,?,?,?,?)",
+                ("site1", "d01", "posture", "firing", T0, encode(log)))
+    store = open_store(history_db)
     assert store.found_version == 1
     assert store.counts()["events"] == 1 and store.counts()["minutes"] == 1 and store.counts()["alert_log"] == 1
     assert store.events("site1", 0, T0 + 1) == [ev]
@@ -36,44 +61,177 @@ def test_old_version_database_upgrades_without_losing_rows(tmp_path: Path) -> No
     assert not store.add_event(ev)  # the dedup key survived the upgrade
     store.add_silence(Silence("site1", "d01", "posture", T0 + 1000))  # a table from version 2
     store.close()
-    with sqlite3.connect(path) as c:
-        assert [r[0] for r in c.execute("SELECT version FROM schema_version ORDER BY version")] == \
-            list(range(1, SCHEMA_VERSION + 1))
+    assert [r[0] for r in sql_rows(history_db, "SELECT version FROM schema_version ORDER BY version")] == \
+        list(range(1, SCHEMA_VERSION + 1))
+    again = open_store(history_db)  # nothing left to apply
+    assert again.found_version == SCHEMA_VERSION
+    again.close()
 
 
-def test_newer_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "future.db"
-    SqliteStore(path).close()
-    with sqlite3.connect(path) as c:
-        c.execute("INSERT INTO schema_version VALUES (99, 0)")
+def test_newer_database_is_refused(history_db: str) -> None:
+    open_store(history_db).close()
+    with raw(history_db, target=0) as execute:
+        execute("INSERT INTO schema_version VALUES (99, 0)", ())
     with pytest.raises(StorageError, match="newer than this host"):
-        SqliteStore(path)
+        open_store(history_db)
 
 
-def test_round_trips_and_retention(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "h.db")
+def test_round_trips_and_retention(history_db: str) -> None:
+    store = open_store(history_db)
     d = Desk("site1", "d01", clock=lambda: T0)
     old = d.event(EventKind.WORN)
     d.clock = lambda: T0 + 100 * 86_400_000
     new = d.event(EventKind.DOFFED)
     assert store.add_event(old) and store.add_event(new) and not store.add_event(new)
-    a = ActiveAlert("site1", "d01", "break-overrun", "firing", T0, T0 + 5, Severity.WARNING, T0 + 1, 3, 912.5,
-                    "headset off", True)
+    mi = d.minute(T0 + 100 * 86_400_000, speech_s=3.5)
+    assert store.add_minute(mi) and not store.add_minute(mi)
+    a = ActiveAlert("site1", "d01", "break-overrun", "pending", T0, T0 + 5, Severity.WARNING, None, None, None,
+                    "headset off", False)
     store.save_alert(a)
+    a = ActiveAlert("site1", "d01", "break-overrun", "firing", T0, T0 + 5, Severity.WARNING, T0 + 1, 3, 912.123456789,
+                    "headset off", True)
+    store.save_alert(a)  # replaces the pending one
     assert store.active_alerts() == [a]
     store.delete_alert("site1", "d01", "break-overrun")
     assert store.active_alerts() == []
     rec = DeskRecord("site1", "d01", "online", T0, False, T0 - 5)
+    store.save_desk(DeskRecord("site1", "d01", None, None, None, None), T0)
     store.save_desk(rec, T0)
-    assert store.desks() == [rec]
-    store.add_silence(Silence("site1", "*", "*", T0 + 10, T0, "me"))
+    store.save_desk(DeskRecord("site2", "d09", "lost", T0, None, None), T0)
+    assert store.desks() == [rec, DeskRecord("site2", "d09", "lost", T0, None, None)]
+    assert store.sites() == ["site1", "site2"]
+    sid = store.add_silence(Silence("site1", "*", "*", T0 + 10, T0, "me"))
     assert store.silences(T0) == [Silence("site1", "*", "*", T0 + 10, T0, "me")]
     assert store.silences(T0 + 10) == []
-    assert store.prune(T0 + 90 * 86_400_000) == 2  # the old event and the expired silence
-    assert store.events("site1", 0, 2**62) == [new]
+    assert store.silence_rows(T0) == [(sid, Silence("site1", "*", "*", T0 + 10, T0, "me"))]
+    assert store.set_silence_until(sid, T0 + 20) and not store.set_silence_until(sid + 99, T0)
+    assert store.silence_by_id(sid) == Silence("site1", "*", "*", T0 + 20, T0, "me") and store.silence_by_id(0) is None
+    logs = [AlertLog(site="site1", desk="d01", rule=r, transition=AlertTransition.FIRING, ts=T0 + i)
+            for i, r in enumerate(("posture", "volume", "posture"))]
+    for log in logs:
+        store.add_alert_log(log)
+    assert [x for _, x in store.recent_alert_logs(rule="posture", limit=5)] == [logs[2], logs[0]]
+    store.commit()
+    assert store.prune(T0 + 90 * 86_400_000) == 5  # the old event, the expired silence, the 3 old transitions
+    assert store.events("site1", 0, 2**62) == [new] and store.minutes("site1", 0, 2**62) == [mi]
     store.close()
+    assert sql_rows(history_db, "SELECT COUNT(*) FROM events")[0][0] == 1  # committed at close
+
+
+def test_two_stores_never_insert_the_same_event_twice(history_db: str) -> None:
+    """Two hosts (or a host and its restarted self) writing one history: the second insert of an event waits
+    for the first transaction, then finds the row and reports a duplicate."""
+    a, b = open_store(history_db), open_store(history_db)
+    d = Desk("site1", "d01", clock=lambda: T0)
+    ev = d.event(EventKind.DOFFED)
+    assert a.add_event(ev)  # open transaction, not committed yet
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(b.add_event(ev)))
+    t.start()
+    t.join(0.3)
+    assert t.is_alive()  # b waits on a's uncommitted row
+    a.commit()
+    t.join(10)
+    b.commit()
+    assert got == [False]
+    assert sql_rows(history_db, "SELECT COUNT(*) FROM events")[0][0] == 1
+    a.close()
+    b.close()
+
+
+def test_a_host_sharing_the_history_restores_and_lists_only_its_sites(history_db: str) -> None:
+    """Two hosts, one history: desks, active alerts, silences and the alert history of the other host's
+    sites stay with it (a host that restored them would raise and publish alerts for desks it does not follow)."""
+    store = open_store(history_db)
+    for site in ("north", "east"):
+        store.save_desk(DeskRecord(site, "d01", "online", T0, True, None), T0)
+        store.save_alert(ActiveAlert(site, "d01", "posture", "firing", T0, T0, Severity.WARNING, T0, None, None, "", False))
+        store.add_silence(Silence(site, "d01", "*", T0 + 10, T0, "me"))
+        store.add_alert_log(AlertLog(site=site, desk="d01", rule="posture", transition=AlertTransition.FIRING, ts=T0))
+    store.close()
+    mine = open_store(history_db, sites=("north", "south"))
+    assert [r.site for r in mine.desks()] == ["north"] and [a.site for a in mine.active_alerts()] == ["north"]
+    assert [s.site for s in mine.silences(T0)] == ["north"] and [s.site for _, s in mine.silence_rows(T0)] == ["north"]
+    assert mine.sites() == ["north"] and [a.site for _, a in mine.recent_alert_logs()] == ["north"]
+    assert mine.silence_by_id(1) is not None and mine.silence_by_id(2) is None  # 2 is east's
+    assert mine.recent_alert_logs(site="east") == []
+    mine.close()
+    every = open_store(history_db, readonly=True)  # report and silence: every site
+    assert every.sites() == ["east", "north"] and len(every.desks()) == 2
+    every.close()
 
 
 def test_read_only_open_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open the history database"):
         SqliteStore(tmp_path / "none.db", readonly=True)
+
+
+@pytest.mark.needs("postgresql")
+def test_postgres_errors_name_the_database_without_its_password(postgresql: Postgres) -> None:
+    empty = postgresql.create_database()
+    with pytest.raises(StorageError, match="holds no history yet") as err:
+        open_store(empty, readonly=True)
+    assert postgresql.password not in str(err.value) and ":***@" in str(err.value)
+    wrong = empty.replace(postgresql.password, "not-the-password")
+    with pytest.raises(StorageError, match="password authentication failed") as err:
+        open_store(wrong)
+    assert "not-the-password" not in str(err.value) and redact(wrong) in str(err.value)
+    store = open_store(empty)
+    ro = open_store(empty, readonly=True)
+    with pytest.raises(StorageError, match="read-only"):
+        ro.add_silence(Silence("site1", "*", "*", T0 + 10, T0, "me"))
+    ro.close()
+    store.close()
+
+
+@pytest.mark.needs("postgresql")
+def test_postgres_lost_connection_replays_the_open_transaction(postgresql: Postgres) -> None:
+    """The server drops the writer's connection mid-batch: the batch is replayed on a new connection, so a
+    commit (after which the host acknowledges QoS 1 messages) never covers a lost row."""
+    db = postgresql.create_database()
+    store = open_store(db)
+    d = Desk("site1", "d01", clock=lambda: T0)
+    first = [d.event(EventKind.WORN) for _ in range(3)]
+    assert all(store.add_event(e) for e in first)
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as admin:
+        n = admin.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert n is not None and n[0] >= 1
+    second = [d.event(EventKind.DOFFED) for _ in range(2)]
+    assert all(store.add_event(e) for e in second)
+    assert not store.add_event(first[0])  # the replayed batch still deduplicates
+    store.commit()
+    assert store.events("site1", 0, 2**62) == first + second
+    store.close()
+
+
+@pytest.mark.parametrize(("db", "words"), [
+    ("postgres://u:pw@db.example/hist", None),
+    ("postgresql://u:pw@db.example:5433/hist?sslmode=verify-full&application_name=h1", None),
+    ("postgresql:///hist?host=/run/postgresql", None),
+    ("mysql://u:pw@h/x", "must start with postgresql://"),
+    ("postgresql://u:secret9@h:99999/x", "port"),
+    ("postgresql://u:secret9@h:port/x", "port"),
+    ("postgresql://u:secret9@h:5432/", "names no database"),
+    ("postgresql://u:secret9@h:5432/a/b", "names no database"),
+    ("postgresql://u:secret9@/x", "names no server"),
+    ("postgresql://u:secret9@h/x?sslmod=require", "unknown parameter 'sslmod'"),
+    ("  ", "not empty"),
+])
+def test_config_db_takes_a_checked_postgres_url(db: str, words: str | None) -> None:
+    doc = {"host": {"db": db}}
+    if words is None:
+        assert parse_config(doc).db == db
+        return
+    with pytest.raises(ConfigError, match=words) as err:
+        parse_config(doc)
+    assert str(err.value).startswith("host.db") and "secret9" not in str(err.value)
+    assert getattr(err.value, "field", None) == "host.db"
+
+
+def test_redact_hides_only_the_password() -> None:
+    assert redact("postgresql://hsc:pw@127.0.0.1:5432/h") == "postgresql://hsc:***@127.0.0.1:5432/h"
+    assert redact("postgresql://hsc@127.0.0.1/h") == "postgresql://hsc@127.0.0.1/h"
+    assert redact("/var/lib/headset-coach/host.db") == "/var/lib/headset-coach/host.db"
