@@ -5,7 +5,10 @@
 file in the same pass, and analysed again as mono when the headset reading does not apply), and
 feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
 file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
-clipping, distance_cm (None: mono or uncalibrated), ild_db, channels (of the file),
+clipping, distance_cm (None: mono or uncalibrated), ild_db, intonation_st, intonation_sd_st,
+f0_median_hz, monotone_s (the agent's own voiced speech: F0 spread in semitones, 10th-90th
+percentile and SD, median F0 in Hz, own-speech seconds decided monotone; None below 2 s of voiced
+own speech, or with ``intonation=False``), channels (of the file),
 sample_rate_hz, layout, warnings (list of text), with ``timeline`` a list of per-second values,
 and in the call layout agent_channel, customer_speech_s and overlap_s (seconds). In the call
 layout each channel is measured as mono with one measurement per 10 ms hop, so the overlap of the
@@ -37,6 +40,7 @@ from device.channel_layout import (
     resolve,
 )
 from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
+from device.dsp.intonation import IntonationParams
 from device.errors import AudioError, LayoutError
 
 FloatArray = npt.NDArray[np.float64]
@@ -84,6 +88,8 @@ class _Timeline:
             "rate_spm": _r(m.rate_spm, 1) if m else None,
             "distance_cm": _r(m.distance_cm, 2) if m else None,
             "noise_dbov": _r(m.noise_dbov, 2) if m else None,
+            "intonation_st": _r(m.intonation_st, 2) if m else None,
+            "monotone": m.monotone if m else None,
             "clipping": round(self._clip_sum / self._clip_n, 6) if self._clip_n else 0.0,
         })
         self._sec += 1
@@ -179,12 +185,11 @@ class _CustomerSide:
 
 
 def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | None,
-              per_hop: bool = False) -> StreamingAnalyzer:
+              per_hop: bool = False, intonation: bool | IntonationParams = False) -> StreamingAnalyzer:
     """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop (else the live agent's)."""
     try:
-        if per_hop:
-            return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration, emit_interval_s=HOP_S)
-        return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration)
+        return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration,
+                                 emit_interval_s=HOP_S if per_hop else 0.1, intonation=intonation)
     except DspError as exc:
         raise AudioError(f"{info.path}: {exc}") from exc
 
@@ -200,15 +205,15 @@ class _Pass:
 
 
 def _analyse_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration | None, reader: _Reader,
-                  timeline: bool, check: ChannelCheck | None) -> _Pass:
+                  timeline: bool, check: ChannelCheck | None, intonation: bool | IntonationParams = True) -> _Pass:
     """One pass over the file with ``plan``; the blocks also go to ``check`` when given."""
     tl = _Timeline() if timeline else None
     customer: _CustomerSide | None = None
     if plan.layout is Layout.CALL:
-        analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
+        analyzer = _analyzer(info, 1, calibration, per_hop=True, intonation=intonation)  # per hop: the overlap
         customer = _CustomerSide(info, plan.agent_channel or 0, calibration)
     else:
-        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration)
+        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration, intonation=intonation)
     mix = plan.layout is Layout.MONO and info.channels > 1
     try:
         for block in reader.blocks():
@@ -232,13 +237,15 @@ def _analyse_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration |
 
 def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
                  timeline: bool = False, progress: Callable[[float], None] | None = None, *,
-                 layout: Layout | None = None, agent_channel: int | None = None) -> dict[str, Any]:
+                 layout: Layout | None = None, agent_channel: int | None = None,
+                 intonation: bool | IntonationParams = True) -> dict[str, Any]:
     """Analyse ``path`` (any container libsndfile reads, or raw s16le with ``raw_rate_hz``).
 
     ``layout`` None picks by channel count (1: mono, 2: headset, more: mono mixdown, warned);
     ``agent_channel`` is for :attr:`Layout.CALL` (default 0); ``progress`` gets 0..1. Raises
     :class:`AudioError` (unreadable file, bad samples) or :class:`LayoutError` (the layout does not
-    fit), each naming the file.
+    fit), each naming the file. ``intonation``: the F0 spread of own speech (the agent's defaults, or
+    these parameters; False: not measured).
     """
     info = probe(path, raw_rate_hz)
     try:
@@ -250,13 +257,13 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
     # the file is analysed again as mono (progress then starts over)
     check = ChannelCheck(info.rate_hz) if info.channels == 2 and plan.layout is not Layout.MONO else None
     reader = _Reader(info, progress)
-    result = _analyse_pass(info, plan, calibration, reader, timeline, check)
+    result = _analyse_pass(info, plan, calibration, reader, timeline, check, intonation)
     report: ChannelReport | None = None
     if check is not None:
         report = check.report()
         checked = apply_check(plan, report)
         if checked.layout is not plan.layout:
-            result = _analyse_pass(info, checked, calibration, reader, timeline, None)
+            result = _analyse_pass(info, checked, calibration, reader, timeline, None, intonation)
         plan = checked
     t = result.totals
     warnings = list(plan.warnings)
@@ -282,6 +289,10 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         "clipping": round(t.clipping, 6),
         "distance_cm": _r(t.distance_cm, 2),
         "ild_db": _r(t.ild_db, 2),
+        "intonation_st": _r(t.intonation_st, 2),
+        "intonation_sd_st": _r(t.intonation_sd_st, 2),
+        "f0_median_hz": _r(t.f0_median_hz, 1),
+        "monotone_s": _r(t.monotone_s, 2),
         "channels": info.channels,
         "sample_rate_hz": info.rate_hz,
         "layout": plan.layout.value,

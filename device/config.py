@@ -11,6 +11,9 @@ Tables (see ``device/agent.example.toml`` for every field with its default):
 - ``[cues]``: :class:`device.cues.CueConfig`.
 - ``[posture]`` ``forward_deg`` (15), ``slouch_s`` (30), ``clear_deg`` (10), ``clear_s`` (1).
 - ``[leds]``: :class:`device.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
+- ``[calls]`` ``source`` (``none``, ``gpio``, ``baresip``, ``baresip:HOST:PORT`` or ``mqtt``),
+  ``ring_on_s``/``ring_off_s`` (the ring cadence), ``max_rings``, ``greet_within_s`` (the norms).
+- ``[intonation]`` ``enabled``, ``window_s``, ``monotone_st``, ``clear_st``, ``monotone_for_s``.
 - ``[spool]`` ``max_rows``.
 - ``[agent]`` ``state_dir``, ``metrics_interval_s``, ``log_level``, ``log_format``.
 
@@ -23,7 +26,7 @@ an unknown user are ConfigErrors too.
 A remote config (``mqtt_schema.Config.config``, the same table structure) is merged over the file
 config and validated by the same code (:func:`apply_remote`). The identity and the hardware of the
 unit (``desk``, ``mqtt``, ``audio``, ``headset``, ``leds``, ``spool``, ``agent.state_dir``) cannot
-be changed remotely.
+be changed remotely; nor can ``calls.source`` (it is wiring).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from device.calls import CallNorms, RingCadence, parse_source
+from device.dsp.errors import DspError
+from device.dsp.intonation import IntonationParams
 from device.errors import ConfigError
 from device.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
 from device.mqtt_settings import MqttSettings
@@ -63,11 +69,14 @@ TABLES: dict[str, frozenset[str] | None] = {
     "cues": None,  # validated by device.cues.CueConfig
     "posture": frozenset({"forward_deg", "slouch_s", "clear_deg", "clear_s"}),
     "leds": None,  # validated by device.leds.LedPins
+    "calls": frozenset({"source", "ring_on_s", "ring_off_s", "max_rings", "greet_within_s"}),
+    "intonation": frozenset({"enabled", "window_s", "monotone_st", "clear_st", "monotone_for_s"}),
     "spool": frozenset({"max_rows"}),
     "agent": frozenset({"state_dir", "metrics_interval_s", "log_level", "log_format"}),
 }
 LOCAL_ONLY: dict[str, frozenset[str] | None] = {
     "desk": None, "mqtt": None, "audio": None, "headset": None, "leds": None, "spool": None,
+    "calls": frozenset({"source"}),
     "agent": frozenset({"state_dir"}),
 }
 """Tables (None: the whole table) or keys that a remote config cannot change."""
@@ -121,6 +130,45 @@ class PostureSettings:
 
 
 @dataclass(frozen=True)
+class CallSettings:
+    """``source``: where call state comes from (:func:`device.calls.open_source`). The ring cadence
+    (``ring_on_s`` of ringing, ``ring_off_s`` of silence) counts rings from the ringing time where the
+    source cannot count them; the norms: answer within ``max_rings``, greet within ``greet_within_s`` (s)."""
+
+    source: str = "none"
+    ring_on_s: float = 1.0
+    ring_off_s: float = 4.0
+    max_rings: int = 3
+    greet_within_s: float = 2.0
+
+    @property
+    def cadence(self) -> RingCadence:
+        return RingCadence(self.ring_on_s, self.ring_off_s)
+
+    @property
+    def norms(self) -> CallNorms:
+        return CallNorms(max_rings=self.max_rings, greet_within_s=self.greet_within_s)
+
+
+@dataclass(frozen=True)
+class IntonationSettings:
+    """Pitch variation of own speech (:mod:`device.dsp.intonation`): the spread over the last
+    ``window_s`` s of own speech; the monotone cue after ``monotone_for_s`` s of own speech with the
+    spread below ``monotone_st`` (semitones), cleared once it reaches ``clear_st``."""
+
+    enabled: bool = True
+    window_s: float = 10.0
+    monotone_st: float = 2.5
+    clear_st: float = 3.0
+    monotone_for_s: float = 10.0
+
+    @property
+    def params(self) -> IntonationParams:
+        return IntonationParams(window_s=self.window_s, monotone_below_st=self.monotone_st,
+                                clear_above_st=self.clear_st, monotone_for_s=self.monotone_for_s)
+
+
+@dataclass(frozen=True)
 class SpoolSettings:
     max_rows: int = 100_000
 
@@ -149,6 +197,8 @@ class AgentConfig:
     spool: SpoolSettings
     agent: AgentSettings
     tables: dict[str, Any] = field(repr=False)
+    calls: CallSettings = CallSettings()
+    intonation: IntonationSettings = IntonationSettings()
     """The raw tables this config was built from (file + overrides), before any remote config."""
     remote: dict[str, Any] = field(default_factory=dict, repr=False)
     """The remote tables merged over ``tables`` (empty when none applied)."""
@@ -173,6 +223,8 @@ class AgentConfig:
             "cues": _plain(self.cues),
             "posture": dataclasses.asdict(self.posture),
             "leds": _plain(self.leds),
+            "calls": dataclasses.asdict(self.calls),
+            "intonation": dataclasses.asdict(self.intonation),
             "spool": dataclasses.asdict(self.spool),
             "agent": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.agent).items()},
         }
@@ -374,6 +426,39 @@ def _posture(t: Mapping[str, Any]) -> PostureSettings:
                            clear_deg=clear, clear_s=_number(t, "clear_s", "posture", 1.0, 0.0, 600.0, " s"))
 
 
+def _calls(t: Mapping[str, Any]) -> CallSettings:
+    source = t.get("source", CallSettings.source)
+    parse_source(source, "calls.source")  # a ConfigError naming the field
+    on = _number(t, "ring_on_s", "calls", CallSettings.ring_on_s, 0.1, 10.0, " s")
+    off = _number(t, "ring_off_s", "calls", CallSettings.ring_off_s, 0.1, 30.0, " s")
+    try:
+        RingCadence(on, off)
+    except ValueError as exc:
+        raise ConfigError(f"calls.ring_off_s: {exc}") from None
+    return CallSettings(source=source, ring_on_s=on, ring_off_s=off,
+                        max_rings=_integer(t, "max_rings", "calls", CallSettings.max_rings, 1, 20),
+                        greet_within_s=_number(t, "greet_within_s", "calls", CallSettings.greet_within_s,
+                                               0.1, 30.0, " s"))
+
+
+def _intonation(t: Mapping[str, Any]) -> IntonationSettings:
+    below = _number(t, "monotone_st", "intonation", IntonationSettings.monotone_st, 0.1, 24.0, " st")
+    clear = _number(t, "clear_st", "intonation", max(IntonationSettings.clear_st, below), 0.1, 24.0, " st")
+    if clear < below:
+        raise ConfigError(f"intonation.clear_st: must not be below intonation.monotone_st ({below:g}), got {clear:g}")
+    out = IntonationSettings(
+        enabled=_boolean(t, "enabled", "intonation", IntonationSettings.enabled),
+        window_s=_number(t, "window_s", "intonation", IntonationSettings.window_s, 2.0, 600.0, " s"),
+        monotone_st=below, clear_st=clear,
+        monotone_for_s=_number(t, "monotone_for_s", "intonation", IntonationSettings.monotone_for_s, 0.0, 3600.0,
+                               " s"))
+    try:
+        out.params  # noqa: B018  # the meter's own checks
+    except DspError as exc:
+        raise ConfigError(f"intonation: {exc}") from None
+    return out
+
+
 def _agent(t: Mapping[str, Any], base_dir: Path | None) -> AgentSettings:
     state_dir = _string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
     assert state_dir is not None
@@ -434,6 +519,8 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
             "leds", lambda: LedPins.from_table(_table(merged, "leds"), where="leds")),
         spool=SpoolSettings(max_rows=_integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
         agent=_agent(_table(merged, "agent"), base_dir),
+        calls=_calls(_table(merged, "calls")),
+        intonation=_intonation(_table(merged, "intonation")),
         tables=copy.deepcopy(dict(tables)),
         remote=copy.deepcopy(dict(remote or {})),
         source=source,

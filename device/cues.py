@@ -17,6 +17,13 @@ Per speech cue (one side of one band):
 - **hold**: while the agent listens (no own speech), or the value is not measured (``None``), or the
   headset is off, the speech cues neither build up nor clear.
 - **priority**: the one RGB LED shows the active cue that comes first in ``priority``.
+
+The **monotone** cue (:class:`MonotoneCue`) follows the intonation meter's decision
+(:mod:`device.dsp.intonation`: F0 spread below ``intonation.monotone_st`` for ``monotone_for_s`` of own
+speech, cleared at ``clear_st``), which already has its persistence and hysteresis; the cue adds the
+minimum on-time and holds while the headset is off. It is not a :class:`mqtt_schema.Cue`: a new member
+of that enum would make hosts of schema 1.0 refuse every metrics, event and minute that named it. It
+has its own LED and is published in the optional ``monotone`` fields of metrics and minute (schema 1.1).
 """
 
 from __future__ import annotations
@@ -300,6 +307,28 @@ class CuePolicy:
 
     def is_on(self, cue: Cue) -> bool:
         return self._states[cue].on
+
+
+class MonotoneCue:
+    """The monotone cue on an injected clock (seconds): on with the meter's decision, off with it but
+    not before ``min_on_s`` (no flicker); held while the headset is off or no decision is given."""
+
+    def __init__(self, min_on_s: float = CueConfig.min_on_s) -> None:
+        self.min_on_s = min_on_s
+        self.on = False
+        self.on_at_s = 0.0
+
+    def update(self, now_s: float, monotone: bool | None, worn: bool | None) -> bool | None:
+        """Feed the meter's decision at ``now_s``; the new state when it changed, else None."""
+        if monotone is None or worn is False:
+            return None
+        if monotone and not self.on:
+            self.on, self.on_at_s = True, now_s
+            return True
+        if not monotone and self.on and now_s - self.on_at_s + _EPS >= self.min_on_s:
+            self.on = False
+            return False
+        return None
 
 
 def _accumulate(st: _CueState, speech_s: float, value: float, *, outside: bool, back_inside: bool) -> None:

@@ -6,7 +6,9 @@
   speaks, lit from the bottom like a level meter: 3 segments = in the band (the middle segment is the
   top one lit), 2 = below it, 1 = far below, 4 = above, 5 = far above ("far" is half a band width
   beyond the edge); dark while the agent listens;
-- a posture LED (dim, PWM) lights while the posture cue is on.
+- a posture LED (dim, PWM) lights while the posture cue is on;
+- an optional monotone LED (dim, PWM; ``monotone`` in the pin map) lights while the monotone cue is on
+  (:class:`device.cues.MonotoneCue`): a cue of its own, so it never hides the top cue on the RGB LED.
 
 The pin map (BCM numbers) is ``hw/desk_pins.toml``; hardware is injected through ``pin_factory``
 (tests: ``gpiozero.pins.mock.MockFactory(pin_class=MockPWMPin)``).
@@ -54,6 +56,8 @@ class LedPins:
     bar: tuple[int, int, int, int, int]
     posture: int
     button: int | None = None
+    monotone: int | None = None
+    """The monotone LED (optional)."""
 
     def __post_init__(self) -> None:
         self._check("leds")
@@ -67,6 +71,8 @@ class LedPins:
                  *((f"bar[{i}]", p) for i, p in enumerate(self.bar)), ("posture", self.posture)]
         if self.button is not None:
             named.append(("button", self.button))
+        if self.monotone is not None:
+            named.append(("monotone", self.monotone))
         seen: dict[int, str] = {}
         for name, pin in named:
             if isinstance(pin, bool) or not isinstance(pin, int) or not 0 <= pin <= BCM_MAX:
@@ -77,13 +83,13 @@ class LedPins:
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "leds") -> LedPins:
-        """Build from a ``[leds]`` TOML table (``rgb``, ``bar``, ``posture``, optional ``button``).
+        """Build from a ``[leds]`` TOML table (``rgb``, ``bar``, ``posture``, optional ``button`` and ``monotone``).
 
         Raises :class:`ConfigError` naming the field; a GPIO used twice is refused.
         """
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
-        known = {"rgb", "bar", "posture", "button"}
+        known = {"rgb", "bar", "posture", "button", "monotone"}
         for key in table:
             if key not in known:
                 raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -97,7 +103,7 @@ class LedPins:
             raise ConfigError(f"{where}.bar: must be a list of 5 GPIO numbers (lowest segment first), got {bar!r}")
         try:
             return cls(rgb=tuple(rgb), bar=tuple(bar), posture=table["posture"],
-                       button=table.get("button"))
+                       button=table.get("button"), monotone=table.get("monotone"))
         except ConfigError as exc:
             text = str(exc)
             raise ConfigError(where + text.removeprefix("leds") if text.startswith("leds.") else text) from None
@@ -188,8 +194,9 @@ class LedPanel:
         self._closed = False
         self._button: Any = None
         self._devices: list[Any] = []
-        self._shown: tuple[tuple[float, ...], int, float] | None = None
-        """What show() last wrote: (rgb colour, bar segments, posture brightness)."""
+        self._shown: tuple[tuple[float, ...], int, float, float] | None = None
+        """What show() last wrote: (rgb colour, bar segments, posture brightness, monotone brightness)."""
+        self._monotone: Any = None
         try:
             self._rgb = RGBLED(*pins.rgb, pwm=True, pin_factory=pin_factory)
             self._devices.append(self._rgb)
@@ -197,13 +204,17 @@ class LedPanel:
             self._devices.append(self._bar)
             self._posture = PWMLED(pins.posture, pin_factory=pin_factory)
             self._devices.append(self._posture)
+            if pins.monotone is not None:
+                self._monotone = PWMLED(pins.monotone, pin_factory=pin_factory)
+                self._devices.append(self._monotone)
         except Exception as exc:
             self.close()
             raise ConfigError(f"cannot open the LEDs on {pins}: {exc}") from exc
 
     def show(self, top: Cue | None, level_dbov: float | None, band: tuple[float, float], speaking: bool,
-             posture: Posture, *, cues: tuple[Cue, ...] | None = None) -> None:
-        """Show the top cue, the level bar and the posture LED. Unchanged outputs are not rewritten.
+             posture: Posture, *, cues: tuple[Cue, ...] | None = None, monotone: bool = False) -> None:
+        """Show the top cue, the level bar, the posture LED and the monotone LED (when wired).
+        Unchanged outputs are not rewritten.
 
         The posture LED follows ``Cue.POSTURE in cues`` when ``cues`` is given (pass the cue policy's
         ``active``, so it keeps the policy's minimum on-time), else ``posture is SLOUCHED``.
@@ -211,7 +222,8 @@ class LedPanel:
         colour = (0.0, 0.0, 0.0) if top is None else tuple(c * self.brightness for c in CUE_COLOURS[top])
         segments = bar_segments(level_dbov, band, speaking)
         posture_on = (Cue.POSTURE in cues) if cues is not None else posture is Posture.SLOUCHED
-        want = (colour, segments, self.posture_brightness if posture_on else 0.0)
+        want = (colour, segments, self.posture_brightness if posture_on else 0.0,
+                self.posture_brightness if monotone else 0.0)
         with self._lock:
             if self._closed or want == self._shown:
                 return
@@ -221,12 +233,15 @@ class LedPanel:
                 self._bar.value = segments / len(self.pins.bar)
             if self._shown is None or self._shown[2] != want[2]:
                 self._posture.value = want[2]
+            if self._monotone is not None and (self._shown is None or self._shown[3] != want[3]):
+                self._monotone.value = want[3]
             self._shown = want
 
     def cycle(self, step_s: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> list[str]:
         """Selftest: light each LED alone in turn for ``step_s`` seconds; all off afterwards.
 
-        Returns the names cycled: ``rgb.red``, ``rgb.green``, ``rgb.blue``, ``bar.0``..``bar.4``, ``posture``.
+        Returns the names cycled: ``rgb.red``, ``rgb.green``, ``rgb.blue``, ``bar.0``..``bar.4``, ``posture``
+        (and ``monotone`` when wired).
         """
         names: list[str] = []
         steps: list[tuple[str, Callable[[], None]]] = []
@@ -235,6 +250,8 @@ class LedPanel:
         for i in range(len(self.pins.bar)):
             steps.append((f"bar.{i}", self._bar[i].on))
         steps.append(("posture", self._posture.on))
+        if self._monotone is not None:
+            steps.append(("monotone", self._monotone.on))
         for name, light in steps:
             with self._lock:
                 if self._closed:
@@ -258,6 +275,8 @@ class LedPanel:
         self._rgb.off()
         self._bar.off()
         self._posture.off()
+        if self._monotone is not None:
+            self._monotone.off()
 
     def button(self) -> Any:
         """The optional calibrate button (a ``gpiozero.Button``, pull-up, ``button_hold_s``), or None."""

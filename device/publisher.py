@@ -6,7 +6,7 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
 - ``state`` (retained, QoS 1): a birth ``online`` on every connect, ``offline`` on a clean stop, and the
   last will ``lost`` (retained, QoS 1) when the broker loses the desk.
 - ``metrics`` (QoS 0): published only while connected; a snapshot that may be lost.
-- ``event`` and ``minute`` (QoS 1): encoded, written to the durable :class:`device.spool.Spool`, then
+- ``event``, ``minute`` and ``call`` (QoS 1): encoded, written to the durable :class:`device.spool.Spool`, then
   published by a worker thread in spool order with a bounded number in flight. A row is deleted only
   after its PUBACK (paho's ``on_publish`` with the mid). Messages in flight when the connection drops
   are retransmitted by paho on reconnect; after a restart the whole spool is replayed from the oldest
@@ -16,6 +16,10 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
 - ``config`` (retained, to the desk): subscribed on every connect; a valid new payload is handed to
   ``on_config`` (on the worker thread, so keep it quick); an invalid one is logged and answered with
   an ``Event(kind=config_rejected)``.
+- ``cti`` (to the desk, schema 1.1): subscribed on every connect when ``on_cti`` is given (the ``mqtt``
+  call source); each valid payload goes to ``on_cti`` on the worker thread, in arrival order. An invalid
+  one is logged (the first of each reason at WARNING, the rest at DEBUG), counted in ``cti_rejected``
+  and dropped: a bridge's mistake is no event of the desk.
 
 An unreachable broker is retried by paho with backoff (``RECONNECT_MIN_S`` .. ``reconnect_max_s``). It
 is logged as a WARNING naming the broker url and the cause (connection refused, DNS failure, TLS
@@ -52,7 +56,9 @@ from device.spool import Spool, SpoolError
 from mqtt_schema import (
     QOS,
     RETAIN,
+    Call,
     Config,
+    Cti,
     DeskKind,
     DeskStatus,
     DeskTopic,
@@ -164,7 +170,8 @@ class DeskPublisher:
     def __init__(self, *, site: str, desk: str, settings: MqttSettings, spool: Spool, boot: int,
                  now_ms: Callable[[], int], versions: Versions, capabilities: list[str],
                  on_config: Callable[[Config], None] | None = None, client_id: str | None = None,
-                 max_inflight: int = MAX_INFLIGHT, reconnect_max_s: int = RECONNECT_MAX_S) -> None:
+                 max_inflight: int = MAX_INFLIGHT, reconnect_max_s: int = RECONNECT_MAX_S,
+                 on_cti: Callable[[Cti], object] | None = None) -> None:
         try:
             self._topics = {kind: str(DeskTopic(site, desk, kind)) for kind in DeskKind}
         except SchemaError as exc:
@@ -180,6 +187,9 @@ class DeskPublisher:
         self.versions = versions
         self.capabilities = list(capabilities)
         self.on_config = on_config
+        self.on_cti = on_cti
+        self.cti_rejected: dict[str, int] = {}
+        """Refused CTI payloads by reason (``SchemaError.reason``)."""
         self.max_inflight = max_inflight
         self.last_error: str | None = None
         """The last connection problem (refused, lost), for status displays; None once connected."""
@@ -195,6 +205,7 @@ class DeskPublisher:
         self._stopping = threading.Event()
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._configs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._ctis: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._flushed = threading.Condition()
         self._inflight: dict[int, int] = {}  # mid -> spool row id (worker thread only)
         self._last_sent_id = 0  # worker thread only
@@ -371,7 +382,15 @@ class DeskPublisher:
         with self._lock:
             return self._spool_message(DeskKind.MINUTE, Minute(**self._next(), **fields))
 
-    def _spool_message(self, kind: DeskKind, message: Event | Minute) -> int:
+    def call(self, **fields: Any) -> int:
+        """Spool a ``Call`` summary (durable when this returns) and publish it (QoS 1); return its seq.
+
+        Raises :class:`SpoolError` when the spool cannot store it, :class:`SchemaError` for a bad field.
+        """
+        with self._lock:
+            return self._spool_message(DeskKind.CALL, Call(**self._next(), **fields))
+
+    def _spool_message(self, kind: DeskKind, message: Event | Minute | Call) -> int:
         payload = encode(message)
         self.spool.append(self._topics[kind], payload, QOS[kind.value])
         self._wake.set()
@@ -414,6 +433,7 @@ class DeskPublisher:
             self._wake.clear()
             try:
                 self._handle_configs()
+                self._handle_ctis()
                 self._handle_acks()
                 if self._connected.is_set():
                     self._report_dropped()
@@ -480,6 +500,27 @@ class DeskPublisher:
                 log.exception("on_config failed")
                 self.event(EventKind.CONFIG_REJECTED, message=_short(f"config not applied: {exc}"))
 
+    def _handle_ctis(self) -> None:
+        topic = self._topics[DeskKind.CTI]
+        while True:
+            try:
+                payload = self._ctis.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                _, message = decode_topic(topic, payload)
+            except SchemaError as exc:
+                first = exc.reason not in self.cti_rejected
+                self.cti_rejected[exc.reason] = self.cti_rejected.get(exc.reason, 0) + 1
+                log.log(logging.WARNING if first else logging.DEBUG, "refused a CTI message on %s: %s", topic,
+                        _short(str(exc)), extra=kv(reason=exc.reason, field=exc.field))
+                continue
+            if isinstance(message, Cti) and self.on_cti is not None:
+                try:
+                    self.on_cti(message)
+                except Exception:
+                    log.exception("on_cti failed")
+
     # --- paho callbacks (network thread): set flags, enqueue, never raise ----------------------
 
     def _connect_failed(self, cause: str) -> None:
@@ -508,6 +549,8 @@ class DeskPublisher:
             self._publish_state(DeskStatus.ONLINE)
             self._connected.set()
             client.subscribe(self._topics[DeskKind.CONFIG], qos=QOS["config"])
+            if self.on_cti is not None:
+                client.subscribe(self._topics[DeskKind.CTI], qos=QOS["cti"])
             outage = self.warnings.connected()
             if outage is None:
                 log.info("connected to %s", self.settings.url, extra=kv(broker=self.settings.url))
@@ -541,6 +584,9 @@ class DeskPublisher:
         try:
             if msg.topic == self._topics[DeskKind.CONFIG] and msg.payload:
                 self._configs.put(bytes(msg.payload))
+                self._wake.set()
+            elif msg.topic == self._topics[DeskKind.CTI] and self.on_cti is not None:
+                self._ctis.put(bytes(msg.payload))
                 self._wake.set()
         except Exception:
             log.exception("on_message")

@@ -7,7 +7,9 @@ between the two minutes in proportion, so a minute never holds more than 60 s.
 Units: seconds (``_s``), dBov, syllables per minute (``_spm``), cm. Means over speech are weighted by
 own-speech seconds; levels (``level_dbov``, ``noise_dbov``) are averaged in the power domain
 (``10*log10(sum(w * 10**(L/10)) / sum(w))``), rate and distance linearly. ``noise_dbov`` is weighted by
-clock seconds. ``cue_s`` counts own-speech seconds for the speech cues and clock seconds for posture.
+clock seconds. ``cue_s`` counts own-speech seconds for the speech cues and clock seconds for posture;
+``monotone_s`` own-speech seconds with the monotone cue on, ``intonation_st`` the speech-weighted mean
+of the live F0 spread (both None when the measurement carries no intonation).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MINUTE_MS = 60_000
 _DBOV = (-200.0, 10.0)
 _SPM = (0.0, 1200.0)
 _CM = (0.0, 100.0)
+_ST = (0.0, 48.0)
 
 
 @dataclass
@@ -43,6 +46,10 @@ class _Acc:
     worn_s: float = 0.0
     slouched_s: float = 0.0
     upright_s: float = 0.0
+    intonation: bool = False
+    into_w: float = 0.0
+    into_sum: float = 0.0
+    monotone_s: float = 0.0
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -56,6 +63,8 @@ class _Acc:
             "worn_s": _sec(self.worn_s),
             "slouched_s": _sec(self.slouched_s),
             "upright_s": _sec(self.upright_s),
+            "intonation_st": _clamp(self.into_sum / self.into_w, _ST) if self.into_w > 0 else None,
+            "monotone_s": _sec(self.monotone_s) if self.intonation else None,
         }
 
 
@@ -82,11 +91,11 @@ class MinuteRollup:
         self._acc: _Acc | None = None
 
     def add(self, now_ms: int, dt_s: float, m: Measurement | None, cues: tuple[Cue, ...], worn: bool | None,
-            posture: Posture) -> dict[str, Any] | None:
+            posture: Posture, monotone: bool = False) -> dict[str, Any] | None:
         """Add the interval of ``dt_s`` seconds ending at ``now_ms`` (ms since the epoch).
 
         ``m.speech_s`` is the own speech in the interval; ``cues`` the active cues; ``worn`` and ``posture``
-        their state over the interval. Returns the finished minute's fields when this sample closes one.
+        their state over the interval; ``monotone`` the monotone cue. Returns the finished minute's fields when this sample closes one.
         """
         if not math.isfinite(dt_s) or dt_s < 0:
             raise ValueError(f"dt_s must be a finite number of seconds >= 0, got {dt_s!r}")
@@ -100,18 +109,18 @@ class MinuteRollup:
                 # the interval crosses into the new minute: the old one gets its share (at most its own end)
                 share = min(1.0, (min(minute_ts, acc.minute_ts + MINUTE_MS) - start_ms) / dt_ms)
                 if share > 0:
-                    self._add(acc, share, dt_s, m, cues, worn, posture)
+                    self._add(acc, share, dt_s, m, cues, worn, posture, monotone)
             finished = acc.fields()
             acc = None
         if acc is None:
             acc = self._acc = _Acc(minute_ts)
         share = 1.0 if dt_ms <= 0 else min(1.0, (now_ms - max(start_ms, minute_ts)) / dt_ms)
-        self._add(acc, share, dt_s, m, cues, worn, posture)
+        self._add(acc, share, dt_s, m, cues, worn, posture, monotone)
         return finished
 
     @staticmethod
     def _add(acc: _Acc, share: float, dt_s: float, m: Measurement | None, cues: tuple[Cue, ...],
-             worn: bool | None, posture: Posture) -> None:
+             worn: bool | None, posture: Posture, monotone: bool = False) -> None:
         t = dt_s * share
         acc.seconds += t
         speech = (m.speech_s * share) if m is not None and m.speech_s > 0 else 0.0
@@ -130,6 +139,14 @@ class MinuteRollup:
                     assert m.distance_cm is not None
                     acc.dist_w += speech
                     acc.dist_sum += speech * m.distance_cm
+                if _finite(m.intonation_st):
+                    assert m.intonation_st is not None
+                    acc.into_w += speech
+                    acc.into_sum += speech * m.intonation_st
+                if monotone:
+                    acc.monotone_s += speech
+            if m.monotone is not None:
+                acc.intonation = True
             if _finite(m.noise_dbov) and t > 0:
                 assert m.noise_dbov is not None
                 acc.noise_w += t

@@ -9,7 +9,15 @@ One loop on the injected clock (:mod:`device.clock`) does, per audio block (``au
 4. the cue policy for every measurement, an event for every cue change, the LEDs (and the headset LED);
 5. every ``agent.metrics_interval_s`` a Metrics snapshot; every minute a Minute rollup;
 6. link events (connected, disconnected, worn, doffed), remote configs and button presses, all
-   handled here, on the loop's thread, so that a config swap is atomic for the loop.
+   handled here, on the loop's thread, so that a config swap is atomic for the loop;
+7. call state (``calls.source``: none, gpio, baresip, mqtt; :mod:`device.calls`): every transition and
+   every measurement's (time, speaking) go to a :class:`~device.calls.measures.CallMeter`; when a call
+   has closed and the speech stream has caught up with the hang-up, its ``call`` summary (with the
+   call's level, rate and intonation, :mod:`device.call_summary`) is spooled like an event. The live
+   call state goes into metrics;
+8. with ``intonation.enabled``, the analyser measures the F0 spread of own speech; the monotone cue
+   (:class:`device.cues.MonotoneCue`) follows its decision on its own LED, and is published in the
+   ``monotone`` fields of metrics and minute rollups (not as a cue event: see :mod:`device.cues`).
 
 A remote config is validated with the file's code (:func:`device.config.apply_remote`); every new
 object (cue config, posture thresholds, analyser for a new calibration) is built before anything is
@@ -47,15 +55,30 @@ import numpy as np
 import numpy.typing as npt
 
 from device.audio_sources import AudioSource, open_source
+from device.call_summary import CallAudio, call_message_fields
+from device.calls import CallMeter, CallPhase, CallSource, MqttCallSource
+from device.calls import open_source as open_call_source
 from device.clock import Clock
 from device.config import AgentConfig, apply_remote
+from device.cues import MonotoneCue
 from device.errors import AgentError, AudioError, ConfigError, ShutdownError
 from device.headset_client import HeadsetClient, LinkEvent
 from device.logs import kv
 from device.posture import PostureError, PostureTracker
 from device.posture_store import PostureStoreError, load_pose, save_pose
 from device.spool import SpoolError
-from mqtt_schema import SCHEMA_MINOR, SCHEMA_VERSION, Config, Cue, EventKind, PartStatus, Posture, Versions
+from mqtt_schema import (
+    SCHEMA_MINOR,
+    SCHEMA_VERSION,
+    CallStatus,
+    Config,
+    Cue,
+    EventKind,
+    PartStatus,
+    Posture,
+    SchemaError,
+    Versions,
+)
 
 log = logging.getLogger("device.agent")
 
@@ -106,6 +129,9 @@ class AgentStatus:
     measurements: int = 0
     metrics_sent: int = 0
     events_sent: int = 0
+    calls_sent: int = 0
+    monotone_changes: list[tuple[int, bool]] = field(default_factory=list)
+    """(clock ms, on) of every monotone cue change, newest last (bounded)."""
     cue_changes: list[tuple[int, str, bool]] = field(default_factory=list)
     """(clock ms, cue, on) of every cue change, newest last (bounded)."""
 
@@ -133,6 +159,10 @@ class AgentService:
         self.cues: Any = None
         self.rollup: Any = None
         self.tracker = PostureTracker(config.posture)
+        self.calls: CallSource | None = None
+        self.call_meter = CallMeter(cadence=config.calls.cadence, norms=config.calls.norms)
+        self.call_audio = CallAudio(config.intonation.params)
+        self.monotone = MonotoneCue(config.cues.min_on_s)
         self._audio_retry_at_ms = 0
         self._audio_backoff_s = AUDIO_RETRY_MIN_S
         self._audio_ended = False
@@ -209,12 +239,16 @@ class AgentService:
         self.rollup = MinuteRollup()
         self._open_audio(first=True)
         self.spool = Spool(self.state_dir / "spool.db", cfg.spool.max_rows)
+        # the call source (not started yet); an mqtt one is fed by the publisher's cti subscription
+        self.calls = open_call_source(cfg.calls.source, clock=self.clock, cadence=cfg.calls.cadence,
+                                      pin_factory=self.pin_factory, site=cfg.desk.site, desk=cfg.desk.desk)
+        on_cti = self.calls.receive if isinstance(self.calls, MqttCallSource) else None
         self.publisher = DeskPublisher(
             site=cfg.desk.site, desk=cfg.desk.desk, settings=cfg.mqtt, spool=self.spool, boot=self.boot,
             now_ms=self.clock.now_ms,
             versions=Versions(agent=agent_version(), schema=f"{SCHEMA_VERSION}.{SCHEMA_MINOR}"),
             capabilities=self._capabilities(), on_config=lambda c: self._inbox.put(("config", c)),
-            client_id=self.client_id or f"headset-agent-{cfg.desk.site}-{cfg.desk.desk}",
+            client_id=self.client_id or f"headset-agent-{cfg.desk.site}-{cfg.desk.desk}", on_cti=on_cti,
         )
         self.publisher.set_state(audio=self.status.audio, headset=self._headset_status(),
                                  headset_id=None, config_hash=cfg.config_hash, firmware=None)
@@ -223,12 +257,14 @@ class AgentService:
             self._event(EventKind.AUDIO_ERROR, message=self._audio_error[:200])
         if cfg.headset.port is not None:
             self.headset = HeadsetClient(cfg.headset.port, cfg.headset.baud, monotonic=self.monotonic).start()
+        self.calls.start()
         now = self.clock.now_ms()
         self._next_metrics_ms = now + int(cfg.agent.metrics_interval_s * 1000)
         self._last_tick_ms = now
         self._started = True
         log.info("agent started", extra=kv(site=cfg.desk.site, desk=cfg.desk.desk, boot=self.boot,
                                            audio=cfg.audio.source, headset=cfg.headset.port,
+                                           calls=cfg.calls.source, intonation=cfg.intonation.enabled,
                                            config_hash=cfg.config_hash, time_scale=self.clock.scale))
         return self
 
@@ -247,8 +283,9 @@ class AgentService:
     def shutdown(self, timeout_s: float = 10.0) -> list[str]:
         """Stop everything, each step whatever the ones before did (idempotent).
 
-        Steps, in order: the headset link, the audio source, the last partial minute rollup into the
-        spool, a spool flush (only while connected, up to ``timeout_s`` / 2 s), the publisher (the
+        Steps, in order: the headset link, the call source, the audio source, the last partial minute
+        rollup and the summaries of calls that closed but were not yet published into the spool (a
+        call still active is not summarised), a spool flush (only while connected, up to ``timeout_s`` / 2 s), the publisher (the
         ``offline`` state while connected, disconnect; up to ``timeout_s`` / 2 s, about 0.5 s when
         not connected), the LEDs off, the spool closed. A step that raises is logged (``shutdown step
         failed`` with ``step`` and ``error``) and the rest go on. Returns "step: error" of each failed
@@ -272,10 +309,13 @@ class AgentService:
 
         if self.headset is not None:
             step("headset link", self.headset.stop)
+        if self.calls is not None:
+            step("call source", self.calls.stop)
         if self.audio is not None:
             step("audio", self.audio.close)
         if self.publisher is not None:
             step("final minute rollup", self._spool_last_minute)
+            step("last call summaries", lambda: self._finish_calls(self.clock.now_ms() + self.call_meter.lag_ms))
             step("spool flush", lambda: self._flush_spool(timeout_s / 2))
             step("publisher stop", lambda: self.publisher.stop(timeout_s / 2))
         if self.leds is not None:
@@ -327,13 +367,15 @@ class AgentService:
             self._event(EventKind.AUDIO_OK, message=src.description[:200])
             self._update_state()
 
-    def _build_analyzer(self, calibration: Any = "current") -> Any:
+    def _build_analyzer(self, calibration: Any = "current", intonation: Any = None) -> Any:
         from device.dsp import StreamingAnalyzer
 
         cal = self.config.calibration if calibration == "current" else calibration
         assert self.audio is not None
+        into = self.config.intonation if intonation is None else intonation
         analyzer = StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=min(2, self.audio.channels),
-                                     calibration=cal, emit_interval_s=0.1)
+                                     calibration=cal, emit_interval_s=0.1,
+                                     intonation=into.params if into.enabled else False)
         if calibration == "current":
             self.analyzer = analyzer
         return analyzer
@@ -386,6 +428,7 @@ class AgentService:
             self._clock_stepped_back(now_ms)
         self._handle_inbox(now_ms)
         self._handle_link(now_ms)
+        self._handle_calls()
         worn, pitch, roll = self._headset_now(now_ms)
         posture = self.tracker.update(now_ms / 1000.0, pitch, worn)
         self.status.posture, self.status.worn = posture, worn
@@ -398,6 +441,7 @@ class AgentService:
             if worn is not False:
                 measurements = self.analyzer.feed(block)
         self._apply_measurements(now_ms, measurements, posture, worn)
+        self._finish_calls(now_ms)
         self._show(posture)
         if now_ms >= self._next_metrics_ms:
             self._publish_metrics(now_ms, posture, worn, pitch, roll)
@@ -441,9 +485,57 @@ class AgentService:
                 self._interval.speech_s += m.speech_s
                 self._interval.clipping = max(self._interval.clipping, m.clipping)
                 self._interval.last = m
-            minute = self.rollup.add(t_ms, dt_s, m, self.cues.active, worn, posture)
+                self._monotone_update(t_ms, m.monotone, worn)
+                self.call_meter.speech(t_ms, bool(m.speaking))
+                self.call_audio.add(t_ms, m, self.monotone.on)
+            minute = self.rollup.add(t_ms, dt_s, m, self.cues.active, worn, posture, self.monotone.on)
             if minute is not None:
                 self._minute(minute)
+
+    def _monotone_update(self, t_ms: int, monotone: bool | None, worn: bool | None) -> None:
+        changed = self.monotone.update(t_ms / 1000.0, monotone, worn)
+        if changed is not None:
+            log.info("monotone cue", extra=kv(on=changed, boot=self.boot))
+            self.status.monotone_changes.append((t_ms, changed))
+            del self.status.monotone_changes[:-1000]
+
+    # --- calls --------------------------------------------------------------------------------------
+
+    def _handle_calls(self) -> None:
+        """Call transitions since the last pass, to the meter and the per-call audio."""
+        if self.calls is None:
+            return
+        if isinstance(self.calls, MqttCallSource):
+            self.calls.set_connected(self.publisher.connected)
+            self.calls.tick()
+        for state in self.calls.events():
+            self.call_meter.call(state)
+            self.call_audio.call(state)
+
+    def _finish_calls(self, now_ms: int) -> None:
+        """Publish the summary of every call whose speech has caught up with its hang-up."""
+        for measures in self.call_meter.finished(now_ms):
+            fields = call_message_fields(measures, self.call_audio.take(measures.call_id))
+            try:
+                seq = self.publisher.call(**fields)
+            except (SpoolError, SchemaError) as exc:
+                log.error("call summary not spooled", extra=kv(boot=self.boot, error=str(exc)))
+                continue
+            self.status.calls_sent += 1
+            log.info("call", extra=kv(boot=self.boot, seq=seq, call_id=fields["call_id"], source=fields["source"],
+                                      rings=fields["rings"], greeting_latency_s=fields["greeting_latency_s"],
+                                      answer_ok=fields["answer_ok"], greeting_ok=fields["greeting_ok"]))
+
+    def _call_status(self) -> CallStatus | None:
+        """The live call state for metrics; None without a call source."""
+        if self.calls is None or self.calls.name == "none":
+            return None
+        phase = self.calls.current().phase
+        if phase is CallPhase.RINGING:
+            return CallStatus.RINGING
+        if phase is CallPhase.ESTABLISHED:
+            return CallStatus.ESTABLISHED
+        return CallStatus.IDLE
 
     def _cue_event(self, change: Any) -> None:
         value = _finite(change.value)
@@ -458,7 +550,7 @@ class AgentService:
         speaking = bool(last.speaking) if last is not None else False
         active = self.cues.active
         top = self.cues.top
-        self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active)
+        self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active, monotone=self.monotone.on)
         if self.headset is not None and self.config.headset.forward_led and top != self._headset_led_top:
             if self.headset.connected:
                 from device.leds import CUE_COLOURS
@@ -608,8 +700,9 @@ class AgentService:
             try:
                 new = apply_remote(cfg, remote.config)
                 new_analyzer = None
-                if new.calibration != cfg.calibration and self.audio is not None:
-                    new_analyzer = self._build_analyzer(new.calibration)
+                if (new.calibration != cfg.calibration or new.intonation != cfg.intonation) and self.audio is not None:
+                    new_analyzer = self._build_analyzer(new.calibration, new.intonation)
+                new_call_audio = CallAudio(new.intonation.params) if new.intonation != cfg.intonation else None
                 target = self._target_level(new)
             except (ConfigError, AgentError, ValueError) as exc:
                 log.warning("remote config rejected", extra=kv(reason=str(exc)))
@@ -622,6 +715,10 @@ class AgentService:
                 self.tracker.reconfigure(new.posture)
                 if new_analyzer is not None:
                     self.analyzer = new_analyzer
+                if new_call_audio is not None:
+                    self.call_audio = new_call_audio
+                self.call_meter.cadence, self.call_meter.norms = new.calls.cadence, new.calls.norms
+                self.monotone.min_on_s = new.cues.min_on_s
                 logging.getLogger("device").setLevel(new.agent.log_level.upper())
                 log.info("remote config applied", extra=kv(config_hash=new.config_hash))
                 self._event(EventKind.CONFIG_APPLIED, message=f"config {new.config_hash} applied")
@@ -697,6 +794,9 @@ class AgentService:
             cues=list(self.cues.active),
             audio=self.status.audio,
             headset=self._headset_status(),
+            call=self._call_status(),
+            intonation_st=(round(m.intonation_st, 2) if fresh and m.intonation_st is not None else None),
+            monotone=self.monotone.on if self.analyzer is not None and self.analyzer.intonation else None,
         )
         self.status.metrics_sent += 1
         self._interval = _Interval(last=m if fresh else None)

@@ -13,7 +13,12 @@ from mqtt_schema.messages import (
     Alert,
     AlertLog,
     AlertTransition,
+    Call,
+    CallDirection,
+    CallStatus,
     Config,
+    Cti,
+    CtiPhase,
     Cue,
     DeskMessage,
     DeskStatus,
@@ -45,10 +50,11 @@ from mqtt_schema.topics import (
 __all__ = [
     "REJECT_REASONS",
     "MAX_PAYLOAD_BYTES", "QOS", "RETAIN", "SCHEMA_MINOR", "SCHEMA_VERSION", "Alert", "AlertLog",
-    "AlertLogTopic", "AlertTopic", "AlertTransition", "Config", "Cue", "DeskKind", "DeskMessage",
+    "AlertLogTopic", "AlertTopic", "AlertTransition", "Call", "CallDirection", "CallStatus", "Config", "Cti",
+    "CtiPhase", "Cue", "DeskKind", "DeskMessage",
     "DeskStatus", "DeskTopic", "Event", "EventKind", "Message", "Metrics", "Minute", "PartStatus",
     "Posture", "SchemaError", "Severity", "State", "Versions", "alert_filter", "alert_log_filter",
     "check_id", "decode", "decode_topic", "desk_filter", "encode", "parse_topic", "shared",
     "type_for_kind",
 ]
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -21,8 +21,13 @@ from msgspec import Meta
 
 SCHEMA_VERSION = 1
 """Major version: a change that breaks old readers bumps it (and the topic's ``v1``)."""
-SCHEMA_MINOR = 0
-"""Minor version: adding optional fields bumps it; readers tolerate unknown fields."""
+SCHEMA_MINOR = 1
+"""Minor version: adding optional fields, or a new topic kind with its own message type, bumps it;
+readers tolerate unknown fields and do not subscribe to kinds they do not know.
+
+1.1: the ``call`` summary (desk → host) and ``cti`` call state (a PBX or softphone bridge → desk)
+topics; optional ``call``, ``intonation_st`` and ``monotone`` in ``metrics``; optional
+``intonation_st`` and ``monotone_s`` in ``minute``."""
 
 # --- shared pieces -------------------------------------------------------------------------------
 
@@ -38,6 +43,10 @@ Deg = Annotated[float, Meta(ge=-180.0, le=180.0, description="angle in degrees")
 Seconds = Annotated[float, Meta(ge=0.0, le=86400.0, description="duration in seconds")]
 MinuteSeconds = Annotated[float, Meta(ge=0.0, le=60.5, description="seconds within one minute")]
 Fraction = Annotated[float, Meta(ge=0.0, le=1.0, description="fraction, 0..1")]
+Semitones = Annotated[float, Meta(ge=0.0, le=48.0, description="F0 spread in semitones (10th-90th percentile)")]
+Count = Annotated[int, Meta(ge=0, le=1000, description="a small count")]
+CallRef = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:@+\-]{1,128}$",
+                              description="a call source's opaque call id (no spaces; never a phone number)")]
 ShortText = Annotated[str, Meta(max_length=200, description="short text, never speech content")]
 Hash = Annotated[str, Meta(pattern=r"^[0-9a-f]{8,64}$", description="hex digest")]
 VersionText = Annotated[str, Meta(max_length=40, pattern=r"^[0-9A-Za-z.+\-_]{1,40}$")]
@@ -89,6 +98,27 @@ class EventKind(StrEnum):
     AUDIO_OK = "audio_ok"
     SPOOL_DROPPED = "spool_dropped"
     ERROR = "error"
+
+
+class CallStatus(StrEnum):
+    """The desk's live call state (``metrics.call``): between calls ``idle``."""
+
+    IDLE = "idle"
+    RINGING = "ringing"
+    ESTABLISHED = "established"
+
+
+class CallDirection(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class CtiPhase(StrEnum):
+    """A call's phase as a CTI bridge reports it (``cti``)."""
+
+    RINGING = "ringing"
+    ESTABLISHED = "established"
+    CLOSED = "closed"
 
 
 class Severity(StrEnum):
@@ -159,6 +189,13 @@ class Metrics(_Desk, frozen=True, kw_only=True, tag="metrics", tag_field="type")
     cues: Annotated[list[Cue], Meta(max_length=7)] = []
     audio: PartStatus = PartStatus.NONE
     headset: PartStatus = PartStatus.NONE
+    # 1.1
+    call: CallStatus | None = None
+    """The desk's call state; null when the desk has no call source."""
+    intonation_st: Semitones | None = None
+    """F0 spread over the last 10 s of own speech; null when not measured (off, too little voiced speech)."""
+    monotone: bool | None = None
+    """The monotone cue; null when intonation is not measured."""
 
 
 class Event(_Desk, frozen=True, kw_only=True, tag="event", tag_field="type"):
@@ -184,6 +221,54 @@ class Minute(_Desk, frozen=True, kw_only=True, tag="minute", tag_field="type"):
     worn_s: MinuteSeconds = 0.0
     slouched_s: MinuteSeconds = 0.0
     upright_s: MinuteSeconds = 0.0
+    # 1.1
+    intonation_st: Semitones | None = None
+    """Mean live F0 spread over the minute's own speech; null when not measured."""
+    monotone_s: MinuteSeconds | None = None
+    """Own-speech seconds with the monotone cue on; null when intonation is not measured."""
+
+
+class Call(_Desk, frozen=True, kw_only=True, tag="call", tag_field="type"):
+    """QoS 1, spooled (1.1): the summary of one finished call. Numbers, flags and ids only.
+
+    ``call_id`` is the first 16 hex digits of sha256 of the source's call id (the SIP Call-ID, the
+    CTI bridge's id, ``gpio-<ms>``): a PBX can match it, nobody can read a number or URI out of it.
+    Times are agent-clock ms; ``null`` = not measured or not applicable (see docs/mqtt.md).
+    """
+
+    call_id: Hash
+    source: Id
+    direction: CallDirection | None = None
+    start_ts: TsMs
+    """When the call began: ringing, else the connection."""
+    end_ts: TsMs
+    answered: bool = False
+    abandoned: bool = False
+    """An incoming call that closed while ringing (the caller gave up, or nobody answered)."""
+    rings: Count | None = None
+    rings_counted: bool = False
+    """True: counted by the source (GPIO ring bursts, CTI); False: from the ringing time and the cadence."""
+    ring_s: Seconds | None = None
+    greeting_latency_s: Seconds | None = None
+    """From the connection to the onset of own speech."""
+    talk_s: Seconds | None = None
+    """Connected time, from the connection to the hang-up."""
+    own_talk_s: Seconds | None = None
+    longest_own_silence_s: Seconds | None = None
+    silent_call: bool | None = None
+    """True when the far end stayed silent; null: the far end's audio is not measured."""
+    longest_mutual_silence_s: Seconds | None = None
+    answer_ok: bool | None = None
+    greeting_ok: bool | None = None
+    max_rings: Count | None = None
+    greet_within_s: Seconds | None = None
+    """The norms ``answer_ok`` and ``greeting_ok`` were judged against."""
+    intonation_st: Semitones | None = None
+    """F0 spread over the call's own speech; null when not measured or too little voiced speech."""
+    monotone_share: Fraction | None = None
+    """Share of the call's own speech with the monotone cue on; null when not measured or no own speech."""
+    level_dbov: Dbov | None = None
+    rate_spm: Spm | None = None
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, tag="config", tag_field="type"):
@@ -199,6 +284,25 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, tag="config", tag_field=
     ts: TsMs
     config: dict[str, Any] = {}
     calibrate_posture: bool = False
+
+
+class Cti(msgspec.Struct, frozen=True, kw_only=True, tag="cti", tag_field="type"):
+    """QoS 1, not retained, to the desk (1.1): a call's phase from a PBX or softphone bridge.
+
+    The desk stamps each transition with its own clock when it receives it (``ts`` is the bridge's
+    time, for logs). ``rings`` is the bridge's ring count when it has one. A repeated phase of the same
+    ``call_id`` is ignored, so a bridge may repeat itself.
+    """
+
+    v: Version = SCHEMA_VERSION
+    site: Id
+    desk: Id
+    ts: TsMs
+    call_id: CallRef
+    phase: CtiPhase
+    direction: CallDirection | None = None
+    rings: Count | None = None
+    reason: ShortText | None = None
 
 
 # --- host → supervisors --------------------------------------------------------------------------
@@ -235,6 +339,7 @@ class AlertLog(msgspec.Struct, frozen=True, kw_only=True, tag="alert-log", tag_f
     summary: ShortText = ""
 
 
-DeskMessage = State | Metrics | Event | Minute
-Message = State | Metrics | Event | Minute | Config | Alert | AlertLog
-MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (State, Metrics, Event, Minute, Config, Alert, AlertLog)
+DeskMessage = State | Metrics | Event | Minute | Call
+Message = State | Metrics | Event | Minute | Call | Config | Cti | Alert | AlertLog
+MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (State, Metrics, Event, Minute, Call, Config, Cti, Alert,
+                                                   AlertLog)

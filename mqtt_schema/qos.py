@@ -9,7 +9,9 @@ QOS: Final[dict[str, int]] = {
     "metrics": 0,
     "event": 1,
     "minute": 1,
+    "call": 1,
     "config": 1,
+    "cti": 1,
     "alert": 1,
     "alert-log": 1,
 }
@@ -18,7 +20,9 @@ RETAIN: Final[dict[str, bool]] = {
     "metrics": False,
     "event": False,
     "minute": False,
+    "call": False,
     "config": True,
+    "cti": False,
     "alert": True,
     "alert-log": False,
 }

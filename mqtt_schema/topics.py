@@ -2,7 +2,7 @@
 
 Every topic string in the project is built or parsed here, and nowhere else::
 
-    hsc/v1/{site}/{desk}/{kind}          kind in state, metrics, event, minute, config
+    hsc/v1/{site}/{desk}/{kind}          kind in state, metrics, event, minute, call, config, cti
     hsc/v1/{site}/alert/{desk}/{rule}    retained while an alert is active
     hsc/v1/{site}/alert-log              every alert transition
 
@@ -33,7 +33,11 @@ class DeskKind(StrEnum):
     METRICS = "metrics"
     EVENT = "event"
     MINUTE = "minute"
+    CALL = "call"
+    """1.1: per-call summaries (desk → host)."""
     CONFIG = "config"
+    CTI = "cti"
+    """1.1: call state from a PBX or softphone bridge (→ desk)."""
 
 
 def check_id(value: str, what: str) -> str:

@@ -255,11 +255,15 @@ class CallMeter:
     """
 
     def __init__(self, *, cadence: RingCadence | None = None, norms: CallNorms | None = None,
-                 far_end_measured: bool = False, lag_ms: int = 2000, max_block_ms: int = MAX_BLOCK_MS) -> None:
+                 far_end_measured: bool = False, lag_ms: int = 2000, max_block_ms: int = MAX_BLOCK_MS,
+                 keep_ms: int = 30_000) -> None:
         self.cadence = cadence or RingCadence()
         self.norms = norms or CallNorms()
         self.far_end_measured = far_end_measured
         self.lag_ms = lag_ms
+        self.keep_ms = keep_ms
+        """Speech kept between calls (ms): a source may report a call's start after the fact (a
+        debounced off-hook, a CTI bridge), and the speech since then must still be there."""
         self.own = ActivityTrack(max_block_ms)
         self.far = ActivityTrack(max_block_ms)
         self._active: dict[str, CallState] = {}
@@ -306,6 +310,6 @@ class CallMeter:
         """Drop speech no pending or active call can need."""
         starts = [t for c in (*self._active.values(), *self._closed)
                   for t in (c.established_ms, c.ringing_ms) if t is not None]
-        horizon = min(starts) if starts else (self.own.last_ms or 0)
+        horizon = min(starts) if starts else (self.own.last_ms or 0) - self.keep_ms
         self.own.drop_before(horizon)
         self.far.drop_before(horizon)

@@ -47,7 +47,8 @@ PROGRESS_MIN_S = 30.0
 
 COLUMNS = (("file", "{}", 28), ("duration_s", "{:.1f}", 9), ("speech_s", "{:.1f}", 8), ("syllables", "{}", 9),
            ("rate_spm", "{:.0f}", 8), ("level_dbov", "{:.1f}", 10), ("activity", "{:.2f}", 8),
-           ("noise_dbov", "{:.1f}", 10), ("clipping", "{:.4f}", 8), ("distance_cm", "{:.1f}", 11))
+           ("noise_dbov", "{:.1f}", 10), ("clipping", "{:.4f}", 8), ("distance_cm", "{:.1f}", 11),
+           ("intonation_st", "{:.1f}", 13))
 CALL_COLUMNS = (("customer_speech_s", "{:.1f}", 17), ("overlap_s", "{:.1f}", 9))
 """Extra table columns in the call layout."""
 

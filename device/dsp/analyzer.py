@@ -9,7 +9,14 @@ blocks, and all state is bounded (ring buffers and histograms).
 
 Measures and their standards: :mod:`device.dsp.p56` (ITU-T P.56 method B), :mod:`device.dsp.vad`
 (two-mic level-difference VAD), :mod:`device.dsp.syllables` (de Jong & Wempe 2009, improved),
-:mod:`device.dsp.distance` (inverse-distance law with calibration), :mod:`device.dsp.noise`.
+:mod:`device.dsp.distance` (inverse-distance law with calibration), :mod:`device.dsp.noise`, and
+with ``intonation`` on, :mod:`device.dsp.pitch` (YIN, de Cheveigné & Kawahara 2002) and
+:mod:`device.dsp.intonation` (F0 spread in semitones over own speech, the monotone decision).
+
+The intonation path feeds the pitch tracker the boom channel tick by tick and analyses only the hops
+the own-voice VAD marked: the intonation meter ignores every other hop, so skipping them changes no
+result and saves the F0 of the listening time. Hops are released to the meter at the tick a
+tick-by-tick feed releases them, so its live values too are independent of the block size.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from device.dsp.distance import IldSummary, IldTracker, distance_cm
 from device.dsp.errors import DspError
 from device.dsp.features import BandEnergies
 from device.dsp.frames import SampleQueue, to_float_frames
+from device.dsp.intonation import IntonationMeter, IntonationParams, PitchSpread
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
 from device.dsp.p56 import N_THRESHOLDS, P56Meter, active_level
+from device.dsp.pitch import PitchTrack, PitchTracker
 from device.dsp.resample import StreamingResampler
 from device.dsp.ring import Ring
 from device.dsp.syllables import SyllableNucleusDetector
@@ -74,6 +83,15 @@ class AnalysisTotals:
     clipping: float
     distance_cm: float | None
     ild_db: float | None = None
+    intonation_st: float | None = None
+    """F0 spread (10th-90th percentile, semitones) over all own speech; None: intonation off or
+    too little voiced speech."""
+    intonation_sd_st: float | None = None
+    """Standard deviation of the same semitones."""
+    f0_median_hz: float | None = None
+    """Median F0 of own voiced speech, Hz."""
+    monotone_s: float | None = None
+    """Own speech (s) decided while the monotone decision was set; None: intonation off."""
 
 
 class StreamingAnalyzer:
@@ -81,11 +99,14 @@ class StreamingAnalyzer:
 
     ``sample_rate_hz``: input rate (resampled to 16 kHz); ``channels``: 1 (boom only) or 2 (boom,
     ear cup); ``calibration``: the headset's, for distance; ``emit_interval_s``: measurements come
-    at least this often (0.01 .. 1 s, rounded down to whole 10 ms hops).
+    at least this often (0.01 .. 1 s, rounded down to whole 10 ms hops); ``intonation``: True or
+    :class:`~device.dsp.intonation.IntonationParams` to measure the F0 spread of own speech and decide
+    monotone stretches (off by default: it costs the F0 of every own-speech hop).
     """
 
     def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
-                 calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1) -> None:
+                 calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1,
+                 intonation: bool | IntonationParams = False) -> None:
         if channels not in (1, 2):
             raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
         if not isinstance(sample_rate_hz, int | np.integer) or sample_rate_hz <= 0:
@@ -129,6 +150,13 @@ class StreamingAnalyzer:
         self._sq = 0.0
         self._active = np.zeros(N_THRESHOLDS, dtype=np.int64)
         self._flushed = False
+        # intonation: F0 of own-voice hops only (the flags ring says which), the meter fed per tick
+        self._pitch: PitchTracker | None = None
+        self._intonation: IntonationMeter | None = None
+        if intonation is not False:
+            params = intonation if isinstance(intonation, IntonationParams) else None
+            self._intonation = IntonationMeter(params)
+            self._pitch = PitchTracker(SAMPLE_RATE_HZ, select=self._own_hops)
 
     # -- public interface ------------------------------------------------------------------
 
@@ -161,6 +189,8 @@ class StreamingAnalyzer:
             self._queue.push(self._resampler.flush())
         out = self._run(self._queue.take_rest(pad_to_chunk=False), final=True)
         self._flushed = True
+        if self._pitch is not None:
+            self._feed_intonation(self._pitch.flush())
         nuclei = np.concatenate([self._syl_ahead, self._syl.flush_frames()])
         self._syl_ahead = nuclei[:0]
         self._pending.extend(self._syl.frame_times(nuclei).tolist())
@@ -172,6 +202,7 @@ class StreamingAnalyzer:
         speech_s = self._speech_hops * HOP_S
         p56 = active_level(self._sq, self._samples, self._active)
         ild = self._ild.total() if self._ild is not None else None
+        pitch = self._intonation.totals() if self._intonation is not None else None
         return AnalysisTotals(
             duration_s=self.stream_s,
             speech_s=speech_s,
@@ -183,13 +214,40 @@ class StreamingAnalyzer:
             clipping=self._clipped / self._samples if self._samples else 0.0,
             distance_cm=self._distance(ild),
             ild_db=ild.speech_db if ild is not None else None,
+            intonation_st=pitch.range_st if pitch is not None else None,
+            intonation_sd_st=pitch.sd_st if pitch is not None else None,
+            f0_median_hz=pitch.median_hz if pitch is not None else None,
+            monotone_s=self._intonation.monotone_s if self._intonation is not None else None,
         )
+
+    @property
+    def intonation(self) -> bool:
+        """True when the intonation path is on."""
+        return self._intonation is not None
 
     def ild_summary(self) -> IldSummary | None:
         """Whole-stream own-voice level differences (None for mono): what a calibration needs."""
         return self._ild.total() if self._ild is not None else None
 
     # -- engine ------------------------------------------------------------------------------
+
+    def _own_hops(self, hops: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """The own-voice flags of ``hops`` (global indices, all within the flag memory): the pitch
+        tracker's selection."""
+        flags: npt.NDArray[np.bool_] = self._flags[hops % _FLAG_RING]
+        return flags
+
+    def _feed_intonation(self, track: PitchTrack) -> tuple[float, ...]:
+        """Feed the meter the hops the tracker decided; the F0 (Hz) of those that are voiced own speech."""
+        assert self._intonation is not None
+        n = track.f0_hz.size
+        if n == 0:
+            return ()
+        own = self._own_hops(track.first_hop + np.arange(n, dtype=np.int64))
+        self._intonation.feed(track.f0_hz, own)
+        voiced = track.f0_hz[own & np.isfinite(track.f0_hz)]
+        return tuple(voiced.tolist())
+
 
     def _distance(self, ild: IldSummary | None) -> float | None:
         if ild is None or self.calibration is None:
@@ -249,6 +307,13 @@ class StreamingAnalyzer:
             self._syl_ahead = self._syl_ahead[cut:]
         self._resolve_nuclei(final=False)
         live_ild = self._ild.live() if self._ild is not None else None
+        f0: tuple[float, ...] = ()
+        spread: PitchSpread | None = None
+        monotone: bool | None = None
+        if self._pitch is not None and self._intonation is not None:
+            f0 = self._feed_intonation(self._pitch.feed(boom))
+            spread = self._intonation.decided  # the window at the meter's last decision (every 0.1 s of own speech)
+            monotone = self._intonation.monotone
         return Measurement(
             t_s=self._hops * HOP_S,
             speaking=self._segments.speaking(self._hops - 1),
@@ -259,6 +324,9 @@ class StreamingAnalyzer:
             noise_dbov=self._noise.live_dbov(),
             clipping=clips / max(1, int(n.sum())),
             ild_db=live_ild.speech_db if live_ild is not None else None,
+            intonation_st=spread.range_st if spread is not None else None,
+            monotone=monotone,
+            f0_hz=f0,
         )
 
     def _resolve_nuclei(self, final: bool) -> None:

@@ -63,3 +63,12 @@ class Measurement:
     """Fraction of samples at full scale since the previous measurement, 0..1."""
     ild_db: float | None = None
     """Boom-minus-ear-cup level difference of recent own-voice frames (dB); None for mono."""
+    intonation_st: float | None = None
+    """F0 spread (10th-90th percentile, semitones) over the last ~10 s of own speech
+    (:mod:`device.dsp.intonation`); None when intonation is off or too little speech was voiced."""
+    monotone: bool | None = None
+    """The intonation meter's monotone decision; None when intonation is off."""
+    f0_hz: tuple[float, ...] = ()
+    """F0 (Hz) of the voiced own-speech hops the pitch tracker decided during this measurement (at
+    most a tick's worth, about 26 ms behind it): for spreads over stretches such as a call. Stays on
+    the desk, like every sample-level value."""

@@ -185,3 +185,63 @@ def test_room_noise_before_the_first_word_is_not_speech(emit_interval_s: float) 
     assert not any(m.speaking for m in ms if m.t_s <= 1.0)
     assert any(m.speaking for m in ms if m.t_s > 1.0)
     assert a.totals().speech_s <= speech.size / 16000
+
+
+@pytest.mark.parametrize("emit_interval_s", [0.01, 0.1, 1.0])
+def test_intonation_path_is_independent_of_the_block_size(emit_interval_s: float) -> None:
+    """The F0 spread, the monotone decision and the per-tick F0 of own speech come out the same
+    however the stream is cut (the pitch tracker is fed tick by tick), and the other measures are
+    those of the analyser without intonation."""
+    x = headset_signal(25.0, seed=4)
+    kw = {"emit_interval_s": emit_interval_s, "intonation": True}
+    ref = _series(x, [160], **kw)
+    spreads = [m.intonation_st for m in ref]  # type: ignore[attr-defined]
+    assert sum(s is not None for s in spreads) > len(spreads) / 3
+    assert all(m.monotone is False for m in ref)  # type: ignore[attr-defined]  # real lively speech
+    assert sum(len(m.f0_hz) for m in ref) > 500  # type: ignore[attr-defined]
+    for sizes in ([16000 * 4], [1, 7, 333, 4000, 0, 12345]):
+        got = _series(x, sizes, **kw)
+        assert len(got) == len(ref)
+        for g, r in zip(got, ref, strict=True):
+            assert (g.t_s, g.speaking, g.monotone) == (r.t_s, r.speaking, r.monotone)  # type: ignore[attr-defined]
+            assert g.f0_hz == r.f0_hz and g.intonation_st == r.intonation_st  # type: ignore[attr-defined]
+    plain = _series(x, [1600], emit_interval_s=emit_interval_s)
+    for p, r in zip(plain, ref, strict=True):
+        assert (p.t_s, p.speaking, p.speech_s, p.rate_spm) == (r.t_s, r.speaking, r.speech_s, r.rate_spm)  # type: ignore[attr-defined]
+        assert p.intonation_st is None and p.monotone is None and p.f0_hz == ()  # type: ignore[attr-defined]
+
+
+def test_intonation_totals_equal_the_meter_fed_the_whole_track_and_state_stays_bounded() -> None:
+    """Totals: the analyser's spread equals the IntonationMeter fed the whole-file F0 track with the
+    analyser's own-voice flags (skipping non-own hops changes nothing); any cut gives the same."""
+    from device.dsp.intonation import IntonationMeter
+    from device.dsp.pitch import track_pitch
+
+    x = headset_signal(20.0, seed=6)
+    ref = run(x, [x.shape[0]], intonation=True, emit_interval_s=0.01)
+    t = ref.totals()
+    assert t.intonation_st is not None and t.f0_median_hz is not None and t.monotone_s == 0.0
+    for sizes in ([160], [1, 7, 333, 4000, 0, 12345]):
+        got = run(x, sizes, intonation=True, emit_interval_s=0.01).totals()
+        assert (got.intonation_st, got.intonation_sd_st, got.f0_median_hz, got.monotone_s) == (
+            t.intonation_st, t.intonation_sd_st, t.f0_median_hz, t.monotone_s)
+    # the own-voice VAD flag of every hop, from a hop-by-hop run without intonation
+    b = StreamingAnalyzer(emit_interval_s=0.01)
+    own: list[bool] = []
+    for i in range(0, x.shape[0], 160):
+        b.feed(x[i: i + 160])
+        own.append(bool(b._flags[(b._hops - 1) % b._flags.size]))
+    track = track_pitch(x[:, 0])
+    meter = IntonationMeter()
+    n = min(track.f0_hz.size, len(own))
+    meter.feed(track.f0_hz[:n], np.array(own[:n]))
+    whole = meter.totals()
+    assert whole is not None and whole.range_st == pytest.approx(t.intonation_st, abs=1e-9)
+    assert whole.median_hz == pytest.approx(t.f0_median_hz, rel=1e-9)
+    sizes = []
+    c = StreamingAnalyzer(intonation=True)
+    for minute in range(4):
+        c.feed(x)
+        if minute in (0, 3):
+            sizes.append(len(pickle.dumps(c)))
+    assert sizes[1] <= sizes[0] * 1.05, sizes

@@ -47,7 +47,8 @@ def lit_bar(factory: MockFactory) -> list[int]:
 
 def test_default_pin_map_is_the_hw_file() -> None:
     table = tomllib.loads((Path(__file__).parents[3] / "hw" / "desk_pins.toml").read_text())["leds"]
-    assert PINS == LedPins(tuple(table["rgb"]), tuple(table["bar"]), table["posture"], table.get("button"))
+    assert PINS == LedPins(tuple(table["rgb"]), tuple(table["bar"]), table["posture"], table.get("button"),
+                           table.get("monotone"))
 
 
 def test_top_cue_colour_is_dim_and_steady_and_goes_off(panel: LedPanel, factory: MockFactory) -> None:
@@ -106,8 +107,21 @@ def test_posture_led_follows_the_posture_cue(panel: LedPanel, factory: MockFacto
     assert states(factory, PINS.posture) == pytest.approx([0.0, panel.posture_brightness, 0.0])
 
 
+def test_monotone_led_follows_the_monotone_cue_and_is_optional(panel: LedPanel, factory: MockFactory) -> None:
+    assert PINS.monotone is not None
+    panel.show(None, None, BAND, False, Posture.UPRIGHT, monotone=True)
+    panel.show(None, None, BAND, False, Posture.UPRIGHT, monotone=True)  # unchanged: not rewritten
+    panel.show(None, None, BAND, False, Posture.UPRIGHT, monotone=False)
+    assert states(factory, PINS.monotone) == pytest.approx([0.0, panel.posture_brightness, 0.0])
+    assert now(factory, PINS.rgb[0]) == 0.0  # the RGB LED stays free for the top cue
+    with LedPanel(LedPins(PINS.rgb, PINS.bar, PINS.posture), pin_factory=MockFactory(pin_class=MockPWMPin)) as p:
+        p.show(None, None, BAND, False, Posture.UPRIGHT, monotone=True)  # not wired: nothing to light
+        assert "monotone" not in p.cycle(0.0, sleep=lambda s: None)
+
+
 def test_selftest_cycles_each_led_alone(panel: LedPanel, factory: MockFactory) -> None:
-    all_pins = [*PINS.rgb, *PINS.bar, PINS.posture]
+    assert PINS.monotone is not None
+    all_pins = [*PINS.rgb, *PINS.bar, PINS.posture, PINS.monotone]
     panel.show(Cue.PACE_FAST, -26.0, BAND, True, Posture.SLOUCHED)
     seen: list[list[int]] = []
 
@@ -116,7 +130,8 @@ def test_selftest_cycles_each_led_alone(panel: LedPanel, factory: MockFactory) -
         seen.append([p for p in all_pins if now(factory, p) > 0])
 
     names = panel.cycle(0.05, sleep=sleep)
-    assert names == ["rgb.red", "rgb.green", "rgb.blue", "bar.0", "bar.1", "bar.2", "bar.3", "bar.4", "posture"]
+    assert names == ["rgb.red", "rgb.green", "rgb.blue", "bar.0", "bar.1", "bar.2", "bar.3", "bar.4", "posture",
+                     "monotone"]
     assert seen == [[p] for p in all_pins]  # exactly one LED lit at each step, each in turn
     assert [now(factory, p) for p in all_pins] == [0.0] * len(all_pins)
     panel.show(Cue.PACE_FAST, -26.0, BAND, True, Posture.SLOUCHED)  # show() repaints after the cycle
