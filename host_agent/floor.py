@@ -27,16 +27,25 @@ BACKDATE_LIMIT_MS = 300_000
 
 
 class Window:
-    """Seconds per kind in 10 s buckets over the last 10 min: a fixed 2 KiB ring, no allocation."""
+    """Seconds per kind in 10 s buckets over the last 10 min: a fixed 2 KiB ring, no allocation.
+
+    ``total`` is O(1) for a kind with nothing added within the window asked for (the common case:
+    most desks show no cue most of the time), and repeated totals within one bucket are cached until
+    the next ``add``.
+    """
 
     BUCKET_MS = 10_000
     N_BUCKETS = 61
 
-    __slots__ = ("_bucket", "_sec")
+    __slots__ = ("_bucket", "_cache", "_latest", "_sec")
 
     def __init__(self) -> None:
         self._bucket = array("q", [-1]) * self.N_BUCKETS
         self._sec = array("d", [0.0]) * (self.N_BUCKETS * N_KINDS)
+        self._latest = array("q", [-1]) * N_KINDS
+        """Per kind, the newest bucket that ``add`` put seconds in (-1: none yet)."""
+        self._cache: dict[tuple[int, int, int], float] = {}
+        """(kind, lo, hi) -> total, emptied by ``add``."""
 
     def add(self, t_ms: int, kind: int, seconds: float) -> None:
         b = t_ms // self.BUCKET_MS
@@ -47,16 +56,41 @@ class Window:
             for k in range(N_KINDS):
                 self._sec[base + k] = 0.0
         self._sec[base + kind] += seconds
+        if b > self._latest[kind]:
+            self._latest[kind] = b
+        if self._cache:
+            self._cache.clear()
+
+    def holds_after(self, t_ms: int) -> bool:
+        """True when some kind has seconds in a bucket after the one holding ``t_ms`` (a rollup seeded
+        ahead of the clock): then a total can still grow without an ``add``."""
+        return max(self._latest) > t_ms // self.BUCKET_MS
 
     def total(self, now_ms: int, kind: int, window_s: float) -> float:
         """Seconds of ``kind`` in the buckets that start within the last ``window_s`` s (10 s resolution)."""
         hi = now_ms // self.BUCKET_MS
         lo = (now_ms - int(window_s * 1000)) // self.BUCKET_MS + 1
+        if self._latest[kind] < lo:
+            return 0.0  # nothing added since before the window (or ever)
+        key = (kind, lo, hi)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         total = 0.0
-        for slot in range(self.N_BUCKETS):
-            b = self._bucket[slot]
-            if lo <= b <= hi:
-                total += self._sec[slot * N_KINDS + kind]
+        buckets, sec, n = self._bucket, self._sec, self.N_BUCKETS
+        if hi - lo < n:  # each bucket of [lo, hi] has its own slot: visit only those
+            for b in range(lo, hi + 1):
+                slot = b % n
+                if buckets[slot] == b:
+                    total += sec[slot * N_KINDS + kind]
+        else:
+            for slot in range(n):
+                b = buckets[slot]
+                if lo <= b <= hi:
+                    total += sec[slot * N_KINDS + kind]
+        if len(self._cache) >= 8:
+            self._cache.clear()
+        self._cache[key] = total
         return total
 
 
@@ -104,6 +138,15 @@ class DeskState:
     window: Window = field(default_factory=Window)
     seqs: SeqWindow = field(default_factory=SeqWindow)
     changed: bool = True
+    """Something the dashboard shows changed (cleared by the processor when it bumps its version)."""
+    rules_changed: bool = True
+    """Something an alert rule reads changed: rule windows, wear or the break timer (cleared by the
+    processor when it marks the desk for evaluation). Metrics that change none of it leave the desk to
+    the periodic evaluation of the whole floor."""
+    quiet: bool = False
+    """Set by the processor after an evaluation that left nothing to time alone: no alert of the desk,
+    no break timer, not lost or offline, no window seconds ahead of the clock. Until something a rule
+    reads changes (which marks the desk dirty), evaluating it again would change nothing."""
     seen_ms: int | None = None
     """Host time of the last message from the desk itself (not its last will); None after a restart."""
 
@@ -196,28 +239,36 @@ class Floor:
         d.changed = True
         return True
 
-    def apply_metrics(self, msg: Metrics, now_ms: int) -> bool:
-        d = self.desk(msg.site, msg.desk)
-        key = (msg.boot, msg.seq)
-        if not _newer(key, d.metrics_key):
+    def apply_metrics(self, msg: Metrics, now_ms: int, d: DeskState | None = None) -> bool:
+        """Apply a metrics snapshot (to ``d``, the desk of ``msg`` when the caller has it); False when
+        it is older than the one applied. Runs for every message of every desk: keep it lean."""
+        if d is None:
+            d = self.desk(msg.site, msg.desk)
+        last = d.metrics_key
+        if last is not None and (msg.boot, msg.seq) <= last:
             return False
-        d.metrics_key = key
+        d.metrics_key = (msg.boot, msg.seq)
         d.metrics = msg
         d.metrics_ms = d.seen_ms = now_ms
-        cues = tuple(c.value for c in msg.cues)
-        if cues != d.cues or msg.posture is not d.posture:
+        msg_cues = msg.cues
+        cues: tuple[str, ...] = tuple(msg_cues) if msg_cues else ()  # Cue is a StrEnum: == its value
+        posture = msg.posture
+        if cues != d.cues or posture is not d.posture:
             d.changed = True
-        d.cues = cues
-        d.posture = msg.posture
-        d.audio, d.headset = msg.audio.value, msg.headset.value
-        if msg.worn is not None:
-            self._set_worn(d, msg.worn, now_ms)
-        if msg.speech_s > 0:
-            groups = {CUE_GROUP[c] for c in msg.cues if c in CUE_GROUP}
-            for k in groups:
+            d.cues = cues
+            d.posture = posture
+        d.audio, d.headset = msg.audio, msg.headset  # StrEnum members: their str is the value
+        worn = msg.worn
+        if worn is not None and (worn is not d.worn or (d.off_since_ms is not None
+                                                        and (worn or now_ms < d.off_since_ms))):
+            self._set_worn(d, worn, now_ms)
+        if msg_cues and msg.speech_s > 0:
+            for k in {CUE_GROUP[c] for c in msg_cues if c in CUE_GROUP}:
                 d.window.add(now_ms, k, msg.speech_s)
-        if msg.posture is Posture.SLOUCHED and msg.worn is not False:
+                d.rules_changed = True
+        if posture is Posture.SLOUCHED and worn is not False:
             d.window.add(now_ms, K_SLOUCH, msg.interval_s)
+            d.rules_changed = True
         return True
 
     def apply_event(self, msg: Event, now_ms: int) -> bool:
@@ -249,12 +300,13 @@ class Floor:
     def _set_worn(d: DeskState, worn: bool, t_ms: int) -> None:
         if worn:
             if d.worn is not True:
-                d.changed = True
+                d.changed = d.rules_changed = True
             d.worn, d.off_since_ms = True, None
         else:
             if d.worn is not False:
-                d.changed = True
+                d.changed = d.rules_changed = True
                 d.off_since_ms = t_ms
             elif d.off_since_ms is not None and t_ms < d.off_since_ms:
                 d.off_since_ms = t_ms  # the doffed event came after metrics had already said so
+                d.rules_changed = True
             d.worn = False

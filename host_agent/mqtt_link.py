@@ -32,6 +32,16 @@ Acknowledgements (at-least-once into the history database)
       1800), so to survive a broker crash (kill -9, power cut) set a short ``autosave_interval``
       (e.g. 1 s), or ``autosave_on_changes true`` with ``autosave_interval 1`` to save after every
       change (costly on a busy floor).
+
+Reading (:class:`BufferedClient`)
+    paho reads each packet with three or more ``recv()`` calls (its first byte, its length byte by
+    byte, then the rest), and every one releases and retakes the GIL. With the processing thread
+    busy, each retake can wait up to the interpreter's switch interval, so under load the network
+    thread, not the broker, set the pace. The host's client reads the socket in 64 KiB chunks and
+    hands paho its bytes from that buffer: one system call per few hundred messages. ``loop_read``
+    returns only with the buffer empty (nothing is left that ``select()`` cannot see), and it refills
+    at most ``READ_REFILLS`` times per call, so that paho's loop still writes acknowledgements and
+    pings in between.
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -55,6 +65,53 @@ from mqtt_schema import QOS, DeskKind, desk_filter, shared
 
 log = logging.getLogger("host_agent.mqtt")
 SESSION_EXPIRY_S = 86_400
+READ_CHUNK = 65_536
+"""Bytes asked of the socket per ``recv()``."""
+READ_REFILLS = 16
+"""Chunks read per ``loop_read()`` call at most (1 MiB) before paho's loop gets to write."""
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client with its socket reads served from a 64 KiB buffer (see the module docstring).
+
+    It hooks paho's private ``_sock_recv`` (paho 2.1 and 2.2). Should a paho release stop calling it,
+    the buffer stays empty and the client reads as plain paho does: slower, never wrong.
+    """
+
+    _rbuf: bytes = b""
+    _rpos: int = 0
+    _rsock: object = None
+    _refills: int = 0
+    _draining: bool = False
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rsock is not self._sock:  # a new connection: nothing of the old one may be served
+            self._rsock, self._rbuf, self._rpos = self._sock, b"", 0
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            if not self._draining:
+                return super()._sock_recv(bufsize)
+            if self._refills <= 0:
+                raise BlockingIOError  # paho keeps its partial packet; select() sees the socket readable
+            self._refills -= 1
+            buf = super()._sock_recv(READ_CHUNK)
+            if len(buf) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return buf
+            self._rbuf, pos = buf, 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        self._draining, self._refills = True, READ_REFILLS
+        try:
+            rc = super().loop_read(max_packets)
+            while rc == mqtt.MQTT_ERR_SUCCESS and self._sock is not None and self._rpos < len(self._rbuf):
+                rc = super().loop_read(1)
+            return rc
+        finally:
+            self._draining = False
 
 
 def subscriptions(sites: tuple[str, ...], shared_group: str | None) -> list[tuple[str, int]]:
@@ -85,9 +142,9 @@ class Inbound(NamedTuple):
 def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_ack: bool = False) -> mqtt.Client:
     """A paho client with the config's protocol, credentials and TLS (``manual_ack``: see the module doc)."""
     v5 = cfg.protocol == "5"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-                         clean_session=None if v5 else not persistent, manual_ack=manual_ack)
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                            clean_session=None if v5 else not persistent, manual_ack=manual_ack)
     if cfg.username:
         client.username_pw_set(cfg.username, cfg.password)
     if cfg.tls:

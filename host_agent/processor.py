@@ -3,6 +3,12 @@
 Synchronous and single-threaded (the service runs it on one thread); every raw message gets exactly
 one outcome and is counted. A bad payload is counted by reason and logged at most once a minute per
 topic; nothing here raises for bad input.
+
+The hot path (a metrics message of a known desk, thousands a second) parses each topic string once
+(:class:`_Route` keeps the parsed :class:`DeskTopic` and, once a message on it was valid, its desk),
+decodes with the one decoder of the topic's kind (``mqtt_schema.codec.decode_desk``), and marks a
+desk for alert evaluation only when something a rule reads changed (``DeskState.rules_changed``);
+the service evaluates the whole floor every ``FULL_EVAL_EVERY_S`` for what time alone changes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from host_agent.alerts import AlertEngine, Change
 from host_agent.clock import Clock
 from host_agent.config import HostConfig
 from host_agent.floor import DeskState, Floor
+from host_agent.rules import DESK_RULES
 from host_agent.stats import INTERNAL_ERROR, Stats
 from host_agent.storage import DeskRecord, HistoryStore
 from mqtt_schema import (
@@ -22,6 +29,7 @@ from mqtt_schema import (
     AlertLogTopic,
     AlertTopic,
     DeskStatus,
+    DeskTopic,
     Event,
     Metrics,
     Minute,
@@ -29,7 +37,9 @@ from mqtt_schema import (
     State,
     decode_topic,
     encode,
+    parse_topic,
 )
+from mqtt_schema.codec import decode_desk
 
 log = logging.getLogger("host_agent.ingest")
 alert_log = logging.getLogger("host_agent.alerts")
@@ -39,6 +49,22 @@ WINDOW_RESTORE_MS = 10 * 60_000
 """On restart, rule windows are seeded from the minute rollups of the last 10 min."""
 Publish = Callable[[str, bytes | None, int, bool], None]
 """(topic, payload or None to clear, qos, retain)."""
+QUIET_RULES = frozenset({"volume", "pace", "mic-position", "posture", "break-overrun", "desk-offline"})
+"""The desk rules whose inputs :meth:`Processor._mark_quiet` knows (see there)."""
+ROUTES_MAX = 200_000
+"""Parsed topic strings kept (about 300 B each); the cache starts over beyond it."""
+
+
+class _Route:
+    """What the processor keeps per desk topic string."""
+
+    __slots__ = ("desk", "topic")
+
+    def __init__(self, topic: DeskTopic) -> None:
+        self.topic = topic
+        self.desk: DeskState | None = None
+        """The floor's desk, set by the first valid message on the topic (never before: a topic
+        that only ever carried garbage adds no desk)."""
 
 
 class Processor:
@@ -60,6 +86,8 @@ class Processor:
         """Called with every alert transition after it is stored (e.g. ``WebhookReceiver.notify``);
         each must return at once. An exception is logged, never raised."""
         self._saved: dict[tuple[str, str], tuple[object, ...]] = {}
+        self._routes: dict[str, _Route] = {}
+        self._quiet_known = set(DESK_RULES) <= QUIET_RULES
 
     # --- restart ------------------------------------------------------------------------------------
 
@@ -109,46 +137,71 @@ class Processor:
 
     def handle(self, topic: str, payload: bytes, recv_ns: int | None = None) -> str:
         """Process one raw message; return its outcome (``accepted``, ``duplicate``, ... or a reject reason)."""
-        self.stats.messages_in += 1
+        stats = self.stats
+        stats.messages_in += 1
         try:
             outcome = self._handle(topic, payload)
         except SchemaError as exc:
             outcome = exc.reason
-            self.stats.rejected[exc.reason] += 1
+            stats.rejected[exc.reason] += 1
             self._log_reject(topic, exc)
         except Exception as exc:  # a bug or a storage failure: count it, keep ingesting
             outcome = INTERNAL_ERROR
-            self.stats.rejected[outcome] += 1
+            stats.rejected[outcome] += 1
             log.exception("failed to process a message on %.200s: %s", topic, exc)
         if recv_ns is not None:
-            self.stats.latency.observe((time.monotonic_ns() - recv_ns) / 1e9)
+            stats.latency.observe_ns(time.monotonic_ns() - recv_ns)
         return outcome
 
     def _handle(self, topic: str, payload: bytes) -> str:
-        parsed, msg = decode_topic(topic, payload)
-        if isinstance(parsed, (AlertTopic, AlertLogTopic)):
-            self.stats.ignored[type(parsed).__name__] += 1
-            return "ignored"
+        route = self._routes.get(topic)
+        if route is None:
+            parsed = parse_topic(topic)
+            if not isinstance(parsed, DeskTopic):  # alerts (ours, or another host's): validated, not applied
+                decode_topic(topic, payload)
+                self.stats.ignored[type(parsed).__name__] += 1
+                return "ignored"
+            if len(self._routes) >= ROUTES_MAX:
+                self._routes.clear()
+            route = self._routes[topic] = _Route(parsed)
+        msg = decode_desk(route.topic, payload)
         now = self.clock.now_ms()
+        d = route.desk
+        if d is None:
+            if not isinstance(msg, (Metrics, State, Event, Minute)):
+                self.stats.ignored[route.topic.kind.value] += 1
+                return "ignored"
+            d = route.desk = self.floor.desk(msg.site, msg.desk)
         if isinstance(msg, Metrics):
-            return self._outcome("metrics", self.floor.apply_metrics(msg, now), msg, "superseded")
+            stats = self.stats
+            if not self.floor.apply_metrics(msg, now, d):
+                stats.superseded["metrics"] += 1
+                return "superseded"
+            stats.accepted["metrics"] += 1
+            if d.rules_changed:  # else nothing a rule reads changed: the periodic full evaluation will do
+                d.rules_changed = False
+                self.dirty.add(d)
+            if d.changed:
+                d.changed = False
+                self.version += 1
+            return "accepted"
         if isinstance(msg, State):
-            return self._outcome("state", self.floor.apply_state(msg, now), msg, "superseded")
+            return self._outcome("state", self.floor.apply_state(msg, now), d, "superseded")
         if isinstance(msg, Event):
             new = self.floor.apply_event(msg, now) and self.store.add_event(msg)
-            return self._outcome("event", new, msg, "duplicate")
+            return self._outcome("event", new, d, "duplicate")
         if isinstance(msg, Minute):
             new = self.floor.accept_minute(msg) and self.store.add_minute(msg)
-            return self._outcome("minute", new, msg, "duplicate")
-        self.stats.ignored[parsed.kind.value if hasattr(parsed, "kind") else "other"] += 1
+            return self._outcome("minute", new, d, "duplicate")
+        self.stats.ignored[route.topic.kind.value] += 1
         return "ignored"
 
-    def _outcome(self, kind: str, applied: bool, msg: State | Metrics | Event | Minute, otherwise: str) -> str:
+    def _outcome(self, kind: str, applied: bool, d: DeskState, otherwise: str) -> str:
         if not applied:
             (self.stats.duplicates if otherwise == "duplicate" else self.stats.superseded)[kind] += 1
             return otherwise
         self.stats.accepted[kind] += 1
-        d = self.floor.desk(msg.site, msg.desk)
+        d.rules_changed = False
         self.dirty.add(d)
         if d.changed:
             d.changed = False
@@ -169,14 +222,37 @@ class Processor:
         """Evaluate alert rules for the desks touched since last time (or all), publish and store changes."""
         now = self.clock.now_ms()
         desks = list(self.floor.desks.values()) if everything else list(self.dirty)
-        changes = self.engine.evaluate(self.floor, now, desks=desks, sites=None if everything else ())
+        todo = [d for d in desks if not d.quiet or d in self.dirty] if everything else desks
+        changes = self.engine.evaluate(self.floor, now, desks=todo, sites=None if everything else ())
         self.dirty.clear()
+        self._mark_quiet(todo, now)
         for c in changes:
             self._emit(c)
         self._save_desks(desks, now)
         if changes:
             self.version += 1
         return changes
+
+    def _mark_quiet(self, evaluated: list[DeskState], now_ms: int) -> None:
+        """After an evaluation: mark the desks that time alone cannot give an alert, which the periodic
+        evaluation of the whole floor then skips (most of a floor, every 0.5 s).
+
+        A desk is quiet when, after being evaluated, it has no alert (pending or firing) in the engine,
+        no break timer, is neither lost nor offline, and no window seconds lie ahead of the clock. Then
+        every desk rule was inactive (an active one leaves a pending or firing alert; a muted one needs
+        a lost/offline desk or a firing cause, itself an alert of the desk), and stays so as time
+        passes: window totals only shrink without an ``add``, ``break-overrun`` needs a break timer,
+        ``desk-offline`` (with shifts too) a lost or offline desk. Whatever a message changes of this
+        (window seconds, wear, status) marks the desk dirty, and the next evaluation decides again.
+        Only for the rules this reasoning covers (:data:`QUIET_RULES`); with any other, never quiet.
+        """
+        if not self._quiet_known:
+            return
+        alerted = {(a.site, a.desk) for a in self.engine.alerts.values()}
+        lost, offline = DeskStatus.LOST, DeskStatus.OFFLINE
+        for d in evaluated:
+            d.quiet = (d.off_since_ms is None and d.status is not lost and d.status is not offline
+                       and (d.site, d.desk) not in alerted and not d.window.holds_after(now_ms))
 
     def _emit(self, c: Change) -> None:
         a = c.snapshot

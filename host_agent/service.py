@@ -39,11 +39,11 @@ from host_agent.alerts import Silence
 from host_agent.clock import Clock, ScaledClock
 from host_agent.config import HostConfig
 from host_agent.errors import HostError, UsageError
+from host_agent.history import HistoryStore, open_store
 from host_agent.mqtt_link import Inbound, MqttLink, read_retained
 from host_agent.processor import Processor
 from host_agent.silences import as_json, check_scope, check_span, expired, extended
 from host_agent.stats import render_prometheus
-from host_agent.history import HistoryStore, open_store
 from host_agent.webhook import WebhookReceiver
 from mqtt_schema import SchemaError, alert_filter, check_id
 
@@ -56,6 +56,9 @@ SILENCE_POLL_S = 2.0
 COMMIT_EVERY_S = 0.2
 """Commit period (s) when no QoS 1 acknowledgement waits for a commit."""
 SNAPSHOT_EVERY_S = 0.25
+SNAPSHOT_IDLE_S = 10.0
+"""The periodic snapshot is built only while someone read one within this many seconds (a dashboard
+page, an SSE stream, a test); ``snapshot()`` after a pause gets a fresh one built for it."""
 PRUNE_EVERY_S = 3600.0
 _STOP = object()
 
@@ -97,6 +100,10 @@ class HostService:
         self._stop = threading.Event()
         self._snapshot: dict[str, Any] = {"desks": [], "alerts": [], "now": 0}
         self._snapshot_version = 0
+        self._snapshot_read = time.monotonic()
+        self._snapshots_made = 0
+        """Snapshots computed (processing thread); ``_snapshot_made`` is the number of the one installed."""
+        self._snapshot_made = 0
         self.snapshot_changed = threading.Condition()
         self.error: BaseException | None = None
         self._unacked: list[Inbound] = []
@@ -227,7 +234,8 @@ class HostService:
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
                     store.prune(self.clock.now_ms() - int(self.config.retention_days * 86_400_000))
-                if (p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S) or now - last_snap >= 1.0:
+                if ((p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S) or now - last_snap >= 1.0) \
+                        and now - self._snapshot_read < SNAPSHOT_IDLE_S:  # nobody looking: no 6,000-desk copies
                     last_snap, snap_version = now, p.version
                     self._build_snapshot()
             except Exception as exc:  # keep ingesting; a storage error is logged and retried
@@ -422,9 +430,16 @@ class HostService:
     # --- views ----------------------------------------------------------------------------------------
 
     def _build_snapshot(self) -> None:
+        made = self._make_snapshot()
+        if made is not None:
+            self._install_snapshot(*made)
+
+    def _make_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        """(build number, a new snapshot), computed on the processing thread without any lock."""
         p = self.processor
         if p is None:
-            return
+            return None
+        self._snapshots_made += 1
         now = self.clock.now_ms()
         stale = self.config.stale_after_s
         desks = [d.snapshot(now, stale) for d in p.floor.desks.values()]
@@ -439,13 +454,30 @@ class HostService:
         snap = {"now": now, "desks": desks, "alerts": alerts,
                 "sites": sorted({str(d["site"]) for d in desks} | set(self.config.sites)),
                 "stats": {"messages_in": p.stats.messages_in, "rejected": p.stats.rejected_total}}
+        return self._snapshots_made, snap
+
+    def _install_snapshot(self, made: int, snap: dict[str, Any]) -> None:
         with self.snapshot_changed:
-            self._snapshot = snap
+            if made <= self._snapshot_made:
+                return  # a newer one was installed meanwhile
+            self._snapshot, self._snapshot_made = snap, made
             self._snapshot_version += 1
             self.snapshot_changed.notify_all()
 
     def snapshot(self) -> tuple[int, dict[str, Any]]:
         """(version, the latest dashboard snapshot)."""
+        now = time.monotonic()
+        idle = now - self._snapshot_read >= SNAPSHOT_IDLE_S
+        self._snapshot_read = now
+        if idle and self._thread is not None and self._thread.is_alive() \
+                and threading.current_thread() is not self._thread:
+            try:  # the periodic builds had stopped: have one made now; installed here, because the
+                # caller may hold snapshot_changed (the SSE stream does) and the processing thread would wait
+                made = self.call(self._make_snapshot)
+                if made is not None:
+                    self._install_snapshot(*made)
+            except Exception as exc:  # a busy or stopping host: the last one will do
+                log.debug("snapshot on demand failed: %s", exc)
         with self.snapshot_changed:
             return self._snapshot_version, self._snapshot
 

@@ -30,12 +30,26 @@ class Histogram:
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:
         self.buckets = buckets
         self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
         self.count = 0
+        self._sum_ns = 0
+        """Observations in integer nanoseconds (``observe_ns``), kept apart so that the hot path adds ints."""
+        self._sum_s = 0.0
+        self._bounds_ns = [round(b * 1e9) for b in buckets]
+
+    @property
+    def sum(self) -> float:
+        """Sum of the observed values (s)."""
+        return self._sum_s + self._sum_ns / 1e9
 
     def observe(self, value: float) -> None:
         self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
+        self._sum_s += value
+        self.count += 1
+
+    def observe_ns(self, value_ns: int) -> None:
+        """``observe(value_ns / 1e9)`` for the processing thread's per-message latency, without float work."""
+        self.counts[bisect.bisect_left(self._bounds_ns, value_ns)] += 1
+        self._sum_ns += value_ns
         self.count += 1
 
     def quantile(self, q: float) -> float:
