@@ -82,12 +82,26 @@ DEFAULT_RULES: dict[str, RuleSpec] = {
                  summary="slouched {value:.0f} s in the last 10 min"),
         RuleSpec("break-overrun", summary="headset off beyond the allowed break ([breaks] allowed_s)"),
         RuleSpec("desk-offline", for_s=30, severity=Severity.CRITICAL, summary="desk lost (no clean offline)"),
+        RuleSpec("slow-answer", window_s=600, threshold=1, keep_firing_for_s=0,
+                 summary="{value:.0f} call(s) answered after more than the allowed rings in the last 10 min"),
+        RuleSpec("late-greeting", window_s=600, threshold=1, keep_firing_for_s=0,
+                 summary="{value:.0f} call(s) greeted later than the allowed time in the last 10 min"),
+        RuleSpec("monotone", window_s=600, threshold=60, keep_firing_for_s=30,
+                 summary="monotone intonation for {value:.0f} s of speech in the last 10 min"),
         RuleSpec("noisy-floor", for_s=600, threshold=-45.0, keep_firing_for_s=60, severity=Severity.INFO,
                  summary="site median noise floor {value:.1f} dBov"),
     )
 }
 """The product's default rules (see shared/design/NORMS.md). ``break-overrun`` uses the
-allowed break of ``[breaks]``; ``noisy-floor``'s threshold is the median noise floor (dBov) counted as high."""
+allowed break of ``[breaks]``; ``noisy-floor``'s threshold is the median noise floor (dBov) counted as high.
+``slow-answer`` and ``late-greeting`` count ``call`` summaries with ``answer_ok`` / ``greeting_ok`` false
+within ``window_s`` and are active from ``threshold`` calls on (at least 1); ``monotone`` counts own-speech
+seconds with the desk's monotone cue on (live metrics; ``minute.monotone_s`` after a restart) and is active
+above ``threshold`` s. Windows reach back 10 min at most."""
+WINDOW_RULES = ("volume", "pace", "mic-position", "posture", "slow-answer", "late-greeting", "monotone")
+"""Desk rules that total a window (``window_s`` > 0 required; the windows keep 10 min)."""
+COUNT_RULES = ("slow-answer", "late-greeting")
+"""Window rules that count calls (``threshold``: calls, at least 1)."""
 
 
 @dataclass(frozen=True)
@@ -391,8 +405,10 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
     if "severity" in t:
         kw["severity"] = _severity(t["severity"], p + "severity")
     spec = replace(base, **kw)
-    if name in ("volume", "pace", "mic-position", "posture") and spec.window_s <= 0:
+    if name in WINDOW_RULES and spec.window_s <= 0:
         raise ConfigError(f"{p}window_s must be > 0")
+    if name in COUNT_RULES and (spec.threshold < 1 or spec.threshold != int(spec.threshold)):
+        raise ConfigError(f"{p}threshold must be a whole number of calls, at least 1")
     return spec
 
 

@@ -1,7 +1,7 @@
 """Per-desk live state of the floor, built from validated desk messages.
 
 ``state`` and ``metrics`` are snapshots: a ``lost`` state always applies, any other state or metrics
-applies only when its (boot, seq) is newer than the last one applied. ``event`` and ``minute`` are
+applies only when its (boot, seq) is newer than the last one applied. ``event``, ``minute`` and ``call`` are
 deduplicated on (desk, boot, seq) within a bounded window per desk (the history database's unique key
 is the backstop across restarts). All times are host-clock milliseconds.
 """
@@ -12,11 +12,13 @@ from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
-from mqtt_schema import Cue, DeskStatus, Event, EventKind, Metrics, Minute, Posture, State
+from mqtt_schema import Call, Cue, DeskStatus, Event, EventKind, Metrics, Minute, Posture, State
 
-# Window slots: speech seconds with a cue group active, and slouched seconds.
+# Window slots: speech seconds with a cue group active, slouched seconds, calls that missed the answer
+# or greeting norm (counts, not seconds), and own-speech seconds with the monotone cue on.
 K_VOLUME, K_PACE, K_MIC, K_SLOUCH = 0, 1, 2, 3
-N_KINDS = 4
+K_SLOW_ANSWER, K_LATE_GREETING, K_MONOTONE = 4, 5, 6
+N_KINDS = 7
 CUE_GROUP: dict[Cue, int] = {
     Cue.VOLUME_LOW: K_VOLUME, Cue.VOLUME_HIGH: K_VOLUME,
     Cue.PACE_SLOW: K_PACE, Cue.PACE_FAST: K_PACE,
@@ -27,7 +29,7 @@ BACKDATE_LIMIT_MS = 300_000
 
 
 class Window:
-    """Seconds per kind in 10 s buckets over the last 10 min: a fixed 2 KiB ring, no allocation.
+    """Seconds (or counts) per kind in 10 s buckets over the last 10 min: a fixed 4 KiB ring, no allocation.
 
     ``total`` is O(1) for a kind with nothing added within the window asked for (the common case:
     most desks show no cue most of the time), and repeated totals within one bucket are cached until
@@ -269,6 +271,9 @@ class Floor:
         if posture is Posture.SLOUCHED and worn is not False:
             d.window.add(now_ms, K_SLOUCH, msg.interval_s)
             d.rules_changed = True
+        if msg.monotone and msg.speech_s > 0:
+            d.window.add(now_ms, K_MONOTONE, msg.speech_s)
+            d.rules_changed = True
         return True
 
     def apply_event(self, msg: Event, now_ms: int) -> bool:
@@ -291,10 +296,30 @@ class Floor:
             d.window.add(t, group, sum(s for c, s in msg.cue_s.items() if CUE_GROUP.get(c) == group))
         if msg.slouched_s:
             d.window.add(t, K_SLOUCH, msg.slouched_s)
+        if msg.monotone_s:
+            d.window.add(t, K_MONOTONE, msg.monotone_s)
 
     def accept_minute(self, msg: Minute) -> bool:
         """False for a duplicate (boot, seq)."""
         return self.desk(msg.site, msg.desk).seqs.check_and_add(msg.boot, msg.seq)
+
+    def accept_call(self, msg: Call) -> bool:
+        """False for a duplicate (boot, seq). Counting it in the rule windows is :meth:`count_call`'s job,
+        once the history has confirmed that it is new (the window dedup forgets across restarts)."""
+        return self.desk(msg.site, msg.desk).seqs.check_and_add(msg.boot, msg.seq)
+
+    def count_call(self, msg: Call, now_ms: int) -> None:
+        """Count a new call summary in the rule windows at its hang-up (receipt time when implausible);
+        also what a restarted host seeds from the stored calls of the last 10 min."""
+        if msg.answer_ok is not False and msg.greeting_ok is not False:
+            return
+        d = self.desk(msg.site, msg.desk)
+        t = event_time(msg.end_ts, now_ms)
+        if msg.answer_ok is False:
+            d.window.add(t, K_SLOW_ANSWER, 1.0)
+        if msg.greeting_ok is False:
+            d.window.add(t, K_LATE_GREETING, 1.0)
+        d.rules_changed = True
 
     @staticmethod
     def _set_worn(d: DeskState, worn: bool, t_ms: int) -> None:

@@ -3,7 +3,7 @@
 The paho network thread stays thin: ``on_message`` only hands an :class:`Inbound` (topic, payload,
 receive time, and what its acknowledgement needs) to a queue that the processing thread drains.
 MQTT 3.1.1 by default (works with amqtt and mosquitto); MQTT 5 when configured, which also allows
-shared subscriptions for metrics/event/minute.
+shared subscriptions for metrics/event/minute/call.
 
 Acknowledgements (at-least-once into the history database)
     The link runs paho with ``manual_ack=True``: a QoS 1 message is not acknowledged (PUBACK) when
@@ -119,7 +119,7 @@ def subscriptions(sites: tuple[str, ...], shared_group: str | None) -> list[tupl
     out: list[tuple[str, int]] = []
     for site in sites or ("+",):
         out.append((desk_filter(site, "+", DeskKind.STATE), QOS["state"]))
-        for kind in (DeskKind.METRICS, DeskKind.EVENT, DeskKind.MINUTE):
+        for kind in (DeskKind.METRICS, DeskKind.EVENT, DeskKind.MINUTE, DeskKind.CALL):
             f = desk_filter(site, "+", kind)
             out.append((shared(shared_group, f) if shared_group else f, QOS[kind.value]))
     return out

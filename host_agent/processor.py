@@ -28,6 +28,7 @@ from mqtt_schema import (
     QOS,
     AlertLogTopic,
     AlertTopic,
+    Call,
     DeskStatus,
     DeskTopic,
     Event,
@@ -47,9 +48,13 @@ alert_log = logging.getLogger("host_agent.alerts")
 LOG_EVERY_S = 60.0
 WINDOW_RESTORE_MS = 10 * 60_000
 """On restart, rule windows are seeded from the minute rollups of the last 10 min."""
+CALL_RESTORE_MS = 6 * 3_600_000
+"""Calls are stored by their start: the windows are seeded from those started in the last 6 h that
+ended within the last 10 min."""
 Publish = Callable[[str, bytes | None, int, bool], None]
 """(topic, payload or None to clear, qos, retain)."""
-QUIET_RULES = frozenset({"volume", "pace", "mic-position", "posture", "break-overrun", "desk-offline"})
+QUIET_RULES = frozenset({"volume", "pace", "mic-position", "posture", "break-overrun", "desk-offline",
+                         "slow-answer", "late-greeting", "monotone"})
 """The desk rules whose inputs :meth:`Processor._mark_quiet` knows (see there)."""
 ROUTES_MAX = 200_000
 """Parsed topic strings kept (about 300 B each); the cache starts over beyond it."""
@@ -109,6 +114,9 @@ class Processor:
         for site in sorted(sites):
             for m in self.store.minutes(site, now - WINDOW_RESTORE_MS, now):
                 self.floor.seed_window(m)
+            for c in self.store.calls(site, now - CALL_RESTORE_MS, now):
+                if c.end_ts >= now - WINDOW_RESTORE_MS:
+                    self.floor.count_call(c, now)
 
     def reconcile_retained(self, retained: dict[str, bytes]) -> tuple[int, int]:
         """Make the broker's retained alerts match the engine: clear stale ones, publish missing ones.
@@ -168,7 +176,7 @@ class Processor:
         now = self.clock.now_ms()
         d = route.desk
         if d is None:
-            if not isinstance(msg, (Metrics, State, Event, Minute)):
+            if not isinstance(msg, (Metrics, State, Event, Minute, Call)):
                 self.stats.ignored[route.topic.kind.value] += 1
                 return "ignored"
             d = route.desk = self.floor.desk(msg.site, msg.desk)
@@ -193,6 +201,11 @@ class Processor:
         if isinstance(msg, Minute):
             new = self.floor.accept_minute(msg) and self.store.add_minute(msg)
             return self._outcome("minute", new, d, "duplicate")
+        if isinstance(msg, Call):
+            new = self.floor.accept_call(msg) and self.store.add_call(msg)
+            if new:
+                self.floor.count_call(msg, now)
+            return self._outcome("call", new, d, "duplicate")
         self.stats.ignored[route.topic.kind.value] += 1
         return "ignored"
 

@@ -1,5 +1,8 @@
 """Daily report from the history: per desk (and per agent, with a roster) speaking time, level, rate,
-share of speech in each cue zone, slouched minutes, breaks and overruns, alerts.
+share of speech in each cue zone, slouched minutes, breaks and overruns, alerts, and calls (schema 1.1
+``call`` summaries, by their start): how many, the share answered within the desk's ``max_rings`` (of
+the calls the desk judged, ``answer_ok`` not null), the median greeting latency, and the share of calls
+with a monotone stretch (``monotone_share`` > 0, of the calls whose intonation was measured).
 
 Built from minute rollups (exact even when live metrics were dropped), wear events (breaks) and the
 alert log. Levels are averaged in the power domain, weighted by speech time; rates by speech time.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import statistics
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -20,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from host_agent.errors import UsageError
 from host_agent.rules import FLOOR_DESK, overrun_level
 from host_agent.storage import HistoryStore
-from mqtt_schema import AlertTransition, Cue, Event, EventKind, Minute, SchemaError, check_id
+from mqtt_schema import AlertTransition, Call, Cue, Event, EventKind, Minute, SchemaError, check_id
 
 SPEECH_CUES = (Cue.VOLUME_LOW, Cue.VOLUME_HIGH, Cue.PACE_SLOW, Cue.PACE_FAST, Cue.MIC_CLOSE, Cue.MIC_FAR)
 
@@ -61,6 +65,38 @@ class Row:
     overruns: list[int] = field(default_factory=list)
     """Overrun level of each break longer than allowed."""
     alerts: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    answer_judged: int = 0
+    answer_ok: int = 0
+    greeting_s: list[float] = field(default_factory=list)
+    monotone_judged: int = 0
+    monotone_calls: int = 0
+
+    def add_call(self, c: Call) -> None:
+        self.desks.add(c.desk)
+        self.calls += 1
+        if c.answer_ok is not None:
+            self.answer_judged += 1
+            self.answer_ok += c.answer_ok
+        if c.greeting_latency_s is not None:
+            self.greeting_s.append(c.greeting_latency_s)
+        if c.monotone_share is not None:
+            self.monotone_judged += 1
+            self.monotone_calls += c.monotone_share > 0
+
+    @property
+    def answered_share(self) -> float | None:
+        """Share of the judged calls answered within the allowed rings (None: no call judged)."""
+        return self.answer_ok / self.answer_judged if self.answer_judged else None
+
+    @property
+    def median_greeting_s(self) -> float | None:
+        return statistics.median(self.greeting_s) if self.greeting_s else None
+
+    @property
+    def monotone_share(self) -> float | None:
+        """Share of the calls with measured intonation that had a monotone stretch (None: none measured)."""
+        return self.monotone_calls / self.monotone_judged if self.monotone_judged else None
 
     def add_minute(self, m: Minute, hour: int) -> None:
         self.desks.add(m.desk)
@@ -102,7 +138,15 @@ class Row:
             "overruns": len(self.overruns), "max_overrun_level": max(self.overruns, default=None),
             "alerts": dict(sorted(self.alerts.items())),
             "hourly_speaking_min": [round(s / 60, 2) for s in self.hourly_speech_s],
+            "calls": self.calls,
+            "answered_within_rings": _round(self.answered_share, 3),
+            "median_greeting_s": _round(self.median_greeting_s, 2),
+            "monotone_call_share": _round(self.monotone_share, 3),
         }
+
+
+def _round(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(v, digits)
 
 
 @dataclass
@@ -245,6 +289,10 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
             over_s = minutes * 60 - allowed_break_s
             if over_s > 0:
                 r.overruns.append(overrun_level(over_s))
+    for c in store.calls(site, start_ms, end_ms):
+        r = row_for(c.desk, c.start_ts)
+        if r is not None:
+            r.add_call(c)
     floor_alerts: Counter[str] = Counter()
     for log in store.alert_logs(site, start_ms, end_ms):
         if log.transition is not AlertTransition.FIRING:
@@ -262,7 +310,11 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
 # --- text formats ---------------------------------------------------------------------------------
 
 COLUMNS = ("speaking_min", "mean_level_dbov", "mean_rate_spm", "volume", "pace", "mic", "slouched_min",
-           "breaks", "overruns", "alerts")
+           "breaks", "overruns", "alerts", "calls", "answered", "greet_s", "monotone")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
 
 
 def _flat(r: Row) -> dict[str, object]:
@@ -277,6 +329,9 @@ def _flat(r: Row) -> dict[str, object]:
         "slouched_min": d["slouched_min"], "breaks": f"{d['breaks']} ({d['break_min']} min)",
         "overruns": d["overruns"] if not r.overruns else f"{d['overruns']} (max L{max(r.overruns)})",
         "alerts": sum(r.alerts.values()),
+        "calls": r.calls, "answered": _pct(r.answered_share),
+        "greet_s": "-" if r.median_greeting_s is None else f"{r.median_greeting_s:.1f}",
+        "monotone": _pct(r.monotone_share),
     }
 
 
@@ -313,12 +368,15 @@ def render_csv(rep: Report) -> str:
     cue_cols = [f"share_{c.value}" for c in SPEECH_CUES]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([rep.by, "name", "site", "date", "desks", "speaking_min", "mean_level_dbov", "mean_rate_spm", *cue_cols,
-                "slouched_min", "breaks", "break_min", "overruns", "max_overrun_level", "alerts"])
+                "slouched_min", "breaks", "break_min", "overruns", "max_overrun_level", "alerts",
+                "calls", "answered_within_rings", "median_greeting_s", "monotone_call_share"])
     for r in rep.rows:
         d = r.as_dict()
         w.writerow([r.key, r.name or "", rep.site, rep.date.isoformat(), " ".join(sorted(r.desks)), d["speaking_min"],
                     d["mean_level_dbov"] if d["mean_level_dbov"] is not None else "",
                     d["mean_rate_spm"] if d["mean_rate_spm"] is not None else "",
                     *(f"{r.cue_share(c):.3f}" for c in SPEECH_CUES), d["slouched_min"], d["breaks"], d["break_min"],
-                    d["overruns"], d["max_overrun_level"] or "", sum(r.alerts.values())])
+                    d["overruns"], d["max_overrun_level"] or "", sum(r.alerts.values()), r.calls,
+                    *("" if d[k] is None else d[k]
+                      for k in ("answered_within_rings", "median_greeting_s", "monotone_call_share"))])
     return buf.getvalue()

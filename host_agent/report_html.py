@@ -134,6 +134,19 @@ def _alerts(r: Row) -> str:
                    for k, v in sorted(r.alerts.items()))
 
 
+def _share(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _calls(r: Row) -> str:
+    """Calls, answered within the rings, median greeting latency, calls with a monotone stretch."""
+    if not r.calls:
+        return '<td class="num">0</td><td class="num">-</td><td class="num">-</td><td class="num">-</td>'
+    greet = "-" if r.median_greeting_s is None else f"{r.median_greeting_s:.1f} s"
+    return (f'<td class="num">{r.calls}</td><td class="num">{_share(r.answered_share)}</td>'
+            f'<td class="num">{greet}</td><td class="num">{_share(r.monotone_share)}</td>')
+
+
 def render_html(rep: Report) -> str:
     rows = rep.rows
     speaking_h = sum(r.speech_s for r in rows) / 3600
@@ -157,8 +170,8 @@ def render_html(rep: Report) -> str:
             + (f'<br><span class="muted">{escape(", ".join(sorted(r.desks)))}</span>' if rep.by == "agent" else "")
             + f'</td><td class="num">{r.speech_s / 60:.0f} min</td><td class="num">{lvl}</td>'
             f"<td>{_rate_dot(r.rate_spm)}</td><td>{_cue_bar(r)}</td>"
-            f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td><td class="wrap">{_alerts(r)}</td></tr>')
-    empty = '<tr><td colspan="8" class="muted">No minute rollups for this site and day.</td></tr>'
+            f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td>{_calls(r)}<td class="wrap">{_alerts(r)}</td></tr>')
+    empty = '<tr><td colspan="12" class="muted">No minute rollups for this site and day.</td></tr>'
     floor = ""
     if rep.floor_alerts:
         floor = ("<p><b>Floor alerts:</b> " + ", ".join(f"{escape(k)} × {v}" for k, v in rep.floor_alerts.items())
@@ -175,10 +188,14 @@ def render_html(rep: Report) -> str:
 <section><h2>Coaching at a glance</h2>
 <p class="note">Cue zones: share of speech with each cue group active ({escape(cues)}), one bar per group
 (several cues can be on at once, so the shares are not parts of one whole). Rate: the green band is
-{RATE_BAND[0]:.0f}-{RATE_BAND[1]:.0f} syllables/min. Level: mean active speech level, dBov (P.56).</p>
+{RATE_BAND[0]:.0f}-{RATE_BAND[1]:.0f} syllables/min. Level: mean active speech level, dBov (P.56).
+Calls: answered in time is the share of the calls judged that rang at most the allowed rings; greeting is the
+median time from the connection to the first own speech; monotone calls, the share of calls (with intonation
+measured) that had a monotone stretch.</p>
 <p class="legend">{legend}</p>
 <table><thead><tr><th>{rep.by}</th><th>speaking</th><th>level dBov</th><th>rate</th><th>cue zones</th>
-<th>slouched</th><th>breaks · overrun level</th><th>alerts</th></tr></thead>
+<th>slouched</th><th>breaks · overrun level</th><th>calls</th><th>answered in time</th><th>greeting (median)</th>
+<th>monotone calls</th><th>alerts</th></tr></thead>
 <tbody>{"".join(body_rows) or empty}</tbody></table>{floor}</section>
 </main></body></html>
 """

@@ -12,7 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from host_agent.config import HostConfig, RuleSpec
-from host_agent.floor import K_MIC, K_PACE, K_SLOUCH, K_VOLUME, DeskState, Floor
+from host_agent.floor import (
+    K_LATE_GREETING,
+    K_MIC,
+    K_MONOTONE,
+    K_PACE,
+    K_SLOUCH,
+    K_SLOW_ANSWER,
+    K_VOLUME,
+    DeskState,
+    Floor,
+)
 from host_agent.shifts import ShiftSchedule
 from mqtt_schema import DeskStatus, Severity
 
@@ -61,6 +71,18 @@ def _window_rule(kind: int) -> Callable[[RuleSpec, DeskState, int, HostConfig], 
         if total > spec.threshold:
             return Condition(True, round(total, 1), None, spec.summary.format(value=total))
         return Condition(False, round(total, 1))
+
+    return check
+
+
+def _count_rule(kind: int) -> Callable[[RuleSpec, DeskState, int, HostConfig], Condition]:
+    """Active while at least ``threshold`` calls of ``kind`` (e.g. answered too late) ended in the window."""
+
+    def check(spec: RuleSpec, d: DeskState, now_ms: int, cfg: HostConfig) -> Condition:
+        count = round(d.window.total(now_ms, kind, spec.window_s))
+        if count >= max(1.0, spec.threshold):
+            return Condition(True, float(count), None, spec.summary.format(value=count))
+        return Condition(False, float(count))
 
     return check
 
@@ -122,6 +144,9 @@ DESK_RULES: dict[str, Callable[[RuleSpec, DeskState, int, HostConfig], Condition
     "posture": _window_rule(K_SLOUCH),
     "break-overrun": _break_overrun,
     "desk-offline": _desk_offline,
+    "slow-answer": _count_rule(K_SLOW_ANSWER),
+    "late-greeting": _count_rule(K_LATE_GREETING),
+    "monotone": _window_rule(K_MONOTONE),
 }
 SITE_RULES = ("noisy-floor",)
 INHIBITING_RULE = "desk-offline"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from host_agent.alerts import ActiveAlert, Silence
-from mqtt_schema import AlertLog, Event, Minute, Severity
+from mqtt_schema import AlertLog, Call, Event, Minute, Severity
 from mqtt_schema.codec import encode
 
 Row = tuple[Any, ...]
@@ -36,12 +36,13 @@ class DeskRecord:
 class HistoryStore(Protocol):
     """What the host needs from its history database.
 
-    Writes join one transaction that :meth:`commit` makes durable; ``add_event`` and ``add_minute``
-    return whether the row was new (False for a duplicate of its (site, desk, boot, seq)).
+    Writes join one transaction that :meth:`commit` makes durable; ``add_event``, ``add_minute`` and
+    ``add_call`` return whether the row was new (False for a duplicate of its (site, desk, boot, seq)).
     """
 
     def add_event(self, event: Event) -> bool: ...
     def add_minute(self, minute: Minute) -> bool: ...
+    def add_call(self, call: Call) -> bool: ...
     def add_alert_log(self, log: AlertLog) -> None: ...
     def save_alert(self, alert: ActiveAlert) -> None: ...
     def delete_alert(self, site: str, desk: str, rule: str) -> None: ...
@@ -58,6 +59,7 @@ class HistoryStore(Protocol):
                           limit: int = 50) -> list[tuple[int, AlertLog]]: ...
     def minutes(self, site: str, start_ms: int, end_ms: int) -> list[Minute]: ...
     def events(self, site: str, start_ms: int, end_ms: int) -> list[Event]: ...
+    def calls(self, site: str, start_ms: int, end_ms: int) -> list[Call]: ...
     def alert_logs(self, site: str, start_ms: int, end_ms: int) -> list[AlertLog]: ...
     def prune(self, before_ms: int) -> int: ...
     def commit(self) -> None: ...
@@ -67,8 +69,9 @@ class HistoryStore(Protocol):
 _event_dec = msgspec.json.Decoder(Event)
 _minute_dec = msgspec.json.Decoder(Minute)
 _log_dec = msgspec.json.Decoder(AlertLog)
+_call_dec = msgspec.json.Decoder(Call)
 
-TABLES = ("events", "minutes", "alert_log", "silences", "active_alerts", "desks")
+TABLES = ("events", "minutes", "calls", "alert_log", "silences", "active_alerts", "desks")
 _SILENCE_COLS = 'site, desk, rule, until_ms, created_ms, "by"'
 
 
@@ -124,6 +127,11 @@ class SqlStore:
                            (minute.site, minute.desk, minute.boot, minute.seq, minute.minute_ts, encode(minute)))
         return n == 1
 
+    def add_call(self, call: Call) -> bool:
+        n, _ = self._write("INSERT INTO calls VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                           (call.site, call.desk, call.boot, call.seq, call.start_ts, call.end_ts, encode(call)))
+        return n == 1
+
     def add_alert_log(self, log: AlertLog) -> None:
         self._write("INSERT INTO alert_log (site, desk, rule, transition, ts, payload) VALUES (?,?,?,?,?,?)",
                     (log.site, log.desk, log.rule, log.transition.value, log.ts, encode(log)))
@@ -156,6 +164,7 @@ class SqlStore:
         """Delete history older than ``before_ms``; return the rows deleted."""
         n = 0
         for sql in ("DELETE FROM events WHERE ts < ?", "DELETE FROM minutes WHERE minute_ts < ?",
+                    "DELETE FROM calls WHERE start_ts < ?",
                     "DELETE FROM alert_log WHERE ts < ?", "DELETE FROM silences WHERE until_ms < ?"):
             n += self._write(sql, (before_ms,))[0]
         return n
@@ -200,6 +209,12 @@ class SqlStore:
     def events(self, site: str, start_ms: int, end_ms: int) -> list[Event]:
         return [_event_dec.decode(p) for (p,) in self._read(
             "SELECT payload FROM events WHERE site=? AND ts>=? AND ts<? ORDER BY ts, seq, desk, boot",
+            (site, start_ms, end_ms))]
+
+    def calls(self, site: str, start_ms: int, end_ms: int) -> list[Call]:
+        """The call summaries of ``site`` that started in [start_ms, end_ms) (desk clock), by start."""
+        return [_call_dec.decode(p) for (p,) in self._read(
+            "SELECT payload FROM calls WHERE site=? AND start_ts>=? AND start_ts<? ORDER BY start_ts, desk, boot, seq",
             (site, start_ms, end_ms))]
 
     def alert_logs(self, site: str, start_ms: int, end_ms: int) -> list[AlertLog]:

@@ -7,7 +7,7 @@ old database upgrades in place without losing rows, and refuses a database newer
 
 Add a migration by appending a tuple; never edit one that has shipped (databases in the field have run
 it already). Migration 1 is the first release's raw history; 2 added what a restarted host and a
-second process need.
+second process need; 3 the per-call summaries.
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE desks (site TEXT NOT NULL, desk TEXT NOT NULL, status TEXT, status_since_ms {bigint},
              worn INTEGER, off_since_ms {bigint}, updated_ms {bigint} NOT NULL, PRIMARY KEY (site, desk))""",
         "CREATE INDEX events_by_time ON events (site, ts)",
+    ),
+    (  # 3: per-call summaries (schema 1.1 ``call``), deduplicated like events
+        """CREATE TABLE calls (site TEXT NOT NULL, desk TEXT NOT NULL, boot {bigint} NOT NULL,
+             seq {bigint} NOT NULL, start_ts {bigint} NOT NULL, end_ts {bigint} NOT NULL, payload {blob} NOT NULL,
+             PRIMARY KEY (site, desk, boot, seq))""",
+        "CREATE INDEX calls_by_time ON calls (site, start_ts)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

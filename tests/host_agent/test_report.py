@@ -184,7 +184,7 @@ def test_roster_display_names_in_every_format(db: tuple[str, object], tmp_path: 
     assert "李伟" in lines and lines["李伟"].startswith("李伟 (li-wei)")
     # columns line up in a terminal: the wide characters count twice
     from host_agent.report import display_width
-    starts = {display_width(line[: line.index(line.split()[-1], len(line) - 12)]) for line in table[1:]}
+    starts = {display_width(line[: line.rindex(line.split()[-1])]) for line in table[1:]}
     assert len(starts) == 1, table
     csv_rows = {r["agent"]: r for r in csv.DictReader(io.StringIO(_run(base + ["--format", "csv"], capsys)))}
     assert csv_rows["li-wei"]["name"] == "李伟" and csv_rows["sam"]["name"] == ""
