@@ -213,7 +213,7 @@ class AlsaSource:
             self.channels = ch
             self._recent, self._repeats = [], 0
             return
-        _rescan_devices = True
+        _rescan_after_failure()
         raise AudioError(f"cannot open audio device {self.description}: {last}")
 
     def read(self) -> npt.NDArray[np.float32] | None:

@@ -111,12 +111,19 @@ class LedPins:
     @classmethod
     def default(cls) -> LedPins:
         """The pin map shipped in ``hw/desk_pins.toml`` (package data of ``hw``)."""
-        resource = importlib.resources.files("hw").joinpath("desk_pins.toml")
-        try:
-            data = tomllib.loads(resource.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read the default pin map hw/desk_pins.toml: {exc}") from None
-        return cls.from_table(data.get("leds", {}), where="hw/desk_pins.toml: leds")
+        return cls.from_table(shipped_pin_table("leds"), where="hw/desk_pins.toml: leds")
+
+
+def shipped_pin_table(section: str) -> dict[str, Any]:
+    """Table ``section`` of the pin map shipped in ``hw/desk_pins.toml`` (package data of ``hw``;
+    {} when absent); :class:`ConfigError` when the file cannot be read."""
+    resource = importlib.resources.files("hw").joinpath("desk_pins.toml")
+    try:
+        data = tomllib.loads(resource.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the default pin map hw/desk_pins.toml: {exc}") from None
+    table: dict[str, Any] = data.get(section, {})
+    return table
 
 
 def bar_segments(level_dbov: float | None, band: tuple[float, float], speaking: bool) -> int:

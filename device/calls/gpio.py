@@ -28,10 +28,8 @@ edges and ticks.
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import threading
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +39,7 @@ from gpiozero import DigitalInputDevice
 from device.calls.state import CallPhase, CallState, CallTracker, Direction, Listener, RingCadence
 from device.clock import Clock, WallClock
 from device.errors import ConfigError
+from device.leds import shipped_pin_table
 from device.logs import kv
 
 log = logging.getLogger("device.calls.gpio")
@@ -86,12 +85,7 @@ class PhonePins:
     @classmethod
     def default(cls) -> PhonePins:
         """The pin map shipped in ``hw/desk_pins.toml``."""
-        resource = importlib.resources.files("hw").joinpath("desk_pins.toml")
-        try:
-            data = tomllib.loads(resource.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read the default pin map hw/desk_pins.toml: {exc}") from None
-        return cls.from_table(data.get("phone", {}), where="hw/desk_pins.toml: phone")
+        return cls.from_table(shipped_pin_table("phone"), where="hw/desk_pins.toml: phone")
 
 
 class GpioCallSource:

@@ -24,12 +24,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", required=True, help="site id ([a-z0-9-]{1,32})")
     parser.add_argument("--desk", required=True, help="desk id ([a-z0-9-]{1,32})")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the desk's files into")
+    add_broker_options(parser, "agent.toml")
+    parser.add_argument("--force", action="store_true", help="replace an existing agent.toml (new password)")
+
+
+def add_broker_options(parser: argparse.ArgumentParser, toml_name: str) -> None:
+    """``--broker``, ``--ca-cert`` and ``--ca-key``: shared by provision-desk and provision-host."""
     parser.add_argument("--broker", default=None,
-                        help="broker URL for agent.toml, mqtt://host:port or mqtts://host:port (default "
+                        help=f"broker URL for {toml_name}, mqtt://host:port or mqtts://host:port (default "
                              "mqtt://localhost:1883, or mqtts://localhost:8883 with --ca-cert); written as given")
     parser.add_argument("--ca-cert", type=Path, help="site CA certificate (PEM) to sign a client certificate")
     parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
-    parser.add_argument("--force", action="store_true", help="replace an existing agent.toml (new password)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hw.commands.provision_desk import add_broker_options
 from hw.flashing.provision import provision_host
 
 EXAMPLE = """example:
@@ -29,11 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", required=True, action="append", dest="sites", metavar="SITE",
                         help="a site the host follows (repeat for several)")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the host's files into")
-    parser.add_argument("--broker", default=None,
-                        help="broker URL for host.toml, mqtt://host:port or mqtts://host:port (default "
-                             "mqtt://localhost:1883, or mqtts://localhost:8883 with --ca-cert); written as given")
-    parser.add_argument("--ca-cert", type=Path, help="site CA certificate (PEM) to sign a client certificate")
-    parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
+    add_broker_options(parser, "host.toml")
     parser.add_argument("--force", action="store_true",
                         help="replace existing files in --out (new password, new certificate)")
 
