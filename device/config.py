@@ -603,6 +603,8 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
         if not isinstance(sub, dict):
             raise ConfigError(f"{source}: {table}: must be a table, got {type(sub).__name__}")
         sub[key] = value
+        if dotted == "mqtt.url":
+            sub.pop("urls", None)  # --broker names the one broker: it replaces the file's list
         flags[dotted] = OVERRIDE_FLAGS.get(dotted, dotted)
     try:
         return build(tables, base_dir=base_dir, source=source)

@@ -3,6 +3,12 @@
 ``headset-flash provision-desk`` (hw/flashing/provision.py) writes this table: ``url``
 (``mqtt://host:port`` or ``mqtts://host:port``), ``username``, ``password`` and, for TLS, ``ca_cert``,
 ``client_cert`` and ``client_key`` (paths relative to the config file's folder). Times are seconds.
+
+A clustered broker (several nodes, e.g. a NATS cluster, see ``docs/scaling.md``) is given as ``urls``, a
+list tried in order: the first connect goes to ``urls[0]``, and every later attempt, after a failed
+connect or a lost connection, to the next one (round robin), with the publisher's reconnect backoff
+between attempts. All urls share one scheme (TLS is one setting for all) and the credentials. ``url``
+may stay beside ``urls`` only when it is one of them; ``--broker`` on the command line replaces the list.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from urllib.parse import urlsplit
 from device.errors import ConfigError
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-KNOWN_KEYS = frozenset({"url", "username", "password", "ca_cert", "client_cert", "client_key", "keepalive_s"})
+DEFAULT_URL = "mqtt://localhost:1883"
+MAX_URLS = 16
+"""Brokers in ``urls`` at most."""
+KNOWN_KEYS = frozenset({"url", "urls", "username", "password", "ca_cert", "client_cert", "client_key", "keepalive_s"})
 
 
 @dataclass(frozen=True)
@@ -24,15 +33,24 @@ class MqttSettings:
     """Where and how the desk agent reaches the broker."""
 
     url: str = "mqtt://localhost:1883"
+    """The broker (with ``urls``: the first of them, for tools that talk to one broker)."""
     username: str | None = None
     password: str | None = None
     ca_cert: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
     keepalive_s: int = 30
+    urls: tuple[str, ...] = ()
+    """The brokers of a cluster, tried in this order (empty: ``url`` alone). ``url`` is then the first."""
 
     def __post_init__(self) -> None:
         _parse_url(self.url, "mqtt.url")
+        if self.urls:
+            check_urls(self.urls, "mqtt.urls")
+            if self.url not in self.urls:
+                if self.url != DEFAULT_URL:
+                    raise ConfigError(f"mqtt.url: {self.url!r} is not one of mqtt.urls; set only mqtt.urls")
+                object.__setattr__(self, "url", self.urls[0])
         if not isinstance(self.keepalive_s, int) or isinstance(self.keepalive_s, bool) or not (
             5 <= self.keepalive_s <= 3600
         ):
@@ -49,6 +67,17 @@ class MqttSettings:
     @property
     def port(self) -> int:
         return _parse_url(self.url, "mqtt.url")[2]
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """Every broker to try, in order (``urls``, or ``url`` alone)."""
+        return self.urls or (self.url,)
+
+    @staticmethod
+    def endpoint(url: str) -> tuple[str, int]:
+        """(host, port) of one broker url."""
+        _, host, port = _parse_url(url, "mqtt.urls")
+        return host, port
 
     @property
     def tls(self) -> bool:
@@ -94,6 +123,17 @@ class MqttSettings:
         if not isinstance(url, str):
             raise ConfigError(f"{where}.url: must be a string like mqtt://host:1883, got {url!r}")
         _parse_url(url, f"{where}.url")
+        urls: tuple[str, ...] = ()
+        if "urls" in table:
+            raw = table["urls"]
+            if not isinstance(raw, list | tuple) or not raw:
+                raise ConfigError(f'{where}.urls: must be a non-empty list of broker urls like '
+                                  f'["mqtt://node1:1883", "mqtt://node2:1883"], got {raw!r}')
+            urls = check_urls(raw, f"{where}.urls")
+            if "url" in table and url not in urls:
+                raise ConfigError(f"{where}.url: {url!r} is not one of {where}.urls; set only {where}.urls "
+                                  "(they are tried in their order)")
+            url = urls[0]
         username = _opt_str(table, "username", where)
         password = _opt_str(table, "password", where)
         if password is not None and username is None:
@@ -119,7 +159,7 @@ class MqttSettings:
         if not isinstance(keepalive, int) or isinstance(keepalive, bool) or not (5 <= keepalive <= 3600):
             raise ConfigError(f"{where}.keepalive_s: must be an integer number of seconds in 5..3600, got {keepalive!r}")
         return cls(url=url, username=username, password=password, ca_cert=paths["ca_cert"],
-                   client_cert=paths["client_cert"], client_key=paths["client_key"], keepalive_s=keepalive)
+                   client_cert=paths["client_cert"], client_key=paths["client_key"], keepalive_s=keepalive, urls=urls)
 
 
 def _opt_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -147,3 +187,71 @@ def _parse_url(url: str, where: str) -> tuple[str, str, int]:
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError(f"{where}: {url!r} must be only scheme://host:port (credentials go in username/password)")
     return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+
+
+def check_urls(urls: object, where: str) -> tuple[str, ...]:
+    """A valid ``urls`` list as a tuple: 1..``MAX_URLS`` distinct broker urls of one scheme.
+
+    Raises :class:`ConfigError` naming the entry (``mqtt.urls[1]: ...``).
+    """
+    if not isinstance(urls, list | tuple) or not urls:
+        raise ConfigError(f"{where}: must be a non-empty list of broker urls, got {urls!r}")
+    if len(urls) > MAX_URLS:
+        raise ConfigError(f"{where}: {len(urls)} brokers; at most {MAX_URLS}")
+    seen: dict[tuple[str, int], int] = {}
+    schemes: set[str] = set()
+    for i, u in enumerate(urls):
+        scheme, host, port = _parse_url(u, f"{where}[{i}]")
+        if (host, port) in seen:
+            raise ConfigError(f"{where}[{i}]: {u!r} is the same broker as {where}[{seen[(host, port)]}]")
+        seen[(host, port)] = i
+        schemes.add(scheme)
+    if len(schemes) > 1:
+        raise ConfigError(f"{where}: mixes mqtt:// and mqtts:// urls; TLS is one setting for every broker of "
+                          "the list, so use one scheme")
+    return tuple(urls)
+
+
+class BrokerRotation:
+    """Which broker of ``urls`` each connect attempt goes to: ``urls[0]`` first, then the next one after
+    every failed attempt or lost connection (round robin). Used from paho's network thread only."""
+
+    def __init__(self, urls: tuple[str, ...]) -> None:
+        if not urls:
+            raise ValueError("no broker url")
+        self.urls = urls
+        self.index = 0
+        self.attempts = 0
+
+    @property
+    def current(self) -> str:
+        return self.urls[self.index]
+
+    @property
+    def following(self) -> str:
+        """The url the attempt after the current one goes to."""
+        return self.urls[(self.index + 1) % len(self.urls)]
+
+    def next_attempt(self) -> tuple[str, bool]:
+        """The url of the next attempt, and whether it differs from the last one."""
+        self.attempts += 1
+        if self.attempts == 1 or len(self.urls) == 1:
+            return self.current, False
+        self.index = (self.index + 1) % len(self.urls)
+        return self.current, True
+
+
+def aim(client: Any, url: str) -> None:
+    """Point a paho client's next connect attempt at broker ``url`` (call from ``on_pre_connect`` only).
+
+    paho has no public way to change the broker of a client that has connected once (its ``host`` setter
+    refuses while a reconnect is in progress), so this sets paho's ``_host`` and ``_port`` (paho 2.1 and
+    2.2; :func:`check_aimable` checks them at construction).
+    """
+    client._host, client._port = MqttSettings.endpoint(url)
+
+
+def check_aimable(client: Any) -> None:
+    """Raise :class:`ConfigError` when this paho has no ``_host``/``_port`` to aim (see :func:`aim`)."""
+    if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
+        raise ConfigError("mqtt.urls: this paho-mqtt has no _host/_port; broker failover needs paho-mqtt 2.1 or 2.2")

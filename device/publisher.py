@@ -21,6 +21,13 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   one is logged (the first of each reason at WARNING, the rest at DEBUG), counted in ``cti_rejected``
   and dropped: a bridge's mistake is no event of the desk.
 
+A clustered broker (``[mqtt] urls``, :class:`device.mqtt_settings.BrokerRotation`): the first connect goes
+to ``urls[0]``, every later attempt (after a failed connect or a lost connection) to the next url, round
+robin, with the same backoff between attempts; ``current_url`` is the broker in use, and every log line
+about the connection names it. After a failover the spool's unacknowledged rows go to the new broker
+(paho retransmits those in flight; the rest follow in spool order), so nothing the old broker had not
+PUBACKed is lost; what it had PUBACKed is the cluster's to keep (see ``docs/scaling.md``).
+
 An unreachable broker is retried by paho with backoff (``RECONNECT_MIN_S`` .. ``reconnect_max_s``). It
 is logged as a WARNING naming the broker url and the cause (connection refused, DNS failure, TLS
 failure, timed out, not authorised): on the first failure, then again after 1, 2, 4 ... s of failures,
@@ -51,7 +58,7 @@ import paho.mqtt.client as mqtt
 
 from device.errors import ConfigError
 from device.logs import kv
-from device.mqtt_settings import MqttSettings
+from device.mqtt_settings import BrokerRotation, MqttSettings, aim, check_aimable
 from device.spool import Spool, SpoolError
 from mqtt_schema import (
     QOS,
@@ -139,16 +146,21 @@ class ConnectWarnings:
         self._cause: str | None = None
         self._unlogged = 0
 
-    def failed(self, cause: str) -> int | None:
-        """Count a failed attempt; the number of attempts the warning covers, or None: do not log now."""
+    def failed(self, cause: str, same_as: str | None = None) -> int | None:
+        """Count a failed attempt; the number of attempts the warning covers, or None: do not log now.
+
+        ``same_as``: what counts as the same cause (default: ``cause``); with a list of brokers, the cause
+        without the broker's name, so that rotating through dead brokers is one cause, not a new one each time.
+        """
         now = self.monotonic()
         self.failures += 1
         self._unlogged += 1
         if self._since_s is None:
             self._since_s = now
-        if cause == self._cause and now < self._next_s:
+        key = cause if same_as is None else same_as
+        if key == self._cause and now < self._next_s:
             return None
-        self._cause = cause
+        self._cause = key
         self._next_s = now + self._interval_s
         self._interval_s = min(self.max_interval_s, self._interval_s * 2)
         covered, self._unlogged = self._unlogged, 0
@@ -194,6 +206,8 @@ class DeskPublisher:
         self.last_error: str | None = None
         """The last connection problem (refused, lost), for status displays; None once connected."""
         self.warnings = ConnectWarnings()
+        self.rotation = BrokerRotation(settings.broker_urls)
+        """Which broker of ``settings.broker_urls`` the client is on or trying (paho's network thread)."""
 
         self._seq = 0
         self._lock = threading.RLock()  # seq, spool order, state fields; never taken in on_publish
@@ -221,6 +235,8 @@ class DeskPublisher:
         self.client.reconnect_delay_set(RECONNECT_MIN_S, max(RECONNECT_MIN_S, reconnect_max_s))
         lost = self._state_message(DeskStatus.LOST)
         self.client.will_set(self._topics[DeskKind.STATE], encode(lost), qos=QOS["state"], retain=True)
+        check_aimable(self.client)
+        self.client.on_pre_connect = self._on_pre_connect
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
@@ -237,7 +253,7 @@ class DeskPublisher:
         try:
             self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"mqtt.url: cannot use {self.settings.url}: {exc}") from None
+            raise ConfigError(f"mqtt.url: cannot use {self.current_url}: {exc}") from None
         self.client.loop_start()
         self._worker = threading.Thread(target=self._run, name="desk-publisher", daemon=True)
         self._worker.start()
@@ -268,7 +284,7 @@ class DeskPublisher:
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish the offline state: %s", exc)
             if not offline:
-                log.warning("the offline state was not published", extra=kv(broker=self.settings.url,
+                log.warning("the offline state was not published", extra=kv(broker=self.current_url,
                                                                            error=self.last_error))
             connected = self._connected.is_set()
             self._stopping.set()
@@ -292,7 +308,7 @@ class DeskPublisher:
         stopper.join(timeout_s)
         if stopper.is_alive():
             log.info("the MQTT network thread is still busy connecting; not waiting for it",
-                     extra=kv(broker=self.settings.url, waited_s=round(timeout_s, 2)))
+                     extra=kv(broker=self.current_url, waited_s=round(timeout_s, 2)))
 
     def __enter__(self) -> DeskPublisher:
         self.start()
@@ -304,6 +320,11 @@ class DeskPublisher:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def current_url(self) -> str:
+        """The broker the publisher is connected to, or trying next (one of ``settings.broker_urls``)."""
+        return self.rotation.current
 
     @property
     def seq(self) -> int:
@@ -523,19 +544,36 @@ class DeskPublisher:
 
     # --- paho callbacks (network thread): set flags, enqueue, never raise ----------------------
 
-    def _connect_failed(self, cause: str) -> None:
+    def _connect_failed(self, cause: str, same_as: str | None = None) -> None:
         """Record a failed connect attempt; log it when :class:`ConnectWarnings` says so."""
-        self.last_error = f"the broker {self.settings.url}: {cause}"
-        covered = self.warnings.failed(cause)
+        url = self.current_url
+        self.last_error = f"the broker {url}: {cause}"
+        covered = self.warnings.failed(cause, same_as)
         if covered is not None:
-            log.warning("cannot reach the MQTT broker %s: %s; retrying", self.settings.url, cause,
-                        extra=kv(broker=self.settings.url, error=cause, attempts=self.warnings.failures,
+            more = f"; trying {self.rotation.following} next" if len(self.rotation.urls) > 1 else "; retrying"
+            log.warning("cannot reach the MQTT broker %s: %s%s", url, cause, more,
+                        extra=kv(broker=url, error=cause, attempts=self.warnings.failures,
                                  attempts_since_last_warning=covered))
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this before every connect attempt (the first too), on its network thread
+        try:
+            url, moved = self.rotation.next_attempt()
+            if moved:
+                aim(client, url)
+                log.log(logging.INFO if self.warnings.failures == 0 else logging.DEBUG,
+                        "trying the MQTT broker %s (%d of %d)", url, self.rotation.index + 1,
+                        len(self.rotation.urls), extra=kv(broker=url))
+        except Exception:
+            log.exception("on_pre_connect")
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this inside its ``except OSError`` around the connect: the exception is the current one
         try:
-            self._connect_failed(describe_connect_error(sys.exc_info()[1], self.settings.host, self.settings.port))
+            exc = sys.exc_info()[1]
+            host, port = MqttSettings.endpoint(self.current_url)
+            same = describe_connect_error(exc, "*", 0) if len(self.rotation.urls) > 1 else None
+            self._connect_failed(describe_connect_error(exc, host, port), same)
         except Exception:
             log.exception("on_connect_fail")
 
@@ -552,12 +590,13 @@ class DeskPublisher:
             if self.on_cti is not None:
                 client.subscribe(self._topics[DeskKind.CTI], qos=QOS["cti"])
             outage = self.warnings.connected()
+            url = self.current_url
             if outage is None:
-                log.info("connected to %s", self.settings.url, extra=kv(broker=self.settings.url))
+                log.info("connected to %s", url, extra=kv(broker=url))
             else:
                 log.info("connected to the MQTT broker %s again after %d failed attempts in %.1f s",
-                         self.settings.url, outage[0], outage[1],
-                         extra=kv(broker=self.settings.url, failed_attempts=outage[0], outage_s=round(outage[1], 1)))
+                         url, outage[0], outage[1],
+                         extra=kv(broker=url, failed_attempts=outage[0], outage_s=round(outage[1], 1)))
             self._wake.set()
         except Exception:
             log.exception("on_connect")
@@ -567,7 +606,7 @@ class DeskPublisher:
             was_connected = self._connected.is_set()
             self._connected.clear()
             if was_connected and reason.is_failure and not self._stopped:  # keep a refusal's reason
-                self.last_error = f"lost the broker {self.settings.url}: {reason}"
+                self.last_error = f"lost the broker {self.current_url}: {reason}"
                 log.warning("%s; reconnecting", self.last_error)
         except Exception:
             log.exception("on_disconnect")

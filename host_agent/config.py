@@ -5,6 +5,7 @@ A minimal file::
 
     [broker]
     url = "mqtt://127.0.0.1:1883"       # mqtts:// for TLS
+    # urls = ["mqtt://n1:1883", "mqtt://n2:1883", "mqtt://n3:1883"]   # a cluster: tried in order
     [host]
     sites = ["site1"]
     db = "/var/lib/headset-coach/host.db"
@@ -119,6 +120,29 @@ class BrokerConfig:
     tls_insecure: bool = False
     shared_group: str | None = None
     """MQTT 5 only: read metrics/event/minute through ``$share/{group}/...`` (state stays ordinary)."""
+    urls: tuple[str, ...] = ()
+    """The nodes of a clustered broker, tried in this order: the first connect goes to ``urls[0]``, every
+    later attempt (after a failed connect or a lost connection) to the next one, with the reconnect
+    backoff in between. Empty: ``url`` alone. With ``urls``, ``url`` is ``urls[0]``."""
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """Every broker to try, in order (``urls``, or ``url`` alone)."""
+        return self.urls or (self.url,)
+
+    def starting_at(self, url: str | None) -> BrokerConfig:
+        """This config with ``urls`` rotated to start at ``url`` (unchanged when it is not one of them)."""
+        urls = self.broker_urls
+        if url is None or url not in urls or len(urls) == 1:
+            return self
+        i = urls.index(url)
+        return replace(self, url=url, urls=urls[i:] + urls[:i])
+
+    @staticmethod
+    def endpoint(url: str) -> tuple[str, int]:
+        """(host, port) of one broker url (1883, or 8883 for ``mqtts``, when it names no port)."""
+        parts = urlsplit(url)
+        return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme == "mqtts" else 1883)
 
     @property
     def host(self) -> str:
@@ -310,20 +334,55 @@ def _severity(value: object, name: str) -> Severity:
         raise ConfigFieldError(name, f"{name} must be one of info, warning, critical, not {value!r}") from None
 
 
+MAX_BROKER_URLS = 16
+"""Brokers in ``broker.urls`` at most."""
+
+
+def _broker_url(value: object, name: str) -> str:
+    url = _str(value, name)
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigFieldError(name, f"{name} {url!r} must look like mqtt://host:port or mqtts://host:port")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigFieldError(name, f"{name} {url!r} has an invalid port") from None
+    return url
+
+
+def _broker_urls(value: object) -> tuple[str, ...]:
+    """``broker.urls``: 1..``MAX_BROKER_URLS`` distinct broker urls of one scheme."""
+    name = "broker.urls"
+    if not isinstance(value, list) or not value:
+        raise ConfigFieldError(name, f'{name} must be a non-empty list of broker urls like '
+                               f'["mqtt://node1:1883", "mqtt://node2:1883"], not {value!r}')
+    if len(value) > MAX_BROKER_URLS:
+        raise ConfigFieldError(name, f"{name} lists {len(value)} brokers; at most {MAX_BROKER_URLS}")
+    urls = tuple(_broker_url(u, f"{name}[{i}]") for i, u in enumerate(value))
+    seen: dict[tuple[str, int], int] = {}
+    for i, u in enumerate(urls):
+        ep = BrokerConfig.endpoint(u)
+        if ep in seen:
+            raise ConfigFieldError(name, f"{name}[{i}] {u!r} is the same broker as {name}[{seen[ep]}]")
+        seen[ep] = i
+    if len({urlsplit(u).scheme for u in urls}) > 1:
+        raise ConfigFieldError(name, f"{name} mixes mqtt:// and mqtts:// urls; TLS is one setting for every "
+                               "broker of the list, so use one scheme")
+    return urls
+
+
 def _broker(t: dict[str, Any]) -> BrokerConfig:
     known = {f.name for f in fields(BrokerConfig)}
     _no_unknown(t, known, "broker.")
     kw: dict[str, Any] = {}
     if "url" in t:
-        url = _str(t["url"], "broker.url")
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ConfigError(f"broker.url {url!r} must look like mqtt://host:port or mqtts://host:port")
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ConfigError(f"broker.url {url!r} has an invalid port") from None
-        kw["url"] = url
+        kw["url"] = _broker_url(t["url"], "broker.url")
+    if "urls" in t:
+        kw["urls"] = _broker_urls(t["urls"])
+        if "url" in kw and kw["url"] not in kw["urls"]:
+            raise ConfigFieldError("broker.url", f"broker.url {kw['url']!r} is not one of broker.urls; set only "
+                                   "broker.urls (they are tried in their order)")
+        kw["url"] = kw["urls"][0]
     for key in ("username", "password", "client_id", "tls_ca", "tls_cert", "tls_key"):
         if key in t:
             kw[key] = _str(t[key], f"broker.{key}")

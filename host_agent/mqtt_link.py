@@ -33,6 +33,21 @@ Acknowledgements (at-least-once into the history database)
       (e.g. 1 s), or ``autosave_on_changes true`` with ``autosave_interval 1`` to save after every
       change (costly on a busy floor).
 
+A clustered broker (``[broker] urls``)
+    The first connect goes to ``urls[0]``; every later attempt, after a failed connect or a lost
+    connection, goes to the next url of the list (round robin), with paho's reconnect backoff (1 s
+    doubling to 10 s) in between. paho has no public way to change the broker of a client that has
+    connected once (its ``host`` setter refuses while a reconnect is in progress), so
+    :func:`aim` sets paho's ``_host`` and ``_port`` from ``on_pre_connect`` (paho 2.1 and 2.2; checked
+    at construction). On every connect the link subscribes again. The session the host needs (its
+    QoS 1 subscriptions and what was queued or unacknowledged) must be held by the whole cluster, not by
+    the node that died: with NATS, JetStream replicates it (``mqtt { stream_replicas: 3,
+    consumer_replicas: 3 }``, see ``docs/scaling.md``), the node the host moves to answers CONNACK with
+    session present and redelivers what was unacknowledged. A CONNACK *without* the session on a
+    reconnect is logged as a WARNING and counted in :attr:`MqttLink.sessions_lost`: whatever the old
+    node had acknowledged to the desks and not yet delivered is then gone (the desks' spools only resend
+    what the broker never acknowledged).
+
 Reading (:class:`BufferedClient`)
     paho reads each packet with three or more ``recv()`` calls (its first byte, its length byte by
     byte, then the rest), and every one releases and retakes the GIL. With the processing thread
@@ -49,6 +64,7 @@ from __future__ import annotations
 import logging
 import queue
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -139,6 +155,40 @@ class Inbound(NamedTuple):
     """The connection it arrived on (see the module docstring)."""
 
 
+def aim(client: mqtt.Client, url: str) -> None:
+    """Point ``client``'s next connect attempt at broker ``url`` (from ``on_pre_connect`` only)."""
+    client._host, client._port = BrokerConfig.endpoint(url)
+
+
+def _check_aimable(client: mqtt.Client) -> None:
+    if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
+        raise HostError("this paho-mqtt has no _host/_port: [broker] urls (failover) needs paho-mqtt 2.1 or 2.2")
+
+
+class BrokerRotation:
+    """Which broker of ``urls`` each connect attempt goes to: ``urls[0]`` first, then the next one after
+    every failed attempt or lost connection (round robin). Used from paho's network thread only."""
+
+    def __init__(self, urls: tuple[str, ...]) -> None:
+        if not urls:
+            raise ValueError("no broker url")
+        self.urls = urls
+        self.index = 0
+        self.attempts = 0
+
+    @property
+    def current(self) -> str:
+        return self.urls[self.index]
+
+    def next_attempt(self) -> tuple[str, bool]:
+        """The url of the next attempt, and whether it differs from the last one."""
+        self.attempts += 1
+        if self.attempts == 1 or len(self.urls) == 1:
+            return self.current, False
+        self.index = (self.index + 1) % len(self.urls)
+        return self.current, True
+
+
 def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_ack: bool = False) -> mqtt.Client:
     """A paho client with the config's protocol, credentials and TLS (``manual_ack``: see the module doc)."""
     v5 = cfg.protocol == "5"
@@ -175,10 +225,15 @@ def read_retained(cfg: BrokerConfig, filters: list[str], client_id: str, quiet_s
             last[0] = time.monotonic()
 
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
-    try:
-        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
-    except (OSError, ValueError) as exc:
-        raise HostError(f"cannot reach the broker {cfg.url}: {exc}") from None
+    errors: list[str] = []
+    for url in cfg.broker_urls:  # the first that answers (cfg.starting_at() puts the link's node first)
+        try:
+            client.connect(*BrokerConfig.endpoint(url), keepalive=cfg.keepalive_s)
+            break
+        except (OSError, ValueError) as exc:
+            errors.append(f"{url}: {exc}")
+    else:
+        raise HostError(f"cannot reach the broker {'; '.join(errors)}")
     client.loop_start()
     try:
         if not subscribed.wait(timeout_s):
@@ -214,10 +269,16 @@ class MqttLink:
         self.acks_sent = 0
         self.acks_dropped = 0
         """Acks of messages from an earlier connection, not sent (the broker redelivers those)."""
+        self.sessions_lost = 0
+        """Reconnects on which the broker had no session for the host (see the module docstring)."""
         self._generation = 0
         self._ack_lock = threading.Lock()
         self._pending_subs: set[int] = set()
+        self.rotation = BrokerRotation(cfg.broker_urls)
         self.client = make_client(cfg, client_id, persistent=True, manual_ack=True)
+        _check_aimable(self.client)
+        self.client.on_pre_connect = self._on_pre_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 10)
@@ -242,7 +303,8 @@ class MqttLink:
         if not self.subscribed.wait(timeout_s):
             self.stop()
             why = self.connect_error or "no answer"
-            raise HostError(f"could not connect and subscribe to the broker {self.cfg.url} in {timeout_s:g} s: {why}")
+            tried = ", ".join(self.cfg.broker_urls)
+            raise HostError(f"could not connect and subscribe to the broker {tried} in {timeout_s:g} s: {why}")
 
     def stop(self) -> None:
         try:
@@ -274,22 +336,54 @@ class MqttLink:
             self.acks_sent += sent
         return sent
 
+    @property
+    def current_url(self) -> str:
+        """The broker the link is connected to (or trying)."""
+        return self.rotation.current
+
     # --- paho callbacks (network thread: keep them thin) ------------------------------------------
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        try:
+            url, moved = self.rotation.next_attempt()
+            if moved:
+                aim(client, url)
+                log.log(logging.INFO if self.connects else logging.DEBUG, "trying the broker %s (%d of %d)", url,
+                        self.rotation.index + 1, len(self.rotation.urls))
+        except Exception as exc:  # never raise into paho's loop
+            log.exception("choosing the next broker failed: %s", exc)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` around the connect: the exception is the current one
+        try:
+            exc = sys.exc_info()[1]
+            self.connect_error = f"{self.current_url}: {exc or 'connection failed'}"
+            more = f"; trying {self.rotation.urls[(self.rotation.index + 1) % len(self.rotation.urls)]} next" \
+                if len(self.rotation.urls) > 1 else "; retrying"
+            log.warning("cannot reach the broker %s: %s%s", self.current_url, exc or "connection failed", more)
+        except Exception as err:  # never raise into paho's loop
+            log.exception("on_connect_fail: %s", err)
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        url = self.current_url
         if reason.is_failure:
             self.connect_error = str(reason)
-            log.error("broker %s refused the connection: %s", self.cfg.url, reason)
+            log.error("broker %s refused the connection: %s", url, reason)
             return
         with self._ack_lock:
             self._generation += 1
         self.connects += 1
         self.connected.set()
+        if self.connects > 1 and not getattr(flags, "session_present", True):
+            self.sessions_lost += 1
+            log.warning("the broker %s has no session for this host: QoS 1 messages it had accepted from the "
+                        "desks and not yet delivered are lost (a cluster must replicate sessions, see "
+                        "docs/scaling.md)", url)
         subs = subscriptions(self.sites, self.cfg.shared_group)
         result, mid = client.subscribe(subs)
         if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
             self._pending_subs.add(mid)
-        log.info("connected to %s, subscribed to %d filters", self.cfg.url, len(subs))
+        log.info("connected to %s, subscribed to %d filters", url, len(subs))
         if self.connects > 1 and self.on_reconnect is not None:
             try:
                 self.on_reconnect()
@@ -310,7 +404,7 @@ class MqttLink:
             self._generation += 1
         self.connected.clear()
         if reason.is_failure:
-            log.warning("lost the broker %s (%s); reconnecting", self.cfg.url, reason)
+            log.warning("lost the broker %s (%s); reconnecting", self.current_url, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from host_agent.alerts import Silence
 from host_agent.clock import Clock, ScaledClock
-from host_agent.config import HostConfig
+from host_agent.config import BrokerConfig, HostConfig
 from host_agent.errors import HostError, UsageError
 from host_agent.history import HistoryStore, open_store
 from host_agent.mqtt_link import Inbound, MqttLink, read_retained
@@ -130,7 +130,7 @@ class HostService:
                              on_reconnect=self._rescan_retained)
         try:
             self.link.start(self.connect_timeout_s)
-            retained = read_retained(self.config.broker, self._alert_filters(), self._scan_client_id)
+            retained = read_retained(self._broker_now(), self._alert_filters(), self._scan_client_id)
             self.call(functools.partial(self._reconcile, retained))
             if self.config.dashboard.enabled:
                 from host_agent.dashboard import Dashboard
@@ -267,6 +267,11 @@ class HostService:
     def _scan_client_id(self) -> str:
         return f"{self.client_id}-scan"[:64]
 
+    def _broker_now(self) -> BrokerConfig:
+        """The broker config with the node the link is on first (``[broker] urls``)."""
+        link = self.link
+        return self.config.broker.starting_at(link.current_url if link is not None else None)
+
     def _alert_filters(self) -> list[str]:
         return [alert_filter(site) for site in self.config.sites or ("+",)]
 
@@ -283,7 +288,7 @@ class HostService:
     def _scan_retained(self) -> None:
         while True:
             try:
-                retained = read_retained(self.config.broker, self._alert_filters(), self._scan_client_id)
+                retained = read_retained(self._broker_now(), self._alert_filters(), self._scan_client_id)
             except HostError as exc:  # the broker went again: the next reconnect scans again
                 log.warning("could not read the retained alerts after a reconnect: %s", exc)
             else:

@@ -77,6 +77,9 @@ PARTS: dict[str, Part] = {p.name: p for p in (
          "apt-get install prometheus (its promtool checks the example alert rules and the /metrics text)"),
     Part("portaudio", _portaudio, "apt-get install libportaudio2 (ALSA's file plugin then stands in for a mic)"),
     Part("baresip", lambda: shutil.which("baresip"), "apt-get install baresip-core"),
+    Part("nats-server", lambda: shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None),
+         "apt-get install nats-server (the tests run a 3-node MQTT cluster on the loopback)"),
     Part("postgresql", lambda: max(glob.glob("/usr/lib/postgresql/*/bin/initdb"), default=None, key=lambda path: int(path.split("/")[4])) or shutil.which("initdb"), "apt-get install postgresql (the tests run its initdb and pg_ctl in a temp dir)"),
 )}
 
