@@ -4,9 +4,9 @@ Every duration of the agent (cue persistence, slouch time, metrics interval, min
 audio pacing) runs on one injected :class:`Clock`:
 
 - :class:`WallClock`: real time.
-- :class:`ScaledClock`: ``now = T + (wall_ms - T) * S`` for a time scale ``S`` and origin ``T`` (ms).
-  This is the same formula as the host's clock (``host_agent/clock.py``), so a host and desks started
-  with the same ``T`` and ``S`` agree on the time (the demo runs at ``S = 20``).
+- :class:`ScaledClock`: ``now = T + (wall_ms - T) * S`` for a time scale ``S`` and origin ``T`` (ms),
+  the contract's clock (:mod:`mqtt_schema.clock`, which the host runs on too), so a host and desks
+  started with the same ``T`` and ``S`` agree on the time (the demo runs at ``S = 20``).
 - :class:`ManualClock`: moves only when told to (tests). Its :meth:`ManualClock.sleep` advances it,
   so a loop that sleeps on the clock runs ten minutes of agent time in milliseconds.
 
@@ -19,6 +19,9 @@ from __future__ import annotations
 import threading
 import time
 from typing import Protocol
+
+from mqtt_schema.clock import ScaledClock as SharedScaledClock
+from mqtt_schema.clock import wall_ms
 
 
 class Clock(Protocol):
@@ -54,24 +57,14 @@ class WallClock:
     scale = 1.0
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+        return wall_ms()
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         return _wall_sleep(seconds, stop)
 
 
-class ScaledClock:
-    """``T + (wall_ms - T) * scale``: wall time sped up ``scale`` times around the origin ``T`` (ms)."""
-
-    def __init__(self, scale: float = 1.0, origin_ms: int | None = None) -> None:
-        if not isinstance(scale, int | float) or not scale > 0 or scale != scale or scale == float("inf"):
-            raise ValueError(f"time scale must be a finite number > 0, not {scale!r}")
-        self.scale = float(scale)
-        self.origin_ms = int(origin_ms) if origin_ms is not None else time.time_ns() // 1_000_000
-
-    def now_ms(self) -> int:
-        wall = time.time_ns() / 1e6
-        return int(self.origin_ms + (wall - self.origin_ms) * self.scale)
+class ScaledClock(SharedScaledClock):
+    """The contract's scaled clock (:class:`mqtt_schema.clock.ScaledClock`) with a ``sleep`` in clock time."""
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         return _wall_sleep(seconds / self.scale, stop)

@@ -1,4 +1,8 @@
-"""The error root of the desk agent. ``device.cli.main`` turns these into exit codes."""
+"""The error root of the desk agent. ``device.cli.main`` turns these into exit codes.
+
+The DSP's errors (:class:`device.dsp.errors.DspError` and its subclasses) are part of this root; this
+module imports nothing, so that ``device.dsp`` can import it and stay free of the rest of the desk.
+"""
 
 from __future__ import annotations
 

@@ -1,28 +1,36 @@
 """``headset-agent run``: the desk agent service that wires audio, headset link, DSP, cues, LEDs and MQTT.
 
-One loop on the injected clock (:mod:`device.clock`) does, per audio block (``audio.block_ms``):
+One loop on the injected clock (:mod:`device.clock`) is a pipeline, one pass per audio block
+(``audio.block_ms``; :meth:`AgentService.step`): read → analyse → posture → cues → LEDs → publish.
 
 1. read audio (a paced file or a live device; on failure: ``audio: error``, AUDIO_ERROR, retry with
    backoff 0.5 .. 8 s on the clock, AUDIO_OK when it reads again);
-2. unless the headset is known to be off, feed the streaming analyser (the DSP pauses while doffed);
+2. analyse: unless the headset is known to be off, feed the streaming analyser (the DSP pauses while
+   doffed);
 3. posture from the latest IMU frame against the stored upright pose;
-4. the cue policy for every measurement, an event for every cue change, the LEDs (and the headset LED);
-5. every ``agent.metrics_interval_s`` a Metrics snapshot; every minute a Minute rollup;
-6. link events (connected, disconnected, worn, doffed), remote configs and button presses, all
-   handled here, on the loop's thread, so that a config swap is atomic for the loop;
-7. call state (``calls.source``: none, gpio, baresip, mqtt; :mod:`device.calls`): every transition and
+4. cues: the cue policy for every measurement, an event for every cue change, the minute rollup;
+5. LEDs: the desk's LEDs (and the headset LED);
+6. publish: the summaries of closed calls, every ``agent.metrics_interval_s`` a Metrics snapshot
+   (every minute a Minute rollup, spooled as it closes in step 4);
+7. before analysing: link events (connected, disconnected, worn, doffed), remote configs and button
+   presses, all handled here, on the loop's thread, so that a config swap is atomic for the loop;
+8. call state (``calls.source``: none, gpio, baresip, mqtt; :mod:`device.calls`): every transition and
    every measurement's (time, speaking) go to a :class:`~device.calls.measures.CallMeter`; when a call
    has closed and the speech stream has caught up with the hang-up, its ``call`` summary (with the
    call's level, rate and intonation, :mod:`device.call_summary`) is spooled like an event. The live
    call state goes into metrics;
-8. with ``intonation.enabled``, the analyser measures the F0 spread of own speech; the monotone cue
+9. with ``intonation.enabled``, the analyser measures the F0 spread of own speech; the monotone cue
    (:class:`device.cues.MonotoneCue`) follows its decision on its own LED, and is published in the
    ``monotone`` fields of metrics and minute rollups (not as a cue event: see :mod:`device.cues`).
 
-A remote config is validated with the file's code (:func:`device.config.apply_remote`); every new
-object (cue config, posture thresholds, analyser for a new calibration) is built before anything is
-swapped. ``calibrate_posture: true`` takes the current pose once per config ``ts`` (remembered in the
-state folder, so a retained config does not recalibrate on every restart).
+A remote config is handled by :mod:`device.remote_config`: validated with the file's code
+(:func:`device.config.apply_remote`), every new object (cue target, analyser for a new calibration)
+built before anything is swapped; ``calibrate_posture: true`` takes the current pose once per config
+``ts`` (remembered in the state folder, so a retained config does not recalibrate on every restart).
+
+The parts that hold resources (LEDs, spool, publisher, audio source, headset link, call source) are
+opened by :meth:`AgentService.start` and are None before; the pure logic (cue policy, posture tracker,
+rollup, call meter) is built with the service.
 
 ``stop()`` (SIGTERM/SIGINT in the run command) ends the loop; shutdown spools the last partial minute,
 flushes the spool (while connected), publishes ``offline`` and turns the LEDs off. Each shutdown step
@@ -39,7 +47,6 @@ from __future__ import annotations
 
 import collections
 import importlib.metadata
-import json
 import logging
 import math
 import os
@@ -55,18 +62,24 @@ import numpy as np
 import numpy.typing as npt
 
 from device.audio_sources import AudioSource, open_source
+from device.boot_counter import next_boot
 from device.call_summary import CallAudio, call_message_fields
 from device.calls import CallMeter, CallPhase, CallSource, MqttCallSource
 from device.calls import open_source as open_call_source
 from device.clock import Clock
-from device.config import AgentConfig, apply_remote
-from device.cues import MonotoneCue
+from device.config import AgentConfig, IntonationSettings
+from device.cues import CueChange, CuePolicy, MonotoneCue
+from device.dsp import HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.errors import AgentError, AudioError, ConfigError, ShutdownError
 from device.headset_client import HeadsetClient, LinkEvent
+from device.leds import CUE_COLOURS, LedPanel
 from device.logs import kv
 from device.posture import PostureError, PostureTracker
 from device.posture_store import PostureStoreError, load_pose, save_pose
-from device.spool import SpoolError
+from device.publisher import DeskPublisher
+from device.remote_config import RemoteConfigs, Swap, misaddressed, prepare, target_level_dbov
+from device.rollup import MinuteRollup
+from device.spool import Spool, SpoolError
 from mqtt_schema import (
     SCHEMA_MINOR,
     SCHEMA_VERSION,
@@ -92,7 +105,8 @@ POSE_WINDOW_S = 1.0
 """Clock seconds of IMU frames a posture calibration averages."""
 IMU_FRESH_S = 1.5
 """Wall seconds after which the last IMU frame no longer counts (posture unknown)."""
-REMOTE_STATE_FILE = "remote_config.json"
+HEADSET_LED_FULL = 64
+"""The headset LED's level (0..255) for a full-intensity cue colour: a quarter, it sits next to an eye."""
 
 
 def agent_version() -> str:
@@ -106,13 +120,19 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def headset_rgb(top: Cue | None) -> tuple[int, int, int]:
+    """The headset LED's colour (0..255 each) for the top cue; off for None."""
+    r, g, b = (0.0, 0.0, 0.0) if top is None else CUE_COLOURS[top]
+    return int(round(r * HEADSET_LED_FULL)), int(round(g * HEADSET_LED_FULL)), int(round(b * HEADSET_LED_FULL))
+
+
 @dataclass
 class _Interval:
     """What the metrics snapshot sums or keeps over one metrics interval."""
 
     speech_s: float = 0.0
     clipping: float = 0.0
-    last: Any = None  # the latest Measurement
+    last: Measurement | None = None
 
 
 @dataclass
@@ -148,18 +168,23 @@ class AgentService:
         self.monotonic = monotonic
         self.status = AgentStatus()
         self._stop = threading.Event()
-        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, Config | str]] = queue.Queue()
+        """("config", a remote Config) from the publisher, ("calibrate", source) from the button."""
         self.boot = 0
-        self.spool: Any = None
-        self.publisher: Any = None
-        self.leds: Any = None
+        # opened by start()
+        self.spool: Spool | None = None
+        self.publisher: DeskPublisher | None = None
+        self.leds: LedPanel | None = None
         self.headset: HeadsetClient | None = None
         self.audio: AudioSource | None = None
-        self.analyzer: Any = None
-        self.cues: Any = None
-        self.rollup: Any = None
-        self.tracker = PostureTracker(config.posture)
+        self.analyzer: StreamingAnalyzer | None = None
+        """Built for each audio source that opens (its rate and channels), and for a new calibration."""
         self.calls: CallSource | None = None
+        # the logic, built here
+        self.cues = CuePolicy(config.cues, target_level_dbov(config))
+        self.rollup = MinuteRollup()
+        self.remote = RemoteConfigs(config.agent.state_dir)
+        self.tracker = PostureTracker(config.posture)
         self.call_meter = CallMeter(cadence=config.calls.cadence, norms=config.calls.norms)
         self.call_audio = CallAudio(config.intonation.params)
         self.monotone = MonotoneCue(config.cues.min_on_s)
@@ -170,10 +195,11 @@ class AgentService:
         self._interval = _Interval()
         self._next_metrics_ms = 0
         self._last_tick_ms = 0
+        """Clock time of the previous pass (a clock that steps back from it is noticed)."""
         self._last_rollup_ms = 0
         self._last_cue_s: float | None = None
-        self._last_top: Cue | None = None
-        self._headset_led_top: Cue | None | bool = False
+        self._headset_led_rgb: tuple[int, int, int] | None = None
+        """The colour last sent to the headset LED; None: none since the link (re)connected."""
         self._reported_worn: bool | None = None
         self._frames: collections.deque[tuple[int, float, float]] = collections.deque()
         self._pose_mtime: float | None = None
@@ -216,13 +242,6 @@ class AgentService:
             raise
 
     def _start(self) -> AgentService:
-        from device.boot_counter import next_boot
-        from device.cues import CuePolicy
-        from device.leds import LedPanel
-        from device.publisher import DeskPublisher
-        from device.rollup import MinuteRollup
-        from device.spool import Spool
-
         cfg = self.config
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.boot = next_boot(self.state_dir)
@@ -235,8 +254,6 @@ class AgentService:
         button = self.leds.button()
         if button is not None:
             button.when_held = lambda: self.request_posture_calibration("button")
-        self.cues = CuePolicy(cfg.cues, self._target_level(cfg))
-        self.rollup = MinuteRollup()
         self._open_audio(first=True)
         self.spool = Spool(self.state_dir / "spool.db", cfg.spool.max_rows)
         # the call source (not started yet); an mqtt one is fed by the publisher's cti subscription
@@ -313,11 +330,11 @@ class AgentService:
             step("call source", self.calls.stop)
         if self.audio is not None:
             step("audio", self.audio.close)
-        if self.publisher is not None:
+        if (publisher := self.publisher) is not None:
             step("final minute rollup", self._spool_last_minute)
             step("last call summaries", lambda: self._finish_calls(self.clock.now_ms() + self.call_meter.lag_ms))
             step("spool flush", lambda: self._flush_spool(timeout_s / 2))
-            step("publisher stop", lambda: self.publisher.stop(timeout_s / 2))
+            step("publisher stop", lambda: publisher.stop(timeout_s / 2))
         if self.leds is not None:
             step("leds", self.leds.close)
         if self.spool is not None:
@@ -327,18 +344,18 @@ class AgentService:
 
     def _spool_last_minute(self) -> None:
         """Spool the partial minute being accumulated (raises :class:`SpoolError`: a shutdown step)."""
-        minute = self.rollup.flush(self.clock.now_ms()) if self.rollup is not None else None
+        minute = self.rollup.flush(self.clock.now_ms())
         if minute is not None:
-            seq = self.publisher.minute(**minute)
+            seq = self._pub.minute(**minute)
             log.info("minute", extra=kv(boot=self.boot, seq=seq, minute_ts=minute.get("minute_ts")))
 
     def _flush_spool(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` s for the spool to be delivered, only while connected."""
-        if not self.publisher.connected:
+        if not self._pub.connected:
             log.info("broker not connected: unsent rows stay in the spool for the next start",
                      extra=kv(rows=len(self.spool) if self.spool is not None else None))
             return
-        if not self.publisher.flush(timeout_s):
+        if not self._pub.flush(timeout_s):
             log.warning("spool not empty at stop: the rest is sent at the next start",
                         extra=kv(rows=len(self.spool) if self.spool is not None else None, waited_s=timeout_s))
 
@@ -355,10 +372,10 @@ class AgentService:
                               stop=self._stop)
             src.open()
         except AudioError as exc:
-            self._audio_failed(str(exc), first)
+            self._audio_failed(str(exc))
             return
         self.audio = src
-        self._build_analyzer()
+        self.analyzer = self._new_analyzer(self.config.calibration, self.config.intonation)
         was = self.status.audio
         self.status.audio = PartStatus.OK
         self._audio_backoff_s = AUDIO_RETRY_MIN_S
@@ -367,20 +384,15 @@ class AgentService:
             self._event(EventKind.AUDIO_OK, message=src.description[:200])
             self._update_state()
 
-    def _build_analyzer(self, calibration: Any = "current", intonation: Any = None) -> Any:
-        from device.dsp import StreamingAnalyzer
-
-        cal = self.config.calibration if calibration == "current" else calibration
+    def _new_analyzer(self, calibration: HeadsetCalibration | None,
+                      intonation: IntonationSettings) -> StreamingAnalyzer:
+        """A streaming analyser for the open audio source (its rate; boom and ear cup at most)."""
         assert self.audio is not None
-        into = self.config.intonation if intonation is None else intonation
-        analyzer = StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=min(2, self.audio.channels),
-                                     calibration=cal, emit_interval_s=0.1,
-                                     intonation=into.params if into.enabled else False)
-        if calibration == "current":
-            self.analyzer = analyzer
-        return analyzer
+        return StreamingAnalyzer(sample_rate_hz=self.audio.sample_rate_hz, channels=min(2, self.audio.channels),
+                                 calibration=calibration, emit_interval_s=0.1,
+                                 intonation=intonation.params if intonation.enabled else False)
 
-    def _audio_failed(self, reason: str, first: bool = False) -> None:
+    def _audio_failed(self, reason: str) -> None:
         if self.audio is not None:
             self.audio.close()
             self.audio = None
@@ -421,31 +433,51 @@ class AgentService:
     # --- the loop ---------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One pass: a block of audio (or an idle wait), then everything that follows from it."""
+        """One pass of the pipeline: read → analyse → posture → cues → LEDs → publish.
+
+        A block of audio (or an idle wait) is read first; what arrived since the last pass (remote
+        configs and posture requests, headset link events, call transitions) is handled before the
+        block is analysed.
+        """
         block = self._read_audio()
         now_ms = self.clock.now_ms()
         if now_ms < self._last_tick_ms - CLOCK_STEP_BACK_MS:
             self._clock_stepped_back(now_ms)
-        self._handle_inbox(now_ms)
-        self._handle_link(now_ms)
+        self._handle_inbox()
+        self._handle_link()
         self._handle_calls()
         worn, pitch, roll = self._headset_now(now_ms)
+        measurements = self._analyse(block, worn)
+        posture = self._posture(now_ms, pitch, worn)
+        self._apply_measurements(now_ms, measurements, posture, worn)
+        self._show(posture)
+        self._publish(now_ms, posture, worn, pitch, roll)
+        self._last_tick_ms = now_ms
+
+    def _analyse(self, block: npt.NDArray[np.float32] | None, worn: bool | None) -> list[Measurement]:
+        """The analyser's measurements for ``block``; none while the headset is known to be off."""
+        if block is None:
+            return []
+        self.status.blocks += 1
+        if block.shape[1] > 2:  # more mics than boom and ear cup: the first two are those
+            block = block[:, :2]
+        if worn is False:
+            return []
+        assert self.analyzer is not None  # built when the audio source opened
+        return self.analyzer.feed(block)
+
+    def _posture(self, now_ms: int, pitch: float | None, worn: bool | None) -> Posture:
+        """The posture from the latest head pitch against the upright pose."""
         posture = self.tracker.update(now_ms / 1000.0, pitch, worn)
         self.status.posture, self.status.worn = posture, worn
-        measurements: list[Any] = []
-        if block is not None:
-            self.status.blocks += 1
-            assert self.audio is not None
-            if block.shape[1] > 2:  # more mics than boom and ear cup: the first two are those
-                block = block[:, :2]
-            if worn is not False:
-                measurements = self.analyzer.feed(block)
-        self._apply_measurements(now_ms, measurements, posture, worn)
+        return posture
+
+    def _publish(self, now_ms: int, posture: Posture, worn: bool | None, pitch: float | None,
+                 roll: float | None) -> None:
+        """The summaries of the calls that closed, and the metrics snapshot when one is due."""
         self._finish_calls(now_ms)
-        self._show(posture)
         if now_ms >= self._next_metrics_ms:
             self._publish_metrics(now_ms, posture, worn, pitch, roll)
-        self._last_tick_ms = now_ms
 
     def _clock_stepped_back(self, now_ms: int) -> None:
         """The clock went back (an NTP step, a wrong RTC corrected): re-arm what waits for a clock time.
@@ -462,12 +494,15 @@ class AgentService:
 
     def _measurement_ms(self, now_ms: int, t_s: float) -> int:
         """Clock time of a measurement at stream time ``t_s`` (the block ended at ``now_ms``)."""
+        assert self.analyzer is not None  # it made the measurement
         rate = self._speed() / self.clock.scale
         return int(now_ms - max(0.0, self.analyzer.stream_s - t_s) / rate * 1000.0)
 
-    def _apply_measurements(self, now_ms: int, measurements: list[Any], posture: Posture,
+    def _apply_measurements(self, now_ms: int, measurements: list[Measurement], posture: Posture,
                             worn: bool | None) -> None:
-        items: list[tuple[int, Any]] = [(self._measurement_ms(now_ms, m.t_s), m) for m in measurements]
+        """Cues: each measurement (or, without one, the pass itself) through the cue policy, the
+        monotone cue, the call meter and the minute rollup, on a cue time that never goes back."""
+        items: list[tuple[int, Measurement | None]] = [(self._measurement_ms(now_ms, m.t_s), m) for m in measurements]
         if not items:
             items = [(now_ms, None)]
         for t_ms, m in items:
@@ -506,7 +541,7 @@ class AgentService:
         if self.calls is None:
             return
         if isinstance(self.calls, MqttCallSource):
-            self.calls.set_connected(self.publisher.connected)
+            self.calls.set_connected(self._pub.connected)
             self.calls.tick()
         for state in self.calls.events():
             self.call_meter.call(state)
@@ -517,7 +552,7 @@ class AgentService:
         for measures in self.call_meter.finished(now_ms):
             fields = call_message_fields(measures, self.call_audio.take(measures.call_id))
             try:
-                seq = self.publisher.call(**fields)
+                seq = self._pub.call(**fields)
             except (SpoolError, SchemaError) as exc:
                 log.error("call summary not spooled", extra=kv(boot=self.boot, error=str(exc)))
                 continue
@@ -537,7 +572,7 @@ class AgentService:
             return CallStatus.ESTABLISHED
         return CallStatus.IDLE
 
-    def _cue_event(self, change: Any) -> None:
+    def _cue_event(self, change: CueChange) -> None:
         value = _finite(change.value)
         kind = EventKind.CUE_ON if change.on else EventKind.CUE_OFF
         self._event(kind, cue=change.cue, value=value)
@@ -545,19 +580,19 @@ class AgentService:
         del self.status.cue_changes[:-1000]
 
     def _show(self, posture: Posture) -> None:
+        """LEDs: the top cue's colour, the level bar, the posture and monotone lights; the headset LED."""
+        assert self.leds is not None  # opened by start()
         last = self._interval.last
         level = last.level_dbov if last is not None else None
         speaking = bool(last.speaking) if last is not None else False
         active = self.cues.active
         top = self.cues.top
         self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active, monotone=self.monotone.on)
-        if self.headset is not None and self.config.headset.forward_led and top != self._headset_led_top:
-            if self.headset.connected:
-                from device.leds import CUE_COLOURS
-
-                colour = (0.0, 0.0, 0.0) if top is None else CUE_COLOURS[top]
-                self.headset.set_led(tuple(int(round(c * 64)) for c in colour))  # type: ignore[arg-type]
-                self._headset_led_top = top
+        if self.headset is not None and self.config.headset.forward_led:
+            rgb = headset_rgb(top)
+            if rgb != self._headset_led_rgb and self.headset.connected:
+                self.headset.set_led(rgb)
+                self._headset_led_rgb = rgb
 
     # --- headset ----------------------------------------------------------------------------------
 
@@ -584,7 +619,7 @@ class AgentService:
             self._frames.popleft()
         return snap.worn, imu.pitch_deg, imu.roll_deg
 
-    def _handle_link(self, now_ms: int) -> None:
+    def _handle_link(self) -> None:
         if self.headset is None:
             return
         for ev in self.headset.events():
@@ -593,7 +628,7 @@ class AgentService:
     def _link_event(self, ev: LinkEvent) -> None:
         if ev.kind == "connected":
             self.status.headset = PartStatus.OK
-            self._headset_led_top = False
+            self._headset_led_rgb = None  # the headset LED is sent its colour again
             snap = self.headset.snapshot() if self.headset is not None else None
             hello = snap.hello if snap is not None else None
             self._event(EventKind.HEADSET_CONNECTED,
@@ -620,14 +655,14 @@ class AgentService:
 
     # --- remote config, calibration ---------------------------------------------------------------
 
-    def _handle_inbox(self, now_ms: int) -> None:
+    def _handle_inbox(self) -> None:
         self._reload_pose_if_changed()
         while True:
             try:
                 what, item = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if what == "config":
+            if what == "config" and isinstance(item, Config):
                 self._apply_config(item)
             elif what == "calibrate":
                 self._calibrate_posture(str(item))
@@ -671,72 +706,48 @@ class AgentService:
                     message=f"upright pose set by {source}: pitch {pose.pitch_deg:.1f} deg, roll {pose.roll_deg:.1f} deg")
         return True
 
-    def _remote_memory(self) -> dict[str, Any]:
-        try:
-            doc = json.loads((self.state_dir / REMOTE_STATE_FILE).read_text(encoding="utf-8"))
-            return doc if isinstance(doc, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def _remember_remote(self, **fields: Any) -> None:
-        doc = self._remote_memory()
-        doc.update(fields)
-        path = self.state_dir / REMOTE_STATE_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("cannot remember the remote config", extra=kv(error=str(exc)))
-
     def _apply_config(self, remote: Config) -> None:
-        cfg = self.config
-        if remote.site != cfg.desk.site or remote.desk != cfg.desk.desk:
-            self._event(EventKind.CONFIG_REJECTED,
-                        message=f"config for {remote.site}/{remote.desk} is not for this desk"[:200])
+        """A remote config (:mod:`device.remote_config`): refused, or built whole and then swapped in."""
+        problem = misaddressed(remote, self.config)
+        if problem is not None:
+            self._event(EventKind.CONFIG_REJECTED, message=problem[:200])
             return
-        if remote.config != cfg.remote or not self._remote_seen:
-            self._remote_seen = True
+        if self.remote.wants_swap(remote, self.config):
             try:
-                new = apply_remote(cfg, remote.config)
-                new_analyzer = None
-                if (new.calibration != cfg.calibration or new.intonation != cfg.intonation) and self.audio is not None:
-                    new_analyzer = self._build_analyzer(new.calibration, new.intonation)
-                new_call_audio = CallAudio(new.intonation.params) if new.intonation != cfg.intonation else None
-                target = self._target_level(new)
+                swap = prepare(self.config, remote.config, self._new_analyzer if self.audio is not None else None)
             except (ConfigError, AgentError, ValueError) as exc:
                 log.warning("remote config rejected", extra=kv(reason=str(exc)))
                 self._event(EventKind.CONFIG_REJECTED, message=str(exc)[:200])
             else:
-                # everything is built: swap
-                self.config = new
-                self.cues.reconfigure(new.cues)
-                self.cues.set_target(target)
-                self.tracker.reconfigure(new.posture)
-                if new_analyzer is not None:
-                    self.analyzer = new_analyzer
-                if new_call_audio is not None:
-                    self.call_audio = new_call_audio
-                self.call_meter.cadence, self.call_meter.norms = new.calls.cadence, new.calls.norms
-                self.monotone.min_on_s = new.cues.min_on_s
-                logging.getLogger("device").setLevel(new.agent.log_level.upper())
-                log.info("remote config applied", extra=kv(config_hash=new.config_hash))
-                self._event(EventKind.CONFIG_APPLIED, message=f"config {new.config_hash} applied")
-                self._update_state()
-        if remote.calibrate_posture:
-            done = self._remote_memory().get("calibrated_ts")
-            if done != remote.ts:
-                self._remember_remote(calibrated_ts=remote.ts)
-                self._calibrate_posture("remote")
+                self._swap(swap)
+        if self.remote.posture_calibration_due(remote):
+            self._calibrate_posture("remote")
 
-    _remote_seen = False
-
-    @staticmethod
-    def _target_level(cfg: AgentConfig) -> float:
-        cal = cfg.calibration
-        return float(cal.reference_level_dbov) if cal is not None else -26.0
+    def _swap(self, swap: Swap) -> None:
+        """Everything is built: swap it in (between two passes of the loop)."""
+        new = swap.config
+        self.config = new
+        self.cues.reconfigure(new.cues)
+        self.cues.set_target(swap.target_level_dbov)
+        self.tracker.reconfigure(new.posture)
+        if swap.analyzer is not None:
+            self.analyzer = swap.analyzer
+        if swap.call_audio is not None:
+            self.call_audio = swap.call_audio
+        self.call_meter.cadence, self.call_meter.norms = new.calls.cadence, new.calls.norms
+        self.monotone.min_on_s = new.cues.min_on_s
+        logging.getLogger("device").setLevel(new.agent.log_level.upper())
+        log.info("remote config applied", extra=kv(config_hash=new.config_hash))
+        self._event(EventKind.CONFIG_APPLIED, message=f"config {new.config_hash} applied")
+        self._update_state()
 
     # --- publishing -------------------------------------------------------------------------------
+
+    @property
+    def _pub(self) -> DeskPublisher:
+        """The publisher, which start() makes before anything is published."""
+        assert self.publisher is not None, "AgentService.start() makes the publisher"
+        return self.publisher
 
     def _event(self, kind: EventKind, **fields: Any) -> int | None:
         """Spool and publish an event; logged with the seq it took once it is durable in the spool.
@@ -746,7 +757,7 @@ class AgentService:
         """
         cue = fields["cue"].value if fields.get("cue") else None
         try:
-            seq: int = self.publisher.event(kind, **fields)
+            seq = self._pub.event(kind, **fields)
         except SpoolError as exc:
             log.error("event not spooled", extra=kv(kind=kind.value, boot=self.boot, cue=cue, error=str(exc)))
             return None
@@ -757,7 +768,7 @@ class AgentService:
     def _minute(self, minute: dict[str, Any]) -> int | None:
         """Spool and publish a minute rollup; its seq, or None when the spool cannot store it (logged)."""
         try:
-            seq: int = self.publisher.minute(**minute)
+            seq = self._pub.minute(**minute)
         except SpoolError as exc:
             log.error("minute rollup not spooled", extra=kv(boot=self.boot, minute_ts=minute.get("minute_ts"),
                                                             error=str(exc)))
@@ -767,7 +778,7 @@ class AgentService:
 
     def _update_state(self) -> None:
         self.status.headset = self._headset_status()
-        self.publisher.set_state(audio=self.status.audio, headset=self.status.headset,
+        self._pub.set_state(audio=self.status.audio, headset=self.status.headset,
                                  headset_id=self.status.headset_id, config_hash=self.config.config_hash,
                                  firmware=self.status.firmware)
 
@@ -776,16 +787,16 @@ class AgentService:
         iv = self._interval
         interval_s = self.config.agent.metrics_interval_s
         elapsed_s = (now_ms - (self._next_metrics_ms - int(interval_s * 1000))) / 1000.0
-        m = iv.last
-        fresh = m is not None and self.status.audio is PartStatus.OK and worn is not False
-        self.publisher.metrics(
+        # the latest measurement while audio flows and the headset is not known to be off, else None
+        m = iv.last if self.status.audio is PartStatus.OK and worn is not False else None
+        self._pub.metrics(
             interval_s=min(60.0, max(0.001, elapsed_s)),
-            speaking=bool(m.speaking) if fresh else False,
+            speaking=bool(m.speaking) if m is not None else False,
             speech_s=min(60.0, iv.speech_s),
-            level_dbov=_finite(m.level_dbov) if fresh else None,
-            rate_spm=_finite(m.rate_spm) if fresh else None,
-            distance_cm=_finite(m.distance_cm) if fresh else None,
-            noise_dbov=_finite(m.noise_dbov) if fresh else None,
+            level_dbov=_finite(m.level_dbov) if m is not None else None,
+            rate_spm=_finite(m.rate_spm) if m is not None else None,
+            distance_cm=_finite(m.distance_cm) if m is not None else None,
+            noise_dbov=_finite(m.noise_dbov) if m is not None else None,
             clipping=min(1.0, iv.clipping),
             worn=worn,
             posture=posture,
@@ -795,11 +806,11 @@ class AgentService:
             audio=self.status.audio,
             headset=self._headset_status(),
             call=self._call_status(),
-            intonation_st=(round(m.intonation_st, 2) if fresh and m.intonation_st is not None else None),
+            intonation_st=(round(m.intonation_st, 2) if m is not None and m.intonation_st is not None else None),
             monotone=self.monotone.on if self.analyzer is not None and self.analyzer.intonation else None,
         )
         self.status.metrics_sent += 1
-        self._interval = _Interval(last=m if fresh else None)
+        self._interval = _Interval(last=m)
         self._next_metrics_ms += int(interval_s * 1000)
         if self._next_metrics_ms <= now_ms:  # fell behind (a stall): do not burst
             self._next_metrics_ms = now_ms + int(interval_s * 1000)

@@ -1,15 +1,19 @@
 """The host's clock: milliseconds since the Unix epoch, optionally running faster than wall time.
 
 Every duration of the host (alert ``for``, windows, breaks, staleness) runs on this clock. With a
-time scale ``S`` and an origin ``T`` (ms), ``now = T + (wall_ms - T) * S``, so a host and desks
-started with the same ``T`` and ``S`` agree on the time.
+time scale ``S`` and an origin ``T`` (ms), ``now = T + (wall_ms - T) * S``: the contract's
+:class:`mqtt_schema.clock.ScaledClock`, which the desks run on too, so a host and desks started with
+the same ``T`` and ``S`` agree on the time.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Protocol
+
+from mqtt_schema.clock import ScaledClock, wall_ms
+
+__all__ = ["Clock", "ManualClock", "ScaledClock", "WallClock"]
 
 
 class Clock(Protocol):
@@ -22,21 +26,7 @@ class WallClock:
     """Real time."""
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
-
-
-class ScaledClock:
-    """``T + (wall_ms - T) * scale``: wall time sped up ``scale`` times around the origin ``T`` (ms)."""
-
-    def __init__(self, scale: float = 1.0, origin_ms: int | None = None) -> None:
-        if not scale > 0:
-            raise ValueError(f"time scale must be > 0, not {scale}")
-        self.scale = float(scale)
-        self.origin_ms = int(origin_ms) if origin_ms is not None else time.time_ns() // 1_000_000
-
-    def now_ms(self) -> int:
-        wall = time.time_ns() / 1e6
-        return int(self.origin_ms + (wall - self.origin_ms) * self.scale)
+        return wall_ms()
 
 
 class ManualClock:

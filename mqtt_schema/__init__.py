@@ -2,7 +2,8 @@
 
 Topics are built and parsed by :mod:`mqtt_schema.topics`; payloads are the frozen
 :mod:`msgspec` structs of :mod:`mqtt_schema.messages`, encoded and validated by
-:mod:`mqtt_schema.codec`. It imports nothing else of the project.
+:mod:`mqtt_schema.codec`. The clock both sides share (``--time-scale``) is :mod:`mqtt_schema.clock`.
+It imports nothing else of the project.
 """
 
 from mqtt_schema.codec import MAX_PAYLOAD_BYTES, decode, decode_topic, encode, type_for_kind

@@ -2,6 +2,10 @@
 with the boom at a known distance from the lips (default 5 cm): the own-voice boom-minus-ear-cup
 level difference there, the reference voice level (ITU-T P.56, dBov) and the mic ids, written as
 a small TOML file. Refuses mono recordings and recordings with less than 3 s of own speech.
+
+:func:`check_distance` and :func:`calibrate_recording` are shared with facilities'
+``headset-flash calibrate-model`` (:mod:`hw.commands.calibrate_model`), which stores the same
+calibration in a model library.
 """
 
 from __future__ import annotations
@@ -9,9 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from device.audio_file import probe, read_all
+import numpy as np
+import numpy.typing as npt
+
+from device.audio_file import AudioInfo, probe, read_all
 from device.calibration_file import dumps, save
-from device.dsp import DspError, calibrate
+from device.dsp import DspError, HeadsetCalibration, calibrate
+from device.dsp.calibration import DISTANCE_RANGE_CM
 from device.errors import CalibrationError, UsageError
 
 EXAMPLE = """example:
@@ -31,20 +39,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-rate", type=int, metavar="HZ", help="sample rate of a raw s16le file")
 
 
+def check_distance(distance_cm: float) -> str | None:
+    """Why ``--distance-cm`` (cm) cannot be used for a calibration, or None when it can."""
+    low, high = DISTANCE_RANGE_CM
+    if not low <= distance_cm <= high:
+        return f"--distance-cm must be from {low:g} to {high:g} cm, got {distance_cm}"
+    return None
+
+
+def calibrate_recording(info: AudioInfo, audio: npt.NDArray[np.float64], distance_cm: float, *, model: str,
+                        boom_mic_id: str, ear_mic_id: str) -> HeadsetCalibration:
+    """The headset calibration of the 2-channel recording ``info`` (read as ``audio``), made at
+    ``distance_cm`` (cm) from the lips. Raises :class:`CalibrationError` naming the file when the DSP
+    cannot make one (mono, too little own speech)."""
+    try:
+        return calibrate(audio, info.rate_hz, distance_cm, model=model, boom_mic_id=boom_mic_id,
+                         ear_mic_id=ear_mic_id)
+    except DspError as exc:
+        raise CalibrationError(f"{info.path}: {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    if not 0.5 <= args.distance_cm <= 50.0:
-        raise UsageError(f"--distance-cm must be from 0.5 to 50 cm, got {args.distance_cm}")
+    problem = check_distance(args.distance_cm)
+    if problem is not None:
+        raise UsageError(problem)
     if args.out.exists() and not args.force:
         raise CalibrationError(f"{args.out}: already exists (use --force to replace it)")
     info = probe(args.file, args.raw_rate)
     if info.channels != 2:
         what = "is mono" if info.channels == 1 else f"has {info.channels} channels"
         raise CalibrationError(f"{args.file}: {what}; a calibration needs 2 channels (boom and ear-cup mics)")
-    try:
-        cal = calibrate(read_all(info), info.rate_hz, args.distance_cm, model=args.model,
-                        boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
-    except DspError as exc:
-        raise CalibrationError(f"{args.file}: {exc}") from exc
+    cal = calibrate_recording(info, read_all(info), args.distance_cm, model=args.model,
+                              boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
     save(cal, args.out, force=args.force)
     print(f"wrote {args.out}")
     print(dumps(cal), end="")

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from device.dsp.errors import DspBlockError, DspParameterError
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Int8Array = npt.NDArray[np.int8]
@@ -116,9 +118,10 @@ def one_pole_lowpass(x: FloatArray, g: float, y0: float = 0.0, block: int | None
     (a cumulative sum), and sub-block ends carry over one by one. ``block`` (samples) is the
     sub-block length; it defaults to the longest with ``g^-L <= e^8``. With a fixed ``block`` the
     result is bit-identical however a stream is split into calls at multiples of ``block``.
+    Raises :class:`DspParameterError` unless ``0 < g < 1``.
     """
     if not 0.0 < g < 1.0:
-        raise ValueError(f"one_pole_lowpass needs 0 < g < 1, got {g}")
+        raise DspParameterError(f"one_pole_lowpass needs 0 < g < 1, got {g}")
     n = x.shape[0]
     if block is None:
         block = max(1, int(_MAX_GAIN_LOG / -math.log(g)))
@@ -150,9 +153,10 @@ def trailing_max(z: Int8Array, size: int) -> Int8Array:
     tail of ``z[s : s + L]`` (a running maximum from the right), all of ``z[s + L : s + size]``
     (one maximum) and the head of ``z[s + size : s + size + L - 1]`` (a running maximum from the
     left). Equals ``scipy.ndimage.maximum_filter1d(z, size)`` where the window lies inside ``z``.
+    Raises :class:`DspParameterError` for ``size < 1``.
     """
     if size < 1:
-        raise ValueError(f"trailing_max needs size >= 1, got {size}")
+        raise DspParameterError(f"trailing_max needs size >= 1, got {size}")
     n_out = z.shape[0] - size + 1
     if n_out <= 0:
         return np.zeros(0, dtype=z.dtype)
@@ -216,10 +220,10 @@ class P56Meter:
 
     def process(self, x: FloatArray, valid: int | None = None) -> P56Hops:
         """Per-hop sums for ``x`` (1-D, a whole number of hops). Only the first ``valid`` samples
-        count (the rest is padding at the end of a stream)."""
+        count (the rest is padding at the end of a stream). Raises :class:`DspBlockError` for a part hop."""
         hops = x.shape[0] // self.hop
         if hops * self.hop != x.shape[0]:
-            raise ValueError(f"P56Meter.process needs whole hops of {self.hop} samples, got {x.shape[0]}")
+            raise DspBlockError(f"P56Meter.process needs whole hops of {self.hop} samples, got {x.shape[0]}")
         if hops == 0:
             return P56Hops(np.zeros(0), np.zeros(0, np.int64), np.zeros((0, N_THRESHOLDS), np.int64))
         p = one_pole_lowpass(np.abs(x), self._g, self._p, block=self._block)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from device.dsp.errors import DspBlockError
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -78,7 +80,7 @@ def percentile_rows(values: FloatArray, pct: float) -> FloatArray:
     """
     n = values.shape[0]
     if n == 0:
-        raise ValueError("percentile of no values")
+        raise DspBlockError("percentile of no values")
     vi = (n - 1) * (pct / 100.0)
     lo = min(max(int(np.floor(vi)), 0), n - 1)
     hi = min(lo + 1, n - 1)
@@ -97,7 +99,7 @@ def percentiles_rows(values: FloatArray, pcts: tuple[float, ...]) -> list[FloatA
     partition places at its ``kth`` positions are exact, whichever other ``kth`` are asked)."""
     n = values.shape[0]
     if n == 0:
-        raise ValueError("percentile of no values")
+        raise DspBlockError("percentile of no values")
     plan: list[tuple[int, int, float]] = []
     for pct in pcts:
         vi = (n - 1) * (pct / 100.0)
@@ -116,7 +118,7 @@ def median_values(values: FloatArray) -> float:
     """Median of a 1-D array (n >= 1, no NaN): the same number as ``np.median``."""
     n = values.shape[0]
     if n == 0:
-        raise ValueError("median of no values")
+        raise DspBlockError("median of no values")
     half = n // 2
     if n % 2:
         return float(np.partition(values, half)[half])

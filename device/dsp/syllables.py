@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from device.dsp.errors import DspBlockError, DspParameterError, DspStateError
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -111,7 +113,7 @@ class SyllableNucleusDetector:
 
     def __init__(self, sample_rate_hz: int = 16000, *, params: SyllableParams | None = None) -> None:
         if not isinstance(sample_rate_hz, int | np.integer) or not 8000 <= int(sample_rate_hz) <= 192_000:
-            raise ValueError(f"sample_rate_hz must be an integer from 8000 to 192000, not {sample_rate_hz!r}")
+            raise DspParameterError(f"sample_rate_hz must be an integer from 8000 to 192000, not {sample_rate_hz!r}")
         p = params or SyllableParams()
         self.params = p
         self.sample_rate_hz = fs = int(sample_rate_hz)
@@ -132,7 +134,7 @@ class SyllableNucleusDetector:
         lag_lo = int(np.floor(fs_ac / p.pitch_hz[1]))
         lag_hi = int(np.ceil(fs_ac / p.pitch_hz[0]))
         if lag_hi >= self._frame // (2 * self._decim):
-            raise ValueError(f"frame_s={p.frame_s} is too short for a pitch of {p.pitch_hz[0]} Hz")
+            raise DspParameterError(f"frame_s={p.frame_s} is too short for a pitch of {p.pitch_hz[0]} Hz")
         self._lags = slice(lag_lo, lag_hi + 1)
         # Boersma (1993) eq. 9: divide by the window's own normalised autocorrelation
         w_pow = np.abs(np.fft.rfft(self._window, self._nfft)[: self._ac_bins]) ** 2
@@ -150,7 +152,7 @@ class SyllableNucleusDetector:
         self._level_len = round(p.level_memory_s / self.HOP_S)
         delay = p.frame_s / 2 + (self._ctx + self._right + self._STEP_FRAMES) * self.HOP_S
         if delay > self.MAX_DELAY_S:
-            raise ValueError(f"these parameters delay nuclei {delay:.3f} s, more than {self.MAX_DELAY_S} s")
+            raise DspParameterError(f"these parameters delay nuclei {delay:.3f} s, more than {self.MAX_DELAY_S} s")
         self._reset()
 
     def _reset(self) -> None:
@@ -196,12 +198,12 @@ class SyllableNucleusDetector:
     def feed_frames(self, samples: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """:meth:`feed`, returning the nuclei as frame indices (10 ms hops from the stream start)."""
         if self._ended:
-            raise RuntimeError("feed() after flush(): make a new detector for a new stream")
+            raise DspStateError("feed() after flush(): make a new detector for a new stream")
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim != 1:
-            raise ValueError(f"samples must be a 1-D mono array, got shape {x.shape}")
+            raise DspBlockError(f"samples must be a 1-D mono array, got shape {x.shape}")
         if x.size and not np.all(np.isfinite(x)):
-            raise ValueError("samples contain NaN or infinity")
+            raise DspBlockError("samples contain NaN or infinity")
         self._pending.append(x)
         self._pending_n += x.size
         if self._pending_n < self._need:

@@ -1,7 +1,8 @@
 """Calibrate a headset model from a head-and-torso rig recording (a mouth simulator speaking with the
 boom at a known distance, default 5 cm) and store it in the model library as ``<model>.toml``.
 
-The calibration is the desk DSP's own (``headset-agent calibrate``): the own-voice boom-minus-ear-cup
+The calibration is the desk DSP's own, made by the same function as ``headset-agent calibrate``
+(:func:`device.commands.calibrate.calibrate_recording`): the own-voice boom-minus-ear-cup
 level difference at that distance (dB), the reference voice level (ITU-T P.56, dBov) and the mic
 ids. Copy a model's file to each desk unit with that headset and point ``[calibration] file`` of its
 agent.toml at it. ``--list`` shows the library.
@@ -23,7 +24,7 @@ import numpy.typing as npt
 from device.audio_file import AudioInfo, probe, read_all
 from device.calibration_file import dumps, load, save
 from device.channel_layout import EAR_LOUDER_DB, ChannelCheck
-from device.dsp import DspError, calibrate
+from device.commands.calibrate import calibrate_recording, check_distance
 from device.errors import AgentError
 from hw.errors import FlashError, UsageError
 from mqtt_schema import check_id
@@ -83,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
         check_id(args.model, "--model")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not 0.5 <= args.distance_cm <= 50.0:
-        raise UsageError(f"--distance-cm must be from 0.5 to 50 cm, got {args.distance_cm}")
+    problem = check_distance(args.distance_cm)
+    if problem is not None:
+        raise UsageError(problem)
     out = models / f"{args.model}.toml"
     if out.exists() and not args.force:
         raise FlashError(f"model {args.model} is already calibrated ({out}); use --force to replace it")
@@ -99,11 +101,9 @@ def run(args: argparse.Namespace) -> int:
               f"{args.distance_cm:g} cm)...", flush=True)
         audio = read_all(info)
         check_rig_channels(info, audio)
-        cal = calibrate(audio, info.rate_hz, args.distance_cm, model=args.model,
-                        boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
-    except DspError as exc:
-        raise FlashError(f"{args.recording}: {exc}") from exc
-    except AgentError as exc:  # the desk's audio-file errors, in facilities' words
+        cal = calibrate_recording(info, audio, args.distance_cm, model=args.model,
+                                  boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
+    except AgentError as exc:  # the desk's audio-file and calibration errors, in facilities' words
         raise FlashError(str(exc)) from exc
     try:
         models.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -59,10 +58,6 @@ CUSTOMER_LINES = (
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "headset-coach" / "test-corpus"
-
-
-def have_espeak() -> bool:
-    return shutil.which("espeak-ng") is not None
 
 
 def speak(text: str, voice: str = "cmn-latn-pinyin", speed: int = 150, pitch: int = 50,
