@@ -4,7 +4,7 @@ Prints a markdown table (the README's accuracy table is this output), then per-c
 ``--json`` gives the same figures for machines. Progress goes to stderr.
 
 Ours is measured only through the public paths, never re-implemented here:
-``device.analysis.analyse_file`` (the offline analyser: own-voice VAD, P.56 level, VAD-gated syllable
+``device.offline_analysis.analyse_file`` (the offline analyser: own-voice VAD, P.56 level, VAD-gated syllable
 nuclei, as ``headset-agent analyze`` reports them) and the ``device.dsp`` API: ``p56.p56_level``
 (ITU-T P.56 method B), ``syllables.detect_nuclei`` (the syllable-nucleus detector alone, after de
 Jong & Wempe 2009), ``StreamingAnalyzer`` and ``calibrate`` (for arrays: simulated rooms and
@@ -65,12 +65,12 @@ sys.path.insert(0, str(ROOT))
 from bench import peer_silero  # noqa: E402
 from bench.peer_dejong import de_jong_wempe, have_parselmouth  # noqa: E402
 from bench.peer_praat_pitch import compare, praat_f0  # noqa: E402
-from device.analysis import analyse_file  # noqa: E402
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 from device.dsp.intonation import pitch_spread  # noqa: E402
 from device.dsp.p56 import p56_level  # noqa: E402
 from device.dsp.pitch import PitchParams, track_pitch  # noqa: E402
 from device.dsp.syllables import detect_nuclei  # noqa: E402
+from device.offline_analysis import analyse_file  # noqa: E402
 from tests.device import room_corpus as rc  # noqa: E402
 from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
 from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402

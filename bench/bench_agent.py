@@ -32,8 +32,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from device.audio_sources import FileSource  # noqa: E402
 from device.clock import WallClock  # noqa: E402
+from device.inputs.audio_sources import FileSource  # noqa: E402
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -138,7 +138,7 @@ def baseline_cpu(audio: Path, wall_s: float) -> float:
 def cue_latency(work: Path, port: int, wall_s: float) -> list[float]:
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from device.config import load_config
+    from device.config.agent import load_config
     from device.service import AgentService
 
     audio = speech_file(work / "loud.wav", loud_every_s=8.0)

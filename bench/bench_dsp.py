@@ -3,7 +3,7 @@
 - streaming pipeline (2 channels, 16 kHz, every measure) real-time factor on one core, beside a
   baseline run in the same process on the same audio (a bare numpy 10 ms frame-RMS pass), with
   the ratio;
-- offline ``analyze`` throughput (FLAC file -> JSON dict, through device.analysis, every measure on
+- offline ``analyze`` throughput (FLAC file -> JSON dict, through device.offline_analysis, every measure on
   two channels), timed in turn with the peer, de Jong & Wempe (2009) on Praat's engine
   (parselmouth, ``bench/peer_dejong.py``), reading the same file and counting the rate alone on the
   boom channel: the ratio is taken pair by pair (ours / peer; below 1 = ours faster);
@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from device.analysis import analyse_file  # noqa: E402
-from device.channel_layout import Layout  # noqa: E402
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
+from device.inputs.channel_layout import Layout  # noqa: E402
+from device.offline_analysis import analyse_file  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real-speech"
 

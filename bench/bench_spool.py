@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from device.spool import Spool  # noqa: E402
+from device.outputs.spool import Spool  # noqa: E402
 from mqtt_schema import Cue, DeskKind, DeskTopic, Event, EventKind, encode  # noqa: E402
 
 TARGET_EPS = 2_000

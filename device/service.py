@@ -17,14 +17,14 @@ One loop on the injected clock (:mod:`device.clock`) is a pipeline, one pass per
 8. call state (``calls.source``: none, gpio, baresip, mqtt; :mod:`device.calls`): every transition and
    every measurement's (time, speaking) go to a :class:`~device.calls.measures.CallMeter`; when a call
    has closed and the speech stream has caught up with the hang-up, its ``call`` summary (with the
-   call's level, rate and intonation, :mod:`device.call_summary`) is spooled like an event. The live
+   call's level, rate and intonation, :mod:`device.outputs.call_summary`) is spooled like an event. The live
    call state goes into metrics;
 9. with ``intonation.enabled``, the analyser measures the F0 spread of own speech; the monotone cue
-   (:class:`device.cues.MonotoneCue`) follows its decision on its own LED, and is published in the
-   ``monotone`` fields of metrics and minute rollups (not as a cue event: see :mod:`device.cues`).
+   (:class:`device.outputs.cues.MonotoneCue`) follows its decision on its own LED, and is published in the
+   ``monotone`` fields of metrics and minute rollups (not as a cue event: see :mod:`device.outputs.cues`).
 
-A remote config is handled by :mod:`device.remote_config`: validated with the file's code
-(:func:`device.config.apply_remote`), every new object (cue target, analyser for a new calibration)
+A remote config is handled by :mod:`device.config.remote`: validated with the file's code
+(:func:`device.config.agent.apply_remote`), every new object (cue target, analyser for a new calibration)
 built before anything is swapped; ``calibrate_posture: true`` takes the current pose once per config
 ``ts`` (remembered in the state folder, so a retained config does not recalibrate on every restart).
 
@@ -61,25 +61,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from device.audio_sources import AudioSource, open_source
 from device.boot_counter import next_boot
-from device.call_summary import CallAudio, call_message_fields
 from device.calls import CallMeter, CallPhase, CallSource, MqttCallSource
 from device.calls import open_source as open_call_source
 from device.clock import Clock
-from device.config import AgentConfig, IntonationSettings
-from device.cues import CueChange, CuePolicy, MonotoneCue
+from device.config.agent import AgentConfig, IntonationSettings
+from device.config.remote import RemoteConfigs, Swap, misaddressed, prepare, target_level_dbov
 from device.dsp import HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.errors import AgentError, AudioError, ConfigError, ShutdownError
-from device.headset_client import HeadsetClient, LinkEvent
-from device.leds import CUE_COLOURS, LedPanel
+from device.inputs.audio_sources import AudioSource, open_source
+from device.inputs.headset_client import HeadsetClient, LinkEvent
+from device.inputs.posture import PostureError, PostureTracker
+from device.inputs.posture_store import PostureStoreError, load_pose, save_pose
 from device.logs import kv
-from device.posture import PostureError, PostureTracker
-from device.posture_store import PostureStoreError, load_pose, save_pose
-from device.publisher import DeskPublisher
-from device.remote_config import RemoteConfigs, Swap, misaddressed, prepare, target_level_dbov
-from device.rollup import MinuteRollup
-from device.spool import Spool, SpoolError
+from device.outputs.call_summary import CallAudio, call_message_fields
+from device.outputs.cues import CueChange, CuePolicy, MonotoneCue
+from device.outputs.leds import CUE_COLOURS, LedPanel
+from device.outputs.publisher import DeskPublisher
+from device.outputs.rollup import MinuteRollup
+from device.outputs.spool import Spool, SpoolError
 from mqtt_schema import (
     SCHEMA_MINOR,
     SCHEMA_VERSION,
@@ -707,7 +707,7 @@ class AgentService:
         return True
 
     def _apply_config(self, remote: Config) -> None:
-        """A remote config (:mod:`device.remote_config`): refused, or built whole and then swapped in."""
+        """A remote config (:mod:`device.config.remote`): refused, or built whole and then swapped in."""
         problem = misaddressed(remote, self.config)
         if problem is not None:
             self._event(EventKind.CONFIG_REJECTED, message=problem[:200])

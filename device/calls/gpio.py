@@ -39,8 +39,8 @@ from gpiozero import DigitalInputDevice
 from device.calls.state import CallPhase, CallState, CallTracker, Direction, Listener, RingCadence
 from device.clock import Clock, WallClock
 from device.errors import ConfigError
-from device.leds import shipped_pin_table
 from device.logs import kv
+from device.outputs.leds import shipped_pin_table
 
 log = logging.getLogger("device.calls.gpio")
 

@@ -2,7 +2,7 @@
 
 A bridge publishes :class:`mqtt_schema.Cti` messages (``ringing``, ``established``, ``closed`` with
 the bridge's call id) on ``hsc/v1/{site}/{desk}/cti``, QoS 1, not retained (docs/mqtt.md). The desk
-agent subscribes through its own broker connection (:class:`device.publisher.DeskPublisher`, which
+agent subscribes through its own broker connection (:class:`device.outputs.publisher.DeskPublisher`, which
 decodes and validates each payload and hands it to :meth:`MqttCallSource.receive` on its worker
 thread); this source holds no connection of its own.
 

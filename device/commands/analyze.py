@@ -26,12 +26,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from device.analysis import analyse_file
-from device.audio_file import RAW_RATE_RANGE_HZ, probe
-from device.calibration_file import load
-from device.channel_layout import Layout
+from device.config.calibration_file import load
 from device.dsp import HeadsetCalibration
 from device.errors import AgentError, UsageError
+from device.inputs.audio_file import RAW_RATE_RANGE_HZ, probe
+from device.inputs.channel_layout import Layout
+from device.offline_analysis import analyse_file
 
 EXAMPLE = """example:
   headset-agent analyze --json --calibration headset.toml call-0412.wav call-0413.flac

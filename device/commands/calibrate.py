@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from device.audio_file import AudioInfo, probe, read_all
-from device.calibration_file import dumps, save
+from device.config.calibration_file import dumps, save
 from device.dsp import DspError, HeadsetCalibration, calibrate
-from device.dsp.calibration import DISTANCE_RANGE_CM
+from device.dsp.ild_calibration import DISTANCE_RANGE_CM
 from device.errors import CalibrationError, UsageError
+from device.inputs.audio_file import AudioInfo, probe, read_all
 
 EXAMPLE = """example:
   headset-agent calibrate rig-5cm.wav --distance-cm 5 --out headset.toml --model hs-200 \\

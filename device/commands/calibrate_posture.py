@@ -33,10 +33,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.config import load_config
-    from device.headset_client import HeadsetClient
-    from device.posture import PostureTracker, calibrate
-    from device.posture_store import load_pose, save_pose
+    from device.config.agent import load_config
+    from device.inputs.headset_client import HeadsetClient
+    from device.inputs.posture import PostureTracker, calibrate
+    from device.inputs.posture_store import load_pose, save_pose
     from hw.firmware import headset_link as hl
 
     overrides = {"headset.port": args.headset, "agent.state_dir": args.state_dir}

@@ -18,7 +18,7 @@ from typing import Any
 
 from device import logs
 from device.clock import make_clock
-from device.config import load_config
+from device.config.agent import load_config
 from device.errors import UsageError
 
 EXAMPLE = """example:
@@ -63,7 +63,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def mock_pin_factory() -> Any:
     """gpiozero's MockFactory with PWM pins whose state history is bounded (long demo runs)."""
-    from device.leds import mock_pin_factory as bounded
+    from device.outputs.leds import mock_pin_factory as bounded
 
     return bounded()
 

@@ -45,7 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def check_leds(cfg: Any, pin_factory: Any, step_s: float) -> Result:
-    from device.leds import LedPanel
+    from device.outputs.leds import LedPanel
 
     try:
         with LedPanel(cfg.leds, pin_factory=pin_factory) as panel:
@@ -58,9 +58,9 @@ def check_leds(cfg: Any, pin_factory: Any, step_s: float) -> Result:
 def check_mic(cfg: Any) -> Result:
     import numpy as np
 
-    from device.audio_sources import open_source
     from device.clock import WallClock
     from device.errors import AudioError
+    from device.inputs.audio_sources import open_source
 
     src = open_source(cfg.audio.source, WallClock(), speed=cfg.audio.speed or 1.0, loop=True,
                       block_ms=cfg.audio.block_ms)
@@ -89,7 +89,7 @@ def check_mic(cfg: Any) -> Result:
 
 
 def check_headset(cfg: Any) -> Result:
-    from device.headset_client import HeadsetClient
+    from device.inputs.headset_client import HeadsetClient
     from hw.firmware import headset_link as hl
 
     if cfg.headset.port is None:
@@ -145,7 +145,7 @@ def check_broker(cfg: Any) -> Result:
 
 def run(args: argparse.Namespace) -> int:
     from device.commands.run import mock_pin_factory
-    from device.config import load_config
+    from device.config.agent import load_config
 
     cfg = load_config(args.config, {"desk.site": args.site or (None if args.config else "selftest"),
                                     "desk.desk": args.desk or (None if args.config else "selftest"),

@@ -32,7 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Any, str, str]:
-    from device.config import load_config
+    from device.config.agent import load_config
 
     if args.config is None and (args.broker is None or args.site is None or args.desk is None):
         raise UsageError("give --config FILE, or --broker URL --site S --desk D")
@@ -44,7 +44,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, str, str]:
 def run(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
 
-    from device.status_view import DeskView
+    from device.commands.desk_view import DeskView
     from mqtt_schema import DeskKind, SchemaError, decode_topic, desk_filter
 
     settings, site, desk = _settings(args)

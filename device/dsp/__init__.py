@@ -8,8 +8,8 @@ active speech level), :mod:`~device.dsp.vad` (own-voice VAD), :mod:`~device.dsp.
 """
 
 from device.dsp.analyzer import AnalysisTotals, StreamingAnalyzer
-from device.dsp.calibration import calibrate
 from device.dsp.errors import DspError
+from device.dsp.ild_calibration import calibrate
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 
 __all__ = [

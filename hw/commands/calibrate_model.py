@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from device.audio_file import AudioInfo, probe, read_all
-from device.calibration_file import dumps, load, save
-from device.channel_layout import EAR_LOUDER_DB, ChannelCheck
 from device.commands.calibrate import calibrate_recording, check_distance
+from device.config.calibration_file import dumps, load, save
 from device.errors import AgentError
+from device.inputs.audio_file import AudioInfo, probe, read_all
+from device.inputs.channel_layout import EAR_LOUDER_DB, ChannelCheck
 from hw.errors import FlashError, UsageError
 from mqtt_schema import check_id
 

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from device.config.mqtt_settings import MqttSettings
 from device.errors import ConfigError
-from device.mqtt_settings import MqttSettings
 from hw.errors import UsageError
 from hw.flashing.fleet import DeskRow, desk_rows, iso_utc, read_states
 from hw.flashing.manifest import FIRMWARE_DIR, Manifest

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from device.mqtt_settings import MqttSettings
+from device.config.mqtt_settings import MqttSettings
 from hw.errors import FlashError
 from hw.flashing.versions import is_older
 from mqtt_schema.codec import decode_topic

@@ -8,7 +8,7 @@ with ``use_identity_as_username true``, by certificate (see ``hw/site/mosquitto.
 lines hold either way.
 
 Every input is checked before anything is written: the ids by the MQTT contract's rule, the broker
-URL by the desk agent's own rule (``device.mqtt_settings``: ``mqtt://`` or ``mqtts://`` host and
+URL by the desk agent's own rule (``device.config.mqtt_settings``: ``mqtt://`` or ``mqtts://`` host and
 port), the CA (a CA certificate, in date, matching its key). The broker URL is written as given:
 with TLS material a plain ``mqtt://`` URL is refused, naming the ``mqtts://`` URL to pass, because
 a client certificate means the site runs a TLS listener and a silent rewrite of scheme and port
@@ -25,8 +25,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.config.mqtt_settings import DEFAULT_PORTS, MqttSettings
 from device.errors import ConfigError
-from device.mqtt_settings import DEFAULT_PORTS, MqttSettings
 from hw.errors import ProvisionError
 from mqtt_schema.errors import SchemaError
 from mqtt_schema.topics import DeskKind, alert_filter, alert_log_filter, check_id, desk_filter

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.analysis import analyse_file
 from device.cli import main
 from device.dsp import HOP_S, StreamingAnalyzer
+from device.offline_analysis import analyse_file
 from tests.conftest import DATA_DIR
 from tests.device.test_audio_file import _bad_inputs
 

@@ -1,4 +1,4 @@
-"""``device.audio_file``: every container libsndfile reads, read as float64 with its sample format
+"""``device.inputs.audio_file``: every container libsndfile reads, read as float64 with its sample format
 respected; raw s16le only when asked for; every bad input an AudioError naming the file."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from device.analysis import analyse_file
-from device.audio_file import MAX_BLOCK_SAMPLES, blocks, probe, read
 from device.errors import AudioError
+from device.inputs.audio_file import MAX_BLOCK_SAMPLES, blocks, probe, read
+from device.offline_analysis import analyse_file
 from tests.conftest import DATA_DIR
 
 REAL = DATA_DIR / "real-speech"

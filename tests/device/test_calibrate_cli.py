@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.calibration_file import dumps, load, save
 from device.cli import main
+from device.config.calibration_file import dumps, load, save
 from device.dsp import HeadsetCalibration
 from device.errors import CalibrationError
 from tests.device.dsp.test_streaming import headset_signal

@@ -1,4 +1,4 @@
-"""``device.channel_layout``: the layout for a channel count, and the whole-file check that catches
+"""``device.inputs.channel_layout``: the layout for a channel count, and the whole-file check that catches
 dual-mono files and ear cups louder than the boom (speech-weighted) before a headset analysis."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.channel_layout import (
+from device.errors import LayoutError
+from device.inputs.channel_layout import (
     EAR_LOUDER_DB,
     ChannelCheck,
     ChannelReport,
@@ -19,7 +20,6 @@ from device.channel_layout import (
     no_own_speech_warning,
     resolve,
 )
-from device.errors import LayoutError
 from tests.conftest import DATA_DIR
 
 REAL = DATA_DIR / "real-speech"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from device.audio_sources import FileSource
 from device.clock import ManualClock
+from device.inputs.audio_sources import FileSource
 
 
 class CountingClock(ManualClock):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.analysis import analyse_file
 from device.dsp.syllables import SyllableNucleusDetector
+from device.offline_analysis import analyse_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]

@@ -1,4 +1,4 @@
-"""device.remote_config: which remote configs the desk applies, what it builds first, and the memory
+"""device.config.remote: which remote configs the desk applies, what it builds first, and the memory
 of the posture calibrations they asked for (the service's use of it is tested in tests/device/agent)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from device.config import AgentConfig, IntonationSettings, load_config
+from device.config.agent import AgentConfig, IntonationSettings, load_config
+from device.config.remote import REMOTE_STATE_FILE, RemoteConfigs, misaddressed, prepare
 from device.dsp import StreamingAnalyzer
 from device.errors import ConfigError
-from device.remote_config import REMOTE_STATE_FILE, RemoteConfigs, misaddressed, prepare
 from mqtt_schema import Config
 
 

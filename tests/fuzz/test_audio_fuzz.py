@@ -2,7 +2,7 @@
 
 Real files written by libsndfile (WAV PCM/float, FLAC, OGG Vorbis, OGG Opus, AIFF, MP3), then cut in
 the header or the body, with bytes overwritten, or replaced by random bytes under an audio suffix.
-``device.analysis.analyse_file`` either analyses a file or raises an AgentError naming it; the
+``device.offline_analysis.analyse_file`` either analyses a file or raises an AgentError naming it; the
 ``headset-agent analyze`` CLI prints one ``headset-agent analyze: <file>: <reason>`` line per bad
 file, goes on with the next file, and exits 1.
 """
@@ -21,8 +21,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from device.analysis import analyse_file
 from device.errors import AgentError
+from device.offline_analysis import analyse_file
 
 RATE = 16_000
 KINDS = {  # name -> (suffix, soundfile format, subtype, channels)

@@ -1,9 +1,9 @@
 """Random and garbled config for the desk agent and the host: always a clean error, never a traceback.
 
-- the agent's ``agent.toml`` (``device.config.load_config``) and the host's ``host.toml``
+- the agent's ``agent.toml`` (``device.config.agent.load_config``) and the host's ``host.toml``
   (``host_agent.config.load_config``): random bytes, garbled TOML, and well-formed TOML whose tables
   hold random keys and values of every type;
-- remote ``config`` payloads (``device.config.apply_remote``): random JSON-shaped tables.
+- remote ``config`` payloads (``device.config.agent.apply_remote``): random JSON-shaped tables.
 
 Each either loads or raises the module's ConfigError (AgentError / HostError) with a message.
 """
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
-from device.config import TABLES, AgentConfig, apply_remote
-from device.config import load_config as load_agent
+from device.config.agent import TABLES, AgentConfig, apply_remote
+from device.config.agent import load_config as load_agent
 from device.errors import ConfigError
 from host_agent.config import load_config as load_host
 from host_agent.errors import HostError

@@ -1,6 +1,6 @@
 """The serial headset link fed random bytes, truncated and garbled lines through a real pty.
 
-The desk side (``device.headset_client.HeadsetClient`` on pyserial) must never stop reading: every
+The desk side (``device.inputs.headset_client.HeadsetClient`` on pyserial) must never stop reading: every
 bad line is counted exactly once (by reason), and a valid line after any garbage still parses. The
 expected count of bad lines comes from the protocol module itself (``hw.firmware.headset_link``).
 """
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from device.headset_client import HeadsetClient
+from device.inputs.headset_client import HeadsetClient
 from hw.firmware import headset_link as hl
 
 DESK_TO_MCU = (hl.PING, hl.GET_INFO, hl.LED, hl.CALIBRATE)

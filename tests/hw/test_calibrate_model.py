@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.calibration_file import load
+from device.config.calibration_file import load
 from hw.cli import main
 from tests.device.dsp.test_streaming import headset_signal
 

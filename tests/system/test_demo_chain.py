@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from device.spool import Spool
+from device.outputs.spool import Spool
 from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
 from tests import real_parts
 from tests.conftest import Mosquitto, free_port

@@ -66,7 +66,7 @@ def mic(tmp_path: Path) -> AlsaFileMic:
 
 READ_UNTIL_ERROR = """
 import sys, numpy as np
-from device.audio_sources import AlsaSource
+from device.inputs.audio_sources import AlsaSource
 from device.errors import AudioError
 src = AlsaSource(sys.argv[1], block_ms=50)
 src.open()

@@ -12,7 +12,7 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.clock import ManualClock
-from device.config import load_config
+from device.config.agent import load_config
 from device.service import AgentService
 from tests.device.agent.helpers import two_channel_speech
 

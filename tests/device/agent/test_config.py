@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from device.config import apply_remote, load_config
+from device.config.agent import apply_remote, load_config
 from device.errors import ConfigError
 from hw.flashing.provision import provision_desk
 
@@ -143,7 +143,7 @@ def test_remote_config_merges_over_the_file_and_refuses_identity_changes(tmp_pat
 
 
 def test_calibration_file_is_loaded_relative_to_the_config_and_its_errors_located(tmp_path: Path) -> None:
-    from device.calibration_file import save
+    from device.config.calibration_file import save
     from device.dsp import HeadsetCalibration
 
     save(HeadsetCalibration(distance_cm=5.0, ild_offset_db=11.0, reference_level_dbov=-24.5, model="m1"),

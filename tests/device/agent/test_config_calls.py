@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from device.calls import RingCadence
-from device.config import apply_remote, load_config
+from device.config.agent import apply_remote, load_config
 from device.errors import ConfigError
 
 HEAD = '[desk]\nsite = "site1"\ndesk = "desk-07"\n'

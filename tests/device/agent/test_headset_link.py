@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from device.errors import LinkError
-from device.headset_client import HeadsetClient, LinkEvent
+from device.inputs.headset_client import HeadsetClient, LinkEvent
 from hw.firmware import headset_link as hl
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from device.config import PostureSettings
-from device.posture import PostureError, PostureTracker
-from device.posture_store import PostureStoreError, UprightPose, load_pose, save_pose
+from device.config.agent import PostureSettings
+from device.inputs.posture import PostureError, PostureTracker
+from device.inputs.posture_store import PostureStoreError, UprightPose, load_pose, save_pose
 from mqtt_schema import Posture
 
 S = PostureSettings()  # 15 deg for 30 s; clears below 10 deg held 1 s

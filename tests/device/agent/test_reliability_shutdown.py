@@ -15,10 +15,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.clock import ManualClock
-from device.config import load_config
+from device.config.agent import load_config
 from device.errors import ShutdownError
+from device.outputs.spool import SpoolError
 from device.service import AgentService
-from device.spool import SpoolError
 from mqtt_schema import Cue, Event, EventKind, Minute, PartStatus, Posture, State
 from tests.conftest import Mosquitto
 from tests.device.agent.helpers import Capture, two_channel_speech, wait_for

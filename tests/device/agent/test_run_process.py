@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.config import apply_remote, load_config
+from device.config.agent import apply_remote, load_config
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 from mqtt_schema import Config, DeskKind, DeskTopic, Metrics, Minute, State, encode
 from tests.conftest import Mosquitto

@@ -12,7 +12,7 @@ import soundfile as sf
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.clock import ManualClock
-from device.config import load_config
+from device.config.agent import load_config
 from device.service import AgentService
 from mqtt_schema import Config, Cue, State
 from tests.conftest import Mosquitto
@@ -68,7 +68,7 @@ def test_audio_error_retry_then_ok_volume_cue_on_the_leds_and_refused_calibratio
         rgb = [factory.pin(n) for n in cfg.leds.rgb]
         run_until(service, lambda: service.cues.is_on(Cue.VOLUME_HIGH), what="volume_high")
         service.step()
-        from device.leds import CUE_COLOURS
+        from device.outputs.leds import CUE_COLOURS
 
         want = tuple(round(c * 0.25, 3) for c in CUE_COLOURS[Cue.VOLUME_HIGH])
         seen = [tuple(round(float(p.states[-1].state), 3) for p in rgb)]

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from device.calls import GpioCallSource, PhonePins
 from device.calls.state import CallPhase
 from device.clock import ManualClock
-from device.config import load_config
+from device.config.agent import load_config
 from device.service import AgentService
 from mqtt_schema import Call, CallStatus, Cti, CtiPhase, DeskKind, DeskTopic, Metrics, encode
 from tests.conftest import Mosquitto

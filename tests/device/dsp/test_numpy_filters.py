@@ -149,7 +149,7 @@ def test_ring_percentile_and_median_equal_numpy() -> None:
 def test_agent_at_16_khz_never_imports_scipy() -> None:
     code = (
         "import sys, numpy as np\n"
-        "import device.service, device.dsp, device.analysis\n"
+        "import device.service, device.dsp, device.offline_analysis\n"
         "from device.dsp import StreamingAnalyzer\n"
         "a = StreamingAnalyzer(16000, 2)\n"
         "x = np.random.default_rng(0).standard_normal((32000, 2)) * 0.1\n"

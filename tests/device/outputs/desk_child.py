@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from device.mqtt_settings import MqttSettings
-from device.publisher import DeskPublisher
-from device.spool import Spool
+from device.config.mqtt_settings import MqttSettings
+from device.outputs.publisher import DeskPublisher
+from device.outputs.spool import Spool
 from mqtt_schema import Cue, EventKind, Versions
 
 SITE, DESK = "s1", "d1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from device.spool import Spool
+from device.outputs.spool import Spool
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from device.config import load_config
+from device.config.agent import load_config
+from device.config.mqtt_settings import BrokerRotation, MqttSettings
 from device.errors import ConfigError
-from device.mqtt_settings import BrokerRotation, MqttSettings
-from device.publisher import DeskPublisher
-from device.spool import Spool
+from device.outputs.publisher import DeskPublisher
+from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
 from tests.conftest import Mosquitto, free_port
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.cues import DEFAULT_PRIORITY, CueChange, CueConfig, CuePolicy
 from device.dsp.measurement import Measurement
 from device.errors import ConfigError
+from device.outputs.cues import DEFAULT_PRIORITY, CueChange, CueConfig, CuePolicy
 from mqtt_schema import Cue, Posture
 
 STEP_S = 0.1

@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.errors import ConfigError
-from device.leds import CUE_COLOURS, LedPanel, LedPins, bar_segments, mock_pin_factory
+from device.outputs.leds import CUE_COLOURS, LedPanel, LedPins, bar_segments, mock_pin_factory
 from mqtt_schema import Cue, Posture
 
 PINS = LedPins.default()

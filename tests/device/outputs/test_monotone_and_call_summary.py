@@ -8,12 +8,12 @@ import hashlib
 import numpy as np
 import pytest
 
-from device.call_summary import CallAudio, call_message_fields, hash_call_id
 from device.calls.measures import measure_call
 from device.calls.state import CallPhase, CallState, Direction
-from device.cues import MonotoneCue
 from device.dsp.measurement import Measurement
-from device.rollup import MinuteRollup
+from device.outputs.call_summary import CallAudio, call_message_fields, hash_call_id
+from device.outputs.cues import MonotoneCue
+from device.outputs.rollup import MinuteRollup
 from mqtt_schema import Call, Posture, decode, encode
 
 T0 = 1_795_000_000_000

@@ -14,9 +14,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.mqtt_settings import MqttSettings
-from device.publisher import DeskPublisher
-from device.spool import Spool
+from device.config.mqtt_settings import MqttSettings
+from device.outputs.publisher import DeskPublisher
+from device.outputs.spool import Spool
 from mqtt_schema import (
     Config,
     Cue,

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from device.mqtt_settings import MqttSettings
-from device.publisher import ConnectWarnings, DeskPublisher
-from device.spool import Spool
+from device.config.mqtt_settings import MqttSettings
+from device.outputs.publisher import ConnectWarnings, DeskPublisher
+from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
 from tests.conftest import Mosquitto
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from device.dsp.measurement import Measurement
-from device.rollup import MINUTE_MS, MinuteRollup
+from device.outputs.rollup import MINUTE_MS, MinuteRollup
 from mqtt_schema import Cue, Minute, Posture, decode, encode
 
 T0 = 1_700_000_040_000  # a minute start (ms since the epoch)

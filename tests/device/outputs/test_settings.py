@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from device.boot_counter import BootCounterError, next_boot, read_boot
+from device.config.mqtt_settings import MqttSettings
 from device.errors import ConfigError
-from device.mqtt_settings import MqttSettings
 
 
 def test_reads_what_provision_desk_writes(tmp_path: Path) -> None:

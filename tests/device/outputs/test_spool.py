@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.spool import Spool, SpoolError
+from device.outputs.spool import Spool, SpoolError
 
 REPO = Path(__file__).parents[3]
 TOPIC = "hsc/v1/s1/d1/event"

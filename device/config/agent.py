@@ -3,14 +3,14 @@
 Tables (see ``device/agent.example.toml`` for every field with its default):
 
 - ``[desk]`` ``site``, ``desk``: ids ``[a-z0-9-]{1,32}``.
-- ``[mqtt]``: :class:`device.mqtt_settings.MqttSettings` (written by ``headset-flash provision-desk``).
+- ``[mqtt]``: :class:`device.config.mqtt_settings.MqttSettings` (written by ``headset-flash provision-desk``).
 - ``[audio]`` ``source`` (``alsa:<name>`` or ``file:<path>``), ``loop``, ``speed`` (audio seconds per
   wall second for file sources; default: the time scale), ``block_ms`` (ms of audio per read).
 - ``[headset]`` ``port`` (a serial device path, or ``none``), ``baud``, ``forward_led``.
 - ``[calibration]`` ``file``: a headset calibration (``headset-agent calibrate``).
-- ``[cues]``: :class:`device.cues.CueConfig`.
+- ``[cues]``: :class:`device.outputs.cues.CueConfig`.
 - ``[posture]`` ``forward_deg`` (15), ``slouch_s`` (30), ``clear_deg`` (10), ``clear_s`` (1).
-- ``[leds]``: :class:`device.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
+- ``[leds]``: :class:`device.outputs.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
 - ``[calls]`` ``source`` (``none``, ``gpio``, ``baresip``, ``baresip:HOST:PORT`` or ``mqtt``),
   ``ring_on_s``/``ring_off_s`` (the ring cadence), ``max_rings``, ``greet_within_s`` (the norms).
 - ``[intonation]`` ``enabled``, ``window_s``, ``monotone_st``, ``clear_st``, ``monotone_for_s``.
@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from device.calls import CallNorms, RingCadence, parse_source
+from device.config.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
+from device.config.mqtt_settings import MqttSettings
 from device.dsp.errors import DspError
 from device.dsp.intonation import IntonationParams
 from device.errors import ConfigError
-from device.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
-from device.mqtt_settings import MqttSettings
 from mqtt_schema import SchemaError, check_id
 from mqtt_schema.topics import RESERVED_DESK_IDS
 
@@ -66,9 +66,9 @@ TABLES: dict[str, frozenset[str] | None] = {
     "audio": frozenset({"source", "loop", "speed", "block_ms"}),
     "headset": frozenset({"port", "baud", "forward_led"}),
     "calibration": frozenset({"file"}),
-    "cues": None,  # validated by device.cues.CueConfig
+    "cues": None,  # validated by device.outputs.cues.CueConfig
     "posture": frozenset({"forward_deg", "slouch_s", "clear_deg", "clear_s"}),
-    "leds": None,  # validated by device.leds.LedPins
+    "leds": None,  # validated by device.outputs.leds.LedPins
     "calls": frozenset({"source", "ring_on_s", "ring_off_s", "max_rings", "greet_within_s"}),
     "intonation": frozenset({"enabled", "window_s", "monotone_st", "clear_st", "monotone_for_s"}),
     "spool": frozenset({"max_rows"}),
@@ -191,9 +191,9 @@ class AgentConfig:
     headset: HeadsetSettings
     calibration_file: Path | None
     calibration: Any  # device.dsp.HeadsetCalibration | None
-    cues: Any  # device.cues.CueConfig
+    cues: Any  # device.outputs.cues.CueConfig
     posture: PostureSettings
-    leds: Any  # device.leds.LedPins
+    leds: Any  # device.outputs.leds.LedPins
     spool: SpoolSettings
     agent: AgentSettings
     tables: dict[str, Any] = field(repr=False)
@@ -476,8 +476,8 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
 
     Raises :class:`ConfigError` whose message starts with the dotted field name.
     """
-    from device.cues import CueConfig
-    from device.leds import LedPins
+    from device.outputs.cues import CueConfig
+    from device.outputs.leds import LedPins
 
     if not isinstance(tables, Mapping):
         raise ConfigError(f"config: must be a table, got {type(tables).__name__}")
@@ -494,7 +494,7 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
     calibration_file = _path(cal_text, base_dir, "calibration.file") if cal_text else None
     calibration = None
     if calibration_file is not None:
-        from device import calibration_file as cal_file
+        from device.config import calibration_file as cal_file
         from device.errors import CalibrationError
 
         # the promised name is load_calibration; the module ships it as load

@@ -6,7 +6,7 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
 - ``state`` (retained, QoS 1): a birth ``online`` on every connect, ``offline`` on a clean stop, and the
   last will ``lost`` (retained, QoS 1) when the broker loses the desk.
 - ``metrics`` (QoS 0): published only while connected; a snapshot that may be lost.
-- ``event``, ``minute`` and ``call`` (QoS 1): encoded, written to the durable :class:`device.spool.Spool`, then
+- ``event``, ``minute`` and ``call`` (QoS 1): encoded, written to the durable :class:`device.outputs.spool.Spool`, then
   published by a worker thread in spool order with a bounded number in flight. A row is deleted only
   after its PUBACK (paho's ``on_publish`` with the mid). Messages in flight when the connection drops
   are retransmitted by paho on reconnect; after a restart the whole spool is replayed from the oldest
@@ -21,7 +21,7 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   one is logged (the first of each reason at WARNING, the rest at DEBUG), counted in ``cti_rejected``
   and dropped: a bridge's mistake is no event of the desk.
 
-A clustered broker (``[mqtt] urls``, :class:`device.mqtt_settings.BrokerRotation`): the first connect goes
+A clustered broker (``[mqtt] urls``, :class:`device.config.mqtt_settings.BrokerRotation`): the first connect goes
 to ``urls[0]``, every later attempt (after a failed connect or a lost connection) to the next url, round
 robin, with the same backoff between attempts; ``current_url`` is the broker in use, and every log line
 about the connection names it. After a failover the spool's unacknowledged rows go to the new broker
@@ -56,10 +56,10 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 
+from device.config.mqtt_settings import BrokerRotation, MqttSettings, aim, check_aimable
 from device.errors import ConfigError
 from device.logs import kv
-from device.mqtt_settings import BrokerRotation, MqttSettings, aim, check_aimable
-from device.spool import Spool, SpoolError
+from device.outputs.spool import Spool, SpoolError
 from mqtt_schema import (
     QOS,
     RETAIN,

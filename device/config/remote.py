@@ -5,7 +5,7 @@ A remote config (:class:`mqtt_schema.Config`) comes from the host or from facili
 1. refuses one addressed to another desk (:func:`misaddressed`);
 2. applies the first one since start, and every later one whose tables differ from the applied ones
    (:meth:`RemoteConfigs.wants_swap`). It is validated by the file's code
-   (:func:`device.config.apply_remote`), and every new object it needs (the cue target level, an
+   (:func:`device.config.agent.apply_remote`), and every new object it needs (the cue target level, an
    analyser for a new calibration or new intonation settings, the per-call audio for new intonation
    settings) is built by :func:`prepare` before anything is swapped, so that a refused config changes
    nothing. The swap itself is the service's (:meth:`device.service.AgentService._apply_config`);
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device.call_summary import CallAudio
-from device.config import AgentConfig, IntonationSettings, apply_remote
+from device.config.agent import AgentConfig, IntonationSettings, apply_remote
 from device.dsp import HeadsetCalibration, StreamingAnalyzer
 from device.logs import kv
+from device.outputs.call_summary import CallAudio
 from mqtt_schema import Config
 
 log = logging.getLogger("device.agent")

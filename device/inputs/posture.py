@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from device.config import PostureSettings
+from device.config.agent import PostureSettings
 from device.errors import AgentError
-from device.posture_store import UprightPose
+from device.inputs.posture_store import UprightPose
 from mqtt_schema import Posture
 
 STILL_DEG = 3.0

@@ -1,7 +1,7 @@
 """Offline analysis of one recording through the streaming engine (the same numbers as live).
 
-:func:`analyse_file` reads the file (:mod:`device.audio_file`), decides what its channels are
-(:mod:`device.channel_layout`: 2-channel headset and call recordings are checked over the whole
+:func:`analyse_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
+(:mod:`device.inputs.channel_layout`: 2-channel headset and call recordings are checked over the whole
 file in the same pass, and analysed again as mono when the headset reading does not apply), and
 feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
 file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
@@ -29,8 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from device.audio_file import AudioInfo, blocks, probe
-from device.channel_layout import (
+from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
+from device.dsp.intonation import IntonationParams
+from device.errors import AudioError, LayoutError
+from device.inputs.audio_file import AudioInfo, blocks, probe
+from device.inputs.channel_layout import (
     ChannelCheck,
     ChannelReport,
     Layout,
@@ -39,9 +42,6 @@ from device.channel_layout import (
     no_own_speech_warning,
     resolve,
 )
-from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
-from device.dsp.intonation import IntonationParams
-from device.errors import AudioError, LayoutError
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -8,7 +8,7 @@
   beyond the edge); dark while the agent listens;
 - a posture LED (dim, PWM) lights while the posture cue is on;
 - an optional monotone LED (dim, PWM; ``monotone`` in the pin map) lights while the monotone cue is on
-  (:class:`device.cues.MonotoneCue`): a cue of its own, so it never hides the top cue on the RGB LED.
+  (:class:`device.outputs.cues.MonotoneCue`): a cue of its own, so it never hides the top cue on the RGB LED.
 
 The pin map (BCM numbers) is ``hw/desk_pins.toml``; hardware is injected through ``pin_factory``
 (tests: ``gpiozero.pins.mock.MockFactory(pin_class=MockPWMPin)``).

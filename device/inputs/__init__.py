@@ -1,0 +1,1 @@
+"""What the desk reads: audio sources and files, their channel layout, the headset link, posture."""
