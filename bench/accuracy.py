@@ -4,7 +4,7 @@ Prints a markdown table (the README's accuracy table is this output), then per-c
 ``--json`` gives the same figures for machines. Progress goes to stderr.
 
 Ours is measured only through the public paths, never re-implemented here:
-``device.offline_analysis.analyse_file`` (the offline analyser: own-voice VAD, P.56 level, VAD-gated syllable
+``device.offline_analysis.analyze_file`` (the offline analyser: own-voice VAD, P.56 level, VAD-gated syllable
 nuclei, as ``headset-agent analyze`` reports them) and the ``device.dsp`` API: ``p56.p56_level``
 (ITU-T P.56 method B), ``syllables.detect_nuclei`` (the syllable-nucleus detector alone, after de
 Jong & Wempe 2009), ``StreamingAnalyzer`` and ``calibrate`` (for arrays: simulated rooms and
@@ -70,7 +70,7 @@ from device.dsp.intonation import pitch_spread  # noqa: E402
 from device.dsp.p56 import p56_level  # noqa: E402
 from device.dsp.pitch import PitchParams, track_pitch  # noqa: E402
 from device.dsp.syllables import detect_nuclei  # noqa: E402
-from device.offline_analysis import analyse_file  # noqa: E402
+from device.offline_analysis import analyze_file  # noqa: E402
 from tests.device import room_corpus as rc  # noqa: E402
 from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
 from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
@@ -276,7 +276,7 @@ class Context:
 
     def mono_file(self, clip: RealClip) -> Path:
         """The file the analyser reads: the clip itself, or a temp mono copy of its channel 0
-        (``analyse_file`` reads 2 channels as boom + ear cup, which a stereo recording is not)."""
+        (``analyze_file`` reads 2 channels as boom + ear cup, which a stereo recording is not)."""
         if clip.raw_rate_hz is not None or sf.info(str(clip.path)).channels == 1:
             return clip.path
         out = self.tmp / f"{clip.id}.ch0.wav"
@@ -285,16 +285,16 @@ class Context:
             sf.write(out, x, fs, subtype=sf.info(str(clip.path)).subtype)
         return out
 
-    def analyse(self, clip: RealClip) -> dict[str, Any]:
-        """``analyse_file`` of the clip (channel 0)."""
+    def analyze(self, clip: RealClip) -> dict[str, Any]:
+        """``analyze_file`` of the clip (channel 0)."""
         path = self.mono_file(clip)
         if path not in self._analysis:
-            self._analysis[path] = analyse_file(path, raw_rate_hz=clip.raw_rate_hz)
+            self._analysis[path] = analyze_file(path, raw_rate_hz=clip.raw_rate_hz)
         return self._analysis[path]
 
-    def analyse_path(self, path: Path) -> dict[str, Any]:
+    def analyze_path(self, path: Path) -> dict[str, Any]:
         if path not in self._analysis:
-            self._analysis[path] = analyse_file(path)
+            self._analysis[path] = analyze_file(path)
         return self._analysis[path]
 
     def peer_syllables(self, path: Path, raw_rate_hz: int | None = None) -> int | None:
@@ -337,7 +337,7 @@ def to_16k(x: FloatArray, fs: int) -> FloatArray:
     return y
 
 
-def analyse_array(x: FloatArray, channels: int = 1,
+def analyze_array(x: FloatArray, channels: int = 1,
                   calibration: HeadsetCalibration | None = None) -> StreamingAnalyzer:
     """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it)."""
     a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration)
@@ -383,7 +383,7 @@ def row_p56(ctx: Context) -> Section:
         ctx.progress.item(i + 1, len(clips), c.id)
         x, fs = ctx.audio(c.path, c.raw_rate_hz)
         res = p56_level(x, fs)
-        an = ctx.analyse(c)
+        an = ctx.analyze(c)
         assert c.level_dbov is not None and res is not None
         e_fn = res.level_dbov - c.level_dbov
         e_an = an["level_dbov"] - c.level_dbov if an["level_dbov"] is not None else float("nan")
@@ -441,7 +441,7 @@ def _synthetic_language(ctx: Context, lang: str, label: str, kwargs: dict[str, A
         ctx.progress.item(i + 1, len(clips), c.path.name)
         x, fs = ctx.audio(c.path)
         det.append(int(detect_nuclei(x, fs).size))
-        ana.append(int(ctx.analyse_path(c.path)["syllables"]))
+        ana.append(int(ctx.analyze_path(c.path)["syllables"]))
         peer.append(ctx.peer_syllables(c.path))
     ctx.progress.done()
     truth = [c.syllables for c in clips]
@@ -500,7 +500,7 @@ def row_real(ctx: Context) -> Section:
         assert c.syllables is not None
         x, fs = ctx.audio(c.path)
         truth.append(c.syllables)
-        ours.append(int(ctx.analyse(c)["syllables"]))
+        ours.append(int(ctx.analyze(c)["syllables"]))
         det.append(int(detect_nuclei(x, fs).size))
         peer.append(ctx.peer_syllables(c.path))
         rows.append([c.id, c.language, str(c.syllables), str(ours[-1]), str(det[-1]), opt(peer[-1])])
@@ -535,7 +535,7 @@ def row_dev(ctx: Context) -> Section:
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
         assert c.syllables is not None
-        an = ctx.analyse(c)
+        an = ctx.analyze(c)
         peer = ctx.peer_syllables(c.path)
         ref_s, _ = ctx.reference_speech(c)
         sil = ctx.silero_clip(c)
@@ -598,7 +598,7 @@ def row_vad(ctx: Context) -> Section:
         rows, data, ours, ref, sil, sources = [], [], [], [], [], set()
         for i, c in enumerate(clips):
             ctx.progress.item(i + 1, len(clips), c.id)
-            an = ctx.analyse(c)
+            an = ctx.analyze(c)
             r, src = ctx.reference_speech(c)
             sources.add(src)
             s = ctx.silero_clip(c)
@@ -643,7 +643,7 @@ def row_rooms(ctx: Context) -> Section:
         for j, dist in enumerate(DISTANCES_CM):
             ctx.progress.item(k * len(DISTANCES_CM) + j + 1, 2 * len(DISTANCES_CM), f"headset {k} {dist} cm")
             scene = rc.render_scene(speech, dist, hs, rc.Floor(), seed=SEED + 100 * k + int(dist), directory=d)
-            got = analyse_array(scene.audio, 2, cal).totals().distance_cm
+            got = analyze_array(scene.audio, 2, cal).totals().distance_cm
             errors.append(abs(got - dist) if got is not None else float("nan"))
             rows.append([str(k), f"{dist:.0f}", num(got), num(errors[-1])])
     ctx.progress.done()
@@ -658,8 +658,8 @@ def row_rooms(ctx: Context) -> Section:
     ctx.progress.step("simulated rooms: own voice with neighbours")
     scene, alone = rc.neighbour_scene(SEED, d)
     truth = scene.own_speech_s
-    ours = analyse_array(scene.audio, 2).totals().speech_s
-    ours_alone = analyse_array(alone, 2).totals().speech_s
+    ours = analyze_array(scene.audio, 2).totals().speech_s
+    ours_alone = analyze_array(alone, 2).totals().speech_s
     sil = ctx.silero_seconds(scene.audio[:, 0], RATE_HZ)
     sil_alone = ctx.silero_seconds(alone[:, 0], RATE_HZ)
     ctx.progress.done()
@@ -704,7 +704,7 @@ def row_robust(ctx: Context) -> Section:
     rows, data, ours, sil = [], [], [], []
     for i, (name, x) in enumerate(cases):
         ctx.progress.item(i + 1, len(cases), name)
-        ours.append(analyse_array(x, 1).totals().speech_s)
+        ours.append(analyze_array(x, 1).totals().speech_s)
         sil.append(ctx.silero_seconds(x, RATE_HZ))
         rows.append([name, f"{ours[-1]:.2f}", num(sil[-1])])
         data.append({"signal": name, "ours_s": ours[-1], "silero_s": sil[-1]})
@@ -734,7 +734,7 @@ def row_robust(ctx: Context) -> Section:
         x, fs = ctx.audio(c.path)
         level = p56_level(x, fs)
         assert level is not None and fs == RATE_HZ
-        clean_o = analyse_array(x, 1).totals().speech_s
+        clean_o = analyze_array(x, 1).totals().speech_s
         clean_s = ctx.silero_seconds(x, fs)
         for kind in ("babble", "pink noise"):
             if kind == "babble":
@@ -744,7 +744,7 @@ def row_robust(ctx: Context) -> Section:
                 nz = rc.pink_noise(noise_rng, x.size, 1)[:, 0]
             nz = nz / np.sqrt(np.mean(nz ** 2)) * 10 ** ((level.level_dbov - SNR_DB) / 20)
             noisy = x + nz
-            o = analyse_array(noisy, 1).totals().speech_s
+            o = analyze_array(noisy, 1).totals().speech_s
             s = ctx.silero_seconds(noisy, fs)
             acc = per.setdefault(kind, {"ours": [], "ours_clean": [], "silero": [], "silero_clean": []})
             acc["ours"].append(o)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 from device.inputs.channel_layout import Layout  # noqa: E402
-from device.offline_analysis import analyse_file  # noqa: E402
+from device.offline_analysis import analyze_file  # noqa: E402
 
 REAL = ROOT / "tests" / "data" / "real-speech"
 
@@ -81,12 +81,12 @@ def offline_pairs(path: Path, n: int, peer: bool) -> list[tuple[float, float, fl
     (read the file, de Jong & Wempe on the boom channel), run in turn ``n`` times after a warm-up."""
     def ours() -> float:
         t0 = time.perf_counter()
-        analyse_file(path)
+        analyze_file(path)
         return time.perf_counter() - t0
 
     def ours_mono() -> float:
         t0 = time.perf_counter()
-        analyse_file(path, layout=Layout.MONO)
+        analyze_file(path, layout=Layout.MONO)
         return time.perf_counter() - t0
 
     def theirs() -> float:

@@ -1,6 +1,6 @@
 """Offline analysis of one recording through the streaming engine (the same numbers as live).
 
-:func:`analyse_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
+:func:`analyze_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
 (:mod:`device.inputs.channel_layout`: 2-channel headset and call recordings are checked over the whole
 file in the same pass, and analysed again as mono when the headset reading does not apply), and
 feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
@@ -204,7 +204,7 @@ class _Pass:
     timeline: list[dict[str, Any]] | None
 
 
-def _analyse_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration | None, reader: _Reader,
+def _analyze_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration | None, reader: _Reader,
                   timeline: bool, check: ChannelCheck | None, intonation: bool | IntonationParams = True) -> _Pass:
     """One pass over the file with ``plan``; the blocks also go to ``check`` when given."""
     tl = _Timeline() if timeline else None
@@ -235,7 +235,7 @@ def _analyse_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration |
     return _Pass(analyzer.totals(), customer, tl.finish() if tl is not None else None)
 
 
-def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
+def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
                  timeline: bool = False, progress: Callable[[float], None] | None = None, *,
                  layout: Layout | None = None, agent_channel: int | None = None,
                  intonation: bool | IntonationParams = True) -> dict[str, Any]:
@@ -257,13 +257,13 @@ def analyse_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
     # the file is analysed again as mono (progress then starts over)
     check = ChannelCheck(info.rate_hz) if info.channels == 2 and plan.layout is not Layout.MONO else None
     reader = _Reader(info, progress)
-    result = _analyse_pass(info, plan, calibration, reader, timeline, check, intonation)
+    result = _analyze_pass(info, plan, calibration, reader, timeline, check, intonation)
     report: ChannelReport | None = None
     if check is not None:
         report = check.report()
         checked = apply_check(plan, report)
         if checked.layout is not plan.layout:
-            result = _analyse_pass(info, checked, calibration, reader, timeline, None, intonation)
+            result = _analyze_pass(info, checked, calibration, reader, timeline, None, intonation)
         plan = checked
     t = result.totals
     warnings = list(plan.warnings)

@@ -447,14 +447,14 @@ class AgentService:
         self._handle_link()
         self._handle_calls()
         worn, pitch, roll = self._headset_now(now_ms)
-        measurements = self._analyse(block, worn)
+        measurements = self._analyze(block, worn)
         posture = self._posture(now_ms, pitch, worn)
         self._apply_measurements(now_ms, measurements, posture, worn)
         self._show(posture)
         self._publish(now_ms, posture, worn, pitch, roll)
         self._last_tick_ms = now_ms
 
-    def _analyse(self, block: npt.NDArray[np.float32] | None, worn: bool | None) -> list[Measurement]:
+    def _analyze(self, block: npt.NDArray[np.float32] | None, worn: bool | None) -> list[Measurement]:
         """The analyser's measurements for ``block``; none while the headset is known to be off."""
         if block is None:
             return []

@@ -31,7 +31,7 @@ from device.dsp import HeadsetCalibration
 from device.errors import AgentError, UsageError
 from device.inputs.audio_file import RAW_RATE_RANGE_HZ, probe
 from device.inputs.channel_layout import Layout
-from device.offline_analysis import analyse_file
+from device.offline_analysis import analyze_file
 
 EXAMPLE = """example:
   headset-agent analyze --json --calibration headset.toml call-0412.wav call-0413.flac
@@ -113,7 +113,7 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--agent-channel must be 0 or more, got {args.agent_channel}")
 
 
-def _analyse(path: Path, args: argparse.Namespace, calibration: HeadsetCalibration | None,
+def _analyze(path: Path, args: argparse.Namespace, calibration: HeadsetCalibration | None,
              tty: bool) -> dict[str, Any]:
     """One file; progress on stderr for long files when stderr is a terminal."""
     def progress(frac: float, name: str = str(path)) -> None:
@@ -121,7 +121,7 @@ def _analyse(path: Path, args: argparse.Namespace, calibration: HeadsetCalibrati
 
     long_file = tty and probe(path, args.raw_rate).duration_s >= PROGRESS_MIN_S
     try:
-        return analyse_file(path, calibration, args.raw_rate, timeline=args.timeline,
+        return analyze_file(path, calibration, args.raw_rate, timeline=args.timeline,
                             progress=progress if long_file else None,
                             layout=Layout(args.layout) if args.layout else None, agent_channel=args.agent_channel)
     finally:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(_table_header(args.layout), flush=True)
     for path in args.files:
         try:
-            result = _analyse(path, args, calibration, tty)
+            result = _analyze(path, args, calibration, tty)
         except AgentError as exc:  # the file's own problem, its name in the message
             failed += 1
             print(f"{PREFIX}: {exc}", file=sys.stderr, flush=True)

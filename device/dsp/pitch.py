@@ -206,19 +206,19 @@ class PitchTracker:
         frames = np.lib.stride_tricks.sliding_window_view(self._buf, self._frame)[::HOP][:n]
         if self.select is None:
             for a in range(0, n, _CHUNK_HOPS):
-                f0[a: a + _CHUNK_HOPS], conf[a: a + _CHUNK_HOPS] = self._analyse(frames[a: a + _CHUNK_HOPS])
+                f0[a: a + _CHUNK_HOPS], conf[a: a + _CHUNK_HOPS] = self._analyze(frames[a: a + _CHUNK_HOPS])
         else:
             want = np.flatnonzero(np.asarray(self.select(np.arange(first, first + n, dtype=np.int64)), dtype=np.bool_))
             f0.fill(np.nan)
             conf.fill(0.0)
             for a in range(0, want.size, _CHUNK_HOPS):
                 rows = want[a: a + _CHUNK_HOPS]
-                f0[rows], conf[rows] = self._analyse(frames[rows])
+                f0[rows], conf[rows] = self._analyze(frames[rows])
         self._buf = self._buf[n * HOP:]
         self._next_hop += n
         return PitchTrack(first, f0, conf)
 
-    def _analyse(self, frames: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _analyze(self, frames: FloatArray) -> tuple[FloatArray, FloatArray]:
         """F0 (Hz, NaN unvoiced) and confidence of each frame (rows), vectorised."""
         p = self.params
         w, tau_max, nfft = self._w, self._tau_max, self._nfft

@@ -212,7 +212,7 @@ class SyllableNucleusDetector:
         self._pending, self._pending_n = [], 0
         n_new = (self._samples.size - self._frame) // self._hop + 1
         self._need = (self._STEP_FRAMES - 1) * self._hop + self._frame - (self._samples.size - n_new * self._hop)
-        self._analyse(n_new)
+        self._analyze(n_new)
         self._smooth(final=False)
         return self._decide_ready(final=False)
 
@@ -229,13 +229,13 @@ class SyllableNucleusDetector:
         self._pending, self._pending_n = [], 0
         n_new = (self._samples.size - self._frame) // self._hop + 1
         if n_new > 0:
-            self._analyse(n_new)
+            self._analyze(n_new)
         if self._db.size == 0:
             return np.zeros(0, dtype=np.int64)
         self._smooth(final=True)
         return self._decide_ready(final=True)
 
-    def _analyse(self, n: int) -> None:
+    def _analyze(self, n: int) -> None:
         """Band energy (dB) and voicing strength of the next ``n`` frames (vectorised)."""
         view = np.lib.stride_tricks.sliding_window_view(self._samples, self._frame)[:: self._hop][:n]
         frames = (view * self._window).astype(np.float32)  # single-precision FFTs: half the cost

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from device.cli import main
 from device.dsp import HOP_S, StreamingAnalyzer
-from device.offline_analysis import analyse_file
+from device.offline_analysis import analyze_file
 from tests.conftest import DATA_DIR
 from tests.device.test_audio_file import _bad_inputs
 
@@ -261,8 +261,8 @@ def test_call_layout_reports_the_agent_the_customer_and_their_overlap(tmp_path: 
     late[agent.size + rate // 2: agent.size + rate // 2 + customer.size, 1] = customer
     sf.write(apart, late + np.random.default_rng(4).standard_normal(late.shape) * 10 ** (-70 / 20), rate,
              subtype="PCM_16")
-    alone = analyse_file(REAL / "new-home-in-the-stars.wav")
-    customer_alone = analyse_file(REAL / "timit-LDC93S1.wav")
+    alone = analyze_file(REAL / "new-home-in-the-stars.wav")
+    customer_alone = analyze_file(REAL / "timit-LDC93S1.wav")
     expected = np.intersect1d(_speech_hops(agent, rate), _speech_hops(customer, rate, delay)).size * HOP_S
     assert 0.8 < expected < min(agent.size / rate - delay, alone["speech_s"])  # a real overlap
 

@@ -14,7 +14,7 @@ from scipy.signal import resample_poly
 
 from device.errors import AudioError
 from device.inputs.audio_file import MAX_BLOCK_SAMPLES, blocks, probe, read
-from device.offline_analysis import analyse_file
+from device.offline_analysis import analyze_file
 from tests.conftest import DATA_DIR
 
 REAL = DATA_DIR / "real-speech"
@@ -80,10 +80,10 @@ def test_a_float_wav_gives_the_level_of_the_same_audio_as_int16(tmp_path: Path) 
     sf.write(pcm, x, rate, subtype="PCM_16")
     sf.write(flt, x / 32768.0, rate, subtype="FLOAT")
     sf.write(dbl, x / 32768.0, rate, subtype="DOUBLE")
-    ref = analyse_file(pcm)
+    ref = analyze_file(pcm)
     assert ref["level_dbov"] is not None and ref["speech_s"] > 1.0
     for path, kind in ((flt, "WAV FLOAT"), (dbl, "WAV DOUBLE")):
-        out = analyse_file(path)
+        out = analyze_file(path)
         assert out["format"] == kind
         assert out["level_dbov"] == pytest.approx(ref["level_dbov"], abs=0.01)
         assert (out["speech_s"], out["syllables"]) == (ref["speech_s"], ref["syllables"])
@@ -94,12 +94,12 @@ def test_telephone_mu_law_and_a_law_at_8_khz_keep_the_syllable_count(tmp_path: P
     """G.711 at 8 kHz is read and resampled: within 2 syllables of the wideband clip's own count."""
     x, rate = sf.read(clip, dtype="float64")
     assert rate == 16000
-    wide = analyse_file(clip)["syllables"]
+    wide = analyze_file(clip)["syllables"]
     narrow = resample_poly(x, 1, 2)
     for subtype in ("ULAW", "ALAW"):
         path = tmp_path / f"{clip.stem}-{subtype}.wav"
         sf.write(path, narrow, 8000, subtype=subtype)
-        out = analyse_file(path)
+        out = analyze_file(path)
         assert out["sample_rate_hz"] == 8000 and out["format"] == f"WAV {subtype}"
         assert abs(out["syllables"] - wide) <= 2, (subtype, out["syllables"], wide)
 
@@ -185,9 +185,9 @@ def _bad_inputs(d: Path) -> dict[str, tuple[Path, str]]:
 def test_every_bad_input_is_an_audio_error_naming_the_file_and_the_reason(tmp_path: Path) -> None:
     for name, (path, reason) in _bad_inputs(tmp_path).items():
         with pytest.raises(AudioError, match=f"^{re.escape(str(path))}: "):
-            analyse_file(path)  # without a raw rate (the .s16le file: for want of one)
+            analyze_file(path)  # without a raw rate (the .s16le file: for want of one)
         with pytest.raises(AudioError) as err:
-            analyse_file(path, raw_rate_hz=16000)
+            analyze_file(path, raw_rate_hz=16000)
         assert str(err.value).startswith(f"{path}: "), name
         assert reason in str(err.value), (name, str(err.value))
 
@@ -198,5 +198,5 @@ def test_a_truncated_data_chunk_is_analysed_as_far_as_it_goes(tmp_path: Path) ->
     sf.write(good, x, rate, subtype="PCM_16")
     cut = tmp_path / "cut.wav"
     cut.write_bytes(good.read_bytes()[: 44 + 2 * 16000])  # header + 1 s of the promised 2.9 s
-    out = analyse_file(cut)
+    out = analyze_file(cut)
     assert out["duration_s"] == pytest.approx(1.0, abs=0.01)

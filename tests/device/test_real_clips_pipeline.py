@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from device.dsp.syllables import SyllableNucleusDetector
-from device.offline_analysis import analyse_file
+from device.offline_analysis import analyze_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
@@ -23,7 +23,7 @@ WAVS = sorted(name for name, clip in MANIFEST.items() if "syllables" in clip)
 @pytest.mark.parametrize("name", WAVS)
 def test_real_clip_syllables_and_level_through_the_pipeline(name: str) -> None:
     clip = MANIFEST[name]
-    out = analyse_file(DATA / name)
+    out = analyze_file(DATA / name)
     assert abs(out["syllables"] - clip["syllables"]) <= 1, (out["syllables"], clip["syllables"])
     assert out["level_dbov"] == pytest.approx(clip["level_dbov"], abs=0.006)  # reported to 0.01 dB
     assert 0.5 * out["duration_s"] < out["speech_s"] <= out["duration_s"]
@@ -49,11 +49,11 @@ def test_the_own_voice_gate_keeps_the_nuclei_in_speech_and_drops_those_in_noise(
     loud = hop_db > clip["level_dbov"] - 20.0
     onset = SPEECH_ONSET_S.get(name, 0.0)
     in_speech = [t >= onset and bool(loud[max(0, int(t / 0.01) - 3): int(t / 0.01) + 4].any()) for t in nuclei]
-    assert analyse_file(DATA / name)["syllables"] == sum(in_speech), (nuclei, in_speech)
+    assert analyze_file(DATA / name)["syllables"] == sum(in_speech), (nuclei, in_speech)
 
 
 def test_stl_vector_through_the_pipeline() -> None:
     clip = MANIFEST["itu-stl-voice.s16le"]
-    out = analyse_file(DATA / "itu-stl-voice.s16le", raw_rate_hz=16000)
+    out = analyze_file(DATA / "itu-stl-voice.s16le", raw_rate_hz=16000)
     assert out["level_dbov"] == pytest.approx(clip["level_dbov"], abs=0.006)  # reported to 0.01 dB
     assert out["activity"] * 100 == pytest.approx(clip["activity_pct"], abs=0.01)  # reported to 1e-4

@@ -2,7 +2,7 @@
 
 Real files written by libsndfile (WAV PCM/float, FLAC, OGG Vorbis, OGG Opus, AIFF, MP3), then cut in
 the header or the body, with bytes overwritten, or replaced by random bytes under an audio suffix.
-``device.offline_analysis.analyse_file`` either analyses a file or raises an AgentError naming it; the
+``device.offline_analysis.analyze_file`` either analyses a file or raises an AgentError naming it; the
 ``headset-agent analyze`` CLI prints one ``headset-agent analyze: <file>: <reason>`` line per bad
 file, goes on with the next file, and exits 1.
 """
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from device.errors import AgentError
-from device.offline_analysis import analyse_file
+from device.offline_analysis import analyze_file
 
 RATE = 16_000
 KINDS = {  # name -> (suffix, soundfile format, subtype, channels)
@@ -61,7 +61,7 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 def _clean(path: Path) -> None:
     try:
-        result = analyse_file(path)
+        result = analyze_file(path)
     except AgentError as exc:
         assert str(path) in str(exc), f"the error does not name the file: {exc}"
         return

@@ -26,7 +26,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return tmp_path_factory.mktemp("corpus")
 
 
-def analyse(audio: np.ndarray, cal: HeadsetCalibration | None = None) -> StreamingAnalyzer:
+def analyze(audio: np.ndarray, cal: HeadsetCalibration | None = None) -> StreamingAnalyzer:
     a = StreamingAnalyzer(calibration=cal)
     for i in range(0, audio.shape[0], 1600):
         a.feed(audio[i: i + 1600])
@@ -44,11 +44,11 @@ def test_vad_own_speech_time_with_two_neighbours(corpus_dir: Path) -> None:
     scene, alone = rc.neighbour_scene(SEED, corpus_dir)
     nb_energy = float(np.mean(scene.parts["neighbours"][:, 0] ** 2))
     assert nb_energy > 1e-7  # the neighbours really talk (about -55 dBov or more at the boom)
-    t = analyse(scene.audio).totals()
+    t = analyze(scene.audio).totals()
     # issue limit +-10 %; measured -1.2 % (bench/accuracy.py, rooms row)
     assert abs(t.speech_s - scene.own_speech_s) <= 0.03 * scene.own_speech_s, (t.speech_s, scene.own_speech_s)
     # neighbours alone are not own speech
-    assert analyse(alone).totals().speech_s <= 0.01 * scene.own_speech_s  # measured 0.01 s of 18.1 s
+    assert analyze(alone).totals().speech_s <= 0.01 * scene.own_speech_s  # measured 0.01 s of 18.1 s
 
 
 def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]],
@@ -58,7 +58,7 @@ def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCa
         for d in DISTANCES_CM:
             scene = rc.render_scene(speech, d, hs, rc.Floor(), seed=SEED + 100 * k + int(d),
                                     directory=corpus_dir)
-            got = analyse(scene.audio, cal).totals().distance_cm
+            got = analyze(scene.audio, cal).totals().distance_cm
             assert got is not None, f"headset {k} at {d} cm: no distance"
             errors.append(abs(got - d))
     mae = float(np.mean(errors))
@@ -69,7 +69,7 @@ def test_no_distance_without_calibration_or_in_mono(headsets: list[tuple[rc.Head
                                                                            np.ndarray]]) -> None:
     hs, cal, speech = headsets[0]
     scene = rc.render_scene(speech, 5.0, hs, rc.Floor(), seed=SEED)
-    assert analyse(scene.audio).totals().distance_cm is None
+    assert analyze(scene.audio).totals().distance_cm is None
     mono = StreamingAnalyzer(channels=1, calibration=cal)
     mono.feed(scene.audio[:, 0])
     mono.flush()
