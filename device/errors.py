@@ -16,7 +16,17 @@ class UsageError(AgentError, ValueError):
 
 
 class ConfigError(AgentError, ValueError):
-    """An invalid config file or remote config. The message names the field (and line)."""
+    """An invalid config file or remote config. The message names the field (and line).
+
+    ``field`` is the dotted name of the setting (``posture.forward_deg``, ``mqtt.urls``) when the error is
+    about one, ``line`` its 1-based line in the config file when known: as ``mqtt_schema.SchemaError``'s
+    ``field``, so that no caller parses them back out of the message.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.line = line
 
 
 class AudioError(AgentError, OSError):

@@ -31,25 +31,17 @@ An error of a value names its field and, from :func:`load_config`, the file and 
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from host_agent import config_checks as check
 from host_agent.errors import ConfigError
 from host_agent.shifts import DAYS, DEFAULT_GRACE_S, ShiftSchedule, Span, overlaps, parse_days, parse_hours
-from mqtt_schema import SchemaError, Severity, check_id
-
-
-class ConfigFieldError(ConfigError):
-    """A :class:`ConfigError` of one setting: ``field`` is its dotted name (``shifts.site1.mon-fri``),
-    which :func:`load_config` turns into a line number."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+from mqtt_schema import Severity
+from mqtt_schema.broker import uses_tls
 
 
 @dataclass(frozen=True)
@@ -114,9 +106,12 @@ class BrokerConfig:
     """``3.1.1`` (default, works with amqtt) or ``5``."""
     client_id: str = ""
     keepalive_s: int = 30
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    ca_cert: str | None = None
+    """The CA certificate (PEM) the broker's certificate is checked against; read as ``tls_ca`` too."""
+    client_cert: str | None = None
+    """The host's client certificate (PEM), with ``client_key``; read as ``tls_cert`` too."""
+    client_key: str | None = None
+    """The private key of ``client_cert``; read as ``tls_key`` too."""
     tls_insecure: bool = False
     shared_group: str | None = None
     """MQTT 5 only: read metrics/event/minute through ``$share/{group}/...`` (state stays ordinary)."""
@@ -141,8 +136,7 @@ class BrokerConfig:
     @staticmethod
     def endpoint(url: str) -> tuple[str, int]:
         """(host, port) of one broker url (1883, or 8883 for ``mqtts``, when it names no port)."""
-        parts = urlsplit(url)
-        return parts.hostname or "127.0.0.1", parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return check.endpoint(url)
 
     @property
     def host(self) -> str:
@@ -155,7 +149,8 @@ class BrokerConfig:
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+        """TLS to the broker: an ``mqtts://`` url, or a CA certificate given (the desk's rule too)."""
+        return uses_tls(self.url, self.ca_cert)
 
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -233,34 +228,11 @@ class HostConfig:
 
     def with_sites(self, sites: list[str] | tuple[str, ...]) -> HostConfig:
         for s in sites:
-            _id(s, "--site")
+            check.ident(s, "--site")
         return replace(self, sites=tuple(sites))
 
 
 # --- loading ----------------------------------------------------------------------------------------
-
-
-def _id(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigFieldError(name, f"{name} must be a string id, not {value!r}")
-    try:
-        return check_id(value, name)
-    except SchemaError:
-        raise ConfigFieldError(name, f"{name} {value!r} is not a valid id: it must match [a-z0-9-]{{1,32}}") from None
-
-
-def _num(value: object, name: str, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigFieldError(name, f"{name} must be a number, not {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigFieldError(name, f"{name} = {value} is out of range [{lo}, {hi}]")
-    return float(value)
-
-
-def _str(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigFieldError(name, f"{name} must be a string, not {value!r}")
-    return value
 
 
 _PG_PARAMS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout",
@@ -277,165 +249,106 @@ def _db(value: str, name: str) -> str:
     from host_agent.history.url import SCHEMES, is_postgres_url, redact
 
     if not value.strip():
-        raise ConfigFieldError(name, f"{name} must be a file path or a postgresql:// URL, not empty")
+        raise ConfigError(f"{name} must be a file path or a postgresql:// URL, not empty", field=name)
     scheme = value.split("://", 1)[0].lower() if "://" in value else ""
     if not scheme:
         return value
     shown = redact(value)
     if not is_postgres_url(value):
-        raise ConfigFieldError(name, f"{name} = {shown!r}: a URL must start with postgresql:// "
-                               f"({', '.join(s + '://' for s in SCHEMES)}); a SQLite database is a file path")
+        raise ConfigError(f"{name} = {shown!r}: a URL must start with postgresql:// "
+                               f"({', '.join(s + '://' for s in SCHEMES)}); a SQLite database is a file path", field=name)
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise ConfigFieldError(name, f"{name} = {shown!r}: the port must be a number from 1 to 65535") from None
+        raise ConfigError(f"{name} = {shown!r}: the port must be a number from 1 to 65535", field=name) from None
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(query) - _PG_PARAMS)
     if unknown:
-        raise ConfigFieldError(name, f"{name} = {shown!r}: unknown parameter {unknown[0]!r} "
-                               f"(known: {', '.join(sorted(_PG_PARAMS))})")
+        raise ConfigError(f"{name} = {shown!r}: unknown parameter {unknown[0]!r} "
+                               f"(known: {', '.join(sorted(_PG_PARAMS))})", field=name)
     if not parts.hostname and "host" not in query:
-        raise ConfigFieldError(name, f"{name} = {shown!r} names no server: postgresql://user:pass@host:port/dbname")
+        raise ConfigError(f"{name} = {shown!r} names no server: postgresql://user:pass@host:port/dbname", field=name)
     if port == 0:
-        raise ConfigFieldError(name, f"{name} = {shown!r}: the port must be a number from 1 to 65535")
+        raise ConfigError(f"{name} = {shown!r}: the port must be a number from 1 to 65535", field=name)
     dbname = parts.path.lstrip("/")
     if not dbname or "/" in dbname:
-        raise ConfigFieldError(name, f"{name} = {shown!r} names no database: "
-                               "postgresql://user:pass@host:port/dbname")
+        raise ConfigError(f"{name} = {shown!r} names no database: "
+                               "postgresql://user:pass@host:port/dbname", field=name)
     if parts.fragment:
-        raise ConfigFieldError(name, f"{name} = {shown!r}: a database URL has no #fragment")
+        raise ConfigError(f"{name} = {shown!r}: a database URL has no #fragment", field=name)
     return value
 
 
-def _bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigFieldError(name, f"{name} must be true or false, not {value!r}")
-    return value
 
 
-def _table(value: object, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigFieldError(name, f"{name} must be a table, not {value!r}")
-    return value
-
-
-def _no_unknown(table: dict[str, Any], known: set[str], prefix: str) -> None:
-    for key in table:
-        if key not in known:
-            raise ConfigFieldError(prefix + str(key),
-                                   f"{prefix}{key} is not a known setting (known: {', '.join(sorted(known))})")
-
-
-def _severity(value: object, name: str) -> Severity:
-    try:
-        return Severity(str(value)) if isinstance(value, str) else Severity("?")
-    except ValueError:
-        raise ConfigFieldError(name, f"{name} must be one of info, warning, critical, not {value!r}") from None
-
-
-MAX_BROKER_URLS = 16
-"""Brokers in ``broker.urls`` at most."""
-
-
-def _broker_url(value: object, name: str) -> str:
-    url = _str(value, name)
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ConfigFieldError(name, f"{name} {url!r} must look like mqtt://host:port or mqtts://host:port")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ConfigFieldError(name, f"{name} {url!r} has an invalid port") from None
-    return url
-
-
-def _broker_urls(value: object) -> tuple[str, ...]:
-    """``broker.urls``: 1..``MAX_BROKER_URLS`` distinct broker urls of one scheme."""
-    name = "broker.urls"
-    if not isinstance(value, list) or not value:
-        raise ConfigFieldError(name, f'{name} must be a non-empty list of broker urls like '
-                               f'["mqtt://node1:1883", "mqtt://node2:1883"], not {value!r}')
-    if len(value) > MAX_BROKER_URLS:
-        raise ConfigFieldError(name, f"{name} lists {len(value)} brokers; at most {MAX_BROKER_URLS}")
-    urls = tuple(_broker_url(u, f"{name}[{i}]") for i, u in enumerate(value))
-    seen: dict[tuple[str, int], int] = {}
-    for i, u in enumerate(urls):
-        ep = BrokerConfig.endpoint(u)
-        if ep in seen:
-            raise ConfigFieldError(name, f"{name}[{i}] {u!r} is the same broker as {name}[{seen[ep]}]")
-        seen[ep] = i
-    if len({urlsplit(u).scheme for u in urls}) > 1:
-        raise ConfigFieldError(name, f"{name} mixes mqtt:// and mqtts:// urls; TLS is one setting for every "
-                               "broker of the list, so use one scheme")
-    return urls
+TLS_FILES = ("ca_cert", "client_cert", "client_key")
+"""The broker TLS files, named as on the desk (``[mqtt]`` of agent.toml)."""
+TLS_ALIASES = {"tls_ca": "ca_cert", "tls_cert": "client_cert", "tls_key": "client_key"}
+"""The old names of the TLS files in ``[broker]``, still read."""
 
 
 def _broker(t: dict[str, Any]) -> BrokerConfig:
-    known = {f.name for f in fields(BrokerConfig)}
-    _no_unknown(t, known, "broker.")
+    known = {f.name for f in fields(BrokerConfig)} | set(TLS_ALIASES)
+    check.no_unknown(t, known, "broker.")
     kw: dict[str, Any] = {}
     if "url" in t:
-        kw["url"] = _broker_url(t["url"], "broker.url")
+        kw["url"] = check.broker_url(t["url"], "broker.url")
     if "urls" in t:
-        kw["urls"] = _broker_urls(t["urls"])
+        kw["urls"] = check.broker_urls(t["urls"])
         if "url" in kw and kw["url"] not in kw["urls"]:
-            raise ConfigFieldError("broker.url", f"broker.url {kw['url']!r} is not one of broker.urls; set only "
-                                   "broker.urls (they are tried in their order)")
+            raise ConfigError(f"broker.url {kw['url']!r} is not one of broker.urls; set only "
+                                   "broker.urls (they are tried in their order)", field="broker.url")
         kw["url"] = kw["urls"][0]
-    for key in ("username", "password", "client_id", "tls_ca", "tls_cert", "tls_key"):
+    for key in ("username", "password", "client_id", *TLS_FILES):
         if key in t:
-            kw[key] = _str(t[key], f"broker.{key}")
+            kw[key] = check.string(t[key], f"broker.{key}")
+    for old, key in TLS_ALIASES.items():
+        if old in t:
+            if key in t:
+                raise ConfigError(f"broker.{old} is the old name of broker.{key}: set only broker.{key}",
+                                  field=f"broker.{old}")
+            kw[key] = check.string(t[old], f"broker.{old}")
+    if ("client_cert" in kw) != ("client_key" in kw):
+        have, missing = ("client_cert", "client_key") if "client_cert" in kw else ("client_key", "client_cert")
+        raise ConfigError(f"broker.{missing} is missing: broker.{have} needs it", field=f"broker.{have}")
     if "protocol" in t:
         proto = str(t["protocol"])
         if proto not in ("3.1.1", "5"):
             raise ConfigError(f"broker.protocol must be \"3.1.1\" or \"5\", not {t['protocol']!r}")
         kw["protocol"] = proto
     if "keepalive_s" in t:
-        kw["keepalive_s"] = int(_num(t["keepalive_s"], "broker.keepalive_s", 5, 3600))
+        kw["keepalive_s"] = int(check.number(t["keepalive_s"], "broker.keepalive_s", 5, 3600))
     if "tls_insecure" in t:
-        kw["tls_insecure"] = _bool(t["tls_insecure"], "broker.tls_insecure")
+        kw["tls_insecure"] = check.boolean(t["tls_insecure"], "broker.tls_insecure")
     if "shared_group" in t:
-        kw["shared_group"] = _id(t["shared_group"], "broker.shared_group")
+        kw["shared_group"] = check.ident(t["shared_group"], "broker.shared_group")
     cfg = BrokerConfig(**kw)
     if cfg.shared_group and cfg.protocol != "5":
         raise ConfigError("broker.shared_group needs broker.protocol = \"5\"")
     return cfg
 
 
-def _readable_file(value: object, name: str, base_dir: Path | None) -> str:
-    """A file path that can be opened for reading; relative paths are relative to the config file."""
-    p = Path(_str(value, name)).expanduser()
-    if base_dir is not None and not p.is_absolute():
-        p = base_dir / p
-    try:
-        with p.open("rb"):
-            pass
-    except OSError as exc:
-        raise ConfigFieldError(name, f"{name}: cannot read {p}: {exc.strerror or exc}") from None
-    return str(p)
-
-
 def _dashboard(t: dict[str, Any], base_dir: Path | None = None) -> DashboardConfig:
-    _no_unknown(t, {f.name for f in fields(DashboardConfig)}, "dashboard.")
+    check.no_unknown(t, {f.name for f in fields(DashboardConfig)}, "dashboard.")
     kw: dict[str, Any] = {}
     if "enabled" in t:
-        kw["enabled"] = _bool(t["enabled"], "dashboard.enabled")
+        kw["enabled"] = check.boolean(t["enabled"], "dashboard.enabled")
     if "bind" in t:
-        kw["bind"] = _str(t["bind"], "dashboard.bind")
+        kw["bind"] = check.string(t["bind"], "dashboard.bind")
     if "port" in t:
-        kw["port"] = int(_num(t["port"], "dashboard.port", 0, 65535))
+        kw["port"] = int(check.number(t["port"], "dashboard.port", 0, 65535))
     for key in ("token", "viewer_token"):
         if key in t:
-            tok = _str(t[key], f"dashboard.{key}")
+            tok = check.string(t[key], f"dashboard.{key}")
             if len(tok) < 8:
                 raise ConfigError(f"dashboard.{key} must be at least 8 characters")
             kw[key] = tok
     if "max_body_bytes" in t:
-        kw["max_body_bytes"] = int(_num(t["max_body_bytes"], "dashboard.max_body_bytes", 1024, 16 * 1024 * 1024))
+        kw["max_body_bytes"] = int(check.number(t["max_body_bytes"], "dashboard.max_body_bytes", 1024, 16 * 1024 * 1024))
     for key in ("tls_cert", "tls_key"):
         if key in t:
-            kw[key] = _readable_file(t[key], f"dashboard.{key}", base_dir)
+            kw[key] = check.readable_file(t[key], f"dashboard.{key}", base_dir)
     if ("tls_cert" in kw) != ("tls_key" in kw):
         have, missing = ("tls_cert", "tls_key") if "tls_cert" in kw else ("tls_key", "tls_cert")
         raise ConfigError(f"dashboard.{missing} is missing: dashboard.{have} ({kw[have]}) needs it for HTTPS")
@@ -444,15 +357,15 @@ def _dashboard(t: dict[str, Any], base_dir: Path | None = None) -> DashboardConf
 
 def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
     p = f"rules.{name}."
-    _no_unknown(t, {"enabled", "for_s", "keep_firing_for_s", "severity", "window_s", "threshold", "inhibits"}, p)
+    check.no_unknown(t, {"enabled", "for_s", "keep_firing_for_s", "severity", "window_s", "threshold", "inhibits"}, p)
     kw: dict[str, Any] = {}
     if "enabled" in t:
-        kw["enabled"] = _bool(t["enabled"], p + "enabled")
+        kw["enabled"] = check.boolean(t["enabled"], p + "enabled")
     for key in ("for_s", "keep_firing_for_s", "window_s"):
         if key in t:
-            kw[key] = _num(t[key], p + key, 0, 7 * 86400)
+            kw[key] = check.number(t[key], p + key, 0, 7 * 86400)
     if "threshold" in t:
-        kw["threshold"] = _num(t["threshold"], p + "threshold", -200, 86400)
+        kw["threshold"] = check.number(t["threshold"], p + "threshold", -200, 86400)
     if "inhibits" in t:
         muted = t["inhibits"]
         if not isinstance(muted, list) or not all(isinstance(r, str) for r in muted):
@@ -462,7 +375,7 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
                 raise ConfigError(f"{p}inhibits: {r!r} is not another desk rule of this desk")
         kw["inhibits"] = tuple(muted)
     if "severity" in t:
-        kw["severity"] = _severity(t["severity"], p + "severity")
+        kw["severity"] = check.severity(t["severity"], p + "severity")
     spec = replace(base, **kw)
     if name in WINDOW_RULES and spec.window_s <= 0:
         raise ConfigError(f"{p}window_s must be > 0")
@@ -473,47 +386,47 @@ def _rule(name: str, t: dict[str, Any], base: RuleSpec) -> RuleSpec:
 
 def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConfig:
     """Build a :class:`HostConfig` from a parsed TOML document."""
-    _no_unknown(data, {"broker", "host", "dashboard", "rules", "breaks", "shifts", "receivers"}, "")
+    check.no_unknown(data, {"broker", "host", "dashboard", "rules", "breaks", "shifts", "receivers"}, "")
     kw: dict[str, Any] = {}
     if "broker" in data:
-        kw["broker"] = _broker(_table(data["broker"], "broker"))
+        kw["broker"] = _broker(check.table(data["broker"], "broker"))
     if "dashboard" in data:
-        kw["dashboard"] = _dashboard(_table(data["dashboard"], "dashboard"), base_dir)
-    host = _table(data.get("host", {}), "host")
-    _no_unknown(host, {"sites", "db", "retention_days", "stale_after_s"}, "host.")
+        kw["dashboard"] = _dashboard(check.table(data["dashboard"], "dashboard"), base_dir)
+    host = check.table(data.get("host", {}), "host")
+    check.no_unknown(host, {"sites", "db", "retention_days", "stale_after_s"}, "host.")
     if "sites" in host:
         sites = host["sites"]
         if not isinstance(sites, list):
             raise ConfigError("host.sites must be a list of site ids")
-        kw["sites"] = tuple(_id(s, f"host.sites[{i}]") for i, s in enumerate(sites))
+        kw["sites"] = tuple(check.ident(s, f"host.sites[{i}]") for i, s in enumerate(sites))
     if "db" in host:
-        db = _db(_str(host["db"], "host.db"), "host.db")
+        db = _db(check.string(host["db"], "host.db"), "host.db")
         if base_dir is not None and db != ":memory:" and "://" not in db and not Path(db).is_absolute():
             db = str(base_dir / db)
         kw["db"] = db
     if "retention_days" in host:
-        kw["retention_days"] = _num(host["retention_days"], "host.retention_days", 1, 36500)
+        kw["retention_days"] = check.number(host["retention_days"], "host.retention_days", 1, 36500)
     if "stale_after_s" in host:
-        kw["stale_after_s"] = _num(host["stale_after_s"], "host.stale_after_s", 1, 3600)
-    breaks = _table(data.get("breaks", {}), "breaks")
-    _no_unknown(breaks, {"allowed_s", "sites"}, "breaks.")
+        kw["stale_after_s"] = check.number(host["stale_after_s"], "host.stale_after_s", 1, 3600)
+    breaks = check.table(data.get("breaks", {}), "breaks")
+    check.no_unknown(breaks, {"allowed_s", "sites"}, "breaks.")
     if "allowed_s" in breaks:
-        kw["allowed_break_s"] = _num(breaks["allowed_s"], "breaks.allowed_s", 0, 86400)
+        kw["allowed_break_s"] = check.number(breaks["allowed_s"], "breaks.allowed_s", 0, 86400)
     if "sites" in breaks:
-        by_site = _table(breaks["sites"], "breaks.sites")
+        by_site = check.table(breaks["sites"], "breaks.sites")
         kw["allowed_break_by_site"] = {
-            _id(s, "breaks.sites key"): _num(v, f"breaks.sites.{s}", 0, 86400) for s, v in by_site.items()
+            check.ident(s, "breaks.sites key"): check.number(v, f"breaks.sites.{s}", 0, 86400) for s, v in by_site.items()
         }
     rules = dict(DEFAULT_RULES)
-    for name, t in _table(data.get("rules", {}), "rules").items():
+    for name, t in check.table(data.get("rules", {}), "rules").items():
         if name not in DEFAULT_RULES:
             raise ConfigError(f"rules.{name} is not a known rule (known: {', '.join(DEFAULT_RULES)})")
-        rules[name] = _rule(name, _table(t, f"rules.{name}"), DEFAULT_RULES[name])
+        rules[name] = _rule(name, check.table(t, f"rules.{name}"), DEFAULT_RULES[name])
     kw["rules"] = rules
     if "shifts" in data:
-        kw["shifts"] = _shifts(_table(data["shifts"], "shifts"), kw.get("sites", ()))
+        kw["shifts"] = _shifts(check.table(data["shifts"], "shifts"), kw.get("sites", ()))
     if "receivers" in data:
-        kw["webhooks"] = _receivers(_table(data["receivers"], "receivers"), base_dir)
+        kw["webhooks"] = _receivers(check.table(data["receivers"], "receivers"), base_dir)
     return HostConfig(**kw)
 
 
@@ -534,12 +447,12 @@ def load_config(path: str | Path) -> HostConfig:
         raise ConfigError(f"{p} is not valid TOML: nested too deeply") from None
     try:
         return parse_config(data, base_dir=p.parent)
-    except ConfigFieldError as exc:
-        line = line_of(text, exc.field)
-        where = f"{p}:{line}" if line is not None else str(p)
-        raise ConfigFieldError(exc.field, f"{where}: {exc}") from None
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+        if exc.field is None:
+            raise ConfigError(f"{p}: {exc}") from None
+        line = check.line_of(text, exc.field)
+        where = f"{p}:{line}" if line is not None else str(p)
+        raise ConfigError(f"{where}: {exc}", field=exc.field, line=line) from None
 
 
 # --- shifts -----------------------------------------------------------------------------------------
@@ -551,12 +464,12 @@ SHIFT_SETTINGS = {"tz", "severity", "grace_s", "alert_on_offline"}
 def _zone(value: object, name: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    tz = _str(value, name)
+    tz = check.string(value, name)
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigFieldError(name, f"{name} {tz!r} is not a known time zone (an IANA name such as "
-                                     "\"Europe/Berlin\" or \"UTC\")") from None
+        raise ConfigError(f"{name} {tz!r} is not a known time zone (an IANA name such as "
+                                     "\"Europe/Berlin\" or \"UTC\")", field=name) from None
     return tz
 
 
@@ -565,11 +478,11 @@ def _shift_settings(t: dict[str, Any], prefix: str, base: dict[str, Any]) -> dic
     if "tz" in t:
         kw["tz"] = _zone(t["tz"], prefix + "tz")
     if "severity" in t:
-        kw["severity"] = _severity(t["severity"], prefix + "severity")
+        kw["severity"] = check.severity(t["severity"], prefix + "severity")
     if "grace_s" in t:
-        kw["grace_s"] = _num(t["grace_s"], prefix + "grace_s", 0, 86400)
+        kw["grace_s"] = check.number(t["grace_s"], prefix + "grace_s", 0, 86400)
     if "alert_on_offline" in t:
-        kw["alert_on_offline"] = _bool(t["alert_on_offline"], prefix + "alert_on_offline")
+        kw["alert_on_offline"] = check.boolean(t["alert_on_offline"], prefix + "alert_on_offline")
     return kw
 
 
@@ -585,33 +498,33 @@ def _shift_site(site: str, t: dict[str, Any], defaults: dict[str, Any]) -> Shift
         try:
             days = parse_days(key)
         except ValueError as exc:
-            raise ConfigFieldError(name, f"{name} is not a day or a setting: {exc}; settings: "
-                                         f"{', '.join(sorted(SHIFT_SETTINGS))}") from None
+            raise ConfigError(f"{name} is not a day or a setting: {exc}; settings: "
+                                         f"{', '.join(sorted(SHIFT_SETTINGS))}", field=name) from None
         hours = value if isinstance(value, list) else [value]
         if not hours:
-            raise ConfigFieldError(name, f"{name} must be hours such as \"08:00-17:00\" (or a list of them)")
+            raise ConfigError(f"{name} must be hours such as \"08:00-17:00\" (or a list of them)", field=name)
         for i, h in enumerate(hours):
             field_name = name if not isinstance(value, list) else f"{name}[{i}]"
             if not isinstance(h, str):
-                raise ConfigFieldError(field_name, f"{field_name} must be hours such as \"08:00-17:00\", not {h!r}")
+                raise ConfigError(f"{field_name} must be hours such as \"08:00-17:00\", not {h!r}", field=field_name)
             try:
                 start, end = parse_hours(h)
             except ValueError as exc:
-                raise ConfigFieldError(field_name, f"{field_name}: {exc}") from None
+                raise ConfigError(f"{field_name}: {exc}", field=field_name) from None
             for day in days:
                 spans.append(Span(day, start, end))
         for day in days:
             if day in given and given[day] != key:
-                raise ConfigFieldError(name, f"{name}: {DAYS[day]} "
+                raise ConfigError(f"{name}: {DAYS[day]} "
                                              f"is also given by {p}{given[day]}: give each day once "
-                                             "(a list of hours for several spans)")
+                                             "(a list of hours for several spans)", field=name)
             given[day] = key
     if not spans:
-        raise ConfigFieldError(p.rstrip("."), f"shifts.{site} has no hours: add e.g. mon-fri = \"08:00-17:00\"")
+        raise ConfigError(f"shifts.{site} has no hours: add e.g. mon-fri = \"08:00-17:00\"", field=p.rstrip("."))
     clash = overlaps(spans)
     if clash is not None:
         a, b = clash
-        raise ConfigFieldError(p.rstrip("."), f"shifts.{site}: {a.label()} and {b.label()} overlap")
+        raise ConfigError(f"shifts.{site}: {a.label()} and {b.label()} overlap", field=p.rstrip("."))
     spans.sort(key=lambda s: (s.day, s.start_min))
     return ShiftSchedule(site=site, spans=tuple(spans), **kw)
 
@@ -625,12 +538,12 @@ def _shifts(t: dict[str, Any], sites: tuple[str, ...]) -> dict[str, ShiftSchedul
         if key in SHIFT_SETTINGS and not isinstance(value, dict):
             continue
         if not isinstance(value, dict):
-            raise ConfigFieldError(f"shifts.{key}", f"shifts.{key} must be a site table ([shifts.{key}]) or one of "
-                                                     f"{', '.join(sorted(SHIFT_SETTINGS))}, not {value!r}")
-        site = _id(key, f"shifts.{key}")
+            raise ConfigError(f"shifts.{key} must be a site table ([shifts.{key}]) or one of "
+                                                     f"{', '.join(sorted(SHIFT_SETTINGS))}, not {value!r}", field=f"shifts.{key}")
+        site = check.ident(key, f"shifts.{key}")
         if sites and site not in sites:
-            raise ConfigFieldError(f"shifts.{key}", f"shifts.{key}: site {site!r} is not in host.sites "
-                                                     f"({', '.join(sites)})")
+            raise ConfigError(f"shifts.{key}: site {site!r} is not in host.sites "
+                                                     f"({', '.join(sites)})", field=f"shifts.{key}")
         out[site] = _shift_site(site, value, defaults)
     return out
 
@@ -639,28 +552,28 @@ def _shifts(t: dict[str, Any], sites: tuple[str, ...]) -> dict[str, ShiftSchedul
 
 
 def _receivers(t: dict[str, Any], base_dir: Path | None) -> tuple[WebhookConfig, ...]:
-    _no_unknown(t, {"webhook"}, "receivers.")
+    check.no_unknown(t, {"webhook"}, "receivers.")
     hooks = t.get("webhook", [])
     if isinstance(hooks, dict):
         hooks = [hooks]
     if not isinstance(hooks, list):
-        raise ConfigFieldError("receivers.webhook", "receivers.webhook must be tables ([[receivers.webhook]])")
+        raise ConfigError("receivers.webhook must be tables ([[receivers.webhook]])", field="receivers.webhook")
     out: list[WebhookConfig] = []
     for i, h in enumerate(hooks):
-        out.append(_webhook(_table(h, f"receivers.webhook[{i}]"), f"receivers.webhook[{i}].", i, base_dir))
+        out.append(_webhook(check.table(h, f"receivers.webhook[{i}]"), f"receivers.webhook[{i}].", i, base_dir))
     names = [w.name for w in out]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise ConfigFieldError(f"receivers.webhook[{i}].name", f"receivers.webhook[{i}].name {n!r} is used twice: "
-                                                                     "give each webhook its own name")
+            raise ConfigError(f"receivers.webhook[{i}].name {n!r} is used twice: "
+                                                                     "give each webhook its own name", field=f"receivers.webhook[{i}].name")
     return tuple(out)
 
 
 def _webhook(t: dict[str, Any], p: str, index: int, base_dir: Path | None) -> WebhookConfig:
-    _no_unknown(t, {f.name for f in fields(WebhookConfig)}, p)
+    check.no_unknown(t, {f.name for f in fields(WebhookConfig)}, p)
     if "url" not in t:
-        raise ConfigFieldError(p.rstrip("."), f"{p}url is missing: the receiver's http:// or https:// address")
-    url = _str(t["url"], p + "url")
+        raise ConfigError(f"{p}url is missing: the receiver's http:// or https:// address", field=p.rstrip("."))
+    url = check.string(t["url"], p + "url")
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -668,77 +581,33 @@ def _webhook(t: dict[str, Any], p: str, index: int, base_dir: Path | None) -> We
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ConfigFieldError(p + "url", f"{p}url {url!r} must look like http://host:port/path or https://...")
+        raise ConfigError(f"{p}url {url!r} must look like http://host:port/path or https://...", field=p + "url")
     kw: dict[str, Any] = {"url": url, "name": f"webhook-{index + 1}"}
     if "name" in t:
-        kw["name"] = _id(t["name"], p + "name")
+        kw["name"] = check.ident(t["name"], p + "name")
     for key, lo, hi in (("timeout_s", 0.05, 300), ("max_retry_s", 0, 7 * 86400), ("backoff_s", 0.01, 3600),
                         ("max_backoff_s", 0.01, 86400)):
         if key in t:
-            kw[key] = _num(t[key], p + key, lo, hi)
+            kw[key] = check.number(t[key], p + key, lo, hi)
     if "queue_size" in t:
-        kw["queue_size"] = int(_num(t["queue_size"], p + "queue_size", 1, 1_000_000))
+        kw["queue_size"] = int(check.number(t["queue_size"], p + "queue_size", 1, 1_000_000))
     for key in ("bearer_token", "username", "password"):
         if key in t:
-            kw[key] = _str(t[key], p + key)
+            kw[key] = check.string(t[key], p + key)
             if not kw[key] or any(c in kw[key] for c in "\r\n"):
-                raise ConfigFieldError(p + key, f"{p}{key} must be a non-empty string on one line")
+                raise ConfigError(f"{p}{key} must be a non-empty string on one line", field=p + key)
     if "send_resolved" in t:
-        kw["send_resolved"] = _bool(t["send_resolved"], p + "send_resolved")
+        kw["send_resolved"] = check.boolean(t["send_resolved"], p + "send_resolved")
     if "ca_file" in t:
         if parts.scheme != "https":
-            raise ConfigFieldError(p + "ca_file", f"{p}ca_file needs an https:// url, not {url!r}")
-        kw["ca_file"] = _readable_file(t["ca_file"], p + "ca_file", base_dir)
+            raise ConfigError(f"{p}ca_file needs an https:// url, not {url!r}", field=p + "ca_file")
+        kw["ca_file"] = check.readable_file(t["ca_file"], p + "ca_file", base_dir)
     if "bearer_token" in kw and ("username" in kw or "password" in kw):
-        raise ConfigFieldError(p + "bearer_token", f"{p}bearer_token and username/password exclude each other")
+        raise ConfigError(f"{p}bearer_token and username/password exclude each other", field=p + "bearer_token")
     if ("username" in kw) != ("password" in kw):
         have, missing = ("username", "password") if "username" in kw else ("password", "username")
-        raise ConfigFieldError(p + have, f"{p}{missing} is missing: basic auth needs both username and password")
+        raise ConfigError(f"{p}{missing} is missing: basic auth needs both username and password", field=p + have)
     cfg = WebhookConfig(**kw)
     if cfg.max_backoff_s < cfg.backoff_s:
-        raise ConfigFieldError(p + "max_backoff_s", f"{p}max_backoff_s must be >= backoff_s ({cfg.backoff_s:g})")
+        raise ConfigError(f"{p}max_backoff_s must be >= backoff_s ({cfg.backoff_s:g})", field=p + "max_backoff_s")
     return cfg
-
-
-# --- where a setting is in the file -----------------------------------------------------------------
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+))*)\s*=""")
-
-
-def _dotted(raw: str) -> str:
-    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_\-]+)""", raw)
-    return ".".join(a or b or c for a, b, c in parts)
-
-
-def line_of(text: str, field_name: str) -> int | None:
-    """The 1-based line of ``field_name`` (``shifts.site1.mon-fri``, ``receivers.webhook[0].url``,
-    ``host.sites[2]``) in TOML ``text``: its key, else the nearest enclosing table or key. None when
-    it is not in the text (a default)."""
-    lines: dict[str, int] = {}
-    table = ""
-    counts: dict[str, int] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        m = _HEADER.match(line)
-        if m:
-            name = _dotted(m.group(2))
-            if m.group(1) == "[[":
-                i = counts.get(name, 0)
-                counts[name] = i + 1
-                table = f"{name}[{i}]"
-            else:
-                table = name
-            lines.setdefault(table, n)
-            continue
-        k = _KEY.match(line)
-        if k:
-            lines.setdefault(f"{table}.{_dotted(k.group(1))}" if table else _dotted(k.group(1)), n)
-    f = field_name
-    while f:
-        if f in lines:
-            return lines[f]
-        if f.endswith("]") and "[" in f:
-            f = f[:f.rindex("[")]
-        else:
-            f = f.rpartition(".")[0]
-    return None

@@ -198,7 +198,7 @@ def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_a
     if cfg.username:
         client.username_pw_set(cfg.username, cfg.password)
     if cfg.tls:
-        client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key, cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set(ca_certs=cfg.ca_cert, certfile=cfg.client_cert, keyfile=cfg.client_key, cert_reqs=ssl.CERT_REQUIRED)
         client.tls_insecure_set(cfg.tls_insecure)
     return client
 

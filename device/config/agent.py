@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import hashlib
 import json
-import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -45,6 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from device.calls import CallNorms, RingCadence, parse_source
+from device.config import checks as check
 from device.config.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
 from device.config.mqtt_settings import MqttSettings
 from device.dsp.errors import DspError
@@ -248,7 +247,6 @@ def _plain(value: Any) -> Any:
 
 _HEADER_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\s*(#.*)?$")
 _KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
-_FIELD_RE = re.compile(r"^([A-Za-z_][\w\-]*(?:\.[\w\-]+)*)")
 
 
 class LineIndex:
@@ -279,94 +277,13 @@ class LineIndex:
 
 
 def _located(exc: ConfigError, source: str, index: LineIndex | None, overrides: Mapping[str, str]) -> ConfigError:
-    msg = str(exc)
-    m = _FIELD_RE.match(msg)
-    dotted = m.group(1) if m else ""
+    """``exc`` with where it comes from: the command-line flag that set its field, or the file and line."""
+    msg, dotted = str(exc), exc.field or ""
     if dotted in overrides:
-        return ConfigError(f"{overrides[dotted]} (sets {dotted}): {msg}")
+        return ConfigError(f"{overrides[dotted]} (sets {dotted}): {msg}", field=exc.field)
     line = index.line_of(dotted) if (index is not None and dotted) else None
     where = f"{source} line {line}" if line is not None else source
-    return ConfigError(f"{where}: {msg}")
-
-
-# --- value checks --------------------------------------------------------------------------------
-
-
-def _hint(key: str, known: frozenset[str] | set[str]) -> str:
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
-
-
-def _check_keys(table: Mapping[str, Any], known: frozenset[str], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"{where}.{key}: unknown key{_hint(key, known)}")
-
-
-def _table(tables: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = tables.get(name, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{name}: must be a table ([{name}]), got {type(value).__name__}")
-    return value
-
-
-def _number(t: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float,
-            unit: str = "") -> float:
-    value = t.get(key, default)
-    # an int is finite (and may be too large for math.isfinite); the range check comes first for it
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            isinstance(value, int) or math.isfinite(value)) or not (lo <= value <= hi):
-        raise ConfigError(f"{where}.{key}: must be a number in {lo:g}..{hi:g}{unit}, got {_short(value)}")
-    return float(value)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters (a 400-digit integer is not a message)."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # int too large to print, or nested too deep
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _integer(t: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int) -> int:
-    value = t.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi):
-        raise ConfigError(f"{where}.{key}: must be an integer in {lo}..{hi}, got {value!r}")
-    return value
-
-
-def _boolean(t: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    value = t.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
-    return value
-
-
-def _string(t: Mapping[str, Any], key: str, where: str, default: str | None) -> str | None:
-    value = t.get(key, default)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}.{key}: must be a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(t: Mapping[str, Any], key: str, where: str, default: str, choices: tuple[str, ...]) -> str:
-    value = t.get(key, default)
-    if value not in choices:
-        raise ConfigError(f"{where}.{key}: must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _path(text: str, base_dir: Path | None, where: str = "path") -> Path:
-    try:
-        p = Path(text).expanduser()
-    except RuntimeError as exc:  # "~someone" of an unknown user, or no home directory
-        raise ConfigError(f"{where}: cannot expand {text!r} ({exc})") from None
-    if not p.is_absolute() and base_dir is not None:
-        p = base_dir / p
-    return p
+    return ConfigError(f"{where}: {msg}", field=exc.field, line=line)
 
 
 # --- the tables ----------------------------------------------------------------------------------
@@ -378,95 +295,98 @@ def _desk(t: Mapping[str, Any]) -> DeskIds:
         value = t.get(key)
         if value is None:
             flag = "--site" if key == "site" else "--desk"
-            raise ConfigError(f"desk.{key}: required (set it in [desk] or with {flag})")
+            raise check.fail(f"desk.{key}", f"required (set it in [desk] or with {flag})")
         try:
             check_id(value, key)
         except SchemaError as exc:
-            raise ConfigError(f"desk.{key}: {exc}") from None
+            raise check.fail(f"desk.{key}", f"{exc}") from None
         ids[key] = value
     if ids["desk"] in RESERVED_DESK_IDS:
-        raise ConfigError(f"desk.desk: {ids['desk']!r} is a reserved word of the topic tree")
+        raise check.fail("desk.desk", f"{ids['desk']!r} is a reserved word of the topic tree")
     return DeskIds(ids["site"], ids["desk"])
 
 
 def _audio(t: Mapping[str, Any], base_dir: Path | None) -> AudioSettings:
-    source = _string(t, "source", "audio", AudioSettings.source)
+    source = check.string(t, "source", "audio", AudioSettings.source)
     assert source is not None
     kind, sep, target = source.partition(":")
     if not sep or kind not in ("alsa", "file") or not target:
-        raise ConfigError(f"audio.source: must be 'alsa:<device name>' or 'file:<path>', got {source!r}")
+        raise check.fail("audio.source", f"must be 'alsa:<device name>' or 'file:<path>', got {source!r}")
     if kind == "file":
-        p = _path(target, base_dir, "audio.source")
+        p = check.path(target, base_dir, "audio.source")
         if not p.is_file():
-            raise ConfigError(f"audio.source: no such audio file {str(p)!r}")
+            raise check.fail("audio.source", f"no such audio file {str(p)!r}")
         source = f"file:{p}"
     speed = t.get("speed")
     if speed is not None:
-        speed = _number(t, "speed", "audio", 1.0, 0.01, 1000.0, "x real time")
-    return AudioSettings(source=source, loop=_boolean(t, "loop", "audio", False), speed=speed,
-                         block_ms=_integer(t, "block_ms", "audio", AudioSettings.block_ms, 10, 1000))
+        speed = check.number(t, "speed", "audio", 1.0, 0.01, 1000.0, "x real time")
+    return AudioSettings(source=source, loop=check.boolean(t, "loop", "audio", False), speed=speed,
+                         block_ms=check.integer(t, "block_ms", "audio", AudioSettings.block_ms, 10, 1000))
 
 
 def _headset(t: Mapping[str, Any]) -> HeadsetSettings:
-    port = _string(t, "port", "headset", HeadsetSettings.port)
+    port = check.string(t, "port", "headset", HeadsetSettings.port)
     if port is not None and port.lower() == "none":
         port = None
-    baud = _integer(t, "baud", "headset", HeadsetSettings.baud, 1, 4_000_000)
+    baud = check.integer(t, "baud", "headset", HeadsetSettings.baud, 1, 4_000_000)
     if baud not in BAUD_RATES:
-        raise ConfigError(f"headset.baud: must be one of {', '.join(map(str, BAUD_RATES))}, got {baud}")
-    return HeadsetSettings(port=port, baud=baud, forward_led=_boolean(t, "forward_led", "headset", True))
+        raise check.fail("headset.baud", f"must be one of {', '.join(map(str, BAUD_RATES))}, got {baud}")
+    return HeadsetSettings(port=port, baud=baud, forward_led=check.boolean(t, "forward_led", "headset", True))
 
 
 def _posture(t: Mapping[str, Any]) -> PostureSettings:
-    forward = _number(t, "forward_deg", "posture", 15.0, 1.0, 60.0, " deg")
-    clear = _number(t, "clear_deg", "posture", 10.0, 0.0, 60.0, " deg")
+    forward = check.number(t, "forward_deg", "posture", 15.0, 1.0, 60.0, " deg")
+    clear = check.number(t, "clear_deg", "posture", 10.0, 0.0, 60.0, " deg")
     if clear >= forward:
-        raise ConfigError(f"posture.clear_deg: must be below posture.forward_deg ({forward:g}), got {clear:g}")
-    return PostureSettings(forward_deg=forward, slouch_s=_number(t, "slouch_s", "posture", 30.0, 0.0, 3600.0, " s"),
-                           clear_deg=clear, clear_s=_number(t, "clear_s", "posture", 1.0, 0.0, 600.0, " s"))
+        raise check.fail("posture.clear_deg", f"must be below posture.forward_deg ({forward:g}), got {clear:g}")
+    return PostureSettings(forward_deg=forward, slouch_s=check.number(t, "slouch_s", "posture", 30.0, 0.0, 3600.0, " s"),
+                           clear_deg=clear, clear_s=check.number(t, "clear_s", "posture", 1.0, 0.0, 600.0, " s"))
 
 
 def _calls(t: Mapping[str, Any]) -> CallSettings:
     source = t.get("source", CallSettings.source)
-    parse_source(source, "calls.source")  # a ConfigError naming the field
-    on = _number(t, "ring_on_s", "calls", CallSettings.ring_on_s, 0.1, 10.0, " s")
-    off = _number(t, "ring_off_s", "calls", CallSettings.ring_off_s, 0.1, 30.0, " s")
+    try:
+        parse_source(source, "calls.source")  # a ConfigError naming the field in its message
+    except ConfigError as exc:
+        raise ConfigError(str(exc), field=exc.field or "calls.source") from None
+    on = check.number(t, "ring_on_s", "calls", CallSettings.ring_on_s, 0.1, 10.0, " s")
+    off = check.number(t, "ring_off_s", "calls", CallSettings.ring_off_s, 0.1, 30.0, " s")
     try:
         RingCadence(on, off)
     except ValueError as exc:
-        raise ConfigError(f"calls.ring_off_s: {exc}") from None
+        raise check.fail("calls.ring_off_s", f"{exc}") from None
     return CallSettings(source=source, ring_on_s=on, ring_off_s=off,
-                        max_rings=_integer(t, "max_rings", "calls", CallSettings.max_rings, 1, 20),
-                        greet_within_s=_number(t, "greet_within_s", "calls", CallSettings.greet_within_s,
+                        max_rings=check.integer(t, "max_rings", "calls", CallSettings.max_rings, 1, 20),
+                        greet_within_s=check.number(t, "greet_within_s", "calls", CallSettings.greet_within_s,
                                                0.1, 30.0, " s"))
 
 
 def _intonation(t: Mapping[str, Any]) -> IntonationSettings:
-    below = _number(t, "monotone_st", "intonation", IntonationSettings.monotone_st, 0.1, 24.0, " st")
-    clear = _number(t, "clear_st", "intonation", max(IntonationSettings.clear_st, below), 0.1, 24.0, " st")
+    below = check.number(t, "monotone_st", "intonation", IntonationSettings.monotone_st, 0.1, 24.0, " st")
+    clear = check.number(t, "clear_st", "intonation", max(IntonationSettings.clear_st, below), 0.1, 24.0, " st")
     if clear < below:
-        raise ConfigError(f"intonation.clear_st: must not be below intonation.monotone_st ({below:g}), got {clear:g}")
+        raise check.fail("intonation.clear_st", f"must not be below intonation.monotone_st ({below:g}), got {clear:g}")
     out = IntonationSettings(
-        enabled=_boolean(t, "enabled", "intonation", IntonationSettings.enabled),
-        window_s=_number(t, "window_s", "intonation", IntonationSettings.window_s, 2.0, 600.0, " s"),
+        enabled=check.boolean(t, "enabled", "intonation", IntonationSettings.enabled),
+        window_s=check.number(t, "window_s", "intonation", IntonationSettings.window_s, 2.0, 600.0, " s"),
         monotone_st=below, clear_st=clear,
-        monotone_for_s=_number(t, "monotone_for_s", "intonation", IntonationSettings.monotone_for_s, 0.0, 3600.0,
+        monotone_for_s=check.number(t, "monotone_for_s", "intonation", IntonationSettings.monotone_for_s, 0.0, 3600.0,
                                " s"))
     try:
         out.params  # noqa: B018  # the meter's own checks
     except DspError as exc:
-        raise ConfigError(f"intonation: {exc}") from None
+        raise check.fail("intonation", f"{exc}") from None
     return out
 
 
 def _agent(t: Mapping[str, Any], base_dir: Path | None) -> AgentSettings:
-    state_dir = _string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
+    state_dir = check.string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
     assert state_dir is not None
     return AgentSettings(
-        state_dir=_path(state_dir, base_dir, "agent.state_dir"),
-        metrics_interval_s=_number(t, "metrics_interval_s", "agent", 1.0, 0.1, 60.0, " s"),
-        log_level=_choice(t, "log_level", "agent", "info", LOG_LEVELS),
-        log_format=_choice(t, "log_format", "agent", "json", LOG_FORMATS),
+        state_dir=check.path(state_dir, base_dir, "agent.state_dir"),
+        metrics_interval_s=check.number(t, "metrics_interval_s", "agent", 1.0, 0.1, 60.0, " s"),
+        log_level=check.choice(t, "log_level", "agent", "info", LOG_LEVELS),
+        log_format=check.choice(t, "log_format", "agent", "json", LOG_FORMATS),
     )
 
 
@@ -480,18 +400,18 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
     from device.outputs.leds import LedPins
 
     if not isinstance(tables, Mapping):
-        raise ConfigError(f"config: must be a table, got {type(tables).__name__}")
+        raise check.fail("config", f"must be a table, got {type(tables).__name__}")
     merged = merge(tables, remote or {})
     for name in merged:
         if name not in TABLES:
-            raise ConfigError(f"{name}: unknown table{_hint(name, set(TABLES))}")
+            raise check.fail(f"{name}", f"unknown table{check.hint(name, set(TABLES))}")
     for name, known in TABLES.items():
-        t = _table(merged, name)
+        t = check.table(merged, name)
         if known is not None:
-            _check_keys(t, known, name)
-    cal_t = _table(merged, "calibration")
-    cal_text = _string(cal_t, "file", "calibration", None)
-    calibration_file = _path(cal_text, base_dir, "calibration.file") if cal_text else None
+            check.check_keys(t, known, name)
+    cal_t = check.table(merged, "calibration")
+    cal_text = check.string(cal_t, "file", "calibration", None)
+    calibration_file = check.path(cal_text, base_dir, "calibration.file") if cal_text else None
     calibration = None
     if calibration_file is not None:
         from device.config import calibration_file as cal_file
@@ -502,25 +422,25 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
         try:
             calibration = loader(calibration_file)
         except CalibrationError as exc:
-            raise ConfigError(f"calibration.file: {exc}") from None
+            raise check.fail("calibration.file", f"{exc}") from None
     leds_t = merged.get("leds")
-    spool_t = _table(merged, "spool")
+    spool_t = check.table(merged, "spool")
     return AgentConfig(
-        desk=_desk(_table(merged, "desk")),
-        mqtt=_guarded("mqtt", lambda: MqttSettings.from_table(_table(merged, "mqtt"), where="mqtt",
+        desk=_desk(check.table(merged, "desk")),
+        mqtt=_guarded("mqtt", lambda: MqttSettings.from_table(check.table(merged, "mqtt"), where="mqtt",
                                                               base_dir=base_dir)),
-        audio=_audio(_table(merged, "audio"), base_dir),
-        headset=_headset(_table(merged, "headset")),
+        audio=_audio(check.table(merged, "audio"), base_dir),
+        headset=_headset(check.table(merged, "headset")),
         calibration_file=calibration_file,
         calibration=calibration,
-        cues=_guarded("cues", lambda: CueConfig.from_table(_table(merged, "cues"), where="cues")),
-        posture=_posture(_table(merged, "posture")),
+        cues=_guarded("cues", lambda: CueConfig.from_table(check.table(merged, "cues"), where="cues")),
+        posture=_posture(check.table(merged, "posture")),
         leds=LedPins.default() if leds_t is None else _guarded(
-            "leds", lambda: LedPins.from_table(_table(merged, "leds"), where="leds")),
-        spool=SpoolSettings(max_rows=_integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
-        agent=_agent(_table(merged, "agent"), base_dir),
-        calls=_calls(_table(merged, "calls")),
-        intonation=_intonation(_table(merged, "intonation")),
+            "leds", lambda: LedPins.from_table(check.table(merged, "leds"), where="leds")),
+        spool=SpoolSettings(max_rows=check.integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
+        agent=_agent(check.table(merged, "agent"), base_dir),
+        calls=_calls(check.table(merged, "calls")),
+        intonation=_intonation(check.table(merged, "intonation")),
         tables=copy.deepcopy(dict(tables)),
         remote=copy.deepcopy(dict(remote or {})),
         source=source,
@@ -537,7 +457,7 @@ def _guarded(table: str, make: Callable[[], T]) -> T:
     try:
         return make()
     except (OverflowError, RuntimeError) as exc:
-        raise ConfigError(f"{table}: invalid value ({exc})") from None
+        raise check.fail(f"{table}", f"invalid value ({exc})") from None
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -601,7 +521,7 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
             value = str(Path(value).expanduser().resolve())
         sub = tables.setdefault(table, {})
         if not isinstance(sub, dict):
-            raise ConfigError(f"{source}: {table}: must be a table, got {type(sub).__name__}")
+            raise ConfigError(f"{source}: {table}: must be a table, got {type(sub).__name__}", field=table)
         sub[key] = value
         if dotted == "mqtt.url":
             sub.pop("urls", None)  # --broker names the one broker: it replaces the file's list
@@ -622,27 +542,27 @@ def apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig
     try:
         return _apply_remote(current, remote)
     except RecursionError:  # comparing, copying or merging a table nested thousands deep
-        raise ConfigError("config: tables or arrays nested too deeply") from None
+        raise check.fail("config", "tables or arrays nested too deeply") from None
 
 
 def _apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig:
     if not isinstance(remote, Mapping):
-        raise ConfigError(f"config: must be a table, got {type(remote).__name__}")
+        raise check.fail("config", f"must be a table, got {type(remote).__name__}")
     base = current.tables
     for name, value in remote.items():
         if name not in LOCAL_ONLY:
             continue
         local = LOCAL_ONLY[name]
         if not isinstance(value, Mapping):
-            raise ConfigError(f"config.{name}: must be a table, got {type(value).__name__}")
+            raise check.fail(f"config.{name}", f"must be a table, got {type(value).__name__}")
         mine = base.get(name, {}) if isinstance(base.get(name), Mapping) else {}
         for key, v in value.items():
             if (local is None or key in local) and mine.get(key, _MISSING) != v:
-                raise ConfigError(f"config.{name}.{key}: cannot be changed remotely (set it in the desk's agent.toml)")
+                raise check.fail(f"config.{name}.{key}", "cannot be changed remotely (set it in the desk's agent.toml)")
     try:
         return build(base, base_dir=current.base_dir, remote=remote, source="remote config")
     except ConfigError as exc:
-        raise ConfigError(f"config.{exc}") from None
+        raise ConfigError(f"config.{exc}", field=f"config.{exc.field}" if exc.field else None) from None
 
 
 _MISSING = object()

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from device.config import checks as check
 from device.errors import ConfigError
+from mqtt_schema.broker import uses_tls
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 DEFAULT_URL = "mqtt://localhost:1883"
@@ -49,16 +51,16 @@ class MqttSettings:
             check_urls(self.urls, "mqtt.urls")
             if self.url not in self.urls:
                 if self.url != DEFAULT_URL:
-                    raise ConfigError(f"mqtt.url: {self.url!r} is not one of mqtt.urls; set only mqtt.urls")
+                    raise check.fail("mqtt.url", f"{self.url!r} is not one of mqtt.urls; set only mqtt.urls")
                 object.__setattr__(self, "url", self.urls[0])
         if not isinstance(self.keepalive_s, int) or isinstance(self.keepalive_s, bool) or not (
             5 <= self.keepalive_s <= 3600
         ):
-            raise ConfigError(f"mqtt.keepalive_s: must be an integer number of seconds in 5..3600, got {self.keepalive_s!r}")
+            raise check.fail("mqtt.keepalive_s", f"must be an integer number of seconds in 5..3600, got {self.keepalive_s!r}")
         if self.password is not None and self.username is None:
-            raise ConfigError("mqtt.password: set without mqtt.username")
+            raise check.fail("mqtt.password", "set without mqtt.username")
         if (self.client_cert is None) != (self.client_key is None):
-            raise ConfigError("mqtt.client_cert and mqtt.client_key go together")
+            raise ConfigError("mqtt.client_cert and mqtt.client_key go together", field="mqtt.client_cert")
 
     @property
     def host(self) -> str:
@@ -81,8 +83,9 @@ class MqttSettings:
 
     @property
     def tls(self) -> bool:
-        """True for an ``mqtts://`` url (or when a CA certificate is given)."""
-        return _parse_url(self.url, "mqtt.url")[0] == "mqtts" or self.ca_cert is not None
+        """True for an ``mqtts://`` url (or when a CA certificate is given): the rule of
+        :func:`mqtt_schema.broker.uses_tls`, which the host keeps too."""
+        return uses_tls(self.url, self.ca_cert)
 
     def new_client(self, client_id: str = "", *, clean_session: bool = True) -> Any:
         """A paho 2.x client (callback API version 2, MQTT 3.1.1) with these credentials and TLS set.
@@ -105,7 +108,7 @@ class MqttSettings:
                                keyfile=str(self.client_key) if self.client_key else None,
                                cert_reqs=ssl.CERT_REQUIRED)
             except (OSError, ssl.SSLError, ValueError) as exc:
-                raise ConfigError(f"mqtt: cannot set up TLS with {self.ca_cert}, {self.client_cert}: {exc}") from None
+                raise check.fail("mqtt", f"cannot set up TLS with {self.ca_cert}, {self.client_cert}: {exc}") from None
         return client
 
     @classmethod
@@ -114,78 +117,65 @@ class MqttSettings:
 
         Raises :class:`ConfigError` naming the field (``mqtt.url: ...``).
         """
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
-        unknown = sorted(set(table) - KNOWN_KEYS)
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+        check.check_keys(check.mapping(table, where), KNOWN_KEYS, where)
         url = table.get("url", cls.url)
         if not isinstance(url, str):
-            raise ConfigError(f"{where}.url: must be a string like mqtt://host:1883, got {url!r}")
+            raise check.fail(f"{where}.url", f"must be a string like mqtt://host:1883, got {url!r}")
         _parse_url(url, f"{where}.url")
         urls: tuple[str, ...] = ()
         if "urls" in table:
             raw = table["urls"]
             if not isinstance(raw, list | tuple) or not raw:
                 raise ConfigError(f'{where}.urls: must be a non-empty list of broker urls like '
-                                  f'["mqtt://node1:1883", "mqtt://node2:1883"], got {raw!r}')
+                                  f'["mqtt://node1:1883", "mqtt://node2:1883"], got {raw!r}', field=f"{where}.urls")
             urls = check_urls(raw, f"{where}.urls")
             if "url" in table and url not in urls:
                 raise ConfigError(f"{where}.url: {url!r} is not one of {where}.urls; set only {where}.urls "
-                                  "(they are tried in their order)")
+                                  "(they are tried in their order)", field=f"{where}.url")
             url = urls[0]
-        username = _opt_str(table, "username", where)
-        password = _opt_str(table, "password", where)
+        username = check.string(table, "username", where, None)
+        password = check.string(table, "password", where, None)
         if password is not None and username is None:
-            raise ConfigError(f"{where}.password: set without {where}.username")
+            raise check.fail(f"{where}.password", f"set without {where}.username")
         paths: dict[str, Path | None] = {}
         for key in ("ca_cert", "client_cert", "client_key"):
-            text = _opt_str(table, key, where)
+            text = check.string(table, key, where, None)
             if text is None:
                 paths[key] = None
                 continue
             try:
                 p = Path(text).expanduser()
             except RuntimeError:  # "~user" of a user this system does not have
-                raise ConfigError(f"{where}.{key}: cannot expand {text!r}: no such user") from None
+                raise check.fail(f"{where}.{key}", f"cannot expand {text!r}: no such user") from None
             if not p.is_absolute() and base_dir is not None:
                 p = base_dir / p
             if not p.is_file():
-                raise ConfigError(f"{where}.{key}: no such file {str(p)!r}")
+                raise check.fail(f"{where}.{key}", f"no such file {str(p)!r}")
             paths[key] = p
         if (paths["client_cert"] is None) != (paths["client_key"] is None):
-            raise ConfigError(f"{where}.client_cert and {where}.client_key go together")
+            raise ConfigError(f"{where}.client_cert and {where}.client_key go together", field=f"{where}.client_cert")
         keepalive = table.get("keepalive_s", 30)
         if not isinstance(keepalive, int) or isinstance(keepalive, bool) or not (5 <= keepalive <= 3600):
-            raise ConfigError(f"{where}.keepalive_s: must be an integer number of seconds in 5..3600, got {keepalive!r}")
+            raise check.fail(f"{where}.keepalive_s", f"must be an integer number of seconds in 5..3600, got {keepalive!r}")
         return cls(url=url, username=username, password=password, ca_cert=paths["ca_cert"],
                    client_cert=paths["client_cert"], client_key=paths["client_key"], keepalive_s=keepalive, urls=urls)
-
-
-def _opt_str(table: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}.{key}: must be a non-empty string, got {value!r}")
-    return value
 
 
 def _parse_url(url: str, where: str) -> tuple[str, str, int]:
     """(scheme, host, port) of ``mqtt://host[:port]`` or ``mqtts://host[:port]``."""
     if not isinstance(url, str):
-        raise ConfigError(f"{where}: must be a string like mqtt://host:1883, got {url!r}")
+        raise check.fail(f"{where}", f"must be a string like mqtt://host:1883, got {url!r}")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"{where}: {url!r} is not a valid url ({exc})") from None
+        raise check.fail(f"{where}", f"{url!r} is not a valid url ({exc})") from None
     if parts.scheme not in DEFAULT_PORTS:
-        raise ConfigError(f"{where}: {url!r} must start with mqtt:// or mqtts://")
+        raise check.fail(f"{where}", f"{url!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ConfigError(f"{where}: {url!r} has no host")
+        raise check.fail(f"{where}", f"{url!r} has no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{where}: {url!r} must be only scheme://host:port (credentials go in username/password)")
+        raise check.fail(f"{where}", f"{url!r} must be only scheme://host:port (credentials go in username/password)")
     return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 
@@ -195,20 +185,20 @@ def check_urls(urls: object, where: str) -> tuple[str, ...]:
     Raises :class:`ConfigError` naming the entry (``mqtt.urls[1]: ...``).
     """
     if not isinstance(urls, list | tuple) or not urls:
-        raise ConfigError(f"{where}: must be a non-empty list of broker urls, got {urls!r}")
+        raise check.fail(f"{where}", f"must be a non-empty list of broker urls, got {urls!r}")
     if len(urls) > MAX_URLS:
-        raise ConfigError(f"{where}: {len(urls)} brokers; at most {MAX_URLS}")
+        raise check.fail(f"{where}", f"{len(urls)} brokers; at most {MAX_URLS}")
     seen: dict[tuple[str, int], int] = {}
     schemes: set[str] = set()
     for i, u in enumerate(urls):
         scheme, host, port = _parse_url(u, f"{where}[{i}]")
         if (host, port) in seen:
-            raise ConfigError(f"{where}[{i}]: {u!r} is the same broker as {where}[{seen[(host, port)]}]")
+            raise ConfigError(f"{where}[{i}]: {u!r} is the same broker as {where}[{seen[(host, port)]}]", field=f"{where}")
         seen[(host, port)] = i
         schemes.add(scheme)
     if len(schemes) > 1:
         raise ConfigError(f"{where}: mixes mqtt:// and mqtts:// urls; TLS is one setting for every broker of "
-                          "the list, so use one scheme")
+                          "the list, so use one scheme", field=f"{where}")
     return tuple(urls)
 
 
@@ -254,4 +244,4 @@ def aim(client: Any, url: str) -> None:
 def check_aimable(client: Any) -> None:
     """Raise :class:`ConfigError` when this paho has no ``_host``/``_port`` to aim (see :func:`aim`)."""
     if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
-        raise ConfigError("mqtt.urls: this paho-mqtt has no _host/_port; broker failover needs paho-mqtt 2.1 or 2.2")
+        raise check.fail("mqtt.urls", "this paho-mqtt has no _host/_port; broker failover needs paho-mqtt 2.1 or 2.2")

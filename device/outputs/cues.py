@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from device.config import checks as check
 from device.dsp.measurement import Measurement
 from device.errors import ConfigError
 from mqtt_schema import Cue, Posture
@@ -86,28 +87,28 @@ class CueConfig:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-                raise ConfigError(f"{where}.{f.name}: must be a finite number, got {value!r}")
+                raise check.fail(f"{where}.{f.name}", f"must be a finite number, got {value!r}")
             if value < 0:
-                raise ConfigError(f"{where}.{f.name}: must not be negative, got {value!r}")
+                raise check.fail(f"{where}.{f.name}", f"must not be negative, got {value!r}")
         for name in ("volume_band_db", "pace_min_spm", "mic_min_cm"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"{where}.{name}: must be a number > 0, got {getattr(self, name)!r}")
+                raise check.fail(f"{where}.{name}", f"must be a number > 0, got {getattr(self, name)!r}")
         if self.pace_min_spm >= self.pace_max_spm:
-            raise ConfigError(f"{where}.pace_min_spm: must be a number < pace_max_spm ({self.pace_max_spm:g})")
+            raise check.fail(f"{where}.pace_min_spm", f"must be a number < pace_max_spm ({self.pace_max_spm:g})")
         if self.mic_min_cm >= self.mic_max_cm:
-            raise ConfigError(f"{where}.mic_min_cm: must be a number < mic_max_cm ({self.mic_max_cm:g})")
+            raise check.fail(f"{where}.mic_min_cm", f"must be a number < mic_max_cm ({self.mic_max_cm:g})")
         # the clearing threshold must stay inside the band, or a cue could never clear
         if self.hysteresis_db >= self.volume_band_db:
-            raise ConfigError(f"{where}.hysteresis_db: must be < volume_band_db ({self.volume_band_db:g})")
+            raise check.fail(f"{where}.hysteresis_db", f"must be < volume_band_db ({self.volume_band_db:g})")
         if 2 * self.hysteresis_spm >= self.pace_max_spm - self.pace_min_spm:
             raise ConfigError(f"{where}.hysteresis_spm: must be < half the pace band "
-                              f"({(self.pace_max_spm - self.pace_min_spm) / 2:g} spm)")
+                              f"({(self.pace_max_spm - self.pace_min_spm) / 2:g} spm)", field=f"{where}.hysteresis_spm")
         if 2 * self.hysteresis_cm >= self.mic_max_cm - self.mic_min_cm:
             raise ConfigError(f"{where}.hysteresis_cm: must be < half the mic band "
-                              f"({(self.mic_max_cm - self.mic_min_cm) / 2:g} cm)")
+                              f"({(self.mic_max_cm - self.mic_min_cm) / 2:g} cm)", field=f"{where}.hysteresis_cm")
         if (not isinstance(self.priority, tuple) or sorted(self.priority) != sorted(Cue)
                 or len(set(self.priority)) != len(self.priority)):
-            raise ConfigError(f"{where}.priority: must list each cue once ({', '.join(c.value for c in Cue)})")
+            raise check.fail(f"{where}.priority", f"must list each cue once ({', '.join(c.value for c in Cue)})")
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str = "cues") -> CueConfig:
@@ -116,37 +117,32 @@ class CueConfig:
         ``priority`` may list only some cues: the rest follow in the default order. Raises
         :class:`ConfigError` naming the field, e.g. ``cues.pace_min_spm: must be a number < pace_max_spm``.
         """
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
-        known = {f.name for f in fields(cls)}
+        check.check_keys(check.mapping(table, where), {f.name for f in fields(cls)}, where)
         kwargs: dict[str, Any] = {}
         for key, value in table.items():
-            if key not in known:
-                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
             if key == "priority":
                 kwargs[key] = _priority(value, f"{where}.priority")
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-                raise ConfigError(f"{where}.{key}: must be a number, got {value!r}")
+                raise check.fail(f"{where}.{key}", f"must be a number, got {value!r}")
             kwargs[key] = float(value)
         try:
             return cls(**kwargs)
         except ConfigError as exc:
-            text = str(exc)
-            raise ConfigError(where + text.removeprefix("cues") if text.startswith("cues") else text) from None
+            raise check.moved(exc, "cues", where) from None
 
 
 def _priority(value: Any, where: str) -> tuple[Cue, ...]:
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: must be a list of cue names, got {value!r}")
+        raise check.fail(f"{where}", f"must be a list of cue names, got {value!r}")
     out: list[Cue] = []
     for item in value:
         try:
             cue = Cue(item)
         except ValueError:
-            raise ConfigError(f"{where}: unknown cue {item!r} (known: {', '.join(c.value for c in Cue)})") from None
+            raise check.fail(f"{where}", f"unknown cue {item!r} (known: {', '.join(c.value for c in Cue)})") from None
         if cue in out:
-            raise ConfigError(f"{where}: cue {cue.value!r} is listed twice")
+            raise check.fail(f"{where}", f"cue {cue.value!r} is listed twice")
         out.append(cue)
     out.extend(c for c in DEFAULT_PRIORITY if c not in out)
     return tuple(out)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from device.config import checks as check
 from device.errors import ConfigError
 from mqtt_schema import Cue, Posture
 
@@ -64,9 +65,9 @@ class LedPins:
 
     def _check(self, where: str) -> None:
         if not isinstance(self.rgb, tuple) or len(self.rgb) != 3:
-            raise ConfigError(f"{where}.rgb: must be 3 GPIO numbers (red, green, blue), got {self.rgb!r}")
+            raise check.fail(f"{where}.rgb", f"must be 3 GPIO numbers (red, green, blue), got {self.rgb!r}")
         if not isinstance(self.bar, tuple) or len(self.bar) != 5:
-            raise ConfigError(f"{where}.bar: must be 5 GPIO numbers (lowest segment first), got {self.bar!r}")
+            raise check.fail(f"{where}.bar", f"must be 5 GPIO numbers (lowest segment first), got {self.bar!r}")
         named = [*((f"rgb[{i}]", p) for i, p in enumerate(self.rgb)),
                  *((f"bar[{i}]", p) for i, p in enumerate(self.bar)), ("posture", self.posture)]
         if self.button is not None:
@@ -76,9 +77,9 @@ class LedPins:
         seen: dict[int, str] = {}
         for name, pin in named:
             if isinstance(pin, bool) or not isinstance(pin, int) or not 0 <= pin <= BCM_MAX:
-                raise ConfigError(f"{where}.{name}: must be a BCM GPIO number 0..{BCM_MAX}, got {pin!r}")
+                raise check.fail(f"{where}.{name}", f"must be a BCM GPIO number 0..{BCM_MAX}, got {pin!r}")
             if pin in seen:
-                raise ConfigError(f"{where}.{name}: GPIO {pin} is already used by {where}.{seen[pin]}")
+                raise check.fail(f"{where}.{name}", f"GPIO {pin} is already used by {where}.{seen[pin]}")
             seen[pin] = name
 
     @classmethod
@@ -87,26 +88,20 @@ class LedPins:
 
         Raises :class:`ConfigError` naming the field; a GPIO used twice is refused.
         """
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: must be a table, got {type(table).__name__}")
-        known = {"rgb", "bar", "posture", "button", "monotone"}
-        for key in table:
-            if key not in known:
-                raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+        check.check_keys(check.mapping(table, where), {"rgb", "bar", "posture", "button", "monotone"}, where)
         for key in ("rgb", "bar", "posture"):
             if key not in table:
-                raise ConfigError(f"{where}.{key}: missing")
+                raise check.fail(f"{where}.{key}", "missing")
         rgb, bar = table["rgb"], table["bar"]
         if not isinstance(rgb, (list, tuple)) or len(rgb) != 3:
-            raise ConfigError(f"{where}.rgb: must be a list of 3 GPIO numbers (red, green, blue), got {rgb!r}")
+            raise check.fail(f"{where}.rgb", f"must be a list of 3 GPIO numbers (red, green, blue), got {rgb!r}")
         if not isinstance(bar, (list, tuple)) or len(bar) != 5:
-            raise ConfigError(f"{where}.bar: must be a list of 5 GPIO numbers (lowest segment first), got {bar!r}")
+            raise check.fail(f"{where}.bar", f"must be a list of 5 GPIO numbers (lowest segment first), got {bar!r}")
         try:
             return cls(rgb=tuple(rgb), bar=tuple(bar), posture=table["posture"],
                        button=table.get("button"), monotone=table.get("monotone"))
         except ConfigError as exc:
-            text = str(exc)
-            raise ConfigError(where + text.removeprefix("leds") if text.startswith("leds.") else text) from None
+            raise check.moved(exc, "leds", where) from None
 
     @classmethod
     def default(cls) -> LedPins:
@@ -191,7 +186,7 @@ class LedPanel:
 
         for name, value in (("brightness", brightness), ("posture_brightness", posture_brightness)):
             if not 0.0 < value <= 1.0:
-                raise ConfigError(f"leds.{name}: must be in (0, 1], got {value!r}")
+                raise check.fail(f"leds.{name}", f"must be in (0, 1], got {value!r}")
         self.pins = pins
         self.brightness = brightness
         self.posture_brightness = posture_brightness

@@ -1,5 +1,5 @@
 """Provision the host (headset-host): write its host.toml ([broker] url/username/password, plus
-tls_ca/tls_cert/tls_key with TLS; [host] sites), a mosquitto password-file line (PBKDF2-SHA512, $7$)
+ca_cert/client_cert/client_key with TLS; [host] sites), a mosquitto password-file line (PBKDF2-SHA512, $7$)
 and ACL lines, and optionally a TLS client certificate (CN host.NAME) signed by the site CA. Append
 mosquitto.passwd and mosquitto.acl to the broker's files.
 

@@ -208,9 +208,10 @@ def provision_host(name: str, sites: list[str] | tuple[str, ...], out: Path, bro
     for file_name, data, mode in tls_files:
         _write(out / file_name, data, mode, files)
     folder = out.resolve()
-    # host_agent reads broker.tls_* as given (not relative to host.toml): write absolute paths
-    tls_lines = [f"tls_ca = {_toml_str(str(folder / 'ca.crt'))}", f"tls_cert = {_toml_str(str(folder / 'host.crt'))}",
-                 f"tls_key = {_toml_str(str(folder / 'host.key'))}"] if tls_files else []
+    # host_agent reads the broker's TLS files as given (not relative to host.toml): write absolute paths
+    tls_lines = [f"ca_cert = {_toml_str(str(folder / 'ca.crt'))}",
+                 f"client_cert = {_toml_str(str(folder / 'host.crt'))}",
+                 f"client_key = {_toml_str(str(folder / 'host.key'))}"] if tls_files else []
     text = "\n".join([
         f"# host {name} for site(s) {', '.join(sites)}, provisioned {_now()}",
         "# add [dashboard], [rules] and [breaks] as needed (docs/host.md)",

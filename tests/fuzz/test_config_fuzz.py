@@ -33,7 +33,7 @@ AGENT_KEYS = sorted({k for keys in TABLES.values() if keys for k in keys} | {
     "posture", "button", "url", "username", "password", "ca_cert", "client_cert", "client_key", "keepalive_s"})
 HOST_TABLES = ["broker", "host", "dashboard", "breaks", "rules", "rules.posture", "rules.desk-offline",
                "rules.volume", "breaks.sites"]
-HOST_KEYS = ["url", "username", "password", "protocol", "client_id", "tls_ca", "tls_cert", "tls_key",
+HOST_KEYS = ["url", "username", "password", "protocol", "client_id", "ca_cert", "client_cert", "client_key", "tls_ca", "tls_cert", "tls_key",
              "tls_insecure", "shared_group", "keepalive_s", "sites", "db", "retention_days", "stale_after_s",
              "enabled", "bind", "port", "token", "viewer_token", "max_body_bytes", "allowed_s", "for_s",
              "keep_firing_for_s", "severity", "window_s", "threshold", "inhibits", "site1"]

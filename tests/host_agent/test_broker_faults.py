@@ -77,7 +77,7 @@ def test_tls_broker(mosquitto_factory: Callable[[str], Mosquitto], make_host: Ma
     tls_port = free_port()
     broker = mosquitto_factory(f"user root\nlistener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
                                "allow_anonymous true\n")
-    host = make_host(f"mqtts://127.0.0.1:{tls_port}", broker={"tls_ca": str(ca)})
+    host = make_host(f"mqtts://127.0.0.1:{tls_port}", broker={"ca_cert": str(ca)})
     d = Desk("site1", "d01", clock=clock.now_ms)
     pub = publisher(broker.port)  # the desk uses the plain listener of the same broker
     send(pub, d, d.state())
@@ -85,7 +85,7 @@ def test_tls_broker(mosquitto_factory: Callable[[str], Mosquitto], make_host: Ma
     assert host.summary().accepted == {"state": 1}
     (tmp_path / "other").mkdir()
     other_ca, _, _ = _certs(tmp_path / "other")  # a CA that did not sign the broker's certificate
-    cfg = host_config(f"mqtts://127.0.0.1:{tls_port}", tmp_path / "o.db", broker={"tls_ca": str(other_ca)})
+    cfg = host_config(f"mqtts://127.0.0.1:{tls_port}", tmp_path / "o.db", broker={"ca_cert": str(other_ca)})
     with pytest.raises(HostError, match="could not connect"):
         HostService(cfg, clock, client_id="wrong-ca", connect_timeout_s=3).start()
 

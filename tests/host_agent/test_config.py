@@ -281,7 +281,7 @@ def test_shift_and_receiver_errors_name_the_line_and_the_field(tmp_path: Path, t
 
 
 def test_line_of_follows_tables_arrays_of_tables_and_quoted_keys() -> None:
-    from host_agent.config import line_of
+    from host_agent.config_checks import line_of
 
     text = ('# c\n[broker]\nurl = "x"\n[rules."mic-position"]\ninhibits = []\n[[receivers.webhook]]\nurl = "a"\n'
             '[[receivers.webhook]]\n  url = "b"  # two\n[breaks]\nsites = { site2 = 5 }\n')
@@ -306,3 +306,37 @@ def test_the_commented_shift_and_webhook_examples_load_when_uncommented(tmp_path
     assert c.shifts["site1"].tz == "Europe/Berlin" and c.shifts["site1"].grace_s == 300
     (hook,) = c.webhooks
     assert hook.name == "pager" and hook.url.startswith("https://") and hook.max_retry_s == 300
+
+
+# --- the broker's TLS files: the desk's names, the old ones as aliases, the desk's rule -----------------
+
+def test_broker_tls_files_have_the_desks_names_and_the_old_tls_names_still_read(tmp_path: Path) -> None:
+    from host_agent.config import parse_config
+
+    new = parse_config({"broker": {"url": "mqtts://b:8883", "ca_cert": "/ca.pem", "client_cert": "/h.crt",
+                                   "client_key": "/h.key"}}).broker
+    old = parse_config({"broker": {"url": "mqtts://b:8883", "tls_ca": "/ca.pem", "tls_cert": "/h.crt",
+                                   "tls_key": "/h.key"}}).broker
+    assert new == old
+    assert (new.ca_cert, new.client_cert, new.client_key) == ("/ca.pem", "/h.crt", "/h.key")
+
+
+def test_a_tls_file_given_under_both_names_or_a_lone_client_cert_is_refused_naming_the_field(tmp_path: Path) -> None:
+    both = tmp_path / "both.toml"
+    both.write_text('[broker]\nurl = "mqtts://b:8883"\nca_cert = "/a.pem"\ntls_ca = "/b.pem"\n')
+    with pytest.raises(ConfigError, match=r"both.toml:4: broker.tls_ca is the old name of broker.ca_cert") as e:
+        load_config(both)
+    assert (e.value.field, e.value.line) == ("broker.tls_ca", 4)
+    lone = tmp_path / "lone.toml"
+    lone.write_text('[broker]\nurl = "mqtts://b:8883"\ntls_cert = "/h.crt"\n')
+    with pytest.raises(ConfigError, match=r"broker.client_key is missing"):
+        load_config(lone)
+
+
+def test_a_config_error_carries_the_field_and_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "host.toml"
+    p.write_text('[broker]\nurl = "mqtt://b:1883"\n\n[host]\nretention_days = "x"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert (e.value.field, e.value.line) == ("host.retention_days", 5)
+    assert str(e.value).startswith(f"{p}:5: host.retention_days must be a number")

@@ -270,8 +270,8 @@ def test_provision_host_writes_a_host_config_the_host_loads_and_its_acl(tmp_path
     cfg = load_config(out / "host.toml")  # the host's own loader takes it as written
     assert cfg.sites == ("site1", "site2")
     assert (cfg.broker.url, cfg.broker.username) == ("mqtts://broker.lan:8883", "host.floor")
-    assert cfg.broker.tls_cert is not None and Path(cfg.broker.tls_cert).is_absolute()
-    cert = x509.load_pem_x509_certificate(Path(cfg.broker.tls_cert).read_bytes())
+    assert cfg.broker.client_cert is not None and Path(cfg.broker.client_cert).is_absolute()
+    cert = x509.load_pem_x509_certificate(Path(cfg.broker.client_cert).read_bytes())
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "host.floor"
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()))
     for secret in ("host.toml", "host.key", "mosquitto.passwd"):

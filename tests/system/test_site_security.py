@@ -417,7 +417,7 @@ def _tls_of(folder: Path, toml_name: str) -> tuple[str, Tls]:
         m = doc["mqtt"]
         return m["url"], Tls(folder / m["ca_cert"], folder / m["client_cert"], folder / m["client_key"])
     b = doc["broker"]
-    return b["url"], Tls(Path(b["tls_ca"]), Path(b["tls_cert"]), Path(b["tls_key"]))
+    return b["url"], Tls(Path(b["ca_cert"]), Path(b["client_cert"]), Path(b["client_key"]))
 
 
 def test_the_example_site_config_runs_tls_with_certificates_acl_and_persistence(tmp_path: Path) -> None:

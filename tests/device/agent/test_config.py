@@ -154,3 +154,12 @@ def test_calibration_file_is_loaded_relative_to_the_config_and_its_errors_locate
     (tmp_path / "bad.toml").write_text("distance_cm = 'near'\n")
     with pytest.raises(ConfigError, match=r"line 12: calibration\.file: "):
         load_config(write(tmp_path, BASE + '\n[calibration]\nfile = "bad.toml"\n'))
+
+
+def test_a_config_error_carries_its_field_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "agent.toml"
+    p.write_text('[desk]\nsite = "s1"\ndesk = "d1"\n\n[posture]\nforward_deg = "x"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert (e.value.field, e.value.line) == ("posture.forward_deg", 6)
+    assert str(e.value).startswith(f"{p} line 6: posture.forward_deg: must be a number")
