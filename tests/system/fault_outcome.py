@@ -279,7 +279,7 @@ def restless_speech(path: Path) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from tests.device.agent.helpers import two_channel_speech
+    from tests.device.helpers import two_channel_speech
 
     base = two_channel_speech(path.with_name("base.wav"), seconds=12)
     x, sr = sf.read(base, dtype="float32", always_2d=True)

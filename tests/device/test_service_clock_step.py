@@ -14,7 +14,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from device.clock import ManualClock
 from device.config.agent import load_config
 from device.service import AgentService
-from tests.device.agent.helpers import two_channel_speech
+from tests.device.helpers import two_channel_speech
 
 HOUR_MS = 3_600_000
 

@@ -19,7 +19,7 @@ from device.cli import main
 from device.dsp import HOP_S, StreamingAnalyzer
 from device.offline_analysis import analyze_file
 from tests.conftest import DATA_DIR
-from tests.device.test_audio_file import _bad_inputs
+from tests.device.inputs.test_audio_file import _bad_inputs
 
 REAL = DATA_DIR / "real-speech"
 MANIFEST = json.loads((REAL / "manifest.json").read_text())["clips"]

@@ -24,7 +24,7 @@ from device.config.agent import load_config
 from device.service import AgentService
 from mqtt_schema import Call, CallStatus, Cti, CtiPhase, DeskKind, DeskTopic, Metrics, encode
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Capture, two_channel_speech, wait_for
+from tests.device.helpers import Capture, two_channel_speech, wait_for
 
 SITE, DESK = "lab", "desk-call"
 PINS = PhonePins.default()

@@ -16,7 +16,7 @@ from device.config.agent import load_config
 from device.service import AgentService
 from mqtt_schema import Config, Cue, State
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Capture, two_channel_speech, wait_for
+from tests.device.helpers import Capture, two_channel_speech, wait_for
 
 SITE, DESK = "lab", "desk-05"
 

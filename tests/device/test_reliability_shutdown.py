@@ -21,7 +21,7 @@ from device.outputs.spool import SpoolError
 from device.service import AgentService
 from mqtt_schema import Cue, Event, EventKind, Minute, PartStatus, Posture, State
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Capture, two_channel_speech, wait_for
+from tests.device.helpers import Capture, two_channel_speech, wait_for
 
 SITE, DESK = "lab", "desk-13"
 TMPFS_SIZE = "256k"

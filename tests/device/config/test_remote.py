@@ -1,5 +1,5 @@
 """device.config.remote: which remote configs the desk applies, what it builds first, and the memory
-of the posture calibrations they asked for (the service's use of it is tested in tests/device/agent)."""
+of the posture calibrations they asked for (the service's use of it is tested in tests/device/test_service.py)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import soundfile as sf
 
 from mqtt_schema import Metrics, State
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import ROOT, Agent, Capture, two_channel_speech, wait_for
+from tests.device.helpers import ROOT, Agent, Capture, two_channel_speech, wait_for
 
 pytestmark = pytest.mark.needs("portaudio", "mosquitto")
 SITE, DESK = "lab", "desk-alsa"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Mosquitto, free_port
-from tests.device.agent.helpers import Agent, two_channel_speech, wait_for
+from tests.device.helpers import Agent, two_channel_speech, wait_for
 
 SITE, DESK = "lab", "desk-14"
 WARN_DEADLINE_S = 5.0

@@ -16,7 +16,7 @@ from device.config.agent import apply_remote, load_config
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 from mqtt_schema import Config, DeskKind, DeskTopic, Metrics, Minute, State, encode
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Agent, Capture, two_channel_speech, wait_for
+from tests.device.helpers import Agent, Capture, two_channel_speech, wait_for
 
 SITE, DESK = "lab", "desk-03"
 SCALE = 10.0

@@ -14,7 +14,7 @@ from device.cli import main
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 from mqtt_schema import DeskKind, DeskTopic, Metrics, Posture, State, encode
 from tests.conftest import Mosquitto, free_port
-from tests.device.agent.helpers import two_channel_speech
+from tests.device.helpers import two_channel_speech
 
 UPRIGHT = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=4.0, roll=-1.0, worn=True))])
 OFF = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=0.0, roll=0.0, worn=False))])

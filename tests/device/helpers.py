@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_schema import Event, decode_topic
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CLIPS = ROOT / "host_agent" / "demo" / "clips"
 
 
