@@ -166,7 +166,7 @@ def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> tuple[
 def speech_file(path: Path, loud_every_s: float) -> Path:
     """The tests' two-channel speech (the demo clips, looped by the agent), with every other block of
     ``loud_every_s`` seconds 12 dB louder, so volume cues turn on and off through the soak."""
-    from tests.device.agent.helpers import two_channel_speech
+    from tests.device.helpers import two_channel_speech
 
     two_channel_speech(path, seconds=3600.0)  # every clip once (about 90 s)
     x, sr = sf.read(path, dtype="float32", always_2d=True)

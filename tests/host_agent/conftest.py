@@ -12,6 +12,8 @@ import pytest
 
 from host_agent.clock import ManualClock
 from host_agent.config import BrokerConfig, DashboardConfig, HostConfig
+from host_agent.history import open_store
+from host_agent.processor import Processor
 from host_agent.service import HostService
 from tests.conftest import Postgres
 from tests.host_agent.helpers import T0, wait_until
@@ -56,6 +58,20 @@ def history_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
+
+
+MakeProcessor = Callable[..., Processor]
+
+
+@pytest.fixture
+def make_processor(tmp_path: Path, clock: ManualClock) -> MakeProcessor:
+    """``make(config=HostConfig(), db=None)``: a Processor on the test's manual clock with its own history store
+    (``db``, a path or URL, e.g. ``history_db``; else ``tmp_path/h.db``). The test closes ``p.store``."""
+
+    def make(config: HostConfig | None = None, db: str | None = None) -> Processor:
+        return Processor(config or HostConfig(), clock, open_store(db or str(tmp_path / "h.db")))
+
+    return make
 
 
 @pytest.fixture

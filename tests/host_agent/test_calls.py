@@ -18,7 +18,7 @@ from host_agent.report_html import render_html
 from host_agent.service import HostService
 from mqtt_schema import QOS, AlertTransition, Call, DeskKind, encode
 from tests.conftest import Mosquitto
-from tests.host_agent.conftest import settle
+from tests.host_agent.conftest import MakeProcessor, settle
 from tests.host_agent.helpers import T0, Desk, publisher, sql_rows
 
 MakeHost = Callable[..., HostService]
@@ -69,19 +69,15 @@ def test_a_call_round_trips_into_the_history_once_even_across_a_restart(
     pub.loop_stop()
 
 
-def _processor(db: str, clock: ManualClock) -> Processor:
-    return Processor(HostConfig(db=db, sites=("site1",)), clock, open_store(db))
-
-
 def _transitions(p: Processor, rule: str) -> list[AlertTransition]:
     changes = p.evaluate(everything=True)
     p.store.commit()
     return [c.log.transition for c in changes if c.log.rule == rule]
 
 
-def test_slow_answer_and_late_greeting_fire_and_resolve_on_the_window(history_db: str) -> None:
-    clock = ManualClock(T0)
-    p = _processor(history_db, clock)
+def test_slow_answer_and_late_greeting_fire_and_resolve_on_the_window(history_db: str, clock: ManualClock,
+                                                                     make_processor: MakeProcessor) -> None:
+    p = make_processor(HostConfig(db=history_db, sites=("site1",)), history_db)
     d = Desk("site1", "d01")
     topic = d.topic(DeskKind.CALL)
     ok = call(d, T0 - 61_000)
@@ -106,21 +102,20 @@ def test_slow_answer_and_late_greeting_fire_and_resolve_on_the_window(history_db
     # a restarted host seeds its windows from the calls stored in the last 10 min
     clock.set(T0 + 60_000)
     p.store.close()
-    p2 = _processor(history_db, clock)
+    p2 = make_processor(HostConfig(db=history_db, sites=("site1",)), history_db)
     p2.restore()
     assert _transitions(p2, "slow-answer") == [AlertTransition.FIRING]
     p2.store.close()
 
 
-def test_slow_answer_needs_threshold_calls(tmp_path: Any) -> None:
+def test_slow_answer_needs_threshold_calls(make_processor: MakeProcessor) -> None:
     from dataclasses import replace
 
     from host_agent.config import DEFAULT_RULES
 
-    clock = ManualClock(T0)
     rules = dict(DEFAULT_RULES)
     rules["slow-answer"] = replace(rules["slow-answer"], threshold=2)
-    p = Processor(HostConfig(db=str(tmp_path / "h.db"), rules=rules), clock, open_store(str(tmp_path / "h.db")))
+    p = make_processor(HostConfig(rules=rules))
     d = Desk("site1", "d01")
     p.handle(d.topic(DeskKind.CALL), encode(call(d, T0 - 61_000, answer_ok=False)))
     assert _transitions(p, "slow-answer") == []
@@ -129,9 +124,8 @@ def test_slow_answer_needs_threshold_calls(tmp_path: Any) -> None:
     p.store.close()
 
 
-def test_monotone_fires_after_a_minute_of_monotone_speech(tmp_path: Any) -> None:
-    clock = ManualClock(T0)
-    p = _processor(str(tmp_path / "h.db"), clock)
+def test_monotone_fires_after_a_minute_of_monotone_speech(clock: ManualClock, make_processor: MakeProcessor) -> None:
+    p = make_processor(HostConfig(sites=("site1",)))
     d = Desk("site1", "d01", clock=clock.now_ms)
     from mqtt_schema import Metrics
 

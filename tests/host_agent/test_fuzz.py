@@ -17,7 +17,7 @@ from host_agent.service import HostService
 from host_agent.storage import SqliteStore
 from mqtt_schema import AlertLogTopic, AlertTopic, DeskKind, DeskTopic, encode
 from tests.conftest import Mosquitto
-from tests.host_agent.conftest import settle
+from tests.host_agent.conftest import MakeProcessor, settle
 from tests.host_agent.helpers import T0, Desk, publisher
 
 TOPICS = [str(DeskTopic("site1", "d01", k)) for k in DeskKind] + [
@@ -97,9 +97,10 @@ def test_fuzzed_batch_through_the_broker_is_fully_counted(
     pub.disconnect()
 
 
-def test_rejects_are_logged_once_a_minute_per_topic(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "h.db")
-    p = Processor(HostConfig(), ManualClock(T0), store)
+def test_rejects_are_logged_once_a_minute_per_topic(caplog: pytest.LogCaptureFixture,
+                                                    make_processor: MakeProcessor) -> None:
+    p = make_processor()
+    store = p.store
     a, b = str(DeskTopic("site1", "d01", DeskKind.METRICS)), str(DeskTopic("site1", "d02", DeskKind.METRICS))
     with caplog.at_level("WARNING", logger="host_agent.ingest"):
         for _ in range(5):
@@ -113,13 +114,13 @@ def test_rejects_are_logged_once_a_minute_per_topic(caplog: pytest.LogCaptureFix
     store.close()
 
 
-def test_metrics_text_is_well_formed_prometheus(tmp_path: Path) -> None:
+def test_metrics_text_is_well_formed_prometheus(make_processor: MakeProcessor) -> None:
     import re
 
     from host_agent.stats import render_prometheus
 
-    store = SqliteStore(tmp_path / "h.db")
-    p = Processor(HostConfig(), ManualClock(T0), store)
+    p = make_processor()
+    store = p.store
     for payload in VALID + [b"{", b"", b'{"type":"metrics"}']:
         p.handle(str(DeskTopic("site1", "d01", DeskKind.METRICS)), payload, recv_ns=0)
     text = render_prometheus(p.stats, p.desks_by_state(), p.engine.firing_by_rule(), p.engine.fired,
