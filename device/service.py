@@ -68,8 +68,9 @@ from device.clock import Clock
 from device.config.agent import AgentConfig, IntonationSettings
 from device.config.remote import RemoteConfigs, Swap, misaddressed, prepare, target_level_dbov
 from device.dsp import HeadsetCalibration, Measurement, StreamingAnalyzer
-from device.errors import AgentError, AudioError, ConfigError, ShutdownError
-from device.inputs.audio_sources import AudioSource, open_source
+from device.errors import AgentError, ConfigError, ShutdownError
+from device.inputs.audio_input import AudioInput
+from device.inputs.audio_sources import AudioSource
 from device.inputs.headset_client import HeadsetClient, LinkEvent
 from device.inputs.posture import PostureError, PostureTracker
 from device.inputs.posture_store import PostureStoreError, load_pose, save_pose
@@ -95,12 +96,8 @@ from mqtt_schema import (
 
 log = logging.getLogger("device.agent")
 
-AUDIO_RETRY_MIN_S = 0.5
-AUDIO_RETRY_MAX_S = 8.0
 CLOCK_STEP_BACK_MS = 2000
 """A clock that reads this much less than at the previous loop pass was stepped back."""
-IDLE_STEP_S = 0.05
-"""Clock seconds per loop pass while there is no audio to pace the loop (wall seconds for a wall clock)."""
 POSE_WINDOW_S = 1.0
 """Clock seconds of IMU frames a posture calibration averages."""
 IMU_FRESH_S = 1.5
@@ -176,7 +173,8 @@ class AgentService:
         self.publisher: DeskPublisher | None = None
         self.leds: LedPanel | None = None
         self.headset: HeadsetClient | None = None
-        self.audio: AudioSource | None = None
+        self.audio_input = AudioInput(config.audio, clock, speed=self._speed, stop=self._stop,
+                                      on_open=self._audio_opened, on_fail=self._audio_failed)
         self.analyzer: StreamingAnalyzer | None = None
         """Built for each audio source that opens (its rate and channels), and for a new calibration."""
         self.calls: CallSource | None = None
@@ -188,9 +186,6 @@ class AgentService:
         self.call_meter = CallMeter(cadence=config.calls.cadence, norms=config.calls.norms)
         self.call_audio = CallAudio(config.intonation.params)
         self.monotone = MonotoneCue(config.cues.min_on_s)
-        self._audio_retry_at_ms = 0
-        self._audio_backoff_s = AUDIO_RETRY_MIN_S
-        self._audio_ended = False
         self._audio_error = ""
         self._interval = _Interval()
         self._next_metrics_ms = 0
@@ -210,6 +205,11 @@ class AgentService:
     @property
     def state_dir(self) -> Path:
         return self.config.agent.state_dir
+
+    @property
+    def audio(self) -> AudioSource | None:
+        """The open audio source (None before start, and while it is failing)."""
+        return self.audio_input.source
 
     def stop(self) -> None:
         """Ask the loop to end (thread- and signal-safe)."""
@@ -254,7 +254,7 @@ class AgentService:
         button = self.leds.button()
         if button is not None:
             button.when_held = lambda: self.request_posture_calibration("button")
-        self._open_audio(first=True)
+        self.audio_input.open(first=True)
         self.spool = Spool(self.state_dir / "spool.db", cfg.spool.max_rows)
         # the call source (not started yet); an mqtt one is fed by the publisher's cti subscription
         self.calls = open_call_source(cfg.calls.source, clock=self.clock, cadence=cfg.calls.cadence,
@@ -329,7 +329,7 @@ class AgentService:
         if self.calls is not None:
             step("call source", self.calls.stop)
         if self.audio is not None:
-            step("audio", self.audio.close)
+            step("audio", self.audio_input.close)
         if (publisher := self.publisher) is not None:
             step("final minute rollup", self._spool_last_minute)
             step("last call summaries", lambda: self._finish_calls(self.clock.now_ms() + self.call_meter.lag_ms))
@@ -365,20 +365,11 @@ class AgentService:
         s = self.config.audio.speed
         return s if s is not None else self.clock.scale
 
-    def _open_audio(self, first: bool = False) -> None:
-        cfg = self.config.audio
-        try:
-            src = open_source(cfg.source, self.clock, speed=self._speed(), loop=cfg.loop, block_ms=cfg.block_ms,
-                              stop=self._stop)
-            src.open()
-        except AudioError as exc:
-            self._audio_failed(str(exc))
-            return
-        self.audio = src
+    def _audio_opened(self, src: AudioSource, first: bool) -> None:
+        """A source opened: an analyser for it (its rate and channels); ``audio_ok`` after a failure."""
         self.analyzer = self._new_analyzer(self.config.calibration, self.config.intonation)
         was = self.status.audio
         self.status.audio = PartStatus.OK
-        self._audio_backoff_s = AUDIO_RETRY_MIN_S
         if not first and was is PartStatus.ERROR:
             log.info("audio back", extra=kv(source=src.description))
             self._event(EventKind.AUDIO_OK, message=src.description[:200])
@@ -393,12 +384,7 @@ class AgentService:
                                  intonation=intonation.params if intonation.enabled else False)
 
     def _audio_failed(self, reason: str) -> None:
-        if self.audio is not None:
-            self.audio.close()
-            self.audio = None
-        now = self.clock.now_ms()
-        self._audio_retry_at_ms = now + int(self._audio_backoff_s * 1000)
-        self._audio_backoff_s = min(AUDIO_RETRY_MAX_S, self._audio_backoff_s * 2)
+        """The source failed to open or read: the first failure in a row is logged and sent as an event."""
         if self.status.audio is not PartStatus.ERROR:
             self.status.audio = PartStatus.ERROR
             self._audio_error = reason
@@ -406,29 +392,6 @@ class AgentService:
             if self.publisher is not None:
                 self._event(EventKind.AUDIO_ERROR, message=reason[:200])
                 self._update_state()
-
-    def _read_audio(self) -> npt.NDArray[np.float32] | None:
-        """One block, or None when there is none (error, end of file, stopped)."""
-        if self.audio is None:
-            if self.status.audio is PartStatus.ERROR and self.clock.now_ms() >= self._audio_retry_at_ms:
-                self._open_audio()
-            if self.audio is None:
-                self.clock.sleep(IDLE_STEP_S, self._stop)
-                return None
-        if self._audio_ended:
-            self.clock.sleep(IDLE_STEP_S, self._stop)
-            return None
-        assert self.audio is not None
-        try:
-            block = self.audio.read()
-        except AudioError as exc:
-            self._audio_failed(str(exc))
-            return None
-        if block is None:
-            self._audio_ended = True
-            log.info("audio file ended", extra=kv(source=self.audio.description))
-            return None
-        return block if len(block) else None
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -439,7 +402,7 @@ class AgentService:
         configs and posture requests, headset link events, call transitions) is handled before the
         block is analysed.
         """
-        block = self._read_audio()
+        block = self.audio_input.read()
         now_ms = self.clock.now_ms()
         if now_ms < self._last_tick_ms - CLOCK_STEP_BACK_MS:
             self._clock_stepped_back(now_ms)
@@ -490,7 +453,7 @@ class AgentService:
         back_s = round((self._last_tick_ms - now_ms) / 1000, 3)
         log.warning("the clock stepped back", extra=kv(boot=self.boot, by_s=back_s))
         self._next_metrics_ms = min(self._next_metrics_ms, now_ms + int(self.config.agent.metrics_interval_s * 1000))
-        self._audio_retry_at_ms = min(self._audio_retry_at_ms, now_ms + int(self._audio_backoff_s * 1000))
+        self.audio_input.clock_stepped_back(now_ms)
 
     def _measurement_ms(self, now_ms: int, t_s: float) -> int:
         """Clock time of a measurement at stream time ``t_s`` (the block ended at ``now_ms``)."""
