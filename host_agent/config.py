@@ -39,7 +39,10 @@ from urllib.parse import urlsplit
 
 from host_agent import config_checks as check
 from host_agent.errors import ConfigError
-from host_agent.shifts import DAYS, DEFAULT_GRACE_S, ShiftSchedule, Span, overlaps, parse_days, parse_hours
+from host_agent.shifts import (
+    ShiftSchedule,
+    parse_shifts,
+)
 from mqtt_schema import Severity
 from mqtt_schema.broker import uses_tls
 
@@ -235,53 +238,6 @@ class HostConfig:
 # --- loading ----------------------------------------------------------------------------------------
 
 
-_PG_PARAMS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "connect_timeout",
-                        "application_name", "target_session_attrs", "host", "options", "keepalives",
-                        "keepalives_idle"})
-
-
-def _db(value: str, name: str) -> str:
-    """A SQLite file path, or ``postgresql://user:pass@host:port/dbname`` checked here (errors name the
-    field and show the URL without its password)."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    # imported here: host_agent.history imports the alert engine, which imports this module
-    from host_agent.history.url import SCHEMES, is_postgres_url, redact
-
-    if not value.strip():
-        raise ConfigError(f"{name} must be a file path or a postgresql:// URL, not empty", field=name)
-    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
-    if not scheme:
-        return value
-    shown = redact(value)
-    if not is_postgres_url(value):
-        raise ConfigError(f"{name} = {shown!r}: a URL must start with postgresql:// "
-                               f"({', '.join(s + '://' for s in SCHEMES)}); a SQLite database is a file path", field=name)
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"{name} = {shown!r}: the port must be a number from 1 to 65535", field=name) from None
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(query) - _PG_PARAMS)
-    if unknown:
-        raise ConfigError(f"{name} = {shown!r}: unknown parameter {unknown[0]!r} "
-                               f"(known: {', '.join(sorted(_PG_PARAMS))})", field=name)
-    if not parts.hostname and "host" not in query:
-        raise ConfigError(f"{name} = {shown!r} names no server: postgresql://user:pass@host:port/dbname", field=name)
-    if port == 0:
-        raise ConfigError(f"{name} = {shown!r}: the port must be a number from 1 to 65535", field=name)
-    dbname = parts.path.lstrip("/")
-    if not dbname or "/" in dbname:
-        raise ConfigError(f"{name} = {shown!r} names no database: "
-                               "postgresql://user:pass@host:port/dbname", field=name)
-    if parts.fragment:
-        raise ConfigError(f"{name} = {shown!r}: a database URL has no #fragment", field=name)
-    return value
-
-
-
-
 TLS_FILES = ("ca_cert", "client_cert", "client_key")
 """The broker TLS files, named as on the desk (``[mqtt]`` of agent.toml)."""
 TLS_ALIASES = {"tls_ca": "ca_cert", "tls_cert": "client_cert", "tls_key": "client_key"}
@@ -400,7 +356,10 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConf
             raise ConfigError("host.sites must be a list of site ids")
         kw["sites"] = tuple(check.ident(s, f"host.sites[{i}]") for i, s in enumerate(sites))
     if "db" in host:
-        db = _db(check.string(host["db"], "host.db"), "host.db")
+        # imported here: host_agent.history imports the alert engine, which imports this module
+        from host_agent.history.url import check_db
+
+        db = check_db(check.string(host["db"], "host.db"), "host.db")
         if base_dir is not None and db != ":memory:" and "://" not in db and not Path(db).is_absolute():
             db = str(base_dir / db)
         kw["db"] = db
@@ -424,7 +383,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> HostConf
         rules[name] = _rule(name, check.table(t, f"rules.{name}"), DEFAULT_RULES[name])
     kw["rules"] = rules
     if "shifts" in data:
-        kw["shifts"] = _shifts(check.table(data["shifts"], "shifts"), kw.get("sites", ()))
+        kw["shifts"] = parse_shifts(check.table(data["shifts"], "shifts"), kw.get("sites", ()))
     if "receivers" in data:
         kw["webhooks"] = _receivers(check.table(data["receivers"], "receivers"), base_dir)
     return HostConfig(**kw)
@@ -453,99 +412,6 @@ def load_config(path: str | Path) -> HostConfig:
         line = check.line_of(text, exc.field)
         where = f"{p}:{line}" if line is not None else str(p)
         raise ConfigError(f"{where}: {exc}", field=exc.field, line=line) from None
-
-
-# --- shifts -----------------------------------------------------------------------------------------
-
-SHIFT_SETTINGS = {"tz", "severity", "grace_s", "alert_on_offline"}
-"""Keys of ``[shifts]`` (host-wide defaults) and ``[shifts.<site>]`` that are not days."""
-
-
-def _zone(value: object, name: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    tz = check.string(value, name)
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name} {tz!r} is not a known time zone (an IANA name such as "
-                                     "\"Europe/Berlin\" or \"UTC\")", field=name) from None
-    return tz
-
-
-def _shift_settings(t: dict[str, Any], prefix: str, base: dict[str, Any]) -> dict[str, Any]:
-    kw = dict(base)
-    if "tz" in t:
-        kw["tz"] = _zone(t["tz"], prefix + "tz")
-    if "severity" in t:
-        kw["severity"] = check.severity(t["severity"], prefix + "severity")
-    if "grace_s" in t:
-        kw["grace_s"] = check.number(t["grace_s"], prefix + "grace_s", 0, 86400)
-    if "alert_on_offline" in t:
-        kw["alert_on_offline"] = check.boolean(t["alert_on_offline"], prefix + "alert_on_offline")
-    return kw
-
-
-def _shift_site(site: str, t: dict[str, Any], defaults: dict[str, Any]) -> ShiftSchedule:
-    p = f"shifts.{site}."
-    kw = _shift_settings(t, p, defaults)
-    spans: list[Span] = []
-    given: dict[int, str] = {}
-    for key, value in t.items():
-        if key in SHIFT_SETTINGS:
-            continue
-        name = p + key
-        try:
-            days = parse_days(key)
-        except ValueError as exc:
-            raise ConfigError(f"{name} is not a day or a setting: {exc}; settings: "
-                                         f"{', '.join(sorted(SHIFT_SETTINGS))}", field=name) from None
-        hours = value if isinstance(value, list) else [value]
-        if not hours:
-            raise ConfigError(f"{name} must be hours such as \"08:00-17:00\" (or a list of them)", field=name)
-        for i, h in enumerate(hours):
-            field_name = name if not isinstance(value, list) else f"{name}[{i}]"
-            if not isinstance(h, str):
-                raise ConfigError(f"{field_name} must be hours such as \"08:00-17:00\", not {h!r}", field=field_name)
-            try:
-                start, end = parse_hours(h)
-            except ValueError as exc:
-                raise ConfigError(f"{field_name}: {exc}", field=field_name) from None
-            for day in days:
-                spans.append(Span(day, start, end))
-        for day in days:
-            if day in given and given[day] != key:
-                raise ConfigError(f"{name}: {DAYS[day]} "
-                                             f"is also given by {p}{given[day]}: give each day once "
-                                             "(a list of hours for several spans)", field=name)
-            given[day] = key
-    if not spans:
-        raise ConfigError(f"shifts.{site} has no hours: add e.g. mon-fri = \"08:00-17:00\"", field=p.rstrip("."))
-    clash = overlaps(spans)
-    if clash is not None:
-        a, b = clash
-        raise ConfigError(f"shifts.{site}: {a.label()} and {b.label()} overlap", field=p.rstrip("."))
-    spans.sort(key=lambda s: (s.day, s.start_min))
-    return ShiftSchedule(site=site, spans=tuple(spans), **kw)
-
-
-def _shifts(t: dict[str, Any], sites: tuple[str, ...]) -> dict[str, ShiftSchedule]:
-    """``[shifts]``: host-wide ``tz``/``severity``/``grace_s``/``alert_on_offline``, then a table per site."""
-    defaults = _shift_settings(t, "shifts.", {"tz": "UTC", "severity": None, "grace_s": DEFAULT_GRACE_S,
-                                               "alert_on_offline": True})
-    out: dict[str, ShiftSchedule] = {}
-    for key, value in t.items():
-        if key in SHIFT_SETTINGS and not isinstance(value, dict):
-            continue
-        if not isinstance(value, dict):
-            raise ConfigError(f"shifts.{key} must be a site table ([shifts.{key}]) or one of "
-                                                     f"{', '.join(sorted(SHIFT_SETTINGS))}, not {value!r}", field=f"shifts.{key}")
-        site = check.ident(key, f"shifts.{key}")
-        if sites and site not in sites:
-            raise ConfigError(f"shifts.{key}: site {site!r} is not in host.sites "
-                                                     f"({', '.join(sites)})", field=f"shifts.{key}")
-        out[site] = _shift_site(site, value, defaults)
-    return out
 
 
 # --- receivers --------------------------------------------------------------------------------------

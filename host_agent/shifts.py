@@ -23,8 +23,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from host_agent import config_checks as check
+from host_agent.errors import ConfigError
 from mqtt_schema import Severity
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -187,3 +190,96 @@ def overlaps(spans: list[Span]) -> tuple[Span, Span] | None:
         if reach is None or end > reach[0]:
             reach = (end, s)
     return None
+
+
+# --- reading [shifts] of host.toml (host_agent.config.parse_config) -----------------------------------------------------------------------------------------
+
+SHIFT_SETTINGS = {"tz", "severity", "grace_s", "alert_on_offline"}
+"""Keys of ``[shifts]`` (host-wide defaults) and ``[shifts.<site>]`` that are not days."""
+
+
+def _zone(value: object, name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = check.string(value, name)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} {tz!r} is not a known time zone (an IANA name such as "
+                                     "\"Europe/Berlin\" or \"UTC\")", field=name) from None
+    return tz
+
+
+def _shift_settings(t: dict[str, Any], prefix: str, base: dict[str, Any]) -> dict[str, Any]:
+    kw = dict(base)
+    if "tz" in t:
+        kw["tz"] = _zone(t["tz"], prefix + "tz")
+    if "severity" in t:
+        kw["severity"] = check.severity(t["severity"], prefix + "severity")
+    if "grace_s" in t:
+        kw["grace_s"] = check.number(t["grace_s"], prefix + "grace_s", 0, 86400)
+    if "alert_on_offline" in t:
+        kw["alert_on_offline"] = check.boolean(t["alert_on_offline"], prefix + "alert_on_offline")
+    return kw
+
+
+def _shift_site(site: str, t: dict[str, Any], defaults: dict[str, Any]) -> ShiftSchedule:
+    p = f"shifts.{site}."
+    kw = _shift_settings(t, p, defaults)
+    spans: list[Span] = []
+    given: dict[int, str] = {}
+    for key, value in t.items():
+        if key in SHIFT_SETTINGS:
+            continue
+        name = p + key
+        try:
+            days = parse_days(key)
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a day or a setting: {exc}; settings: "
+                                         f"{', '.join(sorted(SHIFT_SETTINGS))}", field=name) from None
+        hours = value if isinstance(value, list) else [value]
+        if not hours:
+            raise ConfigError(f"{name} must be hours such as \"08:00-17:00\" (or a list of them)", field=name)
+        for i, h in enumerate(hours):
+            field_name = name if not isinstance(value, list) else f"{name}[{i}]"
+            if not isinstance(h, str):
+                raise ConfigError(f"{field_name} must be hours such as \"08:00-17:00\", not {h!r}", field=field_name)
+            try:
+                start, end = parse_hours(h)
+            except ValueError as exc:
+                raise ConfigError(f"{field_name}: {exc}", field=field_name) from None
+            for day in days:
+                spans.append(Span(day, start, end))
+        for day in days:
+            if day in given and given[day] != key:
+                raise ConfigError(f"{name}: {DAYS[day]} "
+                                             f"is also given by {p}{given[day]}: give each day once "
+                                             "(a list of hours for several spans)", field=name)
+            given[day] = key
+    if not spans:
+        raise ConfigError(f"shifts.{site} has no hours: add e.g. mon-fri = \"08:00-17:00\"", field=p.rstrip("."))
+    clash = overlaps(spans)
+    if clash is not None:
+        a, b = clash
+        raise ConfigError(f"shifts.{site}: {a.label()} and {b.label()} overlap", field=p.rstrip("."))
+    spans.sort(key=lambda s: (s.day, s.start_min))
+    return ShiftSchedule(site=site, spans=tuple(spans), **kw)
+
+
+def parse_shifts(t: dict[str, Any], sites: tuple[str, ...]) -> dict[str, ShiftSchedule]:
+    """``[shifts]``: host-wide ``tz``/``severity``/``grace_s``/``alert_on_offline``, then a table per site."""
+    defaults = _shift_settings(t, "shifts.", {"tz": "UTC", "severity": None, "grace_s": DEFAULT_GRACE_S,
+                                               "alert_on_offline": True})
+    out: dict[str, ShiftSchedule] = {}
+    for key, value in t.items():
+        if key in SHIFT_SETTINGS and not isinstance(value, dict):
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"shifts.{key} must be a site table ([shifts.{key}]) or one of "
+                                                     f"{', '.join(sorted(SHIFT_SETTINGS))}, not {value!r}", field=f"shifts.{key}")
+        site = check.ident(key, f"shifts.{key}")
+        if sites and site not in sites:
+            raise ConfigError(f"shifts.{key}: site {site!r} is not in host.sites "
+                                                     f"({', '.join(sites)})", field=f"shifts.{key}")
+        out[site] = _shift_site(site, value, defaults)
+    return out
