@@ -35,7 +35,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -243,40 +242,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-# --- where a key is in the file ------------------------------------------------------------------
-
-_HEADER_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
-
-
-class LineIndex:
-    """Maps ``table.key`` (and ``table``) to its 1-based line in a TOML text (best effort)."""
-
-    def __init__(self, text: str = "") -> None:
-        self.lines: dict[str, int] = {}
-        table = ""
-        for i, line in enumerate(text.splitlines(), 1):
-            m = _HEADER_RE.match(line)
-            if m and not line.lstrip().startswith("[["):
-                table = m.group(1).replace('"', "").replace(" ", "")
-                self.lines.setdefault(table, i)
-                continue
-            m = _KEY_RE.match(line)
-            if m:
-                key = m.group(1).strip("\"'")
-                self.lines.setdefault(f"{table}.{key}" if table else key, i)
-
-    def line_of(self, dotted: str) -> int | None:
-        """The line of ``dotted`` or of its longest prefix that is in the file."""
-        parts = dotted.split(".")
-        for n in range(len(parts), 0, -1):
-            line = self.lines.get(".".join(parts[:n]))
-            if line is not None:
-                return line
-        return None
-
-
-def _located(exc: ConfigError, source: str, index: LineIndex | None, overrides: Mapping[str, str]) -> ConfigError:
+def _located(exc: ConfigError, source: str, index: check.LineIndex | None, overrides: Mapping[str, str]) -> ConfigError:
     """``exc`` with where it comes from: the command-line flag that set its field, or the file and line."""
     msg, dotted = str(exc), exc.field or ""
     if dotted in overrides:
@@ -488,7 +454,7 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
     Raises :class:`ConfigError` naming the field and the line (or the flag).
     """
     tables: dict[str, Any] = {}
-    index: LineIndex | None = None
+    index: check.LineIndex | None = None
     base_dir: Path | None = None
     source = "command line"
     if path is not None:
@@ -506,7 +472,7 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
         except RecursionError:
             raise ConfigError(f"{p}: not valid TOML: arrays or tables nested too deeply") from None
-        index = LineIndex(text)
+        index = check.LineIndex(text)
         base_dir = p.resolve().parent
     flags: dict[str, str] = {}
     for dotted, value in (overrides or {}).items():

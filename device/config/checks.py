@@ -6,13 +6,15 @@ integers in a range, booleans, strings, choices, paths. Used by :mod:`device.con
 Each raises :class:`device.errors.ConfigError` with ``field`` set to the dotted name of the setting
 (``posture.forward_deg``) and a message that starts with it (``posture.forward_deg: must be a number in
 1..60 deg, got 'x'``); :func:`device.config.agent.load_config` adds the file and line from ``field``.
-TLS to the broker is on by the contract's rule, :func:`mqtt_schema.broker.uses_tls` (the host's too).
+Where a key is in the file: :class:`LineIndex`. TLS to the broker is on by the contract's rule,
+:func:`mqtt_schema.broker.uses_tls` (the host's too).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,36 @@ def path(text: str, base_dir: Path | None, where: str = "path") -> Path:
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
     return p
+
+
+# --- where a key is in the file ------------------------------------------------------------------
+
+_HEADER_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+
+class LineIndex:
+    """Maps ``table.key`` (and ``table``) to its 1-based line in a TOML text (best effort)."""
+
+    def __init__(self, text: str = "") -> None:
+        self.lines: dict[str, int] = {}
+        table = ""
+        for i, line in enumerate(text.splitlines(), 1):
+            m = _HEADER_RE.match(line)
+            if m and not line.lstrip().startswith("[["):
+                table = m.group(1).replace('"', "").replace(" ", "")
+                self.lines.setdefault(table, i)
+                continue
+            m = _KEY_RE.match(line)
+            if m:
+                key = m.group(1).strip("\"'")
+                self.lines.setdefault(f"{table}.{key}" if table else key, i)
+
+    def line_of(self, dotted: str) -> int | None:
+        """The line of ``dotted`` or of its longest prefix that is in the file."""
+        parts = dotted.split(".")
+        for n in range(len(parts), 0, -1):
+            line = self.lines.get(".".join(parts[:n]))
+            if line is not None:
+                return line
+        return None
