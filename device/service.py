@@ -45,7 +45,6 @@ or ``minute``) with its boot and seq: the record of what is durable that the fau
 
 from __future__ import annotations
 
-import collections
 import importlib.metadata
 import logging
 import math
@@ -71,7 +70,8 @@ from device.dsp import HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.errors import AgentError, ConfigError, ShutdownError
 from device.inputs.audio_input import AudioInput
 from device.inputs.audio_sources import AudioSource
-from device.inputs.headset_client import HeadsetClient, LinkEvent
+from device.inputs.headset_client import HeadsetClient
+from device.inputs.headset_state import HeadsetState
 from device.inputs.posture import PostureError, PostureTracker
 from device.inputs.posture_store import PostureStoreError, load_pose, save_pose
 from device.logs import kv
@@ -98,10 +98,6 @@ log = logging.getLogger("device.agent")
 
 CLOCK_STEP_BACK_MS = 2000
 """A clock that reads this much less than at the previous loop pass was stepped back."""
-POSE_WINDOW_S = 1.0
-"""Clock seconds of IMU frames a posture calibration averages."""
-IMU_FRESH_S = 1.5
-"""Wall seconds after which the last IMU frame no longer counts (posture unknown)."""
 HEADSET_LED_FULL = 64
 """The headset LED's level (0..255) for a full-intensity cue colour: a quarter, it sits next to an eye."""
 
@@ -172,7 +168,7 @@ class AgentService:
         self.spool: Spool | None = None
         self.publisher: DeskPublisher | None = None
         self.leds: LedPanel | None = None
-        self.headset: HeadsetClient | None = None
+        self.headset_state = HeadsetState(config.headset.port is not None, monotonic)
         self.audio_input = AudioInput(config.audio, clock, speed=self._speed, stop=self._stop,
                                       on_open=self._audio_opened, on_fail=self._audio_failed)
         self.analyzer: StreamingAnalyzer | None = None
@@ -193,10 +189,6 @@ class AgentService:
         """Clock time of the previous pass (a clock that steps back from it is noticed)."""
         self._last_rollup_ms = 0
         self._last_cue_s: float | None = None
-        self._headset_led_rgb: tuple[int, int, int] | None = None
-        """The colour last sent to the headset LED; None: none since the link (re)connected."""
-        self._reported_worn: bool | None = None
-        self._frames: collections.deque[tuple[int, float, float]] = collections.deque()
         self._pose_mtime: float | None = None
         self._started = False
 
@@ -210,6 +202,11 @@ class AgentService:
     def audio(self) -> AudioSource | None:
         """The open audio source (None before start, and while it is failing)."""
         return self.audio_input.source
+
+    @property
+    def headset(self) -> HeadsetClient | None:
+        """The headset link (None without ``headset.port``, and before start)."""
+        return self.headset_state.client
 
     def stop(self) -> None:
         """Ask the loop to end (thread- and signal-safe)."""
@@ -273,7 +270,8 @@ class AgentService:
         if self.status.audio is PartStatus.ERROR:  # failed before the publisher existed
             self._event(EventKind.AUDIO_ERROR, message=self._audio_error[:200])
         if cfg.headset.port is not None:
-            self.headset = HeadsetClient(cfg.headset.port, cfg.headset.baud, monotonic=self.monotonic).start()
+            self.headset_state.client = HeadsetClient(cfg.headset.port, cfg.headset.baud,
+                                                      monotonic=self.monotonic).start()
         self.calls.start()
         now = self.clock.now_ms()
         self._next_metrics_ms = now + int(cfg.agent.metrics_interval_s * 1000)
@@ -407,9 +405,9 @@ class AgentService:
         if now_ms < self._last_tick_ms - CLOCK_STEP_BACK_MS:
             self._clock_stepped_back(now_ms)
         self._handle_inbox()
-        self._handle_link()
+        self.headset_state.handle_events(self.status, self._event, self._update_state)
         self._handle_calls()
-        worn, pitch, roll = self._headset_now(now_ms)
+        worn, pitch, roll = self.headset_state.now(now_ms)
         measurements = self._analyze(block, worn)
         posture = self._posture(now_ms, pitch, worn)
         self._apply_measurements(now_ms, measurements, posture, worn)
@@ -551,70 +549,13 @@ class AgentService:
         active = self.cues.active
         top = self.cues.top
         self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active, monotone=self.monotone.on)
-        if self.headset is not None and self.config.headset.forward_led:
-            rgb = headset_rgb(top)
-            if rgb != self._headset_led_rgb and self.headset.connected:
-                self.headset.set_led(rgb)
-                self._headset_led_rgb = rgb
+        if self.config.headset.forward_led:
+            self.headset_state.show(headset_rgb(top))
 
     # --- headset ----------------------------------------------------------------------------------
 
     def _headset_status(self) -> PartStatus:
-        if self.config.headset.port is None:
-            return PartStatus.NONE
-        if self.headset is not None and self.headset.connected:
-            return PartStatus.OK
-        return PartStatus.ERROR
-
-    def _headset_now(self, now_ms: int) -> tuple[bool | None, float | None, float | None]:
-        if self.headset is None:
-            return None, None, None
-        snap = self.headset.snapshot()
-        if not snap.connected:
-            self._frames.clear()
-            return None, None, None
-        imu = snap.imu
-        if imu is None or self.monotonic() - imu.at_s > IMU_FRESH_S:
-            return snap.worn, None, None
-        if not self._frames or self._frames[-1][1:] != (imu.pitch_deg, imu.roll_deg) or now_ms - self._frames[-1][0] > 50:
-            self._frames.append((now_ms, imu.pitch_deg, imu.roll_deg))
-        while self._frames and now_ms - self._frames[0][0] > POSE_WINDOW_S * 1000:
-            self._frames.popleft()
-        return snap.worn, imu.pitch_deg, imu.roll_deg
-
-    def _handle_link(self) -> None:
-        if self.headset is None:
-            return
-        for ev in self.headset.events():
-            self._link_event(ev)
-
-    def _link_event(self, ev: LinkEvent) -> None:
-        if ev.kind == "connected":
-            self.status.headset = PartStatus.OK
-            self._headset_led_rgb = None  # the headset LED is sent its colour again
-            snap = self.headset.snapshot() if self.headset is not None else None
-            hello = snap.hello if snap is not None else None
-            self._event(EventKind.HEADSET_CONNECTED,
-                        message=f"headset {hello.headset_id if hello else '?'} firmware {hello.firmware if hello else '?'}")
-            self._update_state()
-        elif ev.kind == "hello":
-            fw, hid = ev.data.get("firmware"), ev.data.get("headset_id")
-            if fw != self.status.firmware or hid != self.status.headset_id:
-                self.status.firmware, self.status.headset_id = fw, hid
-                self._update_state()
-        elif ev.kind == "disconnected":
-            self.status.headset = PartStatus.ERROR
-            self._event(EventKind.HEADSET_DISCONNECTED, message=str(ev.data.get("reason", ""))[:200])
-            self._update_state()
-        elif ev.kind == "wear":
-            on = bool(ev.data.get("on"))
-            if on != self._reported_worn:
-                self._reported_worn = on
-                self._event(EventKind.WORN if on else EventKind.DOFFED)
-        elif ev.kind == "log":
-            log.info("headset says", extra=kv(msg=str(ev.data.get("msg", ""))[:120]))
-        elif ev.kind == "ack" and not ev.data.get("ok", True):
-            log.info("headset refused a command", extra=kv(err=str(ev.data.get("err", ""))[:120]))
+        return self.headset_state.part_status()
 
     # --- remote config, calibration ---------------------------------------------------------------
 
@@ -654,7 +595,7 @@ class AgentService:
     def _calibrate_posture(self, source: str) -> bool:
         worn = self.status.worn
         hid = self.status.headset_id
-        samples = [(p, r) for _, p, r in self._frames]
+        samples = self.headset_state.samples()
         try:
             pose = self.tracker.calibrate(samples, worn, now_ms=self.clock.now_ms(), headset_id=hid, source=source)
             save_pose(self.state_dir, pose)
