@@ -309,3 +309,182 @@ def test_rings_and_greeting_latency_from_two_real_baresips_fire_the_host_rules(
     for log in (tmp_path / "agent.log", tmp_path / "host.log"):
         assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
     print("\n" + "\n".join(lines) + f"\nalerts: {sorted(fired)}; wall time {time.monotonic() - started:.1f} s")
+
+
+# --- silent calls: the far end recorded by the desk's baresip (sndfile) -----------------------------------
+
+PROMPT_S = 1.6
+"""Length of each prompt the agent gives on the silent call (s of the speech file)."""
+WAIT_S = 2.5
+"""The agent's planned wait after each prompt on the silent call (s): the norm asks for 2 s."""
+
+
+@dataclass
+class RecordingDeskPhone(DeskPhone):
+    """The desk's baresip with ``sndfile`` recording every call to ``rec/`` (what the agent measures)."""
+
+    @property
+    def rec(self) -> Path:
+        return self.workdir / "rec"
+
+    def write_config(self) -> None:
+        super().write_config()
+        self.rec.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "config"
+        conf.write_text(conf.read_text() + f"module sndfile.so\nsnd_path {self.rec}\n")
+
+
+@dataclass
+class TalkingCustomer(Baresip):
+    """A customer whose baresip plays ``voice`` (a mono 8 kHz WAV, baresip's PCMU rate) into every call."""
+
+    voice: Path | None = None
+
+    def write_config(self) -> None:
+        super().write_config()
+        assert self.voice is not None
+        conf = self.workdir / "config"
+        conf.write_text(conf.read_text().replace(f"aufile,{self.workdir / 'tone.wav'}", f"aufile,{self.voice}"))
+
+
+def customer_voice(path: Path, lead_s: float) -> tuple[Path, float]:
+    """The customer's line: quiet line noise (-60 dBov) with an espeak-ng English sentence ``lead_s`` into
+    the call, 60 s long (baresip 1.0.0 hangs up when its aufile ends); returns the path and the speech
+    seconds of the sentence by the analyser's definition."""
+    from scipy.signal import resample_poly
+
+    from tests.device.room_corpus import CUSTOMER_LINES, own_speech_truth_s, speak
+
+    voice, text = CUSTOMER_LINES[0]
+    x16 = speak(text, voice)
+    x = resample_poly(x16, 1, 2)
+    out = np.random.default_rng(5).normal(0, 1e-3, 60 * 8000)
+    i = int(lead_s * 8000)
+    out[i:i + x.size] += x
+    sf.write(path, np.clip(out, -1, 1), 8000, subtype="PCM_16")
+    return path, own_speech_truth_s(x16)
+
+
+def active_span_s(x: np.ndarray, sr: int, below_peak_db: float = 40.0) -> tuple[float, float]:
+    """(first, end) seconds of the 10 ms hops of ``x`` within ``below_peak_db`` of its loudest hop."""
+    hop = sr // 100
+    n = x.size // hop
+    lv = 10 * np.log10(np.mean(x[:n * hop].reshape(n, hop) ** 2, axis=1) + 1e-20)
+    on = np.flatnonzero(lv > lv.max() - below_peak_db)
+    return on[0] / 100, (on[-1] + 1) / 100
+
+
+@pytest.fixture
+def recording_phones(tmp_path: Path) -> Iterator[tuple[RecordingDeskPhone, Baresip, TalkingCustomer]]:
+    voice, _ = customer_voice(tmp_path / "customer-voice.wav", 1.0)
+    desk = RecordingDeskPhone(tmp_path / "desk-phone", "desk")
+    silent = Baresip(tmp_path / "silent-customer", "silent")  # its aufile: 60 s of digital silence
+    talking = TalkingCustomer(tmp_path / "talking-customer", "talking", voice=voice)
+    try:
+        for b in (desk, silent, talking):
+            b.start()
+        yield desk, silent, talking
+    finally:
+        for b in (talking, silent, desk):
+            b.stop()
+
+
+def test_silent_call_from_the_far_end_recorded_by_baresip(
+        tmp_path: Path, mosquitto: Mosquitto,
+        recording_phones: tuple[RecordingDeskPhone, Baresip, TalkingCustomer]) -> None:
+    """Call 1: the customer's line is silent; the agent prompts, waits 2.5 s, prompts again, waits 2.5 s and
+    hangs up (the norm). Call 2: the customer speaks. The desk's baresip records both far ends (sndfile),
+    the agent measures them at the close and deletes the recordings."""
+    started = time.monotonic()
+    desk_phone, silent_phone, talking_phone = recording_phones
+    _, far_truth_s = customer_voice(tmp_path / "truth.wav", 1.0)
+    # the agent's speech file: two prompts on call 1, a greeting on call 2
+    speech, sr = sf.read(two_channel_speech(tmp_path / "own.wav", seconds=4.0), dtype="float32")
+    prompt = speech[:int(PROMPT_S * sr)]
+    lead, end = active_span_s(prompt[:, 0].astype(np.float64), sr)
+    p1 = FIRST_SPEECH_S
+    p2 = p1 + PROMPT_S + WAIT_S
+    hangup_1 = p2 + PROMPT_S + WAIT_S  # file time of the desk's hang-up
+    greet_2 = hangup_1 + 3.0
+    rng = np.random.default_rng(11)
+    own = rng.normal(0, 1e-3, (int((greet_2 + 12.0) * sr), 2)).astype(np.float32)
+    for at in (p1, p2, greet_2):
+        own[int(at * sr):int(at * sr) + len(prompt)] = prompt
+    audio = tmp_path / "agent-speech.wav"
+    sf.write(audio, own, sr, subtype="PCM_16")
+    # the true waits after each prompt's last word (file seconds)
+    true_waits = [(p2 + lead) - (p1 + end), hangup_1 - (p2 + end)]
+
+    agent_toml = tmp_path / "agent.toml"
+    agent_toml.write_text(
+        f'[desk]\nsite = "{SITE}"\ndesk = "{DESK}"\n[mqtt]\nurl = "{mosquitto.url}"\n'
+        f'[calls]\nsource = "baresip:127.0.0.1:{desk_phone.ctrl_port}"\nring_on_s = {RING_ON_S}\n'
+        f'ring_off_s = {RING_OFF_S}\nfar_end_dir = "{desk_phone.rec}"\n', encoding="utf-8")
+    cap = Capture(mosquitto.port, SITE, client_id="baresip-silent-capture")
+    agent: Proc | None = None
+    silent = BaresipClient("127.0.0.1", silent_phone.ctrl_port, clock=WallClock()).start()
+    talking = BaresipClient("127.0.0.1", talking_phone.ctrl_port, clock=WallClock()).start()
+    try:
+        agent = Proc(["device.cli", "run", "--config", str(agent_toml), "--audio", f"file:{audio}",
+                      "--headset", "none", "--mock-gpio", "--state-dir", str(tmp_path / "state"),
+                      "--log-format", "json"], tmp_path / "agent.log")
+        assert silent.wait_connected(10) and talking.wait_connected(10), "customers' ctrl_tcp"
+        started_rec = wait_for(lambda: agent is not None and agent.alive() and next(
+            (r for r in log_lines(agent.log) if r.get("msg") == "agent started"), None), 30, "agent started")
+        file_t0 = _epoch_s(started_rec["ts"])
+        wait_for(lambda: cap.of(Metrics, lambda m: m.desk == DESK and m.call is CallStatus.IDLE), 20,
+                 "agent metrics with an idle call state (ctrl_tcp and broker up)")
+        answer_1 = p1 - 1.0  # the first prompt 1 s after the answer
+        assert time.time() < file_t0 + answer_1 - PERIOD_S, "the agent took too long to come up"
+
+        # call 1: the silent customer; answered in the first ring; the desk hangs up after the second wait
+        sleep_until(file_t0 + answer_1 - PERIOD_S / 2)
+        silent.dial(desk_phone.uri)
+        sleep_until(file_t0 + answer_1)
+        desk_phone.console("/accept")
+        wait_for(lambda: silent.current().phase is CallPhase.ESTABLISHED, 5, "call 1: connected")
+        sleep_until(file_t0 + hangup_1)
+        desk_phone.console("/hangup")
+        wait_for(functools.partial(summaries, cap, 1), 15, "call 1: summary on the broker")
+        # call 2: the talking customer (1 s into the call), the agent greets 1 s after the answer
+        answer_2 = greet_2 - 1.0
+        sleep_until(file_t0 + answer_2 - PERIOD_S / 2)
+        talking.dial(desk_phone.uri)
+        sleep_until(file_t0 + answer_2)
+        desk_phone.console("/accept")
+        wait_for(lambda: talking.current().phase is CallPhase.ESTABLISHED, 5, "call 2: connected")
+        sleep_until(file_t0 + answer_2 + 6.0)
+        talking.hangup()
+        wait_for(functools.partial(summaries, cap, 2), 15, "call 2: summary on the broker")
+    finally:
+        silent.stop()
+        talking.stop()
+        rc_agent = agent.stop() if agent is not None else None
+        cap.close()
+
+    c1, c2 = sorted(cap.of(Call, lambda c: c.desk == DESK), key=lambda c: c.start_ts)
+    log_text = (tmp_path / "agent.log").read_text(errors="replace")
+    assert rc_agent == 0 and "Traceback" not in log_text, log_text[-3000:]
+    # call 1: a silent line, handled by the norm
+    assert c1.silent_call is True, (c1, log_text[-2000:])
+    assert c1.far_talk_s is not None and c1.far_talk_s < 0.5
+    assert c1.silent_prompts == 2 and c1.silent_call_ok is True, c1
+    assert c1.silent_min_wait_s is not None and min(true_waits) - 0.45 <= c1.silent_min_wait_s <= min(true_waits) + 0.3, \
+        (c1.silent_min_wait_s, true_waits)
+    assert c1.longest_mutual_silence_s is not None and \
+        min(true_waits) - 0.45 <= c1.longest_mutual_silence_s <= max(true_waits) + 0.3, (c1.longest_mutual_silence_s, true_waits)
+    # call 2: the customer spoke
+    assert c2.silent_call is False and c2.silent_prompts is None and c2.silent_call_ok is None, c2
+    assert c2.far_talk_s is not None and 0.6 * far_truth_s <= c2.far_talk_s <= far_truth_s + 0.6, (c2.far_talk_s, far_truth_s)
+    assert c2.longest_mutual_silence_s is not None
+    # the recordings were measured and deleted (keep_far_end_audio = false): nothing piles up
+    measured = [r for r in log_lines(tmp_path / "agent.log") if r.get("msg") == "far end measured"]
+    assert len(measured) == 2, measured
+    assert not list(desk_phone.rec.glob("dump-*.wav")), list(desk_phone.rec.iterdir())
+    print(f"\ncall 1 (silent line): silent_call {c1.silent_call}, far_talk_s {c1.far_talk_s}, prompts {c1.silent_prompts}, "
+          f"shortest wait {c1.silent_min_wait_s} s (true {min(true_waits):.2f}), longest mutual silence "
+          f"{c1.longest_mutual_silence_s} s, silent_call_ok {c1.silent_call_ok}; talk_s {c1.talk_s}"
+          f"\ncall 2 (customer speaks): silent_call {c2.silent_call}, far_talk_s {c2.far_talk_s} (truth {far_truth_s:.2f}), "
+          f"longest mutual silence {c2.longest_mutual_silence_s} s; talk_s {c2.talk_s}"
+          f"\nfar-end recordings: {[(r.get('file'), r.get('duration_s'), r.get('speech_s')) for r in measured]}"
+          f"\nwall time {time.monotonic() - started:.1f} s")
