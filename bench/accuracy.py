@@ -24,6 +24,7 @@ set's manifest values); ``synthetic`` syllable counts on the held-out synthetic 
 ``tests/device/dsp/mandarin_corpus.py`` (Mandarin, English, Cantonese; MAPE per clip); ``real``
 syllables of the real clips in ``tests/data/real-speech`` through the whole analyser; ``dev``
 syllables and speech time of a real development set (``--dev-dir``; fixed tune/report halves);
+``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
@@ -78,7 +79,7 @@ from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "dev", "vad", "rooms", "robust", "pitch")
+ROWS = ("p56", "synthetic", "real", "dev", "devnoise", "vad", "rooms", "robust", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -867,9 +868,85 @@ def row_pitch(ctx: Context) -> Section:
     return sec
 
 
+NOISE_SNR_DB = (20.0, 10.0, 5.0)
+"""SNRs of the noisy dev-set row: noise power against the clip's P.56 active speech level."""
+
+
+def _noisy_copy(ctx: Context, clip: RealClip, kind: str, snr_db: float, rng: np.random.Generator,
+                babble: FloatArray) -> tuple[Path, FloatArray, int]:
+    """Channel 0 of ``clip`` plus ``kind`` noise (pink: stationary; babble: 8 espeak-ng talkers) at
+    ``snr_db`` below its P.56 active level; written as a float WAV for the analyser."""
+    x, fs = ctx.audio(clip.path, clip.raw_rate_hz)
+    if kind == "pink":
+        noise = mc._pink(x.size, rng)
+    else:
+        bed = babble if fs == 16000 else resample_poly(babble, fs, 16000)
+        start = int(rng.integers(0, bed.size - x.size)) if bed.size > x.size else 0
+        noise = np.resize(bed[start:], x.size)
+    res = p56_level(x, fs)
+    if res is None:
+        raise BenchError(f"{clip.id}: no active speech for P.56, so no SNR to add noise at")
+    level = res.level_dbov
+    noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
+    y = x + noise * 10.0 ** ((level - snr_db - noise_db) / 20.0)
+    out = ctx.tmp / f"{clip.id}.{kind}{snr_db:g}.wav"
+    sf.write(str(out), y, fs, subtype="FLOAT")
+    return out, y, fs
+
+
+def row_devnoise(ctx: Context) -> Section:
+    """Syllables of the real dev set (without the overlap clip) with pink noise and babble added at
+    20, 10 and 5 dB SNR: how the count holds in a noisy room, beside the peer on the same audio."""
+    sec = Section("devnoise")
+    clips = [c for c in ctx.dev() if c.id not in OVERLAP_IDS]
+    if not clips:
+        sec.notes.append("Noisy dev-set rows skipped: no --dev-dir given.")
+        return sec
+    rng = np.random.default_rng(5)
+    babble = mc.babble_bed(rng, 30.0)
+    rows: list[list[str]] = []
+    data: list[dict[str, Any]] = []
+    for kind in ("pink", "babble"):
+        for snr in NOISE_SNR_DB:
+            ctx.progress.step(f"dev set + {kind} noise at {snr:g} dB SNR ({len(clips)} clips)")
+            ours_err = peer_err = truth = 0
+            per: list[str] = []
+            for i, c in enumerate(clips):
+                ctx.progress.item(i + 1, len(clips), c.id)
+                assert c.syllables is not None
+                path, y, fs = _noisy_copy(ctx, c, kind, snr, rng, babble)
+                n = int(analyze_file(path)["syllables"])
+                peer = de_jong_wempe(y, fs) if ctx.peer else None
+                ours_err += abs(n - c.syllables)
+                peer_err += abs(peer - c.syllables) if peer is not None else 0
+                truth += c.syllables
+                per.append(f"{n - c.syllables:+d}" + (f"/{peer - c.syllables:+d}" if peer is not None else ""))
+            ctx.progress.done()
+            ours_pct, peer_pct = ours_err / truth, (peer_err / truth if ctx.peer else None)
+            rows.append([kind, f"{snr:g}", pct(ours_pct), pct(peer_pct), " ".join(per)])
+            data.append({"noise": kind, "snr_db": snr, "clips": len(clips), "truth": truth,
+                         "total_error_ours": ours_pct, "total_error_peer": peer_pct})
+    for kind in ("pink", "babble"):
+        sub = [d for d in data if d["noise"] == kind]
+        ours_s = " / ".join(pct(float(d["total_error_ours"])) for d in sub)
+        peer_s = " / ".join(pct(float(d["total_error_peer"])) for d in sub) if ctx.peer else ""
+        sec.lines.append(Line(
+            "syllable count, whole analyser, in noise",
+            f"dev set without {', '.join(OVERLAP_IDS)} ({len(clips)} real clips) + {kind} noise "
+            f"({'stationary' if kind == 'pink' else '8 espeak-ng talkers'}) at SNR "
+            + "/".join(f"{d['snr_db']:g}" for d in sub) + " dB (vs P.56 level)",
+            "total error " + ours_s,
+            f"total error {peer_s} (dJW)" if ctx.peer else "-",
+            "≤ 8 % and below the peer", {"noise": kind, "by_snr": sub}))
+    sec.details.append(Detail(
+        "Dev set + noise (total error = sum |count - truth| / sum truth; per clip: ours/peer minus truth, clips "
+        "sorted by id)", ["noise", "SNR dB", "ours", "peer", "per clip"], rows, data=data))
+    return sec
+
+
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "dev": row_dev, "vad": row_vad,
-    "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch,
+    "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch, "devnoise": row_devnoise,
 }
 
 

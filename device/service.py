@@ -18,7 +18,8 @@ One loop on the injected clock (:mod:`device.clock`) is a pipeline, one pass per
    every measurement's (time, speaking) go to a :class:`~device.calls.measures.CallMeter`; when a call
    has closed and the speech stream has caught up with the hang-up, its ``call`` summary (with the
    call's level, rate and intonation, :mod:`device.outputs.call_summary`) is spooled like an event. The live
-   call state goes into metrics;
+   call state goes into metrics. With ``calls.far_end_dir`` (baresip), each closed call's far-end
+   recording is measured in the background (:mod:`device.calls.far_end`) and its summary waits for it;
 9. with ``intonation.enabled``, the analyser measures the F0 spread of own speech; the monotone cue
    (:class:`device.outputs.cues.MonotoneCue`) follows its decision on its own LED, and is published in the
    ``monotone`` fields of metrics and minute rollups (not as a cue event: see :mod:`device.outputs.cues`).
@@ -61,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device.boot_counter import next_boot
-from device.calls import CallMeter, CallPhase, CallSource, MqttCallSource
+from device.calls import CallMeter, CallPhase, CallSource, FarEndMeter, MqttCallSource
 from device.calls import open_source as open_call_source
 from device.clock import Clock
 from device.config.agent import AgentConfig, IntonationSettings
@@ -181,6 +182,8 @@ class AgentService:
         self.tracker = PostureTracker(config.posture)
         self.call_meter = CallMeter(cadence=config.calls.cadence, norms=config.calls.norms)
         self.call_audio = CallAudio(config.intonation.params)
+        self.far_end = (FarEndMeter(Path(config.calls.far_end_dir), keep=config.calls.keep_far_end_audio, clock=clock)
+                        if config.calls.far_end_dir else None)
         self.monotone = MonotoneCue(config.cues.min_on_s)
         self._audio_error = ""
         self._interval = _Interval()
@@ -330,7 +333,8 @@ class AgentService:
             step("audio", self.audio_input.close)
         if (publisher := self.publisher) is not None:
             step("final minute rollup", self._spool_last_minute)
-            step("last call summaries", lambda: self._finish_calls(self.clock.now_ms() + self.call_meter.lag_ms))
+            step("last call summaries", lambda: self._finish_calls(self.clock.now_ms() + self.call_meter.lag_ms,
+                                                                   final=True))
             step("spool flush", lambda: self._flush_spool(timeout_s / 2))
             step("publisher stop", lambda: publisher.stop(timeout_s / 2))
         if self.leds is not None:
@@ -507,10 +511,19 @@ class AgentService:
         for state in self.calls.events():
             self.call_meter.call(state)
             self.call_audio.call(state)
+            if self.far_end is not None and state.phase is CallPhase.CLOSED and state.call_id is not None \
+                    and self.far_end.submit(state):
+                self.call_meter.expect_far_end(state.call_id)
+        for far in self.far_end.results() if self.far_end is not None else []:
+            self.call_meter.far_end_call(far.call_id, far.samples)
 
-    def _finish_calls(self, now_ms: int) -> None:
-        """Publish the summary of every call whose speech has caught up with its hang-up."""
-        for measures in self.call_meter.finished(now_ms):
+    def _finish_calls(self, now_ms: int, final: bool = False) -> None:
+        """Publish the summary of every call whose speech (and far end) has caught up with its hang-up;
+        ``final``: every closed call (shutting down)."""
+        if final and self.far_end is not None:
+            for far in self.far_end.drain(5.0):
+                self.call_meter.far_end_call(far.call_id, far.samples)
+        for measures in self.call_meter.finished(now_ms, final=final):
             fields = call_message_fields(measures, self.call_audio.take(measures.call_id))
             try:
                 seq = self._pub.call(**fields)
@@ -520,7 +533,8 @@ class AgentService:
             self.status.calls_sent += 1
             log.info("call", extra=kv(boot=self.boot, seq=seq, call_id=fields["call_id"], source=fields["source"],
                                       rings=fields["rings"], greeting_latency_s=fields["greeting_latency_s"],
-                                      answer_ok=fields["answer_ok"], greeting_ok=fields["greeting_ok"]))
+                                      answer_ok=fields["answer_ok"], greeting_ok=fields["greeting_ok"],
+                                      silent_call=fields["silent_call"]))
 
     def _call_status(self) -> CallStatus | None:
         """The live call state for metrics; None without a call source."""

@@ -34,7 +34,8 @@ Security (see :class:`~host_agent.config.DashboardConfig`):
   server logs has the configured tokens and any ``Bearer``/``Basic`` credentials redacted.
 
 Threads: ``serve_forever`` runs in ``host-dashboard``; each connection has a daemon thread that
-only reads the service's snapshots and hands actions to the service. Each connection's socket
+only reads the floor's snapshots and hands actions to it, through the :class:`FloorView` protocol
+(:mod:`host_agent.floor_view`; the host service implements it), never the service's own locks. Each connection's socket
 times out after :data:`REQUEST_TIMEOUT_S` seconds without progress (idle keep-alive, a stalled
 body or handshake), and the connection is then closed.
 """
@@ -54,16 +55,14 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from host_agent.config import DashboardConfig
 from host_agent.errors import ConfigError, HostError
+from host_agent.floor_view import FloorView
 from host_agent.silences import NoSuchSilence, parse_span
 from mqtt_schema import SchemaError, check_id
-
-if TYPE_CHECKING:
-    from host_agent.service import HostService
 
 log = logging.getLogger("host_agent.dashboard")
 STATIC = Path(__file__).parent / "static"
@@ -152,7 +151,7 @@ def is_loopback(host: str) -> bool:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    service: HostService
+    service: FloorView
     cfg: DashboardConfig
     closing: threading.Event
 
@@ -321,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._events()
         if path == "/api/silences":
             service = self.server.service
-            return self._json(200, {"silences": service.silences(), "rules": list(service.config.rules)})
+            return self._json(200, {"silences": service.silences(), "rules": service.rule_names()})
         if path == "/api/alert-log":
             return self._alert_log()
         if path == "/metrics":
@@ -361,11 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
         seen = -1
         try:
             while not self.server.closing.is_set():
-                with service.snapshot_changed:
-                    version, snap = service.snapshot()
-                    if version == seen:
-                        service.snapshot_changed.wait(SSE_PING_S)
-                        version, snap = service.snapshot()
+                version, snap = service.wait_for_change(seen, SSE_PING_S)
                 if version == seen:
                     self.wfile.write(b": ping\n\n")
                 else:
@@ -441,13 +436,13 @@ def _matches(given: str, *secrets: str | None) -> bool:
 
 
 class Dashboard:
-    """Serves the dashboard for a :class:`HostService` in a thread. ``stop()`` is idempotent.
+    """Serves the dashboard of a :class:`FloorView` (the host service) in a thread. ``stop()`` is idempotent.
 
     Raises :class:`HostError` when the address cannot be bound, and :class:`ConfigError` (naming the
     field and the file) when the TLS certificate or key cannot be used.
     """
 
-    def __init__(self, service: HostService, cfg: DashboardConfig) -> None:
+    def __init__(self, service: FloorView, cfg: DashboardConfig) -> None:
         self.cfg = cfg
         ctx = tls_context(cfg)
         server_class = _Server6 if ":" in cfg.bind else _Server
@@ -493,8 +488,7 @@ class Dashboard:
         if self._thread is None:
             return
         self.server.closing.set()
-        with self.server.service.snapshot_changed:
-            self.server.service.snapshot_changed.notify_all()
+        self.server.service.wake_viewers()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)

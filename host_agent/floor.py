@@ -24,6 +24,9 @@ CUE_GROUP: dict[Cue, int] = {
     Cue.PACE_SLOW: K_PACE, Cue.PACE_FAST: K_PACE,
     Cue.MIC_CLOSE: K_MIC, Cue.MIC_FAR: K_MIC,
 }
+RING_PERIOD_S = 5.0
+"""The default ring cadence (1 s on, 4 s off; NORMS.md): the dashboard's ring count of a ringing desk is
+estimated from how long it has been ringing (metrics carry the call state, not the desk's count)."""
 BACKDATE_LIMIT_MS = 300_000
 """An event's own ``ts`` is trusted when at most 5 min old; older (or future) ones count from receipt."""
 
@@ -151,6 +154,10 @@ class DeskState:
     reads changes (which marks the desk dirty), evaluating it again would change nothing."""
     seen_ms: int | None = None
     """Host time of the last message from the desk itself (not its last will); None after a restart."""
+    call: str | None = None
+    """The desk's call state from its metrics (idle, ringing, established); None: no call source."""
+    call_since_ms: int | None = None
+    """Host time of the first metrics with this call state (ringing or in call since then)."""
 
     def view_status(self, now_ms: int, stale_after_s: float) -> str:
         """online / offline / lost / stale (online without metrics for ``stale_after_s``) / unknown."""
@@ -197,7 +204,17 @@ class DeskState:
             "level_dbov": m.level_dbov if m else None, "rate_spm": m.rate_spm if m else None,
             "distance_cm": m.distance_cm if m else None, "noise_dbov": m.noise_dbov if m else None,
             "audio": self.audio, "headset": self.headset,
+            **self._call_view(now_ms, live),
         }
+
+    def _call_view(self, now_ms: int, live: bool) -> dict[str, object]:
+        """``call`` (idle / ringing / established, None without a call source or when not live), ``call_s``
+        (seconds in that state, s) and ``rings`` (ringing: the ring under way at the default cadence)."""
+        if not live or self.call is None:
+            return {"call": None, "call_s": None, "rings": None}
+        since_s = max(0.0, (now_ms - self.call_since_ms) / 1000) if self.call_since_ms is not None else 0.0
+        rings = int(since_s // RING_PERIOD_S) + 1 if self.call == "ringing" else None
+        return {"call": self.call, "call_s": round(since_s, 1), "rings": rings}
 
 
 def _newer(key: tuple[int, int], last: tuple[int, int] | None) -> bool:
@@ -260,6 +277,11 @@ class Floor:
             d.cues = cues
             d.posture = posture
         d.audio, d.headset = msg.audio, msg.headset  # StrEnum members: their str is the value
+        call = msg.call
+        if call != d.call:
+            d.call = None if call is None else call.value
+            d.call_since_ms = now_ms
+            d.changed = True
         worn = msg.worn
         if worn is not None and (worn is not d.worn or (d.off_since_ms is not None
                                                         and (worn or now_ms < d.off_since_ms))):

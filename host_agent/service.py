@@ -42,6 +42,7 @@ from host_agent.errors import HostError, UsageError
 from host_agent.history import HistoryStore, open_store
 from host_agent.mqtt_link import Inbound, MqttLink, read_retained
 from host_agent.processor import Processor
+from host_agent.scheduler import Scheduler
 from host_agent.silences import as_json, check_scope, check_span, expired, extended
 from host_agent.stats import render_prometheus
 from host_agent.webhook import WebhookReceiver
@@ -104,7 +105,8 @@ class HostService:
         self._snapshots_made = 0
         """Snapshots computed (processing thread); ``_snapshot_made`` is the number of the one installed."""
         self._snapshot_made = 0
-        self.snapshot_changed = threading.Condition()
+        self._snapshot_changed = threading.Condition()
+        """Notified when a snapshot is installed (and by :meth:`wake_viewers`)."""
         self.error: BaseException | None = None
         self._unacked: list[Inbound] = []
         """Handled since the last commit; acknowledged after the next one (processing thread only)."""
@@ -188,8 +190,9 @@ class HostService:
         p = self.processor
         assert p is not None and self._store is not None
         store = self._store
-        last_full = last_silence = last_commit = last_snap = time.monotonic()
-        last_prune = last_full - PRUNE_EVERY_S  # prune once at start
+        jobs = Scheduler(time.monotonic(), {"silences": SILENCE_POLL_S, "full-eval": FULL_EVAL_EVERY_S,
+                                            "commit": COMMIT_EVERY_S, "prune": PRUNE_EVERY_S,
+                                            "snapshot": SNAPSHOT_EVERY_S}, due_at_start=("prune",))
         snap_version = -1
         carry: Any = None
         while not self._stop.is_set():
@@ -220,23 +223,22 @@ class HostService:
                     except queue.Empty:
                         item = None
                 now = time.monotonic()
-                if now - last_silence >= SILENCE_POLL_S:
-                    last_silence = now
+                if jobs.due("silences", now):
                     p.refresh_silences()
-                if now - last_full >= FULL_EVAL_EVERY_S:
-                    last_full = now
+                if jobs.due("full-eval", now):
                     p.evaluate(everything=True)
                 elif p.dirty:
                     p.evaluate()
-                if self._unacked or now - last_commit >= COMMIT_EVERY_S:
-                    last_commit = now
+                if jobs.due("commit", now) or self._unacked:  # acks wait for the commit: never later
+                    jobs.ran("commit", now)
                     self._commit()
-                if now - last_prune >= PRUNE_EVERY_S:
-                    last_prune = now
+                if jobs.due("prune", now):
                     store.prune(self.clock.now_ms() - int(self.config.retention_days * 86_400_000))
-                if ((p.version != snap_version and now - last_snap >= SNAPSHOT_EVERY_S) or now - last_snap >= 1.0) \
+                since_snap = jobs.since("snapshot", now)
+                if ((p.version != snap_version and since_snap >= SNAPSHOT_EVERY_S) or since_snap >= 1.0) \
                         and now - self._snapshot_read < SNAPSHOT_IDLE_S:  # nobody looking: no 6,000-desk copies
-                    last_snap, snap_version = now, p.version
+                    jobs.ran("snapshot", now)
+                    snap_version = p.version
                     self._build_snapshot()
             except Exception as exc:  # keep ingesting; a storage error is logged and retried
                 self.error = exc
@@ -462,12 +464,12 @@ class HostService:
         return self._snapshots_made, snap
 
     def _install_snapshot(self, made: int, snap: dict[str, Any]) -> None:
-        with self.snapshot_changed:
+        with self._snapshot_changed:
             if made <= self._snapshot_made:
                 return  # a newer one was installed meanwhile
             self._snapshot, self._snapshot_made = snap, made
             self._snapshot_version += 1
-            self.snapshot_changed.notify_all()
+            self._snapshot_changed.notify_all()
 
     def snapshot(self) -> tuple[int, dict[str, Any]]:
         """(version, the latest dashboard snapshot)."""
@@ -477,14 +479,33 @@ class HostService:
         if idle and self._thread is not None and self._thread.is_alive() \
                 and threading.current_thread() is not self._thread:
             try:  # the periodic builds had stopped: have one made now; installed here, because the
-                # caller may hold snapshot_changed (the SSE stream does) and the processing thread would wait
+                # caller may hold _snapshot_changed (wait_for_change does) and the processing thread would wait
                 made = self.call(self._make_snapshot)
                 if made is not None:
                     self._install_snapshot(*made)
             except Exception as exc:  # a busy or stopping host: the last one will do
                 log.debug("snapshot on demand failed: %s", exc)
-        with self.snapshot_changed:
+        with self._snapshot_changed:
             return self._snapshot_version, self._snapshot
+
+    def wait_for_change(self, seen: int, timeout_s: float) -> tuple[int, dict[str, Any]]:
+        """:class:`~host_agent.floor_view.FloorView`: the first snapshot whose version is not ``seen``, or
+        the current one after ``timeout_s`` seconds (sooner after :meth:`wake_viewers`)."""
+        with self._snapshot_changed:
+            version, snap = self.snapshot()
+            if version == seen:
+                self._snapshot_changed.wait(timeout_s)
+                version, snap = self.snapshot()
+        return version, snap
+
+    def wake_viewers(self) -> None:
+        """Wake every :meth:`wait_for_change` now."""
+        with self._snapshot_changed:
+            self._snapshot_changed.notify_all()
+
+    def rule_names(self) -> list[str]:
+        """The configured alert rules, by name."""
+        return list(self.config.rules)
 
     def metrics_text(self) -> str:
         """Prometheus text, computed on the processing thread while it runs."""

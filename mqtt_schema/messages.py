@@ -21,13 +21,16 @@ from msgspec import Meta
 
 SCHEMA_VERSION = 1
 """Major version: a change that breaks old readers bumps it (and the topic's ``v1``)."""
-SCHEMA_MINOR = 1
+SCHEMA_MINOR = 2
 """Minor version: adding optional fields, or a new topic kind with its own message type, bumps it;
 readers tolerate unknown fields and do not subscribe to kinds they do not know.
 
 1.1: the ``call`` summary (desk → host) and ``cti`` call state (a PBX or softphone bridge → desk)
 topics; optional ``call``, ``intonation_st`` and ``monotone`` in ``metrics``; optional
-``intonation_st`` and ``monotone_s`` in ``minute``."""
+``intonation_st`` and ``monotone_s`` in ``minute``.
+
+1.2: optional ``far_talk_s``, ``silent_prompts``, ``silent_min_wait_s`` and ``silent_call_ok`` in
+``call`` (the far end measured from baresip's recordings, and the silent-call norm)."""
 
 # --- shared pieces -------------------------------------------------------------------------------
 
@@ -258,6 +261,15 @@ class Call(_Desk, frozen=True, kw_only=True, tag="call", tag_field="type"):
     silent_call: bool | None = None
     """True when the far end stayed silent; null: the far end's audio is not measured."""
     longest_mutual_silence_s: Seconds | None = None
+    far_talk_s: Seconds | None = None
+    """(1.2) The far end's speech between connection and hang-up; null: not measured."""
+    silent_prompts: Count | None = None
+    """(1.2) Silent calls only: the agent's prompts (own-speech bursts)."""
+    silent_min_wait_s: Seconds | None = None
+    """(1.2) Silent calls only: the shortest wait after a prompt (to the next one, or to the hang-up)."""
+    silent_call_ok: bool | None = None
+    """(1.2) Silent calls only: the norm followed (at least 2 prompts, each followed by a 2 s wait, then the
+    close); null for calls that were not silent or whose far end is not measured."""
     answer_ok: bool | None = None
     greeting_ok: bool | None = None
     max_rings: Count | None = None

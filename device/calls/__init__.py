@@ -5,6 +5,7 @@
 - :mod:`device.calls.gpio`: a desk phone's ring-detect and off-hook inputs.
 - :mod:`device.calls.mqtt`: CTI from a PBX or softphone bridge on the desk's ``cti`` MQTT topic.
 - :mod:`device.calls.measures`: rings, greeting latency, talk and silence per call, against the norms.
+- :mod:`device.calls.far_end`: the far end of a call from baresip's ``sndfile`` recordings.
 
 :func:`open_source` builds a source from the config string ``none`` | ``baresip[:HOST:PORT]`` | ``gpio``
 | ``mqtt``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from device.calls.baresip import BaresipClient
+from device.calls.far_end import FarEndMeter, FarEndResult
 from device.calls.gpio import GpioCallSource, PhonePins
 from device.calls.measures import CallMeasures, CallMeter, CallNorms, measure_call, rings_from_time
 from device.calls.mqtt import MqttCallSource
@@ -34,7 +36,7 @@ from device.errors import ConfigError
 
 BARESIP_DEFAULT = ("127.0.0.1", 4444)
 
-__all__ = ["IDLE", "BaresipClient", "CallMeasures", "CallMeter", "CallNorms", "CallPhase", "CallSource",
+__all__ = ["IDLE", "BaresipClient", "CallMeasures", "FarEndMeter", "FarEndResult", "CallMeter", "CallNorms", "CallPhase", "CallSource",
            "CallSourceError", "CallState", "Direction", "GpioCallSource", "MqttCallSource", "NoCallSource", "PhonePins",
            "RingCadence", "measure_call", "open_source", "parse_source", "rings_from_time"]
 

@@ -23,6 +23,13 @@ Measures (:class:`CallMeasures`; seconds unless named otherwise):
 - ``longest_mutual_silence_s``: the longest stretch where neither side speaks (far end given only).
 - ``far_talk_s`` and ``silent_call``: the far end's activity, and True when it stayed under
   ``silent_far_s`` for the whole call (far end given only, else None).
+- Silent-call handling (无声电话: prompt, wait 2 s, prompt again, wait 2 s, then close), on silent
+  calls only (else None): ``silent_prompts``, the own-speech bursts (prompts; pauses shorter than
+  ``prompt_gap_s`` stay inside one prompt); ``silent_min_wait_s``, the shortest wait after a prompt
+  (to the next prompt, and from the last prompt to the hang-up); ``silent_call_ok``, True when there
+  were at least ``silent_prompts`` prompts and every wait lasted ``silent_wait_s`` (less
+  ``wait_tolerance_s``, the VAD's hang-over at the end of a prompt). A silent call without a word
+  has 0 prompts and is not ok.
 
 Norms (:class:`CallNorms`, NORMS.md; configurable per site): answer within 3 rings (电话铃响三声内接听),
 greet within 2 s of the connection (电话接通后两秒钟之内问候). Each is judged True/False per call, or
@@ -59,6 +66,15 @@ class CallNorms:
     greet_within_s: float = 2.0
     silent_far_s: float = 0.5
     """Far-end activity (s) below which a call counts as silent."""
+    silent_prompts: int = 2
+    """Silent call (无声电话): prompts the agent gives before closing..."""
+    silent_wait_s: float = 2.0
+    """...waiting this long (s) after each one (the last wait is the one before the hang-up)."""
+    prompt_gap_s: float = 1.0
+    """Pauses in own speech shorter than this (s) stay inside one prompt."""
+    wait_tolerance_s: float = 0.3
+    """A wait counts as ``silent_wait_s`` from ``silent_wait_s - wait_tolerance_s``: the own-voice VAD
+    holds speech on for up to 0.3 s after the last word, which shortens every measured wait."""
 
 
 def rings_from_time(ringing_s: float, cadence: RingCadence) -> int:
@@ -145,6 +161,12 @@ class CallMeasures:
     answer_ok: bool | None
     greeting_ok: bool | None
     norms: CallNorms = field(default_factory=CallNorms)
+    silent_prompts: int | None = None
+    """Silent calls only: own-speech bursts (prompts) between connection and hang-up."""
+    silent_min_wait_s: float | None = None
+    """Silent calls only: the shortest wait after a prompt (to the next one, or to the hang-up)."""
+    silent_call_ok: bool | None = None
+    """Silent calls only: the 无声电话 norm followed (see the module doc)."""
 
     def summary(self) -> dict[str, Any]:
         """Numbers, flags and ids only (no peer, no audio): the per-call summary that may leave the desk."""
@@ -154,7 +176,9 @@ class CallMeasures:
                 "duration_s": self.duration_s, "greeting_latency_s": self.greeting_latency_s,
                 "own_talk_s": self.own_talk_s, "longest_own_silence_s": self.longest_own_silence_s,
                 "far_talk_s": self.far_talk_s, "longest_mutual_silence_s": self.longest_mutual_silence_s,
-                "silent_call": self.silent_call, "answer_ok": self.answer_ok, "greeting_ok": self.greeting_ok}
+                "silent_call": self.silent_call, "silent_prompts": self.silent_prompts,
+                "silent_min_wait_s": self.silent_min_wait_s, "silent_call_ok": self.silent_call_ok,
+                "answer_ok": self.answer_ok, "greeting_ok": self.greeting_ok}
 
 
 def _s(ms: float) -> float:
@@ -178,6 +202,24 @@ def _union(a: list[Interval], b: list[Interval]) -> list[Interval]:
         else:
             out.append((s, e))
     return out
+
+
+def prompt_pattern(own: list[Interval], closed_ms: int, norms: CallNorms) -> tuple[int, float | None, bool]:
+    """The silent-call pattern of own-speech intervals (sorted, clipped to the call) up to the
+    hang-up at ``closed_ms``: (prompts, shortest wait after a prompt in s or None, norm followed)."""
+    bursts: list[Interval] = []
+    gap_ms = norms.prompt_gap_s * 1000.0
+    for a, b in sorted(own):
+        if bursts and a - bursts[-1][1] < gap_ms:
+            bursts[-1] = (bursts[-1][0], max(bursts[-1][1], b))
+        else:
+            bursts.append((a, b))
+    if not bursts:
+        return 0, None, False
+    waits = [bursts[i + 1][0] - bursts[i][1] for i in range(len(bursts) - 1)] + [closed_ms - bursts[-1][1]]
+    shortest = min(waits)
+    need_ms = (norms.silent_wait_s - norms.wait_tolerance_s) * 1000.0
+    return len(bursts), _s(max(0, shortest)), len(bursts) >= norms.silent_prompts and shortest >= need_ms
 
 
 def _measure(call: CallState, own: ActivityTrack, far: ActivityTrack | None, cadence: RingCadence,
@@ -204,6 +246,9 @@ def _measure(call: CallState, own: ActivityTrack, far: ActivityTrack | None, cad
     # the conversation
     greeting = talk = own_silence = far_talk = mutual = None
     silent: bool | None = None
+    prompts: int | None = None
+    min_wait: float | None = None
+    silent_ok: bool | None = None
     greeting_ok: bool | None = None
     duration = None
     if est is not None and closed >= est:
@@ -224,13 +269,16 @@ def _measure(call: CallState, own: ActivityTrack, far: ActivityTrack | None, cad
             far_talk = _s(sum(b - a for a, b in far_iv))
             mutual = _s(_longest_gap(_union(own_iv, far_iv), est, closed))
             silent = far_talk < norms.silent_far_s
+            if silent:
+                prompts, min_wait, silent_ok = prompt_pattern(own_iv, closed, norms)
     return CallMeasures(
         call_id=call.call_id, source=call.source, direction=call.direction, answered=est is not None,
         ringing_ms=ringing, established_ms=est, closed_ms=closed, rings=rings, rings_counted=counted,
         ring_time_s=_s(ring_time_ms) if ring_time_ms is not None else None, duration_s=duration,
         greeting_latency_s=greeting, own_talk_s=talk, longest_own_silence_s=own_silence,
         far_measured=far is not None, far_talk_s=far_talk, longest_mutual_silence_s=mutual,
-        silent_call=silent, answer_ok=answer_ok, greeting_ok=greeting_ok, norms=norms)
+        silent_call=silent, answer_ok=answer_ok, greeting_ok=greeting_ok, norms=norms,
+        silent_prompts=prompts, silent_min_wait_s=min_wait, silent_call_ok=silent_ok)
 
 
 def measure_call(call: CallState, own_speech: Iterable[tuple[int, bool]],
@@ -248,6 +296,10 @@ class CallMeter:
     - :meth:`call` takes every :class:`CallState` of the source (``events()`` or a listener);
     - :meth:`speech` takes own-speech samples, :meth:`far_end` far-end samples
       (``far_end_measured=True`` says they will come; otherwise the far-end measures are None);
+    - or per call, when the far end is measured after the hang-up (a recording read at the close,
+      :mod:`device.calls.far_end`): :meth:`expect_far_end` holds the closed call until
+      :meth:`far_end_call` brings its samples (None: not measured, its far-end measures stay None),
+      or until ``far_wait_ms`` after the hang-up (then not measured);
     - :meth:`finished` returns the measures of closed calls whose speech has caught up with the
       hang-up, or that closed more than ``lag_ms`` before ``now_ms`` (the speech stream stopped).
 
@@ -256,7 +308,7 @@ class CallMeter:
 
     def __init__(self, *, cadence: RingCadence | None = None, norms: CallNorms | None = None,
                  far_end_measured: bool = False, lag_ms: int = 2000, max_block_ms: int = MAX_BLOCK_MS,
-                 keep_ms: int = 30_000) -> None:
+                 keep_ms: int = 30_000, far_wait_ms: int = 15_000) -> None:
         self.cadence = cadence or RingCadence()
         self.norms = norms or CallNorms()
         self.far_end_measured = far_end_measured
@@ -266,6 +318,10 @@ class CallMeter:
         debounced off-hook, a CTI bridge), and the speech since then must still be there."""
         self.own = ActivityTrack(max_block_ms)
         self.far = ActivityTrack(max_block_ms)
+        self.max_block_ms = max_block_ms
+        self.far_wait_ms = far_wait_ms
+        self._far_wait: set[str] = set()
+        self._far_calls: dict[str, ActivityTrack | None] = {}
         self._active: dict[str, CallState] = {}
         self._closed: list[CallState] = []
 
@@ -289,17 +345,40 @@ class CallMeter:
     def far_end(self, t_ms: int, active: bool) -> None:
         self.far.add(t_ms, active)
 
-    def finished(self, now_ms: int | None = None) -> list[CallMeasures]:
+    def expect_far_end(self, call_id: str) -> None:
+        """The far end of this call will come through :meth:`far_end_call`: hold its measures until then."""
+        self._far_wait.add(call_id)
+        while len(self._far_wait) > 64:  # a caller that never delivers cannot grow this
+            self._far_wait.pop()
+
+    def far_end_call(self, call_id: str, samples: Iterable[tuple[int, bool]] | None) -> None:
+        """The far end of one call as ``(t_ms, active)`` samples; None: not measured."""
+        self._far_wait.discard(call_id)
+        self._far_calls[call_id] = None if samples is None else ActivityTrack(self.max_block_ms).extend(samples)
+        while len(self._far_calls) > 64:
+            del self._far_calls[next(iter(self._far_calls))]
+
+    def finished(self, now_ms: int | None = None, *, final: bool = False) -> list[CallMeasures]:
+        """Measures of the calls that are done (see the class doc); ``final``: every closed call now
+        (shutting down: a far end not delivered yet is not measured)."""
         out: list[CallMeasures] = []
         keep: list[CallState] = []
         for c in self._closed:
             assert c.closed_ms is not None
+            cid = c.call_id or ""
             caught_up = self.own.last_ms is not None and self.own.last_ms >= c.closed_ms
             if self.far_end_measured:
                 caught_up = caught_up and self.far.last_ms is not None and self.far.last_ms >= c.closed_ms
-            if caught_up or (now_ms is not None and now_ms - c.closed_ms >= self.lag_ms):
-                out.append(_measure(c, self.own, self.far if self.far_end_measured else None,
-                                    self.cadence, self.norms))
+            lagging = now_ms is not None and now_ms - c.closed_ms >= self.lag_ms
+            if cid in self._far_wait and not final and not (now_ms is not None
+                                                            and now_ms - c.closed_ms >= self.far_wait_ms):
+                keep.append(c)
+                continue
+            if caught_up or lagging or final:
+                self._far_wait.discard(cid)
+                far = (self._far_calls.pop(cid, None) if cid in self._far_calls
+                       else self.far if self.far_end_measured else None)
+                out.append(_measure(c, self.own, far, self.cadence, self.norms))
             else:
                 keep.append(c)
         self._closed = keep

@@ -12,7 +12,8 @@ Tables (see ``device/agent.example.toml`` for every field with its default):
 - ``[posture]`` ``forward_deg`` (15), ``slouch_s`` (30), ``clear_deg`` (10), ``clear_s`` (1).
 - ``[leds]``: :class:`device.outputs.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
 - ``[calls]`` ``source`` (``none``, ``gpio``, ``baresip``, ``baresip:HOST:PORT`` or ``mqtt``),
-  ``ring_on_s``/``ring_off_s`` (the ring cadence), ``max_rings``, ``greet_within_s`` (the norms).
+  ``ring_on_s``/``ring_off_s`` (the ring cadence), ``max_rings``, ``greet_within_s`` (the norms),
+  ``far_end_dir`` (baresip's ``sndfile`` folder: the far end is measured) and ``keep_far_end_audio``.
 - ``[intonation]`` ``enabled``, ``window_s``, ``monotone_st``, ``clear_st``, ``monotone_for_s``.
 - ``[spool]`` ``max_rows``.
 - ``[agent]`` ``state_dir``, ``metrics_interval_s``, ``log_level``, ``log_format``.
@@ -67,14 +68,15 @@ TABLES: dict[str, frozenset[str] | None] = {
     "cues": None,  # validated by device.outputs.cues.CueConfig
     "posture": frozenset({"forward_deg", "slouch_s", "clear_deg", "clear_s"}),
     "leds": None,  # validated by device.outputs.leds.LedPins
-    "calls": frozenset({"source", "ring_on_s", "ring_off_s", "max_rings", "greet_within_s"}),
+    "calls": frozenset({"source", "ring_on_s", "ring_off_s", "max_rings", "greet_within_s", "far_end_dir",
+                        "keep_far_end_audio"}),
     "intonation": frozenset({"enabled", "window_s", "monotone_st", "clear_st", "monotone_for_s"}),
     "spool": frozenset({"max_rows"}),
     "agent": frozenset({"state_dir", "metrics_interval_s", "log_level", "log_format"}),
 }
 LOCAL_ONLY: dict[str, frozenset[str] | None] = {
     "desk": None, "mqtt": None, "audio": None, "headset": None, "leds": None, "spool": None,
-    "calls": frozenset({"source"}),
+    "calls": frozenset({"source", "far_end_dir", "keep_far_end_audio"}),
     "agent": frozenset({"state_dir"}),
 }
 """Tables (None: the whole table) or keys that a remote config cannot change."""
@@ -131,13 +133,18 @@ class PostureSettings:
 class CallSettings:
     """``source``: where call state comes from (:func:`device.calls.open_source`). The ring cadence
     (``ring_on_s`` of ringing, ``ring_off_s`` of silence) counts rings from the ringing time where the
-    source cannot count them; the norms: answer within ``max_rings``, greet within ``greet_within_s`` (s)."""
+    source cannot count them; the norms: answer within ``max_rings``, greet within ``greet_within_s`` (s).
+    ``far_end_dir`` (baresip sources only): the folder baresip's ``sndfile`` module records calls to
+    (its ``snd_path``; relative to the config file); set, the far end of each call is measured
+    (:mod:`device.calls.far_end`) and the recordings deleted unless ``keep_far_end_audio``."""
 
     source: str = "none"
     ring_on_s: float = 1.0
     ring_off_s: float = 4.0
     max_rings: int = 3
     greet_within_s: float = 2.0
+    far_end_dir: str | None = None
+    keep_far_end_audio: bool = False
 
     @property
     def cadence(self) -> RingCadence:
@@ -309,19 +316,30 @@ def _posture(t: Mapping[str, Any]) -> PostureSettings:
                            clear_deg=clear, clear_s=check.number(t, "clear_s", "posture", 1.0, 0.0, 600.0, " s"))
 
 
-def _calls(t: Mapping[str, Any]) -> CallSettings:
+def _calls(t: Mapping[str, Any], base_dir: Path | None = None) -> CallSettings:
     source = t.get("source", CallSettings.source)
     try:
-        parse_source(source, "calls.source")  # a ConfigError naming the field in its message
+        kind = parse_source(source, "calls.source")[0]  # a ConfigError naming the field in its message
     except ConfigError as exc:
         raise ConfigError(str(exc), field=exc.field or "calls.source") from None
+    far_text = check.string(t, "far_end_dir", "calls", None)
+    far_dir = None
+    if far_text is not None:
+        if kind != "baresip":
+            raise check.fail("calls.far_end_dir", f"needs calls.source baresip (whose sndfile module records the "
+                             f"far end), got source {source!r}")
+        p = check.path(far_text, base_dir, "calls.far_end_dir")
+        if not p.is_dir():
+            raise check.fail("calls.far_end_dir", f"no such folder {str(p)!r} (baresip's sndfile snd_path)")
+        far_dir = str(p)
     on = check.number(t, "ring_on_s", "calls", CallSettings.ring_on_s, 0.1, 10.0, " s")
     off = check.number(t, "ring_off_s", "calls", CallSettings.ring_off_s, 0.1, 30.0, " s")
     try:
         RingCadence(on, off)
     except ValueError as exc:
         raise check.fail("calls.ring_off_s", f"{exc}") from None
-    return CallSettings(source=source, ring_on_s=on, ring_off_s=off,
+    return CallSettings(source=source, ring_on_s=on, ring_off_s=off, far_end_dir=far_dir,
+                        keep_far_end_audio=check.boolean(t, "keep_far_end_audio", "calls", False),
                         max_rings=check.integer(t, "max_rings", "calls", CallSettings.max_rings, 1, 20),
                         greet_within_s=check.number(t, "greet_within_s", "calls", CallSettings.greet_within_s,
                                                0.1, 30.0, " s"))
@@ -405,7 +423,7 @@ def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mappi
             "leds", lambda: LedPins.from_table(check.table(merged, "leds"), where="leds")),
         spool=SpoolSettings(max_rows=check.integer(spool_t, "max_rows", "spool", SpoolSettings.max_rows, 100, 10_000_000)),
         agent=_agent(check.table(merged, "agent"), base_dir),
-        calls=_calls(check.table(merged, "calls")),
+        calls=_calls(check.table(merged, "calls"), base_dir),
         intonation=_intonation(check.table(merged, "intonation")),
         tables=copy.deepcopy(dict(tables)),
         remote=copy.deepcopy(dict(remote or {})),

@@ -1,7 +1,8 @@
 """Run the end-to-end demo on embedded defaults: an amqtt broker in-process, the host with its
 dashboard, and N virtual desks, each the real headset-agent with a file audio source, MockFactory
 LEDs and a virtual headset on a pty. The desks play scenarios (a calm agent whose desk is unplugged,
-too loud, too fast, mic too far, slouching, a long break) and the expected alerts fire.
+too loud, too fast, mic too far, slouching, a long break; and three call desks rung by a PBX bridge:
+answered late, greeted late, a monotone voice) and the expected alerts fire.
 
 Exits 0 only if every scenario produced its expected alert."""
 
@@ -22,7 +23,7 @@ EXAMPLE = """examples:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S wall seconds and print a summary")
-    p.add_argument("--desks", type=int, default=6, metavar="N", help="number of virtual desks (default 6)")
+    p.add_argument("--desks", type=int, default=9, metavar="N", help="number of virtual desks (default 9)")
     p.add_argument("--time-scale", type=float, default=20.0, metavar="X",
                    help="floor time runs X times faster than the wall clock (default 20)")
     p.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of the embedded one")

@@ -17,13 +17,12 @@ import soundfile as sf
 from host_agent.demo.scenarios import Scenario
 from host_agent.demo.speech import RATE_HZ, Segment, recipe_key, render_desk_audio, write_flac
 
-BUNDLED_DIR = Path(__file__).parent / "clips"
 
-
-def cache_dir() -> Path:
-    """Where generated demo audio is kept between runs (``$XDG_CACHE_HOME/headset-coach/demo``)."""
+def cache_dir(purpose: str = "demo") -> Path:
+    """Where generated audio is kept between runs: ``$XDG_CACHE_HOME/headset-coach/<purpose>`` (the
+    demo's desk audio; the test corpora use the same place with their own ``purpose``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "headset-coach" / "demo"
+    return Path(base) / "headset-coach" / purpose
 
 
 def _render(segments: tuple[Segment, ...], seed: int, directory: Path) -> np.ndarray:

@@ -1,9 +1,10 @@
 """The end-to-end demo: a broker, the host with its dashboard, and N virtual desks telling stories.
 
 Each desk is the real ``headset-agent run`` process with a file audio source, gpiozero's MockFactory
-LEDs and a virtual headset (``hw.virtual_headset``) on a pty. Time runs ``time_scale`` times faster
-than the wall clock for the host and every desk alike (they share the clock origin), so that every
-rule fires within about a minute.
+LEDs and a virtual headset (``hw.virtual_headset``) on a pty. The call desks (scenarios with ``calls``)
+take their call state from a PBX bridge on their ``cti`` topic (:mod:`host_agent.demo.cti`). Time runs
+``time_scale`` times faster than the wall clock for the host and every desk alike (they share the clock
+origin), so that every rule fires within about a minute.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any, TextIO
 from host_agent.clock import ScaledClock
 from host_agent.config import BrokerConfig, DashboardConfig, HostConfig
 from host_agent.demo import audio
-from host_agent.demo.scenarios import Scenario, pick
+from host_agent.demo.cti import CtiBridge
+from host_agent.demo.scenarios import Scenario, by_name, pick
 from host_agent.errors import HostError
 from host_agent.service import HostService, HostSummary
 
@@ -32,7 +34,7 @@ SITE = "demo"
 
 @dataclass(frozen=True)
 class DemoOptions:
-    desks: int = 6
+    desks: int = 9
     duration_s: float | None = None
     """Wall seconds; None runs until Ctrl-C (the story then spans 5 minutes and repeats its last state)."""
     time_scale: float = 20.0
@@ -45,6 +47,8 @@ class DemoOptions:
     workdir: Path | None = None
     live: bool | None = None
     """Redraw a live table; default: when stdout is a terminal."""
+    stories: tuple[str, ...] = ()
+    """Play these scenarios by name (one desk each) instead of the first ``desks`` ones."""
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Demo:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._stop = threading.Event()
         self.fired_by_desk: dict[str, set[str]] = {}
+        self.bridge: CtiBridge | None = None
 
     # --- setup --------------------------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class Demo:
         from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 
         work = self._workdir()
-        scenarios = pick(self.o.desks)
+        scenarios = by_name(self.o.stories) if self.o.stories else pick(self.o.desks)
         self._say(f"preparing speech for {len(scenarios)} desks (espeak-ng, cached in {audio.cache_dir()})")
         files = audio.prepare(scenarios, self.story_s, progress=self._say)
         calibration = self._calibrate(work)
@@ -169,6 +174,10 @@ class Demo:
             d.headset.start()
             self.desks.append(d)
             self._start_agent(d, url, calibration)
+        call_desks = {d.desk_id: d.scenario.calls for d in self.desks if d.scenario.calls is not None}
+        if call_desks:
+            self.bridge = CtiBridge(url, SITE, call_desks, self.clock.now_ms, self._fraction).start()
+            self._say(f"PBX bridge: calls for {', '.join(sorted(call_desks))} on their cti topic")
         self._say(f"{len(self.desks)} desks started; time runs {self.o.time_scale:g}x faster than the wall clock")
 
     def _start_agent(self, d: Desk, url: str, calibration: Path) -> None:
@@ -176,6 +185,10 @@ class Demo:
                 "--audio", f"file:{d.audio_file}", "--loop", "--headset", str(d.link_path),
                 "--state-dir", str(d.state_dir), "--calibration", str(calibration), "--mock-gpio",
                 "--time-scale", f"{self.o.time_scale:g}", "--time-origin-ms", str(self.origin_ms)]
+        if d.scenario.calls is not None:  # call state from the demo's PBX bridge
+            conf = d.state_dir / "agent.toml"
+            conf.write_text('[calls]\nsource = "mqtt"\n', encoding="utf-8")
+            args += ["--config", str(conf)]
         log = d.log_path.open("ab")
         d.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -252,6 +265,8 @@ class Demo:
 
     def teardown(self) -> None:
         # The host stops first: desks going offline because the demo ends are not news for anyone.
+        if self.bridge is not None:
+            self.bridge.stop()
         if self.host is not None:
             self.host.stop()
         for d in self.desks:

@@ -5,8 +5,10 @@ Times are fractions of the demo's duration, so the same story plays at any ``--d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from host_agent.demo.cti import CallStory
 from host_agent.demo.speech import AGENT_LINES, Segment
 
 CALM_WPM = 80
@@ -19,6 +21,35 @@ def _talk(speed_wpm: int = CALM_WPM, gain_db: float = 0.0, distance_cm: float = 
     for i, line in enumerate(AGENT_LINES):
         out.append(Segment(say=line, speed_wpm=speed_wpm, gain_db=gain_db, distance_cm=distance_cm))
         out.append(Segment(pause_s=1.0 + 0.5 * (i % 3)))
+    return out
+
+
+def _brisk_talk(lines: tuple[str, ...] = AGENT_LINES) -> list[Segment]:
+    """The call desks' talk: pauses under a second, so that a call answered at any moment hears the agent
+    within the 2 s greeting norm."""
+    out: list[Segment] = []
+    for line in lines:
+        out.append(Segment(say=line, speed_wpm=CALM_WPM))
+        out.append(Segment(pause_s=0.7))
+    return out
+
+
+def flat(line: str) -> str:
+    """A pinyin line with every syllable in the first (high, level) tone: a flat, monotone reading."""
+    return re.sub(r"[1-5]", "1", line)
+
+
+FLAT_LINES = tuple(flat(line) for line in AGENT_LINES[:2])
+"""Two lines read without any pitch movement (about 0.7 semitones of F0 spread, against about 4 for the
+toned lines): the monotone desk's voice."""
+
+
+def _late_talk() -> list[Segment]:
+    """Lines with a 10 s wait after each: a call answered as a line ends hears nothing for seconds."""
+    out: list[Segment] = []
+    for line in AGENT_LINES:
+        out.append(Segment(say=line, speed_wpm=CALM_WPM))
+        out.append(Segment(pause_s=10.0))
     return out
 
 
@@ -47,6 +78,9 @@ class Scenario:
     """The desk unit dies (kill -9) at this fraction, and comes back at ``replug_at``."""
     replug_at: float | None = None
     seed: int = 0
+    calls: CallStory | None = None
+    """Calls from the demo's PBX bridge (:mod:`host_agent.demo.cti`; the desk's ``[calls] source = "mqtt"``);
+    None: the desk has no call source."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,6 +101,15 @@ SCENARIOS: tuple[Scenario, ...] = (
              audio=tuple(_talk()),
              posture=(PostureStep(0.0), PostureStep(0.03, worn=False), PostureStep(0.85, worn=True)),
              seed=6),
+    # call desks: a PBX bridge on their cti topic rings them (host_agent.demo.cti); bad calls until mid-run
+    Scenario("slow-phone", "a phone left ringing: calls answered after 6 rings, then at the first ring",
+             expect_rule="slow-answer", audio=tuple(_brisk_talk()), calls=CallStory(rings=6, good_from=0.45), seed=7),
+    Scenario("late-greet", "calls answered at once, but the greeting comes seconds later; prompt from mid-run",
+             expect_rule="late-greeting", audio=tuple(_late_talk()),
+             calls=CallStory(greeting="late", good_from=0.45, long_pauses=True), seed=8),
+    Scenario("monotone", "a flat, monotone voice on every call, then a lively one", expect_rule="monotone",
+             audio=tuple(_brisk_talk(FLAT_LINES)), audio_after=tuple(_brisk_talk()), audio_switch_at=0.4,
+             calls=CallStory(), seed=9),
 )
 
 
@@ -82,3 +125,12 @@ def pick(n: int) -> list[Scenario]:
         base = SCENARIOS[i % len(SCENARIOS)]
         out.append(base if i < len(SCENARIOS) else Scenario(**{**base.__dict__, "seed": base.seed + 100 * i}))
     return out
+
+
+def by_name(names: tuple[str, ...] | list[str]) -> list[Scenario]:
+    """The scenarios named, in that order; :class:`ValueError` naming the unknown ones."""
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown demo stories {unknown}; known: {sorted(known)}")
+    return [known[n] for n in names]

@@ -42,10 +42,6 @@ NEIGHBOUR_LINES = (
 )
 
 
-def have_espeak() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
 BUNDLED_DIR = Path(__file__).parent / "clips"
 """Small FLAC clips of every line the demo speaks, used when espeak-ng is not installed."""
 

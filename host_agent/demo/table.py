@@ -16,11 +16,22 @@ def _num(value: object, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, (int, float)) else "-"
 
 
+def _call(d: dict[str, Any]) -> str:
+    """``-`` (no call source), ``idle``, ``ring 3`` or ``call 1:05`` (floor time in the call)."""
+    call = d.get("call")
+    if call == "ringing":
+        return f"ring {d.get('rings') or 1}"
+    if call == "established":
+        s = int(d.get("call_s") or 0)
+        return f"call {s // 60}:{s % 60:02d}"
+    return str(call) if call else "-"
+
+
 def render(snap: dict[str, Any], run: _Run, elapsed_s: float) -> str:
     """A plain-text table of desks and alerts (no colours, so it reads the same in a log)."""
     scenario = {d.desk_id: d.scenario.name for d in run.desks}
     lines = [f"{'desk':<8} {'story':<10} {'status':<8} {'worn':<5} {'posture':<9} {'level':>6} {'rate':>5} "
-             f"{'dist':>5}  cues"]
+             f"{'dist':>5} {'call':<10} cues"]
     for d in snap.get("desks", []):
         worn = {True: "on", False: "off"}.get(d.get("worn"), "?")
         if d.get("worn") is False and d.get("off_s"):
@@ -28,7 +39,7 @@ def render(snap: dict[str, Any], run: _Run, elapsed_s: float) -> str:
         lines.append(
             f"{d['desk']:<8} {scenario.get(d['desk'], ''):<10} {d['status']:<8} {worn:<5} {d['posture']:<9} "
             f"{_num(d.get('level_dbov'), '6.1f'):>6} {_num(d.get('rate_spm'), '5.0f'):>5} "
-            f"{_num(d.get('distance_cm'), '5.1f'):>5}  {' '.join(d.get('cues', [])) or '-'}"
+            f"{_num(d.get('distance_cm'), '5.1f'):>5} {_call(d):<10} {' '.join(d.get('cues', [])) or '-'}"
         )
     alerts = [a for a in snap.get("alerts", []) if a.get("state") == "firing"]
     lines.append("")

@@ -249,6 +249,20 @@ function renderSites(sites) {
   sel.value = state.site;
 }
 
+// The desk's call state (desks with a call source): idle, ringing with the ring under way (at the default
+// cadence of 1 s on, 4 s off), or in call with its duration; both keep ticking between snapshots.
+const RING_PERIOD_S = 5;
+function callChip(d, elapsed) {
+  if (!d.call) return "";
+  const s = (d.call_s || 0) + elapsed;
+  if (d.call === "ringing") {
+    const ring = Math.floor(s / RING_PERIOD_S) + 1;
+    return `<span class="chip call ringing" data-call="ringing">ringing · ring ${ring}</span>`;
+  }
+  if (d.call === "established") return `<span class="chip call in-call" data-call="established">in call ${mmss(s)}</span>`;
+  return `<span class="chip call idle" data-call="idle">no call</span>`;
+}
+
 function tile(d, mine) {
   const live = mine.filter((a) => !a.inhibited);
   const loud = live.filter((a) => !a.silenced);
@@ -274,7 +288,7 @@ function tile(d, mine) {
                 d.rate_spm != null ? d.rate_spm.toFixed(0) + " spm" : null].filter(Boolean).join(" · ");
   return `<div ${attrs}>${head}
       <div class="site">${esc(d.site)} · ${esc(d.posture)}</div>
-      <div class="row">${wear}${cues}</div>
+      <div class="row">${wear}${cues}${callChip(d, elapsed)}</div>
       <div class="row voice">${voice}${nums ? " · " + nums : ""}</div>
       <div class="row">${badges}</div></div>`;
 }
@@ -367,5 +381,5 @@ function connect() {
 
 connect();
 loadSilences();
-setInterval(render, 1000);  // keeps break timers and last-seen ages ticking between snapshots
+setInterval(render, 1000);  // keeps break and call timers and last-seen ages ticking between snapshots
 setInterval(() => { loadSilences(); loadHistory(); }, 5000);  // silences added by `headset-host silence`

@@ -17,7 +17,6 @@ Units: seconds, cm or m as named, dB, 16 kHz float samples (1.0 = full scale).
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import soundfile as sf
 from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
 from device.dsp import HeadsetCalibration
+from host_agent.demo.audio import cache_dir as demo_cache_dir
 from tests import real_parts
 
 RATE_HZ = 16_000
@@ -56,8 +56,8 @@ CUSTOMER_LINES = (
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "headset-coach" / "test-corpus"
+    """The test corpora's audio cache (``$XDG_CACHE_HOME/headset-coach/test-corpus``)."""
+    return demo_cache_dir("test-corpus")
 
 
 def speak(text: str, voice: str = "cmn-latn-pinyin", speed: int = 150, pitch: int = 50,

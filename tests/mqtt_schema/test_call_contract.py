@@ -1,4 +1,4 @@
-"""Schema 1.1: the ``call`` summary and ``cti`` call state round-trip, stay additive for 1.0 readers,
+"""Schema 1.1 and 1.2: the ``call`` summary and ``cti`` call state round-trip, stay additive for older readers,
 and refuse what breaks the contract (by field)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def call(**kw: object) -> Call:
 
 
 def test_the_new_kinds_have_topics_qos_and_types() -> None:
-    assert SCHEMA_MINOR == 1
+    assert SCHEMA_MINOR >= 1
     assert str(DeskTopic("site1", "d01", DeskKind.CALL)) == "hsc/v1/site1/d01/call"
     assert str(DeskTopic("site1", "d01", DeskKind.CTI)) == "hsc/v1/site1/d01/cti"
     assert (QOS["call"], RETAIN["call"], QOS["cti"], RETAIN["cti"]) == (1, False, 1, False)
@@ -131,3 +131,35 @@ def test_metrics_call_state_values() -> None:
     with pytest.raises(SchemaError) as err:
         decode(json.dumps(bad).encode(), Metrics)
     assert err.value.field == "$.call"
+
+
+def test_1_2_far_end_fields_are_optional_and_a_1_1_reader_ignores_them() -> None:
+    """1.2 adds the far end and the silent-call norm to ``call``: a 1.1 payload decodes with them null,
+    and the 1.1 struct (without them) reads a 1.2 payload."""
+    assert SCHEMA_MINOR == 2
+    new = ("far_talk_s", "silent_prompts", "silent_min_wait_s", "silent_call_ok")
+    old_doc = json.loads(encode(call()))
+    for name in new:
+        old_doc.pop(name)
+    c = decode(json.dumps(old_doc).encode(), Call)
+    assert (c.far_talk_s, c.silent_prompts, c.silent_min_wait_s, c.silent_call_ok) == (None, None, None, None)
+    v1_1 = msgspec.defstruct("Call", [(f.name, f.type, f.default) if f.default is not msgspec.NODEFAULT
+                                      else (f.name, f.type) for f in msgspec.structs.fields(Call) if f.name not in new],
+                             kw_only=True, tag="call", tag_field="type")
+    silent = call(silent_call=True, longest_mutual_silence_s=2.6, far_talk_s=0.0, silent_prompts=2,
+                  silent_min_wait_s=2.4, silent_call_ok=True)
+    assert msgspec.json.decode(encode(silent), type=v1_1).silent_call is True  # type: ignore[attr-defined]
+    assert decode_topic("hsc/v1/site1/d01/call", encode(silent))[1] == silent
+    schema = build_schemas()["call.schema.json"]["$defs"]["Call"]
+    assert set(new) <= set(schema["properties"]) and not set(new) & set(schema["required"])
+
+
+@pytest.mark.parametrize(("doc", "field"), [({"silent_prompts": -1}, "$.silent_prompts"),
+                                            ({"far_talk_s": -0.5}, "$.far_talk_s"),
+                                            ({"silent_call_ok": "yes"}, "$.silent_call_ok")])
+def test_bad_1_2_values_are_refused_naming_the_field(doc: dict[str, object], field: str) -> None:
+    base = json.loads(encode(call()))
+    base.update(doc)
+    with pytest.raises(SchemaError) as err:
+        decode_topic("hsc/v1/site1/d01/call", json.dumps(base).encode())
+    assert err.value.field == field

@@ -440,9 +440,13 @@ class Host:
         self.proc: subprocess.Popen[bytes] | None = None
         self.db.parent.mkdir(parents=True, exist_ok=True)
 
+    def broker_lines(self) -> str:
+        """The ``[broker]`` table's settings (a subclass points the host at other brokers)."""
+        return f'url = "{self.rig.broker.url}"\nclient_id = "fault-host"\n'
+
     def start(self) -> None:
         self.config.write_text(
-            f'[broker]\nurl = "{self.rig.broker.url}"\nclient_id = "fault-host"\nkeepalive_s = {KEEPALIVE_S}\n'
+            f'[broker]\n{self.broker_lines()}keepalive_s = {KEEPALIVE_S}\n'
             f'[host]\nsites = ["{SITE}"]\ndb = "{self.db}"\n[dashboard]\nenabled = false\n'
             f'[rules.desk-offline]\nfor_s = {OFFLINE_FOR_S}\n', encoding="utf-8")
         size = self.log.stat().st_size if self.log.exists() else 0
