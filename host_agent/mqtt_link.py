@@ -78,6 +78,7 @@ from paho.mqtt.properties import Properties
 from host_agent.config import BrokerConfig
 from host_agent.errors import HostError
 from mqtt_schema import QOS, DeskKind, desk_filter, shared
+from mqtt_schema.broker import BrokerRotation
 
 log = logging.getLogger("host_agent.mqtt")
 SESSION_EXPIRY_S = 86_400
@@ -163,30 +164,6 @@ def aim(client: mqtt.Client, url: str) -> None:
 def _check_aimable(client: mqtt.Client) -> None:
     if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
         raise HostError("this paho-mqtt has no _host/_port: [broker] urls (failover) needs paho-mqtt 2.1 or 2.2")
-
-
-class BrokerRotation:
-    """Which broker of ``urls`` each connect attempt goes to: ``urls[0]`` first, then the next one after
-    every failed attempt or lost connection (round robin). Used from paho's network thread only."""
-
-    def __init__(self, urls: tuple[str, ...]) -> None:
-        if not urls:
-            raise ValueError("no broker url")
-        self.urls = urls
-        self.index = 0
-        self.attempts = 0
-
-    @property
-    def current(self) -> str:
-        return self.urls[self.index]
-
-    def next_attempt(self) -> tuple[str, bool]:
-        """The url of the next attempt, and whether it differs from the last one."""
-        self.attempts += 1
-        if self.attempts == 1 or len(self.urls) == 1:
-            return self.current, False
-        self.index = (self.index + 1) % len(self.urls)
-        return self.current, True
 
 
 def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_ack: bool = False) -> mqtt.Client:

@@ -202,35 +202,6 @@ def check_urls(urls: object, where: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-class BrokerRotation:
-    """Which broker of ``urls`` each connect attempt goes to: ``urls[0]`` first, then the next one after
-    every failed attempt or lost connection (round robin). Used from paho's network thread only."""
-
-    def __init__(self, urls: tuple[str, ...]) -> None:
-        if not urls:
-            raise ValueError("no broker url")
-        self.urls = urls
-        self.index = 0
-        self.attempts = 0
-
-    @property
-    def current(self) -> str:
-        return self.urls[self.index]
-
-    @property
-    def following(self) -> str:
-        """The url the attempt after the current one goes to."""
-        return self.urls[(self.index + 1) % len(self.urls)]
-
-    def next_attempt(self) -> tuple[str, bool]:
-        """The url of the next attempt, and whether it differs from the last one."""
-        self.attempts += 1
-        if self.attempts == 1 or len(self.urls) == 1:
-            return self.current, False
-        self.index = (self.index + 1) % len(self.urls)
-        return self.current, True
-
-
 def aim(client: Any, url: str) -> None:
     """Point a paho client's next connect attempt at broker ``url`` (call from ``on_pre_connect`` only).
 

@@ -21,7 +21,7 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   one is logged (the first of each reason at WARNING, the rest at DEBUG), counted in ``cti_rejected``
   and dropped: a bridge's mistake is no event of the desk.
 
-A clustered broker (``[mqtt] urls``, :class:`device.config.mqtt_settings.BrokerRotation`): the first connect goes
+A clustered broker (``[mqtt] urls``, :class:`mqtt_schema.broker.BrokerRotation`): the first connect goes
 to ``urls[0]``, every later attempt (after a failed connect or a lost connection) to the next url, round
 robin, with the same backoff between attempts; ``current_url`` is the broker in use, and every log line
 about the connection names it. After a failover the spool's unacknowledged rows go to the new broker
@@ -56,7 +56,7 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 
-from device.config.mqtt_settings import BrokerRotation, MqttSettings, aim, check_aimable
+from device.config.mqtt_settings import MqttSettings, aim, check_aimable
 from device.errors import ConfigError
 from device.logs import kv
 from device.outputs.spool import Spool, SpoolError
@@ -80,6 +80,7 @@ from mqtt_schema import (
     decode_topic,
     encode,
 )
+from mqtt_schema.broker import BrokerRotation
 
 log = logging.getLogger("device.publisher")
 

@@ -43,6 +43,7 @@ from tests.system.fault_outcome import (
     Host,
     Rig,
     history,
+    retained_alerts,
     wait_for,
 )
 from tests.system.nats_cluster import NatsCluster, cluster, nats_cluster
@@ -117,30 +118,7 @@ class ClusterRig(Rig):
 
     def retained_alerts(self, port: int) -> set[str]:
         """Topics of the retained (non-empty) alerts of the site, read from the node on ``port``."""
-        got: set[str] = set()
-        last = [time.monotonic()]
-        done = threading.Event()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
-
-        def on_message(cl: Any, u: Any, m: mqtt.MQTTMessage) -> None:
-            if m.retain and m.payload:
-                got.add(m.topic)
-            last[0] = time.monotonic()
-
-        c.on_message = on_message
-        c.on_subscribe = lambda *a: done.set()
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        try:
-            c.subscribe(f"hsc/v1/{SITE}/alert/#", 1)
-            done.wait(5)
-            last[0] = time.monotonic()
-            while time.monotonic() - last[0] < 0.5:
-                time.sleep(0.05)
-        finally:
-            c.disconnect()
-            c.loop_stop()
-        return got
+        return set(retained_alerts(port, SITE))
 
     def stop_all(self, deadline_s: float = 20.0) -> dict[str, int | str | None]:
         rcs: dict[str, int | str | None] = {}

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from device.config.agent import load_config
-from device.config.mqtt_settings import BrokerRotation, MqttSettings
+from device.config.mqtt_settings import MqttSettings
 from device.errors import ConfigError
 from device.outputs.publisher import DeskPublisher
 from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
+from mqtt_schema.broker import BrokerRotation
 from tests.conftest import Mosquitto, free_port
 
 pytestmark = pytest.mark.needs("mosquitto")
