@@ -15,7 +15,7 @@ from host_agent.demo.scenarios import by_name
 from host_agent.demo.table import render
 from mqtt_schema import Call
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Capture
+from tests.device.helpers import Capture
 
 STORIES = ("slow-phone", "late-greet", "monotone")
 

@@ -44,8 +44,8 @@ from device.calls.state import CallPhase
 from device.clock import WallClock
 from mqtt_schema import Alert, Call, CallStatus, Metrics
 from tests.conftest import Mosquitto
-from tests.device.agent.helpers import Capture, two_channel_speech, wait_for
 from tests.device.calls.test_baresip import Baresip, free_ctrl_port
+from tests.device.helpers import Capture, two_channel_speech, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE, DESK = "sip", "desk-sip"
