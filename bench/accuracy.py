@@ -873,22 +873,18 @@ NOISE_SNR_DB = (20.0, 10.0, 5.0)
 
 
 def _noisy_copy(ctx: Context, clip: RealClip, kind: str, snr_db: float, rng: np.random.Generator,
-                babble: FloatArray) -> tuple[Path, FloatArray, int]:
-    """Channel 0 of ``clip`` plus ``kind`` noise (pink: stationary; babble: 8 espeak-ng talkers) at
-    ``snr_db`` below its P.56 active level; written as a float WAV for the analyser."""
+                bed: FloatArray, level_dbov: float) -> tuple[Path, FloatArray, int]:
+    """Channel 0 of ``clip`` plus ``kind`` noise (pink: stationary; babble: ``bed``, 8 espeak-ng talkers at
+    the clip's rate) at ``snr_db`` below its P.56 active level ``level_dbov``; written as a float WAV for
+    the analyser."""
     x, fs = ctx.audio(clip.path, clip.raw_rate_hz)
     if kind == "pink":
         noise = mc._pink(x.size, rng)
     else:
-        bed = babble if fs == 16000 else resample_poly(babble, fs, 16000)
         start = int(rng.integers(0, bed.size - x.size)) if bed.size > x.size else 0
         noise = np.resize(bed[start:], x.size)
-    res = p56_level(x, fs)
-    if res is None:
-        raise BenchError(f"{clip.id}: no active speech for P.56, so no SNR to add noise at")
-    level = res.level_dbov
     noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
-    y = x + noise * 10.0 ** ((level - snr_db - noise_db) / 20.0)
+    y = x + noise * 10.0 ** ((level_dbov - snr_db - noise_db) / 20.0)
     out = ctx.tmp / f"{clip.id}.{kind}{snr_db:g}.wav"
     sf.write(str(out), y, fs, subtype="FLOAT")
     return out, y, fs
@@ -904,6 +900,17 @@ def row_devnoise(ctx: Context) -> Section:
         return sec
     rng = np.random.default_rng(5)
     babble = mc.babble_bed(rng, 30.0)
+    # per clip once: its P.56 level (the SNR reference) and the babble bed at its rate
+    levels: dict[str, float] = {}
+    beds: dict[int, FloatArray] = {16000: babble}
+    for c in clips:
+        x, fs = ctx.audio(c.path, c.raw_rate_hz)
+        res = p56_level(x, fs)
+        if res is None:
+            raise BenchError(f"{c.id}: no active speech for P.56, so no SNR to add noise at")
+        levels[c.id] = res.level_dbov
+        if fs not in beds:
+            beds[fs] = resample_poly(babble, fs, 16000)
     rows: list[list[str]] = []
     data: list[dict[str, Any]] = []
     for kind in ("pink", "babble"):
@@ -914,7 +921,8 @@ def row_devnoise(ctx: Context) -> Section:
             for i, c in enumerate(clips):
                 ctx.progress.item(i + 1, len(clips), c.id)
                 assert c.syllables is not None
-                path, y, fs = _noisy_copy(ctx, c, kind, snr, rng, babble)
+                rate = ctx.audio(c.path, c.raw_rate_hz)[1]
+                path, y, fs = _noisy_copy(ctx, c, kind, snr, rng, beds[rate], levels[c.id])
                 n = int(analyze_file(path)["syllables"])
                 peer = de_jong_wempe(y, fs) if ctx.peer else None
                 ours_err += abs(n - c.syllables)

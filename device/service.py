@@ -505,9 +505,7 @@ class AgentService:
         """Call transitions since the last pass, to the meter and the per-call audio."""
         if self.calls is None:
             return
-        if isinstance(self.calls, MqttCallSource):
-            self.calls.set_connected(self._pub.connected)
-            self.calls.tick()
+        self.calls.poll(self._pub.connected)
         for state in self.calls.events():
             self.call_meter.call(state)
             self.call_audio.call(state)

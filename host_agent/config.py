@@ -143,12 +143,11 @@ class BrokerConfig:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
+        return self.endpoint(self.url)[0]
 
     @property
     def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return self.endpoint(self.url)[1]
 
     @property
     def tls(self) -> bool:

@@ -38,7 +38,7 @@ A clustered broker (``[broker] urls``)
     connection, goes to the next url of the list (round robin), with paho's reconnect backoff (1 s
     doubling to 10 s) in between. paho has no public way to change the broker of a client that has
     connected once (its ``host`` setter refuses while a reconnect is in progress), so
-    :func:`aim` sets paho's ``_host`` and ``_port`` from ``on_pre_connect`` (paho 2.1 and 2.2; checked
+    :func:`mqtt_schema.broker.aim` sets paho's ``_host`` and ``_port`` from ``on_pre_connect`` (paho 2.1 and 2.2; checked
     at construction). On every connect the link subscribes again. The session the host needs (its
     QoS 1 subscriptions and what was queued or unacknowledged) must be held by the whole cluster, not by
     the node that died: with NATS, JetStream replicates it (``mqtt { stream_replicas: 3,
@@ -78,7 +78,7 @@ from paho.mqtt.properties import Properties
 from host_agent.config import BrokerConfig
 from host_agent.errors import HostError
 from mqtt_schema import QOS, DeskKind, desk_filter, shared
-from mqtt_schema.broker import BrokerRotation
+from mqtt_schema.broker import BrokerRotation, aim, aimable
 
 log = logging.getLogger("host_agent.mqtt")
 SESSION_EXPIRY_S = 86_400
@@ -156,13 +156,8 @@ class Inbound(NamedTuple):
     """The connection it arrived on (see the module docstring)."""
 
 
-def aim(client: mqtt.Client, url: str) -> None:
-    """Point ``client``'s next connect attempt at broker ``url`` (from ``on_pre_connect`` only)."""
-    client._host, client._port = BrokerConfig.endpoint(url)
-
-
 def _check_aimable(client: mqtt.Client) -> None:
-    if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
+    if not aimable(client):
         raise HostError("this paho-mqtt has no _host/_port: [broker] urls (failover) needs paho-mqtt 2.1 or 2.2")
 
 
@@ -324,7 +319,7 @@ class MqttLink:
         try:
             url, moved = self.rotation.next_attempt()
             if moved:
-                aim(client, url)
+                aim(client, *BrokerConfig.endpoint(url))
                 log.log(logging.INFO if self.connects else logging.DEBUG, "trying the broker %s (%d of %d)", url,
                         self.rotation.index + 1, len(self.rotation.urls))
         except Exception as exc:  # never raise into paho's loop

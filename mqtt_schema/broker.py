@@ -2,11 +2,13 @@
 
 The desk (``[mqtt]`` of agent.toml) and the host (``[broker]`` of host.toml) name the TLS files alike
 (``ca_cert``, ``client_cert``, ``client_key``) and turn TLS on by one rule, :func:`uses_tls`. With a
-list of brokers (``urls``, a clustered broker) both move through it by one rule, :class:`BrokerRotation`.
+list of brokers (``urls``, a clustered broker) both move through it by one rule, :class:`BrokerRotation`,
+and point their paho client at the next broker with :func:`aim`.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -42,3 +44,18 @@ class BrokerRotation:
             return self.current, False
         self.index = (self.index + 1) % len(self.urls)
         return self.current, True
+
+
+def aim(client: Any, host: str, port: int) -> None:
+    """Point a paho client's next connect attempt at ``host``:``port`` (call from ``on_pre_connect`` only).
+
+    paho has no public way to change the broker of a client that has connected once (its ``host`` setter
+    refuses while a reconnect is in progress), so this sets paho's ``_host`` and ``_port`` (paho 2.1 and
+    2.2, pinned by the lock files); :func:`aimable` tells whether a client has them.
+    """
+    client._host, client._port = host, port
+
+
+def aimable(client: Any) -> bool:
+    """True when ``client`` has the ``_host``/``_port`` that :func:`aim` sets (checked at construction)."""
+    return isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from device.calls.state import CallSourceError, CallState, CallTracker, Direction, Listener
+from device.calls.state import CallSourceError, CallTracker, Direction, Listener, TrackedSource
 from device.clock import Clock, WallClock
 from device.logs import kv
 
@@ -193,7 +193,7 @@ class _Waiter:
         self.result: CommandResult | None = None
 
 
-class BaresipClient:
+class BaresipClient(TrackedSource):
     """A :class:`~device.calls.state.CallSource` on baresip's ``ctrl_tcp`` at ``host:port``.
 
     ``start()`` runs the reader thread (it connects and reconnects on its own); ``stop()`` closes
@@ -257,12 +257,6 @@ class BaresipClient:
             self._thread.join(5)
             self._thread = None
 
-    def __enter__(self) -> BaresipClient:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- what the owner reads -------------------------------------------------------------------------
 
     @property
@@ -273,11 +267,6 @@ class BaresipClient:
         """Wait (wall time) until connected; True when connected."""
         return self._connected.wait(timeout_s)
 
-    def events(self) -> list[CallState]:
-        return self.tracker.events()
-
-    def current(self) -> CallState:
-        return self.tracker.current()
 
     def stats(self) -> dict[str, Any]:
         """Counters for metrics and logs (numbers only)."""

@@ -36,7 +36,14 @@ from typing import Any
 
 from gpiozero import DigitalInputDevice
 
-from device.calls.state import CallPhase, CallState, CallTracker, Direction, Listener, RingCadence
+from device.calls.state import (
+    CallPhase,
+    CallTracker,
+    Direction,
+    Listener,
+    RingCadence,
+    TrackedSource,
+)
 from device.clock import Clock, WallClock
 from device.errors import ConfigError
 from device.logs import kv
@@ -88,7 +95,7 @@ class PhonePins:
         return cls.from_table(shipped_pin_table("phone"), where="hw/desk_pins.toml: phone")
 
 
-class GpioCallSource:
+class GpioCallSource(TrackedSource):
     """A :class:`~device.calls.state.CallSource` on a desk phone's ring-detect and off-hook inputs."""
 
     name = "gpio"
@@ -170,12 +177,6 @@ class GpioCallSource:
             if dev is not None:
                 dev.close()
 
-    def __enter__(self) -> GpioCallSource:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
@@ -183,13 +184,7 @@ class GpioCallSource:
             except Exception as exc:  # keep ticking: a bug here must not freeze call state
                 log.exception("desk phone tick failed", extra=kv(error=f"{type(exc).__name__}: {exc}"))
 
-    # --- what the owner reads -------------------------------------------------------------------------
-
-    def events(self) -> list[CallState]:
-        return self.tracker.events()
-
-    def current(self) -> CallState:
-        return self.tracker.current()
+    # --- what the owner reads (and events() and current(), from TrackedSource) --------------------------
 
     @property
     def rings(self) -> int:

@@ -194,26 +194,26 @@ def _longest_gap(intervals: list[Interval], lo: int, hi: int) -> int:
     return max(longest, hi - cursor)
 
 
-def _union(a: list[Interval], b: list[Interval]) -> list[Interval]:
+def _merged(intervals: list[Interval], bridge_ms: float = 0.0) -> list[Interval]:
+    """The intervals, sorted, with overlapping or touching ones joined, and those less than
+    ``bridge_ms`` apart too."""
     out: list[Interval] = []
-    for s, e in sorted(a + b):
-        if out and s <= out[-1][1]:
+    for s, e in sorted(intervals):
+        if out and (s <= out[-1][1] or s - out[-1][1] < bridge_ms):
             out[-1] = (out[-1][0], max(out[-1][1], e))
         else:
             out.append((s, e))
     return out
 
 
+def _union(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    return _merged(a + b)
+
+
 def prompt_pattern(own: list[Interval], closed_ms: int, norms: CallNorms) -> tuple[int, float | None, bool]:
     """The silent-call pattern of own-speech intervals (sorted, clipped to the call) up to the
     hang-up at ``closed_ms``: (prompts, shortest wait after a prompt in s or None, norm followed)."""
-    bursts: list[Interval] = []
-    gap_ms = norms.prompt_gap_s * 1000.0
-    for a, b in sorted(own):
-        if bursts and a - bursts[-1][1] < gap_ms:
-            bursts[-1] = (bursts[-1][0], max(bursts[-1][1], b))
-        else:
-            bursts.append((a, b))
+    bursts = _merged(own, norms.prompt_gap_s * 1000.0)
     if not bursts:
         return 0, None, False
     waits = [bursts[i + 1][0] - bursts[i][1] for i in range(len(bursts) - 1)] + [closed_ms - bursts[-1][1]]

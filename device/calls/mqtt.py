@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from device.calls.state import CallState, CallTracker, Direction, Listener
+from device.calls.state import CallState, CallTracker, Direction, Listener, TrackedSource
 from device.clock import Clock, WallClock
 from device.logs import kv
 from mqtt_schema import CallDirection, Cti, CtiPhase
@@ -33,7 +33,7 @@ log = logging.getLogger("device.calls.mqtt")
 STALE_AFTER_S = 4 * 3600.0
 
 
-class MqttCallSource:
+class MqttCallSource(TrackedSource):
     """A :class:`~device.calls.state.CallSource` fed by CTI messages the agent's MQTT client receives."""
 
     name = "mqtt"
@@ -57,12 +57,6 @@ class MqttCallSource:
 
     def stop(self) -> None:
         """Nothing to close: the connection is the agent's."""
-
-    def __enter__(self) -> MqttCallSource:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def connected(self) -> bool:
@@ -98,6 +92,11 @@ class MqttCallSource:
             self._last_ms.pop(msg.call_id, None)
         return self.tracker.closed(msg.call_id, msg.reason or "hangup", at_ms=now, direction=direction)
 
+    def poll(self, broker_connected: bool) -> None:
+        """The agent's loop pass: the broker connection's state, and :meth:`tick`."""
+        self.set_connected(broker_connected)
+        self.tick()
+
     def tick(self) -> list[CallState]:
         """Close calls nobody has said anything about for ``stale_after_s`` (a lost ``closed``)."""
         now = self.clock.now_ms()
@@ -110,14 +109,6 @@ class MqttCallSource:
         if out:
             log.warning("CTI calls closed: no news for too long", extra=kv(calls=len(out), after_s=self.stale_after_s))
         return out
-
-    # --- what the owner reads -------------------------------------------------------------------------
-
-    def events(self) -> list[CallState]:
-        return self.tracker.events()
-
-    def current(self) -> CallState:
-        return self.tracker.current()
 
 
 def to_direction(d: Direction | None) -> CallDirection | None:

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, Self
 
 from device.clock import Clock
 from device.errors import AgentError
@@ -161,6 +161,11 @@ class CallSource(Protocol):
         """True while the source can see calls (always True for ``none`` and ``gpio``)."""
         ...
 
+    def poll(self, broker_connected: bool) -> None:
+        """Called by the agent's loop on every pass, with the state of its broker connection (a source
+        fed through the agent's MQTT client uses it; the others run on their own threads)."""
+        ...
+
 
 class NoCallSource:
     """``none``: no call source configured. Always idle, never an event."""
@@ -179,6 +184,9 @@ class NoCallSource:
 
     def current(self) -> CallState:
         return IDLE
+
+    def poll(self, broker_connected: bool) -> None:
+        pass
 
     def __enter__(self) -> NoCallSource:
         return self.start()
@@ -313,3 +321,34 @@ class CallTracker:
                 log.exception("call listener failed", extra=kv(source=self.source,
                                                                error=f"{type(exc).__name__}: {exc}"))
         return state
+
+
+class TrackedSource:
+    """What every real source shares: the owner reads its :class:`CallTracker` (``self.tracker``), and
+    ``with`` starts and stops it. Subclasses give ``start`` and ``stop``."""
+
+    tracker: CallTracker
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def events(self) -> list[CallState]:
+        """Every transition since the last call, oldest first."""
+        return self.tracker.events()
+
+    def current(self) -> CallState:
+        """The desk's call now (see :meth:`CallSource.current`)."""
+        return self.tracker.current()
+
+    def poll(self, broker_connected: bool) -> None:
+        """Nothing to do on the loop's pass: the source runs on its own thread (see :meth:`CallSource.poll`)."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

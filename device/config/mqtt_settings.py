@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from device.config import checks as check
 from device.errors import ConfigError
-from mqtt_schema.broker import uses_tls
+from mqtt_schema.broker import aimable, uses_tls
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 DEFAULT_URL = "mqtt://localhost:1883"
@@ -202,17 +202,8 @@ def check_urls(urls: object, where: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def aim(client: Any, url: str) -> None:
-    """Point a paho client's next connect attempt at broker ``url`` (call from ``on_pre_connect`` only).
-
-    paho has no public way to change the broker of a client that has connected once (its ``host`` setter
-    refuses while a reconnect is in progress), so this sets paho's ``_host`` and ``_port`` (paho 2.1 and
-    2.2; :func:`check_aimable` checks them at construction).
-    """
-    client._host, client._port = MqttSettings.endpoint(url)
-
-
 def check_aimable(client: Any) -> None:
-    """Raise :class:`ConfigError` when this paho has no ``_host``/``_port`` to aim (see :func:`aim`)."""
-    if not (isinstance(getattr(client, "_host", None), str) and isinstance(getattr(client, "_port", None), int)):
+    """Raise :class:`ConfigError` when this paho has no ``_host``/``_port`` to aim
+    (:func:`mqtt_schema.broker.aim`)."""
+    if not aimable(client):
         raise check.fail("mqtt.urls", "this paho-mqtt has no _host/_port; broker failover needs paho-mqtt 2.1 or 2.2")

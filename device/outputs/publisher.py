@@ -56,7 +56,7 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 
-from device.config.mqtt_settings import MqttSettings, aim, check_aimable
+from device.config.mqtt_settings import MqttSettings, check_aimable
 from device.errors import ConfigError
 from device.logs import kv
 from device.outputs.spool import Spool, SpoolError
@@ -80,7 +80,7 @@ from mqtt_schema import (
     decode_topic,
     encode,
 )
-from mqtt_schema.broker import BrokerRotation
+from mqtt_schema.broker import BrokerRotation, aim
 
 log = logging.getLogger("device.publisher")
 
@@ -561,7 +561,7 @@ class DeskPublisher:
         try:
             url, moved = self.rotation.next_attempt()
             if moved:
-                aim(client, url)
+                aim(client, *MqttSettings.endpoint(url))
                 log.log(logging.INFO if self.warnings.failures == 0 else logging.DEBUG,
                         "trying the MQTT broker %s (%d of %d)", url, self.rotation.index + 1,
                         len(self.rotation.urls), extra=kv(broker=url))
