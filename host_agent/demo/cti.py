@@ -33,13 +33,12 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
+from host_agent.floor import RING_PERIOD_S
 from mqtt_schema import Cti, CtiPhase, DeskKind, DeskTopic, Metrics, decode, encode
 from mqtt_schema.messages import CallDirection
 
 log = logging.getLogger("host_agent.demo.cti")
 
-RING_PERIOD_S = 5.0
-"""The default ring cadence (1 s on, 4 s off; NORMS.md), floor seconds per ring."""
 ANSWER_INTO_RING_S = 2.0
 """The desk answers this long into its last ring (floor seconds)."""
 FIRST_CALL_AT = 0.08
@@ -49,6 +48,9 @@ WARM_METRICS = 10
 LAST_CALL_AT = 0.95
 """No call starts after this fraction of the run (the desks stop soon after)."""
 STEP_S = 0.02
+PAUSE_CONFIRM_S = 1.5
+"""A late-greeting call rings only after the agent has been silent this long (floor seconds) since it
+fell silent: longer than the pauses between words of a line, far shorter than the 10 s wait after it."""
 """Wall seconds between two looks at the clock (a ring at 20x is 0.25 wall seconds)."""
 
 
@@ -93,6 +95,10 @@ class _Desk:
     speaking: bool | None = None
     offset: bool = False
     """The agent fell silent since the bridge last looked."""
+    silent_since_ms: int | None = None
+    """Floor time the agent fell silent (None while speaking or not known)."""
+    pause_seen: bool = False
+    """A late-greeting call is waiting: the agent fell silent since it began to wait."""
     onset: bool = False
     """The agent started to speak since the bridge last looked."""
 
@@ -168,6 +174,10 @@ class CtiBridge:
                 return
             if d.speaking is not None and d.speaking != m.speaking:
                 d.offset, d.onset = d.offset or not m.speaking, d.onset or m.speaking
+            if m.speaking:
+                d.silent_since_ms = None
+            elif d.speaking is not False:
+                d.silent_since_ms = self.now_ms()
             d.speaking = m.speaking
             d.metrics += 1
 
@@ -209,14 +219,21 @@ class CtiBridge:
                 good = self.fraction() >= d.story.good_from
                 d.greeting = "prompt" if good else d.story.greeting
                 d.want_rings = 1 if good else d.story.rings
-                d.phase = _Phase.WAIT_PAUSE
+                d.phase, d.pause_seen = _Phase.WAIT_PAUSE, False
                 self._edge(d, "offset")
         elif d.phase is _Phase.WAIT_PAUSE:
-            # a desk with long waits between lines (``long_pauses``) rings as the agent falls silent for a
-            # late greeting, as it begins a line for a prompt one; any other desk rings at once (its agent
-            # talks with short pauses, so the call is answered into speech)
-            want = "offset" if d.greeting == "late" else "onset"
-            if not d.story.long_pauses or self._edge(d, want) or now >= d.next_ms + 60_000:
+            # a desk with long waits between lines (``long_pauses``) rings once the agent has fallen silent
+            # (for PAUSE_CONFIRM_S: a wait after a line, not a pause between words) for a late greeting, as it
+            # begins a line for a prompt one; any other desk rings at once (its agent talks with short
+            # pauses, so the call is answered into speech)
+            if d.greeting == "late":
+                d.pause_seen = self._edge(d, "offset") or d.pause_seen
+                with self._lock:
+                    since = d.silent_since_ms if d.speaking is False else None
+                ready = d.pause_seen and since is not None and now - since >= PAUSE_CONFIRM_S * 1000
+            else:
+                ready = self._edge(d, "onset")
+            if not d.story.long_pauses or ready or now >= d.next_ms + 60_000:
                 d.calls += 1
                 self.calls += 1
                 d.call_id = f"demo-{d.desk}-{d.calls}"
