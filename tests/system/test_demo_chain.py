@@ -305,7 +305,9 @@ def test_dashboard_shows_the_alerts_in_chromium(chain: tuple[DemoResult, Capture
 
 def test_embedded_broker_default(tmp_path: Path) -> None:
     """The demo's default broker (amqtt, in-process) carries a smaller floor to its alerts."""
-    result, _, _ = _run_chain(None, 2, float(os.environ.get("HSC_SYSTEM_SMALL_S", "45")), 40.0,
+    # 25 s at 40x: the loud desk's volume fires within seconds (loud until 0.45 of the run, 11 s), the calm
+    # desk is unplugged at 0.35 (9 s, its agent long connected) and fires desk-offline 30 floor s (0.75 s) later
+    result, _, _ = _run_chain(None, 2, float(os.environ.get("HSC_SYSTEM_SMALL_S", "25")), 40.0,
                               tmp_path / "demo", None)
     assert result.ok, f"scenarios without their alert: {result.missing}"
     assert result.summary.messages_in > 50

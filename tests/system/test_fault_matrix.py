@@ -32,7 +32,9 @@ from tests.system.fault_outcome import FAULTS, FaultRecord, Rig, history, prepar
 pytestmark = [pytest.mark.slow, pytest.mark.needs("mosquitto")]
 
 HOLD_S = 2.0
-"""Wall seconds a fault is held (a broker or host down, a desk away); SIGSTOP holds 2.5 keepalives."""
+"""Wall seconds a fault is held at least (a broker or host down, a desk away); SIGSTOP holds until every
+client gave the broker up (its keepalive timed out), a killed desk stays away until its ``desk-offline``
+fired, the full disk until a minute rollup failed to spool (``Rig.hold_until_evidence``)."""
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def rig_factory(tmp_path: Path) -> Iterator[object]:
     def make(fault: str) -> Rig:
         spec = FAULTS[fault]
         rig = Rig(tmp_path, spec.desks, spec.persistence)
+        rig.hold_until_evidence = True  # a fault ends once it did its work (at least HOLD_S), see fault_outcome._hold
         rigs.append(rig)
         if spec.needs_disk and not prepare_disk(rig):
             pytest.skip("cannot mount a tmpfs here: the full-disk fault needs root")
@@ -69,6 +72,8 @@ def _check_fault_specifics(fault: str, rig: Rig, rec: FaultRecord) -> None:
     elif fault.startswith("broker-kill9") or fault == "broker-sigstop":
         for d in rig.desks:
             assert d.logged().boots == [1]  # the desks rode it out in the same boot
+        if fault == "broker-sigstop":
+            assert rec.notes["every_client_gave_up"], "a client did not give the stopped broker up"
         if fault == "broker-kill9-nopersist":
             assert rec.notes["retained_before"], "no alert was retained before the kill: nothing to restore"
     elif fault == "disk-full":
