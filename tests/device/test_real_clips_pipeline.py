@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from device.dsp.p56 import p56_level
 from device.dsp.syllables import SyllableNucleusDetector
 from device.offline_analysis import analyze_file
 
@@ -57,3 +58,41 @@ def test_stl_vector_through_the_pipeline() -> None:
     out = analyze_file(DATA / "itu-stl-voice.s16le", raw_rate_hz=16000)
     assert out["level_dbov"] == pytest.approx(clip["level_dbov"], abs=0.006)  # reported to 0.01 dB
     assert out["activity"] * 100 == pytest.approx(clip["activity_pct"], abs=0.01)  # reported to 1e-4
+
+
+def _pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink (1/f power) noise: white noise shaped in the frequency domain."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n)
+    spec[1:] /= np.sqrt(f[1:] / f[1])
+    spec[0] = 0.0
+    noise: np.ndarray = np.fft.irfft(spec, n)
+    return noise
+
+
+def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> None:
+    """The four real clips one after another (15 s, 47 syllables, each at the same RMS), with pink
+    noise at 10 and 5 dB SNR against their P.56 level, three noise draws each. In noise the detector's
+    floor-based threshold sits close under the speech level; strongly periodic peaks within 14 dB of
+    it still count (syllables.py), which took the total error from 9.9 % to 5.7 % at 10 dB and from
+    13.5 % to 10.6 % at 5 dB (ours before that change, same audio). No peer here: the accuracy script
+    (bench/accuracy.py --only devnoise) puts de Jong & Wempe beside ours on the dev set."""
+    parts = []
+    for name in WAVS:
+        x, rate = sf.read(DATA / name, dtype="float64", always_2d=True)
+        assert rate == 16000
+        parts.append(x[:, 0] / np.sqrt(np.mean(x[:, 0] ** 2)) * 0.05)
+    speech = np.concatenate(parts)
+    truth = sum(MANIFEST[name]["syllables"] for name in WAVS)
+    level_db = p56_level(speech, 16000).level_dbov
+    errors: dict[int, list[int]] = {}
+    for snr_db in (10, 5):
+        for seed in range(3):
+            noise = _pink_noise(speech.size, np.random.default_rng(seed))
+            noise *= 10 ** ((level_db - snr_db - 10 * np.log10(np.mean(noise**2))) / 20)
+            path = tmp_path / f"pink{snr_db}-{seed}.wav"
+            sf.write(path, speech + noise, 16000, subtype="FLOAT")
+            errors.setdefault(snr_db, []).append(analyze_file(path)["syllables"] - truth)
+    total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
+    assert total[10] <= 7.0, errors
+    assert total[5] <= 11.0, errors
