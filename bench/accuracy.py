@@ -24,7 +24,8 @@ set's manifest values); ``synthetic`` syllable counts on the held-out synthetic 
 ``tests/device/dsp/mandarin_corpus.py`` (Mandarin, English, Cantonese; MAPE per clip); ``real``
 syllables of the real clips in ``tests/data/real-speech`` through the whole analyser; ``dev``
 syllables and speech time of a real development set (``--dev-dir``; fixed tune/report halves);
-``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
+``realnoise`` the real clips of ``tests/data`` one after another with pink noise and babble at 10 and
+5 dB SNR (three draws each); ``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
@@ -79,7 +80,7 @@ from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "dev", "devnoise", "vad", "rooms", "robust", "pitch")
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "vad", "rooms", "robust", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -952,8 +953,68 @@ def row_devnoise(ctx: Context) -> Section:
     return sec
 
 
+def row_realnoise(ctx: Context) -> Section:
+    """Syllables of the real clips in tests/data, one after another at the same RMS, with pink noise and
+    babble at 10 and 5 dB SNR (three draws each), through the whole analyser, beside the peer."""
+    sec = Section("realnoise")
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    parts = []
+    for c in clips:
+        x, fs = ctx.audio(c.path)
+        if fs != RATE_HZ:
+            raise BenchError(f"{c.id}: {fs} Hz, the noisy real-clip row expects {RATE_HZ} Hz")
+        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
+    speech = np.concatenate(parts)
+    truth = sum(int(c.syllables or 0) for c in clips)
+    res = p56_level(speech, RATE_HZ)
+    if res is None:
+        raise BenchError("the real clips one after another have no active speech for P.56")
+    draws = 3
+    rows: list[list[str]] = []
+    data: list[dict[str, Any]] = []
+    for kind in ("pink", "babble"):
+        for snr in (10.0, 5.0):
+            ctx.progress.step(f"real clips + {kind} at {snr:g} dB SNR ({draws} draws)")
+            ours: list[int] = []
+            peers: list[int | None] = []
+            for seed in range(draws):
+                ctx.progress.item(seed + 1, draws, f"draw {seed}")
+                if kind == "pink":
+                    noise = mc._pink(speech.size, np.random.default_rng(seed))
+                else:
+                    noise = mc.babble_bed(np.random.default_rng(100 + seed), speech.size / RATE_HZ + 1.0)[: speech.size]
+                noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
+                y = speech + noise * 10.0 ** ((res.level_dbov - snr - noise_db) / 20.0)
+                path = ctx.tmp / f"realnoise.{kind}{snr:g}.{seed}.wav"
+                sf.write(str(path), y, RATE_HZ, subtype="FLOAT")
+                ours.append(int(analyze_file(path)["syllables"]))
+                peers.append(de_jong_wempe(y, RATE_HZ) if ctx.peer else None)
+            ctx.progress.done()
+            e_o = total_error(ours, [truth] * draws)
+            e_p = total_error(peers, [truth] * draws) if ctx.peer else None
+            rows.append([kind, f"{snr:g}", pct(e_o), pct(e_p), " ".join(f"{n - truth:+d}" for n in ours),
+                         " ".join(f"{(p or 0) - truth:+d}" for p in peers) if ctx.peer else "-"])
+            data.append({"noise": kind, "snr_db": snr, "truth": truth, "draws": draws, "ours": ours, "peer": peers,
+                         "total_error_ours": e_o, "total_error_peer": e_p})
+    for kind in ("pink", "babble"):
+        sub = [d for d in data if d["noise"] == kind]
+        sec.lines.append(Line(
+            "syllable count, whole analyser, in noise",
+            f"the {len(clips)} real clips of tests/data one after another ({speech.size / RATE_HZ:.0f} s, {truth} "
+            f"syllables) + {kind} noise ({'stationary' if kind == 'pink' else '8 espeak-ng talkers'}) at SNR "
+            + "/".join(f"{d['snr_db']:g}" for d in sub) + f" dB (vs P.56 level), {draws} draws each",
+            "total error " + " / ".join(pct(d["total_error_ours"]) for d in sub),
+            ("total error " + " / ".join(pct(d["total_error_peer"]) for d in sub) + " (dJW)") if ctx.peer else "-",
+            "≤ 8 % and below the peer", {"noise": kind, "by_snr": sub}))
+    sec.details.append(Detail(
+        "Real clips of tests/data one after another + noise (total error over the draws; per draw: count minus "
+        "truth)", ["noise", "SNR dB", "ours", "peer", "ours per draw", "peer per draw"], rows, data=data))
+    return sec
+
+
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
-    "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "dev": row_dev, "vad": row_vad,
+    "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
+    "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch, "devnoise": row_devnoise,
 }
 

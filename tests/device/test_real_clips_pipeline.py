@@ -74,8 +74,8 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
     """The four real clips one after another (15 s, 47 syllables, each at the same RMS), with pink
     noise at 10 and 5 dB SNR against their P.56 level, three noise draws each. In noise the detector's
     floor-based threshold sits close under the speech level; strongly periodic peaks within 14 dB of
-    it still count (syllables.py), which took the total error from 9.9 % to 5.7 % at 10 dB and from
-    13.5 % to 10.6 % at 5 dB (ours before that change, same audio). No peer here: the accuracy script
+    it still count (syllables.py): with this and the retune beside it the total error went from 9.9 %
+    to 5.7 % at 10 dB and from 13.5 % to 9.2 % at 5 dB (ours before, same audio). No peer here: the accuracy script
     (bench/accuracy.py --only devnoise) puts de Jong & Wempe beside ours on the dev set."""
     parts = []
     for name in WAVS:
@@ -84,7 +84,9 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
         parts.append(x[:, 0] / np.sqrt(np.mean(x[:, 0] ** 2)) * 0.05)
     speech = np.concatenate(parts)
     truth = sum(MANIFEST[name]["syllables"] for name in WAVS)
-    level_db = p56_level(speech, 16000).level_dbov
+    p56 = p56_level(speech, 16000)
+    assert p56 is not None
+    level_db = p56.level_dbov
     errors: dict[int, list[int]] = {}
     for snr_db in (10, 5):
         for seed in range(3):
@@ -95,4 +97,4 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
             errors.setdefault(snr_db, []).append(analyze_file(path)["syllables"] - truth)
     total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
     assert total[10] <= 7.0, errors
-    assert total[5] <= 11.0, errors
+    assert total[5] <= 10.0, errors
