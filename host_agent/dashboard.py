@@ -401,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
                 for_s = _duration(body, default_s=None)
         except (ValueError, KeyError, TypeError) as exc:
             return self._json(400, {"error": f"bad {what} request: {exc}"})
+        except RecursionError:  # json.loads on a body nested thousands deep
+            return self._json(400, {"error": f"bad {what} request: the JSON body is nested too deeply"})
         try:
             if change is None:
                 out = service.add_silence(site, desk, rule, for_s, by="dashboard", everything=everything)

@@ -100,6 +100,8 @@ def load(path: Path) -> HeadsetCalibration:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CalibrationError(f"{path}: not valid TOML ({exc})") from exc
+    except RecursionError:
+        raise CalibrationError(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
     return parse(data, str(path))
 
 

@@ -70,7 +70,7 @@ def board_config(port: str, on_board: bytes | None, requested: Mapping[str, Any]
     fresh = "pass --replace-config to write a new one from the flags given"
     try:
         old = json.loads(on_board)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise FlashError(f"{port}: the board's {CONFIG_NAME} is not valid JSON, so its settings cannot be kept; "
                          f"{fresh}") from None
     if not isinstance(old, dict):

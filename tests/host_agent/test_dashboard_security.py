@@ -181,6 +181,11 @@ def test_post_without_content_length_or_with_a_non_object_body(make_dash_host: M
         code, _, body = _read_response(f)
         assert code == 400 and "JSON object" in json.loads(body)["error"]
         assert _read_response(f)[0] == 200
+        deep = b"[" * 30_000 + b"]" * 30_000  # within the body cap, deeper than Python's JSON decoder goes
+        sock.sendall(_post_bytes("/api/silence", deep, f"Bearer {TOKEN}") + GET_SNAPSHOT)
+        code, _, body = _read_response(f)
+        assert code == 400 and "nested too deeply" in json.loads(body)["error"]
+        assert _read_response(f)[0] == 200
 
 
 def test_unsupported_method_with_a_body_closes_rather_than_misparses(make_dash_host: MakeHost) -> None:

@@ -351,3 +351,12 @@ def test_a_silent_port_says_so(tmp_path: Path, capsys) -> None:
         port.close()
     assert (f"headset-flash: {port.link_path} does not answer as a MicroPython raw REPL (no output within 1 s; "
             "is another program using the port?)\n") in capsys.readouterr().err
+
+
+def test_a_board_config_nested_too_deeply_is_refused_by_name() -> None:
+    from hw.errors import FlashError
+    from hw.flashing.device_config import board_config
+
+    deep = b'{"site": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    with pytest.raises(FlashError, match="hs_config.json is not valid JSON, so its settings cannot be kept"):
+        board_config("/dev/ttyACM0", deep, {"desk": "d07"})

@@ -70,7 +70,8 @@ def test_toml_round_trip_and_field_errors(tmp_path: Path) -> None:
                         ("ild_offset_db = 3\ncolour = 'red'\n", "colour"),
                         ("ild_offset_db = 3\nmodel = 7\n", "model"),
                         ("ild_offset_db = 3\nband_offsets_db = ['a']\n", "band_offsets_db"),
-                        ("ild_offset_db = [\n", "not valid TOML")):
+                        ("ild_offset_db = [\n", "not valid TOML"),
+                        ("ild_offset_db = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply")):
         bad.write_text(text)
         with pytest.raises(CalibrationError, match=field):
             load(bad)
