@@ -101,6 +101,9 @@ CLOCK_STEP_BACK_MS = 2000
 """A clock that reads this much less than at the previous loop pass was stepped back."""
 HEADSET_LED_FULL = 64
 """The headset LED's level (0..255) for a full-intensity cue colour: a quarter, it sits next to an eye."""
+POSE_CHECK_S = 1.0
+"""Wall seconds (``monotonic``) between two looks at the stored pose file's mtime (a calibration by
+``headset-agent calibrate-posture`` is adopted within this long)."""
 
 
 def agent_version() -> str:
@@ -193,6 +196,8 @@ class AgentService:
         self._last_rollup_ms = 0
         self._last_cue_s: float | None = None
         self._pose_mtime: float | None = None
+        self._next_pose_check_s = -math.inf
+        """``monotonic`` time (s) of the next look at the pose file's mtime."""
         self._started = False
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -559,7 +564,7 @@ class AgentService:
         level = last.level_dbov if last is not None else None
         speaking = bool(last.speaking) if last is not None else False
         active = self.cues.active
-        top = self.cues.top
+        top = active[0] if active else None  # the policy's top cue, without building active again
         self.leds.show(top, level, self.cues.band(), speaking, posture, cues=active, monotone=self.monotone.on)
         if self.config.headset.forward_led:
             self.headset_state.show(headset_rgb(top))
@@ -573,7 +578,7 @@ class AgentService:
 
     def _handle_inbox(self) -> None:
         self._reload_pose_if_changed()
-        while True:
+        while not self._inbox.empty():  # mostly empty: no exception to raise and catch on every pass
             try:
                 what, item = self._inbox.get_nowait()
             except queue.Empty:
@@ -590,7 +595,12 @@ class AgentService:
             return None
 
     def _reload_pose_if_changed(self) -> None:
-        """``headset-agent calibrate-posture`` writes the pose while the agent runs: adopt it."""
+        """``headset-agent calibrate-posture`` writes the pose while the agent runs: adopt it (the file is
+        looked at once per ``POSE_CHECK_S`` wall seconds, not on every pass)."""
+        now_s = self.monotonic()
+        if now_s < self._next_pose_check_s:
+            return
+        self._next_pose_check_s = now_s + POSE_CHECK_S
         mtime = self._pose_file_mtime()
         if mtime == self._pose_mtime:
             return

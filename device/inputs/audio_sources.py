@@ -31,6 +31,9 @@ SAMPLE_RATE_HZ = 16_000
 MAX_BLOCK_S = 0.5
 MAX_LAG_S = 2.0
 """A paced file source that falls this far behind (audio seconds) resynchronises instead of bursting."""
+READ_AHEAD_S = 1.0
+"""Audio seconds a file source decodes per file read; blocks are handed out of that buffer (one read of
+the file per second of audio, not one per block: the pacing and the blocks are the same)."""
 
 
 class AudioSource(Protocol):
@@ -82,6 +85,9 @@ class FileSource:
         self._frames_out = 0
         self._start_ms = 0
         self.loops = 0
+        self._ahead: npt.NDArray[np.float32] = np.zeros((0, 0), np.float32)
+        """Frames decoded from the file and not yet handed out (at most ``READ_AHEAD_S`` or one block)."""
+        self._ahead_pos = 0
 
     @property
     def _rate(self) -> float:
@@ -102,6 +108,7 @@ class FileSource:
         self.sample_rate_hz = int(f.samplerate)
         self.channels = int(f.channels)
         self._frames_out = 0
+        self._ahead, self._ahead_pos = np.zeros((0, self.channels), np.float32), 0
         self._start_ms = self.clock.now_ms()
 
     def _due_ms(self, frames: int) -> float:
@@ -123,26 +130,39 @@ class FileSource:
         wait_s = (due - now) / 1000.0
         if wait_s > 0 and self.clock.sleep(wait_s, self.stop):
             return np.zeros((0, self.channels), np.float32)
-        try:
-            block = f.read(n, dtype="float32", always_2d=True)
-            while len(block) < n and self.loop:
-                f.seek(0)
-                self.loops += 1
-                more = f.read(n - len(block), dtype="float32", always_2d=True)
-                if len(more) == 0:
-                    break
-                block = np.concatenate([block, more])
-        except (sf.LibsndfileError, OSError, RuntimeError) as exc:
-            raise AudioError(f"cannot read audio file {self.path}: {exc}") from None
+        if len(self._ahead) - self._ahead_pos < n:
+            self._read_ahead(f, n)
+        block = self._ahead[self._ahead_pos:self._ahead_pos + n]  # a view: the buffer is never written
+        self._ahead_pos += len(block)
         if len(block) == 0:
             return None
         self._frames_out += len(block)
-        return np.ascontiguousarray(block, dtype=np.float32)
+        return block
+
+    def _read_ahead(self, f: sf.SoundFile, n: int) -> None:
+        """Decode the next ``READ_AHEAD_S`` of audio (``n`` frames at least) into the buffer, wrapping
+        around the end of a looping file; AudioError when the file cannot be read."""
+        left = self._ahead[self._ahead_pos:]
+        want = max(n, int(round(self.sample_rate_hz * READ_AHEAD_S))) - len(left)
+        try:
+            chunk = f.read(want, dtype="float32", always_2d=True)
+            while len(chunk) < want and self.loop:
+                f.seek(0)
+                self.loops += 1
+                more = f.read(want - len(chunk), dtype="float32", always_2d=True)
+                if len(more) == 0:
+                    break
+                chunk = np.concatenate([chunk, more])
+        except (sf.LibsndfileError, OSError, RuntimeError) as exc:
+            raise AudioError(f"cannot read audio file {self.path}: {exc}") from None
+        self._ahead = np.ascontiguousarray(np.concatenate([left, chunk]), dtype=np.float32)
+        self._ahead_pos = 0
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._ahead, self._ahead_pos = self._ahead[:0], 0
 
 
 _rescan_devices = False

@@ -10,12 +10,16 @@ Liveness runs on the wall-clock ``monotonic`` function (seconds), not on the age
 link pings after ``PING_AFTER_S`` of silence and declares the headset gone after ``STALE_S`` without
 any line, a read error or a closed port. It then reopens the port with backoff
 (``REOPEN_MIN_S`` .. ``REOPEN_MAX_S``); the link is back when a hello or any valid line arrives.
+A read waits for bytes up to the next of those deadlines (``READ_TIMEOUT_S`` .. ``MAX_READ_TIMEOUT_S``),
+so a streaming headset wakes the reader once per line, not on a fixed poll; ``stop()`` cancels a read
+in progress.
 Changes reach the owner as :class:`LinkEvent` values through :meth:`HeadsetClient.events`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -37,6 +41,10 @@ PING_AFTER_S = 0.5
 REOPEN_MIN_S = 0.2
 REOPEN_MAX_S = 1.0
 READ_TIMEOUT_S = 0.05
+"""Shortest wait (s) of one read of the port: the resolution of the liveness checks."""
+MAX_READ_TIMEOUT_S = 0.5
+"""Longest wait (s) of one read: a read returns as soon as bytes arrive, so while the headset streams the
+reader wakes once per line, and only a silent link wakes it on a timeout (for the ping and the stale check)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class HeadsetClient:
 
     def stop(self) -> None:
         self._stop.set()
+        self._cancel_read()
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
@@ -132,6 +141,13 @@ class HeadsetClient:
             return LinkSnapshot(self._connected, self._hello, self._imu, self._worn if self._connected else None,
                                 dict(self.garbage), self.frames)
 
+    def live(self) -> tuple[bool, ImuFrame | None, bool | None]:
+        """(connected, the latest IMU frame, worn): what the desk loop reads on every pass, without the
+        copies a :meth:`snapshot` makes."""
+        with self._lock:
+            connected = self._connected
+            return connected, self._imu, self._worn if connected else None
+
     @property
     def connected(self) -> bool:
         with self._lock:
@@ -139,6 +155,8 @@ class HeadsetClient:
 
     def events(self) -> list[LinkEvent]:
         """Every event since the last call, oldest first."""
+        if self._events.empty():  # the usual case on a pass of the loop: no exception to raise and catch
+            return []
         out: list[LinkEvent] = []
         while True:
             try:
@@ -216,6 +234,24 @@ class HeadsetClient:
         self._last_ping = now
         return True
 
+    def _cancel_read(self) -> None:
+        """Wake the reader thread from a read in progress (it then sees ``_stop``)."""
+        with self._write_lock:
+            ser = self._ser
+        if ser is not None:
+            try:
+                ser.cancel_read()
+            except (serial.SerialException, OSError, AttributeError):
+                pass  # the port is closing anyway
+
+    def _read_timeout(self, now: float) -> float:
+        """Seconds (``READ_TIMEOUT_S`` .. ``MAX_READ_TIMEOUT_S``, in steps of ``READ_TIMEOUT_S``) until the
+        next liveness deadline after ``now`` (monotonic s): a ping due, or the link going stale."""
+        ping_at = max(self._last_rx, self._last_ping) + PING_AFTER_S
+        stale_at = self._last_rx + self.stale_s
+        steps = math.ceil((min(ping_at, stale_at) - now) / READ_TIMEOUT_S)
+        return min(MAX_READ_TIMEOUT_S, READ_TIMEOUT_S * max(1, steps))
+
     def _close_port(self) -> None:
         with self._write_lock:
             ser, self._ser = self._ser, None
@@ -248,7 +284,13 @@ class HeadsetClient:
             ser = self._ser
             assert ser is not None
             try:
+                timeout = self._read_timeout(self.monotonic())
+                if ser.timeout != timeout:  # a change reconfigures the port: only when it differs
+                    ser.timeout = timeout
                 data = ser.read(max(1, ser.in_waiting))
+                waiting = ser.in_waiting if data else 0
+                if waiting:  # the rest of what woke the read (a line arrives in pieces): in this pass
+                    data += ser.read(waiting)
             except (serial.SerialException, OSError, TypeError) as exc:
                 self._lost(f"read error: {exc}")
                 continue

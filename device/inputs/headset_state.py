@@ -65,19 +65,18 @@ class HeadsetState:
         """(worn, pitch deg, roll deg) now; None for what is not known."""
         if self.client is None:
             return None, None, None
-        snap = self.client.snapshot()
-        if not snap.connected:
+        connected, imu, worn = self.client.live()
+        if not connected:
             self.frames.clear()
             return None, None, None
-        imu = snap.imu
         if imu is None or self.monotonic() - imu.at_s > IMU_FRESH_S:
-            return snap.worn, None, None
+            return worn, None, None
         frames = self.frames
         if not frames or frames[-1][1:] != (imu.pitch_deg, imu.roll_deg) or now_ms - frames[-1][0] > 50:
             frames.append((now_ms, imu.pitch_deg, imu.roll_deg))
         while frames and now_ms - frames[0][0] > POSE_WINDOW_S * 1000:
             frames.popleft()
-        return snap.worn, imu.pitch_deg, imu.roll_deg
+        return worn, imu.pitch_deg, imu.roll_deg
 
     def samples(self) -> list[tuple[float, float]]:
         """(pitch, roll) of the recent frames, for a posture calibration."""

@@ -162,6 +162,59 @@ def _bounded_mock_pin_class(history: int) -> type:
     return BoundedMockPWMPin
 
 
+class HoldButton:
+    """A push button to GND (internal pull-up) that calls ``when_held`` once per press held ``hold_s`` seconds.
+
+    gpiozero's ``Button`` does the same with a thread of its own that polls for a press every 0.1 s for
+    as long as the button is open (ten wake-ups a second on an idle desk); here a press starts a timer
+    (a thread that lives ``hold_s``) and a release before it fires cancels it. Edges come from a gpiozero
+    ``DigitalInputDevice``; ``when_held`` runs on the timer's thread.
+    """
+
+    def __init__(self, pin: int, *, hold_s: float, pin_factory: Any = None) -> None:
+        from gpiozero import DigitalInputDevice
+
+        self.hold_time = hold_s
+        """Seconds a press is held before ``when_held``."""
+        self.when_held: Callable[[], object] | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._input = DigitalInputDevice(pin, pull_up=True, pin_factory=pin_factory)
+        self._input.when_activated = self._pressed
+        self._input.when_deactivated = self._released
+
+    @property
+    def is_pressed(self) -> bool:
+        return bool(self._input.is_active)
+
+    def _pressed(self) -> None:
+        timer = threading.Timer(self.hold_time, self._held)
+        timer.daemon = True
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = timer
+        timer.start()
+
+    def _released(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _held(self) -> None:
+        with self._lock:
+            current = self._timer is not None and self._timer.ident == threading.get_ident()
+        action = self.when_held
+        if current and self.is_pressed and action is not None:
+            action()
+
+    def close(self) -> None:
+        """Cancel a pending hold and release the pin (idempotent)."""
+        self._released()
+        self._input.close()
+
+
 def mock_pin_factory(history: int = MOCK_HISTORY) -> Any:
     """A gpiozero ``MockFactory`` of PWM pins that remember only their last ``history`` state changes.
 
@@ -194,7 +247,7 @@ class LedPanel:
         self._factory = pin_factory
         self._lock = threading.Lock()
         self._closed = False
-        self._button: Any = None
+        self._button: HoldButton | None = None
         self._devices: list[Any] = []
         self._shown: tuple[tuple[float, ...], int, float, float] | None = None
         """What show() last wrote: (rgb colour, bar segments, posture brightness, monotone brightness)."""
@@ -280,17 +333,15 @@ class LedPanel:
         if self._monotone is not None:
             self._monotone.off()
 
-    def button(self) -> Any:
-        """The optional calibrate button (a ``gpiozero.Button``, pull-up, ``button_hold_s``), or None."""
+    def button(self) -> HoldButton | None:
+        """The optional calibrate button (a :class:`HoldButton`, pull-up, ``button_hold_s``), or None."""
         if self.pins.button is None:
             return None
         with self._lock:
             if self._closed:
                 raise ConfigError("the LED panel is closed")
             if self._button is None:
-                from gpiozero import Button
-
-                self._button = Button(self.pins.button, pull_up=True, hold_time=self.button_hold_s, pin_factory=self._factory)
+                self._button = HoldButton(self.pins.button, hold_s=self.button_hold_s, pin_factory=self._factory)
                 self._devices.append(self._button)
             return self._button
 

@@ -122,3 +122,18 @@ def test_a_silent_port_is_declared_lost(tmp_path: Path) -> None:
     finally:
         c.stop()
         hs.stop()
+
+
+def test_a_read_waits_until_the_next_liveness_deadline_not_a_fixed_poll() -> None:
+    # the reader wakes on bytes; its timeout only has to reach the next ping or the stale check
+    from device.inputs.headset_client import MAX_READ_TIMEOUT_S, PING_AFTER_S, READ_TIMEOUT_S, STALE_S
+
+    c = HeadsetClient("/dev/null-headset", monotonic=lambda: 0.0)
+    c._last_rx = c._last_ping = 100.0
+    assert c._read_timeout(100.0) == MAX_READ_TIMEOUT_S  # a line just arrived: no poll until the ping is due
+    assert abs(c._read_timeout(100.0 + PING_AFTER_S - 0.12) - 0.15) < 1e-9  # up to the ping, in READ_TIMEOUT_S steps
+    assert c._read_timeout(100.0 + PING_AFTER_S + 0.3) == READ_TIMEOUT_S  # overdue: the shortest wait
+    c._last_ping = 100.0 + PING_AFTER_S + 0.01  # pinged: the next deadline is the next ping, then the stale link
+    assert abs(c._read_timeout(c._last_ping) - PING_AFTER_S) < 1e-9
+    c._last_ping = 100.0 + STALE_S - 0.12
+    assert abs(c._read_timeout(100.0 + STALE_S - 0.12) - 0.15) < 1e-9  # the stale check comes first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +164,28 @@ def test_calibrate_button_long_press(factory: MockFactory) -> None:
     no_button = LedPins(PINS.rgb, PINS.bar, PINS.posture, None)
     with LedPanel(no_button, pin_factory=factory) as panel:
         assert panel.button() is None
+
+
+def test_the_button_runs_no_thread_until_pressed_and_a_short_press_is_not_a_hold(factory: MockFactory) -> None:
+    # gpiozero's Button polls for a press on a thread of its own, ten times a second, while the desk idles
+    before = {t.ident for t in threading.enumerate()}
+    held: list[float] = []
+    with LedPanel(PINS, pin_factory=factory, button_hold_s=0.2) as panel:
+        button = panel.button()
+        assert button is not None
+        button.when_held = lambda: held.append(0.0)
+        assert {t.ident for t in threading.enumerate()} == before
+        pin = factory.pin(PINS.button)
+        pin.drive_low()
+        assert button.is_pressed
+        pin.drive_high()  # released before hold_s: no hold
+        time.sleep(0.4)
+        assert held == []
+        pin.drive_low()
+        time.sleep(0.5)  # held 2.5 x hold_s: one call, not one per hold_s
+        pin.drive_high()
+        assert held == [0.0]
+    assert {t.ident for t in threading.enumerate() if t.is_alive()} == before
 
 
 def test_pins_in_use_elsewhere_are_a_clear_error(factory: MockFactory) -> None:
