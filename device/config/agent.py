@@ -13,7 +13,8 @@ Tables (see ``device/agent.example.toml`` for every field with its default):
 - ``[leds]``: :class:`device.outputs.leds.LedPins` (default: the pin map of ``hw/desk_pins.toml``).
 - ``[calls]`` ``source`` (``none``, ``gpio``, ``baresip``, ``baresip:HOST:PORT`` or ``mqtt``),
   ``ring_on_s``/``ring_off_s`` (the ring cadence), ``max_rings``, ``greet_within_s`` (the norms),
-  ``far_end_dir`` (baresip's ``sndfile`` folder: the far end is measured) and ``keep_far_end_audio``.
+  ``far_end_dir`` (baresip's ``sndfile`` folder: the far end is measured), ``keep_far_end_audio`` and
+  the silent-call norm ``silent_far_s``, ``silent_prompts``, ``silent_wait_s``.
 - ``[intonation]`` ``enabled``, ``window_s``, ``monotone_st``, ``clear_st``, ``monotone_for_s``.
 - ``[spool]`` ``max_rows``.
 - ``[agent]`` ``state_dir``, ``metrics_interval_s``, ``log_level``, ``log_format``.
@@ -69,7 +70,7 @@ TABLES: dict[str, frozenset[str] | None] = {
     "posture": frozenset({"forward_deg", "slouch_s", "clear_deg", "clear_s"}),
     "leds": None,  # validated by device.outputs.leds.LedPins
     "calls": frozenset({"source", "ring_on_s", "ring_off_s", "max_rings", "greet_within_s", "far_end_dir",
-                        "keep_far_end_audio"}),
+                        "keep_far_end_audio", "silent_far_s", "silent_prompts", "silent_wait_s"}),
     "intonation": frozenset({"enabled", "window_s", "monotone_st", "clear_st", "monotone_for_s"}),
     "spool": frozenset({"max_rows"}),
     "agent": frozenset({"state_dir", "metrics_interval_s", "log_level", "log_format"}),
@@ -129,6 +130,10 @@ class PostureSettings:
     clear_s: float = 1.0
 
 
+_CALL_NORMS = CallNorms()
+"""The norms' defaults (NORMS.md), which ``[calls]`` may change."""
+
+
 @dataclass(frozen=True)
 class CallSettings:
     """``source``: where call state comes from (:func:`device.calls.open_source`). The ring cadence
@@ -136,7 +141,9 @@ class CallSettings:
     source cannot count them; the norms: answer within ``max_rings``, greet within ``greet_within_s`` (s).
     ``far_end_dir`` (baresip sources only): the folder baresip's ``sndfile`` module records calls to
     (its ``snd_path``; relative to the config file); set, the far end of each call is measured
-    (:mod:`device.calls.far_end`) and the recordings deleted unless ``keep_far_end_audio``."""
+    (:mod:`device.calls.far_end`) and the recordings deleted unless ``keep_far_end_audio``. The silent-call
+    norm: a call whose far end talked under ``silent_far_s`` (s) is silent, and is handled when the agent
+    gave ``silent_prompts`` prompts, each followed by ``silent_wait_s`` (s) of waiting, then closed."""
 
     source: str = "none"
     ring_on_s: float = 1.0
@@ -145,6 +152,9 @@ class CallSettings:
     greet_within_s: float = 2.0
     far_end_dir: str | None = None
     keep_far_end_audio: bool = False
+    silent_far_s: float = _CALL_NORMS.silent_far_s
+    silent_prompts: int = _CALL_NORMS.silent_prompts
+    silent_wait_s: float = _CALL_NORMS.silent_wait_s
 
     @property
     def cadence(self) -> RingCadence:
@@ -152,7 +162,9 @@ class CallSettings:
 
     @property
     def norms(self) -> CallNorms:
-        return CallNorms(max_rings=self.max_rings, greet_within_s=self.greet_within_s)
+        return CallNorms(max_rings=self.max_rings, greet_within_s=self.greet_within_s,
+                         silent_far_s=self.silent_far_s, silent_prompts=self.silent_prompts,
+                         silent_wait_s=self.silent_wait_s)
 
 
 @dataclass(frozen=True)
@@ -342,7 +354,12 @@ def _calls(t: Mapping[str, Any], base_dir: Path | None = None) -> CallSettings:
                         keep_far_end_audio=check.boolean(t, "keep_far_end_audio", "calls", False),
                         max_rings=check.integer(t, "max_rings", "calls", CallSettings.max_rings, 1, 20),
                         greet_within_s=check.number(t, "greet_within_s", "calls", CallSettings.greet_within_s,
-                                               0.1, 30.0, " s"))
+                                               0.1, 30.0, " s"),
+                        silent_far_s=check.number(t, "silent_far_s", "calls", CallSettings.silent_far_s,
+                                                  0.1, 10.0, " s"),
+                        silent_prompts=check.integer(t, "silent_prompts", "calls", CallSettings.silent_prompts, 1, 10),
+                        silent_wait_s=check.number(t, "silent_wait_s", "calls", CallSettings.silent_wait_s,
+                                                   0.5, 30.0, " s"))
 
 
 def _intonation(t: Mapping[str, Any]) -> IntonationSettings:
