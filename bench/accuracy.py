@@ -794,23 +794,22 @@ def _pitch_set(ctx: Context, name: str, clips: list[RealClip]) -> tuple[list[Lin
         audio_s += y.size / RATE_HZ
         so = pitch_spread(track.f0_hz)
         spread_o.append(so.range_st if so else None)
+        o_range, o_sd = (so.range_st, so.sd_st) if so else (None, None)
         row = {"clip": c.id, "language": c.language, "ours_voiced_s": float(track.voiced.sum()) * 0.01,
-               "ours_range_st": so.range_st if so else None, "ours_sd_st": so.sd_st if so else None,
-               "ours_median_hz": so.median_hz if so else None}
+               "ours_range_st": o_range, "ours_sd_st": o_sd, "ours_median_hz": so.median_hz if so else None}
         if ctx.peer:
             ref = praat_f0(y, RATE_HZ, track.times_s, params.f0_min_hz, params.f0_max_hz)
             st = compare(track.f0_hz, ref)
             stats.append(st)
             sp = pitch_spread(ref)
             spread_p.append(sp.range_st if sp else None)
-            row.update({**st, "praat_range_st": sp.range_st if sp else None, "praat_sd_st": sp.sd_st if sp else None,
+            p_range, p_sd = (sp.range_st, sp.sd_st) if sp else (None, None)
+            row.update({**st, "praat_range_st": p_range, "praat_sd_st": p_sd,
                         "praat_median_hz": sp.median_hz if sp else None})
             rows.append([c.id, c.language, str(st["both"]), pct(st["gpe"]), num(st["median_cents"], 1),
-                         pct(st["voicing_agreement"]), num(row["ours_range_st"]), num(row["praat_range_st"]),
-                         num(row["ours_sd_st"]), num(row["praat_sd_st"])])
+                         pct(st["voicing_agreement"]), num(o_range), num(p_range), num(o_sd), num(p_sd)])
         else:
-            rows.append([c.id, c.language, "-", "-", "-", "-", num(row["ours_range_st"]), "-",
-                         num(row["ours_sd_st"]), "-"])
+            rows.append([c.id, c.language, "-", "-", "-", "-", num(o_range), "-", num(o_sd), "-"])
         data.append(row)
     ctx.progress.done()
     rtf = busy / audio_s

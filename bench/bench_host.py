@@ -371,7 +371,9 @@ def postgres_bytes(url: str) -> int:
 
 def history_growth(host: Host, port: int, db: str, desks: int, minutes: int, events_per_hour: float,
                    ) -> dict[str, float]:
-    measure = (lambda: postgres_bytes(db)) if db.startswith("postgres") else (lambda: sqlite_bytes(Path(db)))
+    def measure() -> int:
+        return postgres_bytes(db) if db.startswith("postgres") else sqlite_bytes(Path(db))
+
     before_bytes, base = measure(), host.count()
     proc = subprocess.Popen([PY, __file__, "--_history", str(port), str(desks), str(minutes), str(events_per_hour)],
                             stdout=subprocess.PIPE, text=True)

@@ -65,7 +65,7 @@ class Capture:
                                   protocol=mqtt.MQTTv311)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # seconds; paho takes floats, its hint says int
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         wait_for(lambda: self.client.is_connected(), 5, "subscriber connect")
