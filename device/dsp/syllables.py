@@ -29,9 +29,10 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   speech-to-floor spread (so that it still passes syllables at 5 dB SNR), not a fixed margin. In
   noise (a spread under about 30 dB) that share can sit 10 dB or more under the speech level's
   95th percentile and drop the weaker syllables of fast conversational speech, so a strongly
-  periodic peak (one voice: voicing >= 0.7, which stationary noise and many-talker babble rarely
-  reach) passes when it is within 14 dB of the speech level and 5 dB over the floor; de Jong &
-  Wempe's own threshold is 25 dB under the speech level, with the voicing check as the guard.
+  periodic peak (one voice: voicing >= 0.7 within +-20 ms, which stationary noise does not reach;
+  babble of a few clear voices can, and over pauses its peaks then count) passes when it is within
+  14 dB of the speech level and 5 dB over the floor; de Jong & Wempe's own threshold is 25 dB under
+  the speech level, with the voicing check as the guard.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
