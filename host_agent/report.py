@@ -2,7 +2,10 @@
 share of speech in each cue zone, slouched minutes, breaks and overruns, alerts, and calls (schema 1.1
 ``call`` summaries, by their start): how many, the share answered within the desk's ``max_rings`` (of
 the calls the desk judged, ``answer_ok`` not null), the median greeting latency, and the share of calls
-with a monotone stretch (``monotone_share`` > 0, of the calls whose intonation was measured).
+with a monotone stretch (``monotone_share`` > 0, of the calls whose intonation was measured), and
+(schema 1.2) the silent calls (``silent_call``, the far end stayed silent) and how many of them were
+handled per the silent-call norm (``silent_call_ok`` true), of the calls whose far end was measured: a desk
+without far-end audio shows ``-`` (``None`` in JSON, empty in CSV), not 0.
 
 Built from minute rollups (exact even when live metrics were dropped), wear events (breaks) and the
 alert log. Levels are averaged in the power domain, weighted by speech time; rates by speech time.
@@ -71,6 +74,12 @@ class Row:
     greeting_s: list[float] = field(default_factory=list)
     monotone_judged: int = 0
     monotone_calls: int = 0
+    silent_judged: int = 0
+    """Calls whose far end was measured (``silent_call`` not null)."""
+    silent_n: int = 0
+    """Calls whose far end stayed silent."""
+    silent_ok_n: int = 0
+    """Silent calls handled per the silent-call norm (``silent_call_ok`` true)."""
 
     def add_call(self, c: Call) -> None:
         self.desks.add(c.desk)
@@ -83,6 +92,11 @@ class Row:
         if c.monotone_share is not None:
             self.monotone_judged += 1
             self.monotone_calls += c.monotone_share > 0
+        if c.silent_call is not None:
+            self.silent_judged += 1
+            if c.silent_call:
+                self.silent_n += 1
+                self.silent_ok_n += c.silent_call_ok is True
 
     @property
     def answered_share(self) -> float | None:
@@ -97,6 +111,16 @@ class Row:
     def monotone_share(self) -> float | None:
         """Share of the calls with measured intonation that had a monotone stretch (None: none measured)."""
         return self.monotone_calls / self.monotone_judged if self.monotone_judged else None
+
+    @property
+    def silent_calls(self) -> int | None:
+        """Silent calls (None: no call's far end was measured, e.g. a desk without far-end audio)."""
+        return self.silent_n if self.silent_judged else None
+
+    @property
+    def silent_calls_ok(self) -> int | None:
+        """Silent calls handled per the norm (None: no call's far end was measured)."""
+        return self.silent_ok_n if self.silent_judged else None
 
     def add_minute(self, m: Minute, hour: int) -> None:
         self.desks.add(m.desk)
@@ -142,6 +166,8 @@ class Row:
             "answered_within_rings": _round(self.answered_share, 3),
             "median_greeting_s": _round(self.median_greeting_s, 2),
             "monotone_call_share": _round(self.monotone_share, 3),
+            "silent_calls": self.silent_calls,
+            "silent_calls_ok": self.silent_calls_ok,
         }
 
 
@@ -310,11 +336,18 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
 # --- text formats ---------------------------------------------------------------------------------
 
 COLUMNS = ("speaking_min", "mean_level_dbov", "mean_rate_spm", "volume", "pace", "mic", "slouched_min",
-           "breaks", "overruns", "alerts", "calls", "answered", "greet_s", "monotone")
+           "breaks", "overruns", "alerts", "calls", "answered", "greet_s", "monotone", "silent")
 
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _silent(r: Row) -> str:
+    """Silent calls and how many of them followed the norm, e.g. ``2 (1 ok)``; ``-``: far end not measured."""
+    if r.silent_calls is None:
+        return "-"
+    return f"{r.silent_calls} ({r.silent_calls_ok} ok)" if r.silent_calls else "0"
 
 
 def _flat(r: Row) -> dict[str, object]:
@@ -332,6 +365,7 @@ def _flat(r: Row) -> dict[str, object]:
         "calls": r.calls, "answered": _pct(r.answered_share),
         "greet_s": "-" if r.median_greeting_s is None else f"{r.median_greeting_s:.1f}",
         "monotone": _pct(r.monotone_share),
+        "silent": _silent(r),
     }
 
 
@@ -369,7 +403,8 @@ def render_csv(rep: Report) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([rep.by, "name", "site", "date", "desks", "speaking_min", "mean_level_dbov", "mean_rate_spm", *cue_cols,
                 "slouched_min", "breaks", "break_min", "overruns", "max_overrun_level", "alerts",
-                "calls", "answered_within_rings", "median_greeting_s", "monotone_call_share"])
+                "calls", "answered_within_rings", "median_greeting_s", "monotone_call_share", "silent_calls",
+                "silent_calls_ok"])
     for r in rep.rows:
         d = r.as_dict()
         w.writerow([r.key, r.name or "", rep.site, rep.date.isoformat(), " ".join(sorted(r.desks)), d["speaking_min"],
@@ -378,5 +413,6 @@ def render_csv(rep: Report) -> str:
                     *(f"{r.cue_share(c):.3f}" for c in SPEECH_CUES), d["slouched_min"], d["breaks"], d["break_min"],
                     d["overruns"], d["max_overrun_level"] or "", sum(r.alerts.values()), r.calls,
                     *("" if d[k] is None else d[k]
-                      for k in ("answered_within_rings", "median_greeting_s", "monotone_call_share"))])
+                      for k in ("answered_within_rings", "median_greeting_s", "monotone_call_share", "silent_calls",
+                                "silent_calls_ok"))])
     return buf.getvalue()

@@ -34,7 +34,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:7px 8px;text-align:left;
 vertical-align:middle}th{font-size:12px;color:#627d98;font-weight:600;text-transform:uppercase}
 td.num{font-variant-numeric:tabular-nums}
 .badge{white-space:nowrap;display:inline-block;border-radius:9px;padding:1px 8px;font-size:12px;margin:1px 2px;color:#fff}
-.ok{color:#2f855a}.muted{color:#9aa5b1}
+.ok{color:#2f855a}.bad{color:#c2410c}.muted{color:#9aa5b1}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 """
@@ -138,13 +138,24 @@ def _share(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
 
+def _silent(r: Row) -> str:
+    """Silent calls · how many followed the norm; ``-``: no call's far end was measured."""
+    if r.silent_calls is None:
+        return "-"
+    if not r.silent_calls:
+        return "0"
+    cls = "ok" if r.silent_calls_ok == r.silent_calls else "bad"
+    return f'{r.silent_calls} · <span class="{cls}">{r.silent_calls_ok} per norm</span>'
+
+
 def _calls(r: Row) -> str:
-    """Calls, answered within the rings, median greeting latency, calls with a monotone stretch."""
+    """Calls, answered within the rings, median greeting latency, calls with a monotone stretch, silent calls."""
     if not r.calls:
-        return '<td class="num">0</td><td class="num">-</td><td class="num">-</td><td class="num">-</td>'
+        return '<td class="num">0</td>' + '<td class="num">-</td>' * 4
     greet = "-" if r.median_greeting_s is None else f"{r.median_greeting_s:.1f} s"
     return (f'<td class="num">{r.calls}</td><td class="num">{_share(r.answered_share)}</td>'
-            f'<td class="num">{greet}</td><td class="num">{_share(r.monotone_share)}</td>')
+            f'<td class="num">{greet}</td><td class="num">{_share(r.monotone_share)}</td>'
+            f'<td class="num">{_silent(r)}</td>')
 
 
 def render_html(rep: Report) -> str:
@@ -171,7 +182,7 @@ def render_html(rep: Report) -> str:
             + f'</td><td class="num">{r.speech_s / 60:.0f} min</td><td class="num">{lvl}</td>'
             f"<td>{_rate_dot(r.rate_spm)}</td><td>{_cue_bar(r)}</td>"
             f'<td class="num">{r.slouched_s / 60:.0f} min</td><td>{_breaks(r)}</td>{_calls(r)}<td class="wrap">{_alerts(r)}</td></tr>')
-    empty = '<tr><td colspan="12" class="muted">No minute rollups for this site and day.</td></tr>'
+    empty = '<tr><td colspan="13" class="muted">No minute rollups for this site and day.</td></tr>'
     floor = ""
     if rep.floor_alerts:
         floor = ("<p><b>Floor alerts:</b> " + ", ".join(f"{escape(k)} × {v}" for k, v in rep.floor_alerts.items())
@@ -191,11 +202,12 @@ def render_html(rep: Report) -> str:
 {RATE_BAND[0]:.0f}-{RATE_BAND[1]:.0f} syllables/min. Level: mean active speech level, dBov (P.56).
 Calls: answered in time is the share of the calls judged that rang at most the allowed rings; greeting is the
 median time from the connection to the first own speech; monotone calls, the share of calls (with intonation
-measured) that had a monotone stretch.</p>
+measured) that had a monotone stretch; silent calls, the calls whose far end stayed silent and how many of
+them followed the silent-call norm (- where the desk does not measure the far end).</p>
 <p class="legend">{legend}</p>
 <table><thead><tr><th>{rep.by}</th><th>speaking</th><th>level dBov</th><th>rate</th><th>cue zones</th>
 <th>slouched</th><th>breaks · overrun level</th><th>calls</th><th>answered in time</th><th>greeting (median)</th>
-<th>monotone calls</th><th>alerts</th></tr></thead>
+<th>monotone calls</th><th>silent calls</th><th>alerts</th></tr></thead>
 <tbody>{"".join(body_rows) or empty}</tbody></table>{floor}</section>
 </main></body></html>
 """

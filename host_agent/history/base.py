@@ -75,6 +75,17 @@ TABLES = ("events", "minutes", "calls", "alert_log", "silences", "active_alerts"
 _SILENCE_COLS = 'site, desk, rule, until_ms, created_ms, "by"'
 
 
+_CALL_COLS = ("site, desk, boot, seq, start_ts, end_ts, payload, far_talk_s, silent_call, longest_mutual_silence_s, "
+              "silent_prompts, silent_min_wait_s, silent_call_ok")
+"""The columns ``add_call`` writes, by name (the table has grown since migration 3)."""
+_CALL_ARGS = ",".join("?" * len(_CALL_COLS.split(",")))
+
+
+def _flag(v: bool | None) -> int | None:
+    """A nullable flag as the INTEGER 0/1 both backends store (PostgreSQL does not cast a boolean)."""
+    return None if v is None else int(v)
+
+
 def _silence(s: Any, d: Any, r: Any, u: Any, c: Any, b: Any) -> Silence:
     return Silence(str(s), str(d), str(r), int(u), int(c), str(b))
 
@@ -128,8 +139,15 @@ class SqlStore:
         return n == 1
 
     def add_call(self, call: Call) -> bool:
-        n, _ = self._write("INSERT INTO calls VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                           (call.site, call.desk, call.boot, call.seq, call.start_ts, call.end_ts, encode(call)))
+        """Store a call summary once (False: a duplicate of its (site, desk, boot, seq), left as stored).
+
+        Besides the payload, the silent-call fields (schema 1.2; migration 4) get columns: seconds as
+        floats, flags as 0/1, ``None`` (NULL) where the desk did not measure them."""
+        n, _ = self._write(f"INSERT INTO calls ({_CALL_COLS}) VALUES ({_CALL_ARGS}) "
+                           "ON CONFLICT DO NOTHING",
+                           (call.site, call.desk, call.boot, call.seq, call.start_ts, call.end_ts, encode(call),
+                            call.far_talk_s, _flag(call.silent_call), call.longest_mutual_silence_s,
+                            call.silent_prompts, call.silent_min_wait_s, _flag(call.silent_call_ok)))
         return n == 1
 
     def add_alert_log(self, log: AlertLog) -> None:

@@ -7,7 +7,7 @@ old database upgrades in place without losing rows, and refuses a database newer
 
 Add a migration by appending a tuple; never edit one that has shipped (databases in the field have run
 it already). Migration 1 is the first release's raw history; 2 added what a restarted host and a
-second process need; 3 the per-call summaries.
+second process need; 3 the per-call summaries; 4 their silent-call fields (schema 1.2) as columns.
 """
 
 from __future__ import annotations
@@ -68,6 +68,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
              seq {bigint} NOT NULL, start_ts {bigint} NOT NULL, end_ts {bigint} NOT NULL, payload {blob} NOT NULL,
              PRIMARY KEY (site, desk, boot, seq))""",
         "CREATE INDEX calls_by_time ON calls (site, start_ts)",
+    ),
+    (  # 4: the silent-call fields of a call summary (schema 1.2), as columns a query can read without the
+       # payload. One column per statement (SQLite adds one at a time); nullable, so the rows already stored
+       # keep NULL (not known), as do the calls of desks without far-end audio. Seconds are {real};
+       # flags are INTEGER 0/1, as in desks.worn.
+        "ALTER TABLE calls ADD COLUMN far_talk_s {real}",
+        "ALTER TABLE calls ADD COLUMN silent_call INTEGER",
+        "ALTER TABLE calls ADD COLUMN longest_mutual_silence_s {real}",
+        "ALTER TABLE calls ADD COLUMN silent_prompts INTEGER",
+        "ALTER TABLE calls ADD COLUMN silent_min_wait_s {real}",
+        "ALTER TABLE calls ADD COLUMN silent_call_ok INTEGER",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,7 +34,8 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     if found > SCHEMA_VERSION:
         raise StorageError(newer_message(found))
     for version in range(found + 1, target + 1):
-        with conn:
+        with conn:  # commits the version, or rolls all of it back: sqlite3 opens no transaction for DDL
+            conn.execute("BEGIN")  # itself, so without this a failed migration would leave part of it
             for sql in statements(version, SQLITE):
                 conn.execute(sql)
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, int(time.time() * 1000)))

@@ -1,5 +1,6 @@
 """Call summaries (schema 1.1 ``call``) on the host: subscribed, deduplicated into the ``calls`` history,
-the ``slow-answer``, ``late-greeting`` and ``monotone`` rules, and the report's call columns."""
+the ``slow-answer``, ``late-greeting`` and ``monotone`` rules, and the report's call columns; the 1.2
+silent-call fields stored in their columns and counted in the report."""
 
 from __future__ import annotations
 
@@ -172,10 +173,89 @@ def test_report_call_columns(history_db: str) -> None:
     table = render_table(rep)
     assert "calls" in table.splitlines()[1] and "50%" in table
     csv_rows = render_csv(rep).splitlines()
-    assert csv_rows[0].endswith("calls,answered_within_rings,median_greeting_s,monotone_call_share")
-    assert csv_rows[1].endswith(",4,0.5,2.0,0.5")
+    assert csv_rows[0].endswith("calls,answered_within_rings,median_greeting_s,monotone_call_share,"
+                                "silent_calls,silent_calls_ok")
+    assert csv_rows[1].endswith(",4,0.5,2.0,0.5,,")  # no far end measured: no silent-call figures
     assert json.loads(json.dumps(rep.as_dict()))["rows"][0]["calls"] == 4
     html = render_html(rep)
     assert "answered in time" in html and "2.0 s" in html
     assert store.prune(t8) == 1  # the day-before call goes with retention
     store.close()
+
+
+SILENT_COLS = "far_talk_s, silent_call, longest_mutual_silence_s, silent_prompts, silent_min_wait_s, silent_call_ok"
+
+
+def test_silent_calls_are_stored_and_reported_per_desk(
+        mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock, history_db: str) -> None:
+    """Over the broker into the history's silent-call columns, and from there into every report format:
+    d01 measures the far end (two silent calls, one handled per the norm, one spoken call); d02 does not
+    (every silent field null): its silent-call figures are "-" / null / empty, not 0."""
+    host = make_host(mosquitto.url, db=history_db)
+    pub = publisher(mosquitto.port)
+    d1, d2 = Desk("site1", "d01", clock=clock.now_ms), Desk("site1", "d02", clock=clock.now_ms)
+    t = T0 - 3_600_000
+    silent_ok = call(d1, t, silent_call=True, far_talk_s=0.2, longest_mutual_silence_s=5.5, silent_prompts=2,
+                     silent_min_wait_s=2.4, silent_call_ok=True, monotone_share=None)
+    silent_bad = call(d1, t + 120_000, silent_call=True, far_talk_s=0.0, longest_mutual_silence_s=9.0,
+                      silent_prompts=1, silent_min_wait_s=0.8, silent_call_ok=False, monotone_share=None)
+    spoken = call(d1, t + 240_000, silent_call=False, far_talk_s=38.5, longest_mutual_silence_s=2.5)
+    unmeasured = call(d2, t + 60_000)
+    for c in (silent_ok, silent_bad, spoken, silent_bad, unmeasured):  # silent_bad twice: stored once
+        send_call(pub, d1 if c.desk == "d01" else d2, c)
+    settle(host, 5)
+    assert host.summary().accepted == {"call": 4} and host.summary().duplicates == {"call": 1}
+    host.stop()
+    pub.loop_stop()
+    assert sql_rows(history_db, f"SELECT desk, seq, {SILENT_COLS} FROM calls ORDER BY desk, seq") == [
+        ("d01", silent_ok.seq, 0.2, 1, 5.5, 2, 2.4, 1),
+        ("d01", silent_bad.seq, 0.0, 1, 9.0, 1, 0.8, 0),
+        ("d01", spoken.seq, 38.5, 0, 2.5, None, None, None),
+        ("d02", unmeasured.seq, None, None, None, None, None, None)]
+    store = open_store(history_db, readonly=True)
+    day = dt.datetime.fromtimestamp(t / 1000, dt.UTC).date()
+    rep = build_report(store, "site1", day)
+    store.close()
+    rows = {r.key: r.as_dict() for r in rep.rows}
+    assert rows["d01"]["calls"] == 3 and rows["d01"]["silent_calls"] == 2 and rows["d01"]["silent_calls_ok"] == 1
+    assert rows["d02"]["calls"] == 1 and rows["d02"]["silent_calls"] is None and rows["d02"]["silent_calls_ok"] is None
+    as_json = json.loads(json.dumps(rep.as_dict()))["rows"]
+    assert [(r["key"], r["silent_calls"], r["silent_calls_ok"]) for r in as_json] == [("d01", 2, 1), ("d02", None, None)]
+    table = render_table(rep).splitlines()
+    head = table[1].split()
+    assert head[-1] == "silent"
+    cells = {line.split()[0]: line for line in table[2:]}
+    assert cells["d01"].endswith("2 (1 ok)") and cells["d02"].endswith("  -")
+    csv_rows = render_csv(rep).splitlines()
+    assert csv_rows[0].endswith(",silent_calls,silent_calls_ok")
+    assert csv_rows[1].startswith("d01,") and csv_rows[1].endswith(",3,1.0,1.0,0.0,2,1")
+    assert csv_rows[2].startswith("d02,") and csv_rows[2].endswith(",1,1.0,1.0,0.0,,")
+    html = render_html(rep)
+    assert "<th>silent calls</th>" in html and '2 · <span class="bad">1 per norm</span>' in html
+
+
+def test_report_silent_calls_all_per_norm_none_silent_and_no_calls(history_db: str) -> None:
+    """A desk whose silent calls all followed the norm, one whose measured calls were all spoken (0, not -),
+    and one with minute rollups but no calls."""
+    from host_agent.report import Row
+
+    store = open_store(history_db)
+    t8 = int(dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC).timestamp() * 1000)
+    d1, d2, d3 = Desk("site1", "d01"), Desk("site1", "d02"), Desk("site1", "d03")
+    for c in (call(d1, t8, silent_call=True, silent_prompts=2, silent_min_wait_s=2.0, silent_call_ok=True),
+              call(d1, t8 + 1, silent_call=None),  # this call's recording was missing: not counted either way
+              call(d2, t8, silent_call=False, far_talk_s=12.0)):
+        assert store.add_call(c)
+    store.add_minute(d3.minute(t8, speech_s=10.0))
+    store.commit()
+    rep = build_report(store, "site1", dt.date(2026, 11, 20))
+    store.close()
+    rows = {r.key: r for r in rep.rows}
+    assert (rows["d01"].silent_calls, rows["d01"].silent_calls_ok, rows["d01"].calls) == (1, 1, 2)
+    assert (rows["d02"].silent_calls, rows["d02"].silent_calls_ok) == (0, 0)
+    assert (rows["d03"].silent_calls, rows["d03"].silent_calls_ok) == (None, None)
+    cells = {line.split()[0]: line for line in render_table(rep).splitlines()[2:]}
+    assert cells["d01"].endswith("1 (1 ok)") and cells["d02"].endswith(" 0") and cells["d03"].endswith(" -")
+    html = render_html(rep)
+    assert '1 · <span class="ok">1 per norm</span>' in html
+    assert Row("x").as_dict()["silent_calls"] is None

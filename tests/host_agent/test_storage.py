@@ -15,9 +15,9 @@ import pytest
 from host_agent.alerts import ActiveAlert, Silence
 from host_agent.config import parse_config
 from host_agent.errors import ConfigError, StorageError
-from host_agent.history import SCHEMA_VERSION, DeskRecord, is_postgres_url, open_store, redact
+from host_agent.history import MIGRATIONS, SCHEMA_VERSION, DeskRecord, is_postgres_url, open_store, redact
 from host_agent.storage import SqliteStore, migrate
-from mqtt_schema import AlertLog, AlertTransition, EventKind, Severity, encode
+from mqtt_schema import AlertLog, AlertTransition, Call, EventKind, Severity, encode
 from tests.conftest import Postgres
 from tests.host_agent.helpers import T0, Desk, sql_rows
 
@@ -66,6 +66,86 @@ def test_old_version_database_upgrades_without_losing_rows(history_db: str) -> N
     again = open_store(history_db)  # nothing left to apply
     assert again.found_version == SCHEMA_VERSION
     again.close()
+
+
+SILENT_COLS = "far_talk_s, silent_call, longest_mutual_silence_s, silent_prompts, silent_min_wait_s, silent_call_ok"
+
+
+def test_version_3_database_gains_the_silent_call_columns_and_keeps_its_calls(history_db: str) -> None:
+    """Migration 4 on a database a 3-version host left (calls stored as 7 columns): the calls stay, read
+    back whole from their payloads, with NULL in the new columns; new calls fill them; duplicates still
+    are duplicates."""
+    kw = {"call_id": "5f2c0a9e41b7d388", "source": "baresip", "answered": True}
+    old = [Call(site="site1", desk="d01", boot=1, seq=1, ts=T0, start_ts=T0 - 90_000, end_ts=T0 - 30_000, **kw),
+           Call(site="site1", desk="d01", boot=1, seq=2, ts=T0, start_ts=T0 - 20_000, end_ts=T0 - 1_000,
+                silent_call=True, far_talk_s=0.1, silent_prompts=2, silent_min_wait_s=2.2, silent_call_ok=True, **kw)]
+    with raw(history_db, target=3) as execute:  # calls written by the release before migration 4
+        for c in old:
+            execute("INSERT INTO calls VALUES (?,?,?,?,?,?,?)",
+                    (c.site, c.desk, c.boot, c.seq, c.start_ts, c.end_ts, encode(c)))
+    store = open_store(history_db)
+    assert store.found_version == 3
+    assert store.counts()["calls"] == 2 and store.calls("site1", 0, T0) == old
+    assert not store.add_call(old[0])  # the dedup key survived the upgrade
+    assert not store.add_call(old[1])
+    new = Call(site="site1", desk="d01", boot=1, seq=3, ts=T0, start_ts=T0 - 500, end_ts=T0, silent_call=True,
+               longest_mutual_silence_s=7.5, far_talk_s=0.0, silent_prompts=1, silent_min_wait_s=1.25,
+               silent_call_ok=False, **kw)
+    assert store.add_call(new)
+    store.close()
+    got = sql_rows(history_db, f"SELECT seq, {SILENT_COLS} FROM calls ORDER BY seq")
+    assert got == [(1, None, None, None, None, None, None),  # old rows stay NULL (not known), nothing made up
+                   (2, None, None, None, None, None, None),
+                   (3, 0.0, 1, 7.5, 1, 1.25, 0)]
+    assert [r[0] for r in sql_rows(history_db, "SELECT version FROM schema_version ORDER BY version")] == \
+        list(range(1, SCHEMA_VERSION + 1))
+    again = open_store(history_db, readonly=True)
+    assert again.found_version == SCHEMA_VERSION and again.calls("site1", 0, T0 + 1) == [*old, new]
+    again.close()
+
+
+def test_a_sqlite_migration_that_fails_midway_leaves_the_previous_version(tmp_path: Path) -> None:
+    """Migration 4 is six ALTER TABLEs: one refused (here the last, by an authorizer; in the field a crash
+    or a full disk) rolls back those before it, so the database stays at version 3 and upgrades later."""
+    db = tmp_path / "h.db"
+    conn = sqlite3.connect(db)
+    migrate(conn, target=3)
+    alters = 0
+
+    def refuse_the_last_alter(action: int, *_: object) -> int:
+        nonlocal alters
+        if action == sqlite3.SQLITE_ALTER_TABLE:
+            alters += 1
+            if alters == len(MIGRATIONS[3]):
+                return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(refuse_the_last_alter)
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        migrate(conn, target=4)
+    conn.set_authorizer(None)
+    assert alters == len(MIGRATIONS[3])
+    assert [r[1] for r in conn.execute("PRAGMA table_info(calls)")] == \
+        ["site", "desk", "boot", "seq", "start_ts", "end_ts", "payload"]
+    conn.close()
+    assert sql_rows(db, "SELECT MAX(version) FROM schema_version") == [(3,)]
+    store = open_store(str(db))  # the next start applies it whole
+    assert store.found_version == 3
+    store.close()
+    assert sql_rows(db, f"SELECT {SILENT_COLS} FROM calls") == []
+
+
+def test_a_call_without_far_end_audio_stores_null_silent_columns(history_db: str) -> None:
+    store = open_store(history_db)
+    kw = {"call_id": "5f2c0a9e41b7d388", "source": "gpio", "start_ts": T0 - 60_000, "end_ts": T0}
+    plain = Call(site="site1", desk="d02", boot=1, seq=1, ts=T0, **kw)
+    spoken = Call(site="site1", desk="d03", boot=1, seq=1, ts=T0, silent_call=False, far_talk_s=41.5,
+                  longest_mutual_silence_s=3.0, **kw)
+    assert store.add_call(plain) and store.add_call(spoken)
+    assert not store.add_call(plain)
+    store.close()
+    assert sql_rows(history_db, f"SELECT desk, {SILENT_COLS} FROM calls ORDER BY desk") == [
+        ("d02", None, None, None, None, None, None), ("d03", 41.5, 0, 3.0, None, None, None)]
 
 
 def test_newer_database_is_refused(history_db: str) -> None:
