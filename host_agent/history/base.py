@@ -204,9 +204,10 @@ class SqlStore:
                     "silenced FROM active_alerts"), "site, desk, rule"))]
 
     def sites(self) -> list[str]:
-        """Every site the history holds anything of (desks, minute rollups, events), sorted."""
+        """Every site the history holds anything of (desks, minute rollups, events, calls), sorted."""
         got = sorted(str(r[0]) for r in self._read(
-            "SELECT site FROM desks UNION SELECT site FROM minutes UNION SELECT site FROM events"))
+            "SELECT site FROM desks UNION SELECT site FROM minutes UNION SELECT site FROM events "
+            "UNION SELECT site FROM calls"))
         return [s for s in got if s in self.scope] if self.scope else got
 
     def desks(self) -> list[DeskRecord]:

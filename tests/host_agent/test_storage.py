@@ -143,6 +143,7 @@ def test_a_call_without_far_end_audio_stores_null_silent_columns(history_db: str
                   longest_mutual_silence_s=3.0, **kw)
     assert store.add_call(plain) and store.add_call(spoken)
     assert not store.add_call(plain)
+    assert store.sites() == ["site1"]  # a site known only from its call summaries is known
     store.close()
     assert sql_rows(history_db, f"SELECT desk, {SILENT_COLS} FROM calls ORDER BY desk") == [
         ("d02", None, None, None, None, None, None), ("d03", 41.5, 0, 3.0, None, None, None)]
