@@ -872,6 +872,13 @@ NOISE_SNR_DB = (20.0, 10.0, 5.0)
 """SNRs of the noisy dev-set row: noise power against the clip's P.56 active speech level."""
 
 
+def _at_snr(speech: FloatArray, noise: FloatArray, level_dbov: float, snr_db: float) -> FloatArray:
+    """``speech`` plus ``noise`` scaled to ``snr_db`` under the speech's P.56 active level ``level_dbov``."""
+    noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
+    mixed: FloatArray = speech + noise * 10.0 ** ((level_dbov - snr_db - noise_db) / 20.0)
+    return mixed
+
+
 def _noisy_copy(ctx: Context, clip: RealClip, kind: str, snr_db: float, rng: np.random.Generator,
                 bed: FloatArray, level_dbov: float) -> tuple[Path, FloatArray, int]:
     """Channel 0 of ``clip`` plus ``kind`` noise (pink: stationary; babble: ``bed``, 8 espeak-ng talkers at
@@ -883,8 +890,7 @@ def _noisy_copy(ctx: Context, clip: RealClip, kind: str, snr_db: float, rng: np.
     else:
         start = int(rng.integers(0, bed.size - x.size)) if bed.size > x.size else 0
         noise = np.resize(bed[start:], x.size)
-    noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
-    y = x + noise * 10.0 ** ((level_dbov - snr_db - noise_db) / 20.0)
+    y = _at_snr(x, noise, level_dbov, snr_db)
     out = ctx.tmp / f"{clip.id}.{kind}{snr_db:g}.wav"
     sf.write(str(out), y, fs, subtype="FLOAT")
     return out, y, fs
@@ -982,8 +988,7 @@ def row_realnoise(ctx: Context) -> Section:
                     noise = mc._pink(speech.size, np.random.default_rng(seed))
                 else:
                     noise = mc.babble_bed(np.random.default_rng(100 + seed), speech.size / RATE_HZ + 1.0)[: speech.size]
-                noise_db = 10.0 * np.log10(float(np.mean(noise**2)) + 1e-20)
-                y = speech + noise * 10.0 ** ((res.level_dbov - snr - noise_db) / 20.0)
+                y = _at_snr(speech, noise, res.level_dbov, snr)
                 path = ctx.tmp / f"realnoise.{kind}{snr:g}.{seed}.wav"
                 sf.write(str(path), y, RATE_HZ, subtype="FLOAT")
                 ours.append(int(analyze_file(path)["syllables"]))

@@ -37,7 +37,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,11 +501,9 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {p}: {exc}") from None
         try:
-            tables = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            tables = check.toml_tables(text)
+        except ValueError as exc:  # tomllib.TOMLDecodeError is one
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-        except RecursionError:
-            raise ConfigError(f"{p}: not valid TOML: arrays or tables nested too deeply") from None
         index = check.LineIndex(text)
         base_dir = p.resolve().parent
     flags: dict[str, str] = {}

@@ -20,10 +20,10 @@ import json
 import math
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from device.config.checks import toml_tables
 from device.dsp.measurement import HeadsetCalibration
 from device.errors import CalibrationError
 
@@ -97,11 +97,9 @@ def load(path: Path) -> HeadsetCalibration:
     except (OSError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"{path}: cannot read ({exc})") from exc
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid TOML ({exc})") from exc
-    except RecursionError:
-        raise CalibrationError(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
+        data = toml_tables(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is one
+        raise CalibrationError(f"{path}: not valid TOML ({exc})") from None
     return parse(data, str(path))
 
 

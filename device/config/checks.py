@@ -15,11 +15,21 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from device.errors import ConfigError
+
+
+def toml_tables(text: str) -> dict[str, Any]:
+    """The tables of a TOML document; ValueError naming what is wrong (tomllib's own message, or the
+    nesting that tomllib meets with a RecursionError: a file nested thousands deep)."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ValueError("arrays or tables nested too deeply") from None
 
 
 def fail(field: str, reason: str) -> ConfigError:

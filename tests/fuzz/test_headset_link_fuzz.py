@@ -12,10 +12,8 @@ import os
 import random
 import select
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -23,18 +21,10 @@ from hypothesis import strategies as st
 
 from device.inputs.headset_client import HeadsetClient
 from hw.firmware import headset_link as hl
+from tests.device.helpers import wait_for
 
 DESK_TO_MCU = (hl.PING, hl.GET_INFO, hl.LED, hl.CALIBRATE)
 
-
-def wait_for(pred: Callable[[], Any], deadline_s: float = 5.0, what: str = "condition") -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.002)
-    raise AssertionError(f"{what} not reached within {deadline_s} s")
 
 
 def bad_lines(data: bytes) -> tuple[int, int]:
@@ -74,7 +64,7 @@ class Pty:
         pitch = round(-170 + (self.marker % 34000) / 100, 2)
         self.write(hl.encode({"t": hl.IMU, "n": self.marker % hl.SEQ_MOD, "p": pitch, "r": 1.5}))
         wait_for(lambda: (s := self.client.snapshot()).imu is not None and s.imu.pitch_deg == pitch,
-                 what=f"the valid frame with pitch {pitch}")
+                 what=f"the valid frame with pitch {pitch}", poll_s=0.002)
         return pitch
 
     def bad_total(self) -> int:

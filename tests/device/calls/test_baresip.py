@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,18 +38,10 @@ from device.clock import WallClock
 from device.errors import ConfigError
 from tests import real_parts
 from tests.conftest import free_port
+from tests.device.helpers import wait_for
 
 BARESIP = real_parts.find("baresip")
 
-
-def wait_for(pred: Callable[[], Any], deadline_s: float = 10.0, what: str = "condition") -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"{what} not reached within {deadline_s} s")
 
 
 _TAKEN: set[int] = set()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,21 +12,13 @@ from device.errors import LinkError
 from device.inputs.headset_client import HeadsetClient, LinkEvent
 from hw.firmware import headset_link as hl
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
+from tests.device.helpers import wait_for
 
 TRACE = HeadsetTrace.from_segments([
     (0.0, 5.0, dict(pitch=3, roll=1, worn=True)),
     (5.0, 3600.0, dict(pitch=24, roll=-2, worn=True)),
 ])
 
-
-def wait_for(pred: Callable[[], Any], deadline_s: float = 5.0, what: str = "condition") -> Any:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"{what} not reached within {deadline_s} s")
 
 
 @pytest.fixture
