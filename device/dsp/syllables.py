@@ -12,18 +12,23 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   side, down to the nearest higher sample, within a bounded window), not only the dip to the
   previous peak;
 - nuclei closer than a plausible syllable spacing are merged, keeping the stronger one;
+- a peak's dip search is bounded (0.4 s back, 0.25 s ahead: the reporting delay); a side whose
+  search ends still falling, with no higher sample found, has no dip yet (a long vowel or a
+  phrase-final plateau), and the other side's dip is the prominence;
 - a peak with (almost) no dip, where one syllable runs into the next through a sonorant (English
   "suit in", "water all"), still counts when the vowel changes fast: its spectral shape (levels
   of four sub-bands, 300-4000 Hz, relative to the sonority band) differs by >= 5 dB RMS from that
-  of the higher peak beyond its dip, no more than 150 ms away. A tone contour on one vowel keeps
-  the shape, and a slow diphthong glide is further away, so slow Mandarin is not split. (A
+  of the higher peak beyond its dip, no more than 150 ms away and no more than 12 dB higher (a
+  nasal or glide onset far under its vowel is a shoulder, not a vowel). A tone contour on one vowel
+  keeps the shape, and a slow diphthong glide is further away, so slow Mandarin is not split. (A
   spectral-change cue in the spirit of the spectral-transition measures of syllable and phone
   segmentation, e.g. Furui, S. (1986), "On the role of spectral transition for phoneme perception",
   JASA 80(4), 1016-1025, restricted to the peaks of the sonority contour.)
 - the voicing check is the normalised autocorrelation of the frame, corrected for the window
   (Boersma, P. (1993), "Accurate short-term analysis of the fundamental frequency and the
   harmonics-to-noise ratio of a sampled sound", Proc. IFA 17, 97-110), at lags of 2.5-12.5 ms
-  (80-400 Hz);
+  (80-400 Hz; for the peak itself, not its dip, down to 65 Hz, so that low and creaky voices pass,
+  with 4 dB of prominence when only the low lags are periodic);
 - the threshold follows the local speech level and the noise floor of the last few seconds: at
   least ``below_speech_db`` under the speech level, and above the floor by a share of the
   speech-to-floor spread (so that it still passes syllables at 5 dB SNR), not a fixed margin. In
@@ -32,7 +37,10 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   periodic peak (one voice: voicing >= 0.7 within +-20 ms, which stationary noise does not reach;
   babble of a few clear voices can, and over pauses its peaks then count) passes when it is within
   14 dB of the speech level and 5 dB over the floor; de Jong & Wempe's own threshold is 25 dB under
-  the speech level, with the voicing check as the guard.
+  the speech level, with the voicing check as the guard. In a quiet room (12 dB or more over the
+  floor) a clearly periodic (>= 0.9), prominent (>= 2.5 dB) peak passes down to that 25 dB when it
+  is within 17 dB of the contour's maximum within +-0.3 s: the soft syllables of a phrase's end or
+  of a quiet stretch, not a ripple beside a loud vowel.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -105,6 +113,28 @@ class SyllableParams:
     """...which lies at most this far away (a fast change: a new vowel, not a slow glide)..."""
     vowel_change_min_prominence_db: float = 0.1
     """...and it has at least this (small) prominence."""
+    vowel_change_max_below_db: float = 12.0
+    """...and lies at most this far under that neighbour (a nasal or glide onset far under its vowel is
+    a shoulder of the vowel's rise, not a new vowel)."""
+    peak_pitch_floor_hz: float = 65.0
+    """The voicing check of a peak (not of a dip) searches pitches down to this (low and creaky
+    voices)..."""
+    creak_prominence_db: float = 4.0
+    """...but a peak voiced only under ``pitch_hz[0]`` needs this prominence."""
+    deep_below_speech_db: float = 25.0
+    """In a quiet room a clearly periodic, prominent peak passes down to this far under the speech
+    level (de Jong & Wempe's own threshold), when it is also..."""
+    deep_above_noise_db: float = 12.0
+    """...this far over the noise floor (a quiet room),..."""
+    deep_voicing: float = 0.9
+    """...this periodic,..."""
+    deep_prominence_db: float = 2.5
+    """...this prominent,..."""
+    deep_below_local_db: float = 17.0
+    """...and at most this far under the contour's maximum within ``deep_local_s`` either side (a
+    soft syllable among soft ones, not a ripple beside a loud one)."""
+    deep_local_s: float = 0.3
+    """Half-width of that neighbourhood."""
 
 
 class SyllableNucleusDetector:
@@ -145,7 +175,8 @@ class SyllableNucleusDetector:
         self._ac_bins = self._nfft // (2 * self._decim) + 1
         fs_ac = fs / self._decim
         lag_lo = int(np.floor(fs_ac / p.pitch_hz[1]))
-        lag_hi = int(np.ceil(fs_ac / p.pitch_hz[0]))
+        lag_hi = int(np.ceil(fs_ac / min(p.pitch_hz[0], p.peak_pitch_floor_hz)))
+        self._n_col_lags = int(np.ceil(fs_ac / p.pitch_hz[0])) - lag_lo + 1
         if lag_hi >= self._frame // (2 * self._decim):
             raise DspParameterError(f"frame_s={p.frame_s} is too short for a pitch of {p.pitch_hz[0]} Hz")
         self._lags = slice(lag_lo, lag_hi + 1)
@@ -161,6 +192,7 @@ class SyllableNucleusDetector:
         self._left = round(p.window_left_s / self.HOP_S)
         self._right = round(p.lookahead_s / self.HOP_S)
         self._gap = round(p.min_gap_s / self.HOP_S)
+        self._local = round(p.deep_local_s / self.HOP_S)
         self._keep = self._left + self._gap + 2 * half + 4  # frames of context kept before the next decision
         self._level_len = round(p.level_memory_s / self.HOP_S)
         delay = p.frame_s / 2 + (self._ctx + self._right + self._STEP_FRAMES) * self.HOP_S
@@ -175,6 +207,7 @@ class SyllableNucleusDetector:
         self._need = self._STEP_FRAMES * self._hop  # samples to wait for before the next analysis
         self._db = np.zeros(0)  # band energy per frame, dB, frames [first, first + size)
         self._voicing = np.zeros(0)  # voicing strength per frame, same frames
+        self._vpeak = np.zeros(0)  # voicing strength with the peak check's lower pitch floor
         self._sub = np.zeros((0, self._sub_matrix.shape[1]))  # sub-band energies per frame, dB
         self._s = np.zeros(0)  # smoothed contour, dB, valid for the first self._s.size frames
         self._first = 0  # global frame index of element 0 of the buffers above
@@ -259,7 +292,8 @@ class SyllableNucleusDetector:
         ac = np.fft.irfft(power[:, : self._ac_bins], self._nfft // self._decim, axis=1)
         r0 = ac[:, 0].astype(np.float64)
         norm = ac[:, self._lags] / np.maximum(r0[:, None], 1e-20) / self._window_ac
-        voicing = np.where(r0 > 1e-12, norm.max(axis=1), 0.0).astype(np.float64)
+        voicing = np.where(r0 > 1e-12, norm[:, : self._n_col_lags].max(axis=1), 0.0).astype(np.float64)
+        vpeak = np.where(r0 > 1e-12, norm.max(axis=1), 0.0).astype(np.float64)
         db = 10.0 * np.log10(np.maximum(energy, 1e-12))
         sub = 10.0 * np.log10(np.maximum((power @ self._sub_matrix).astype(np.float64) * (2.0 / self._nfft), 1e-12))
         if self._first == 0 and self._db.size == 0:  # stream start: edge padding for the smoothing
@@ -267,9 +301,11 @@ class SyllableNucleusDetector:
             self._first = -c
             db = np.concatenate([np.full(c, db[0]), db])
             voicing = np.concatenate([np.zeros(c), voicing])
+            vpeak = np.concatenate([np.zeros(c), vpeak])
             sub = np.concatenate([np.repeat(sub[:1], c, axis=0), sub])
         self._db = np.concatenate([self._db, db])
         self._voicing = np.concatenate([self._voicing, voicing])
+        self._vpeak = np.concatenate([self._vpeak, vpeak])
         self._sub = np.concatenate([self._sub, sub])
 
     def _smooth(self, final: bool) -> None:
@@ -307,6 +343,7 @@ class SyllableNucleusDetector:
         if drop:
             self._db = self._db[drop:]
             self._voicing = self._voicing[drop:]
+            self._vpeak = self._vpeak[drop:]
             self._sub = self._sub[drop:]
             self._s = self._s[drop:]
             self._first += drop
@@ -332,17 +369,26 @@ class SyllableNucleusDetector:
         threshold = max(float(speech) - p.below_speech_db, float(floor) + above)
         periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db),
                                  float(floor) + p.min_above_noise_db)
+        deep_threshold = min(periodic_threshold, max(float(speech) - p.deep_below_speech_db,
+                                                     float(floor) + p.deep_above_noise_db))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
             return np.zeros(0, dtype=np.int64)
-        k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > periodic_threshold)]
+        k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > deep_threshold)]
         candidates: list[tuple[int, float]] = []
         for i in k.tolist():
             vmax = v[max(i - 2, 0) : i + 3].max()
-            if vmax < p.min_voicing or (s[i] <= threshold and vmax < p.periodic_voicing):
+            vext = self._vpeak[max(i - 2, 0) : i + 3].max()
+            if vext < p.min_voicing or (s[i] <= threshold and vmax < p.periodic_voicing):
                 continue
             prom, col = self._prominence(s, i)
+            if prom < p.creak_prominence_db and vmax < p.min_voicing:
+                continue
+            if s[i] <= periodic_threshold and (
+                    vmax < p.deep_voicing or prom < p.deep_prominence_db
+                    or s[max(0, i - self._local) : i + self._local + 1].max() - s[i] > p.deep_below_local_db):
+                continue  # under the thresholds above, only a clear syllable in a quiet room passes
             if prom < p.weak_prominence_db:
                 if prom >= p.vowel_change_min_prominence_db and self._vowel_change(s, i, col) >= p.vowel_change_db:
                     candidates.append((i, float(s[i])))
@@ -378,6 +424,8 @@ class SyllableNucleusDetector:
             j = col + 1 + int(np.argmax(s[col + 1 : b]))
         if abs(j - i) * self.HOP_S > self.params.vowel_change_within_s:
             return 0.0
+        if s[j] - s[i] > self.params.vowel_change_max_below_db:
+            return 0.0  # a shoulder far under its neighbour (a nasal or glide onset), not a vowel
         d = (self._sub_smoothed(i) - s[i]) - (self._sub_smoothed(j) - s[j])
         return float(np.sqrt(np.mean(d * d)))
 
@@ -398,15 +446,24 @@ class SyllableNucleusDetector:
         peak = s[i]
         lo = max(0, i - self._left)
         left = s[lo:i][::-1]
-        higher = np.flatnonzero(left > peak)
-        left_seg = left[: higher[0]] if higher.size else left
+        higher_l = np.flatnonzero(left > peak)
+        left_seg = left[: higher_l[0]] if higher_l.size else left
         right = s[i + 1 : i + 1 + self._right]
-        higher = np.flatnonzero(right > peak)
-        right_seg = right[: higher[0]] if higher.size else right
+        higher_r = np.flatnonzero(right > peak)
+        right_seg = right[: higher_r[0]] if higher_r.size else right
         if left_seg.size == 0 or right_seg.size == 0:
             return 0.0, i
         li = int(np.argmin(left_seg))
         ri = int(np.argmin(right_seg))
+        # a side whose search ran to the window's end still falling (its lowest point is the last
+        # sample searched, and no higher sample was found) has no known dip yet: a long vowel or a
+        # phrase-final plateau longer than the window. The other side's dip decides.
+        left_open = higher_l.size == 0 and li == left_seg.size - 1 and lo > 0
+        right_open = higher_r.size == 0 and ri == right_seg.size - 1 and i + 1 + self._right <= s.size
+        if right_open and not left_open:
+            return float(peak - left_seg[li]), i - 1 - li
+        if left_open and not right_open:
+            return float(peak - right_seg[ri]), i + 1 + ri
         if left_seg[li] >= right_seg[ri]:
             return float(peak - left_seg[li]), i - 1 - li
         return float(peak - right_seg[ri]), i + 1 + ri
