@@ -40,7 +40,8 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   the speech level, with the voicing check as the guard. In a quiet room (12 dB or more over the
   floor) a clearly periodic (>= 0.9), prominent (>= 2.5 dB) peak passes down to that 25 dB when it
   is within 17 dB of the contour's maximum within +-0.3 s: the soft syllables of a phrase's end or
-  of a quiet stretch, not a ripple beside a loud vowel.
+  of a quiet stretch, not a ripple beside a loud vowel. In noise the same holds from 6 dB over the
+  floor for a peak with 4 dB of prominence.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -135,6 +136,13 @@ class SyllableParams:
     soft syllable among soft ones, not a ripple beside a loud one)."""
     deep_local_s: float = 0.3
     """Half-width of that neighbourhood."""
+    strong_above_noise_db: float = 6.0
+    """In noise, such a peak passes from this far over the floor (down to the same 25 dB under the
+    speech level) if it is also..."""
+    strong_prominence_db: float = 4.0
+    """...this prominent (noise-only ripples of the smoothed contour stay under about 2 dB)..."""
+    strong_voicing: float = 0.9
+    """...and this periodic."""
 
 
 class SyllableNucleusDetector:
@@ -371,11 +379,13 @@ class SyllableNucleusDetector:
                                  float(floor) + p.min_above_noise_db)
         deep_threshold = min(periodic_threshold, max(float(speech) - p.deep_below_speech_db,
                                                      float(floor) + p.deep_above_noise_db))
+        strong_threshold = min(periodic_threshold, max(float(speech) - p.deep_below_speech_db,
+                                                       float(floor) + p.strong_above_noise_db))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
             return np.zeros(0, dtype=np.int64)
-        k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > deep_threshold)]
+        k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > min(deep_threshold, strong_threshold))]
         candidates: list[tuple[int, float]] = []
         for i in k.tolist():
             vmax = v[max(i - 2, 0) : i + 3].max()
@@ -389,6 +399,8 @@ class SyllableNucleusDetector:
                     vmax < p.deep_voicing or prom < p.deep_prominence_db
                     or s[max(0, i - self._local) : i + self._local + 1].max() - s[i] > p.deep_below_local_db):
                 continue  # under the thresholds above, only a clear syllable in a quiet room passes
+            if s[i] <= deep_threshold and (prom < p.strong_prominence_db or vmax < p.strong_voicing):
+                continue  # in noise, the same with more prominence
             if prom < p.weak_prominence_db:
                 if prom >= p.vowel_change_min_prominence_db and self._vowel_change(s, i, col) >= p.vowel_change_db:
                     candidates.append((i, float(s[i])))

@@ -201,6 +201,80 @@ def test_a_voiced_syllable_train_is_counted_once_per_syllable() -> None:
     assert 19 <= got.size <= 21, got
 
 
+def _voiced(f0_hz: float, n: int, fs: int = 16000) -> np.ndarray:
+    """A pulse-train-like voiced source at ``f0_hz`` with a formant-like band near 700 Hz."""
+    t = np.arange(n) / fs
+    source: np.ndarray = np.sign(np.sin(2 * np.pi * f0_hz * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 700 * t))
+    return source
+
+
+def _humps(count: int, rate_hz: float = 5.0, fs: int = 16000) -> np.ndarray:
+    """``count`` raised-cosine syllable envelopes at ``rate_hz`` per second."""
+    t = np.arange(int(count / rate_hz * fs)) / fs
+    envelope: np.ndarray = np.sin(np.pi * rate_hz * t) ** 4
+    return envelope
+
+
+@pytest.mark.parametrize("f0_hz", [66.0, 70.0])
+def test_a_low_or_creaky_voice_is_counted(f0_hz: float) -> None:
+    # a deep male voice and creak sit under 80 Hz: the peak's voicing check searches down to 65 Hz
+    # (with an 80 Hz floor, as before, none of these 20 syllables counted)
+    fs = 16000
+    got = detect_nuclei(0.2 * _voiced(f0_hz, 4 * fs) * _humps(20), fs)
+    assert 19 <= got.size <= 21, got
+
+
+def test_a_long_phrase_final_vowel_is_counted() -> None:
+    # a short syllable, a consonant, then a 0.7 s vowel fading by 4 dB: longer than the 0.25 s
+    # look-ahead, so the right-hand dip search ends still falling; the left dip decides (the bounded
+    # search alone found 4 of these 8 syllables)
+    fs = 16000
+    rng = np.random.default_rng(1)
+    parts = []
+    for _ in range(4):
+        short = _voiced(120, int(0.15 * fs)) * np.hanning(int(0.15 * fs))
+        consonant = 0.01 * rng.standard_normal(int(0.08 * fs))
+        n = int(0.7 * fs)
+        ramp = int(0.02 * fs)
+        env = 10 ** (-np.linspace(0, 4, n) / 20)
+        env[:ramp] *= np.linspace(0, 1, ramp)
+        env[-ramp:] *= np.linspace(1, 0, ramp)
+        parts += [short, consonant, _voiced(120, n) * env, np.zeros(int(0.5 * fs))]
+    got = detect_nuclei(0.2 * np.concatenate(parts), fs)
+    assert got.size == 8, got
+
+
+def test_soft_syllables_in_a_quiet_room_are_counted() -> None:
+    # phrases of 10 syllables, every other phrase 20 dB softer, in a quiet room: the soft ones are
+    # more than 17 dB under the speech level but clear (periodic, prominent, among their like), so
+    # they pass down to de Jong & Wempe's 25 dB (before: only the 20 loud ones counted)
+    fs = 16000
+    loud = _voiced(120, 2 * fs) * _humps(10)
+    pause = np.zeros(int(0.6 * fs))
+    x = 0.2 * np.concatenate([pause, loud, pause, 0.1 * loud, pause, loud, pause, 0.1 * loud, pause])
+    x += 1e-4 * np.random.default_rng(2).standard_normal(x.size)
+    got = detect_nuclei(x, fs)
+    assert got.size == 40, got
+
+
+def test_clear_soft_syllables_in_stationary_noise_are_counted() -> None:
+    # the same phrases, the soft ones 15 dB softer, in pink noise: the soft syllables sit 15 dB under
+    # the speech level and about 8 dB over the floor, under the periodic threshold (14 dB); periodic,
+    # prominent peaks pass from 6 dB over the floor (before: 36 of the 40)
+    fs = 16000
+    loud = _voiced(120, 2 * fs) * _humps(10)
+    pause = np.zeros(int(0.6 * fs))
+    soft = 10 ** (-15 / 20) * loud
+    x = 0.2 * np.concatenate([pause, loud, pause, soft, pause, loud, pause, soft, pause])
+    spec = np.fft.rfft(np.random.default_rng(5).standard_normal(x.size))
+    f = np.fft.rfftfreq(x.size)
+    spec[1:] /= np.sqrt(f[1:] / f[1])
+    spec[0] = 0.0
+    pink = np.fft.irfft(spec, x.size)
+    got = detect_nuclei(x + pink * 0.01 / np.sqrt(np.mean(pink**2)), fs)  # noise at -40 dB RMS
+    assert got.size == 40, got
+
+
 def test_bad_input_is_refused_with_a_reason() -> None:
     det = SyllableNucleusDetector()
     with pytest.raises(ValueError, match="mono"):
