@@ -22,7 +22,7 @@ tick-by-tick feed releases them, so its live values too are independent of the b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,7 @@ from device.dsp.distance import IldSummary, IldTracker, distance_cm
 from device.dsp.errors import DspError
 from device.dsp.features import BandEnergies
 from device.dsp.frames import SampleQueue, to_float_frames
-from device.dsp.intonation import IntonationMeter, IntonationParams, PitchSpread
+from device.dsp.intonation import IntonationMeter, IntonationParams
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
 from device.dsp.p56 import N_THRESHOLDS, P56Meter, active_level
@@ -58,6 +58,9 @@ TOTAL_RATE_MIN_S = 1.0
 NUCLEUS_VAD_HOPS = 3
 """A syllable nucleus counts when own voice is active within +-3 hops (30 ms) of it."""
 _FLAG_RING = 512
+_PITCH_GROUP_HOPS = 256
+"""Hops of ticks whose pitch is analysed in one batch (their own-voice flags must still be in the
+flag ring, with the tracker's few hops of latency)."""
 """Hops of own-voice flags kept for checking late syllable nuclei (5.12 s)."""
 
 
@@ -271,12 +274,40 @@ class StreamingAnalyzer:
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
         self._syl_ahead = np.concatenate([self._syl_ahead, self._syl.feed_frames(boom[:valid])])
+        ticks = [(start, min(hops, start + self.tick_hops), min(valid, min(hops, start + self.tick_hops) * HOP))
+                 for start in range(0, hops, self.tick_hops)]
         out: list[Measurement] = []
-        for start in range(0, hops, self.tick_hops):
-            stop = min(hops, start + self.tick_hops)
-            end_sample = min(valid, stop * HOP)
-            out.append(self._tick(boom[start * HOP: end_sample], energies[start:stop], p56.sq[start:stop],
-                                  p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop]))
+        group = max(1, _PITCH_GROUP_HOPS // self.tick_hops)
+        for g in range(0, len(ticks), group):
+            part = ticks[g: g + group]
+            measured = [self._tick(boom[start * HOP: end_sample], energies[start:stop], p56.sq[start:stop],
+                                   p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop])
+                        for start, stop, end_sample in part]
+            if self._pitch is not None and self._intonation is not None:
+                measured = self._intonation_ticks(boom, part, measured)
+            out += measured
+        return out
+
+    def _intonation_ticks(self, boom: FloatArray, ticks: list[tuple[int, int, int]],
+                          measured: list[Measurement]) -> list[Measurement]:
+        """The intonation fields of a group of ticks (start hop, stop hop, end sample in ``boom``),
+        whose own-voice flags are set: the pitch tracker analyses the group's hops in one batch, and
+        the meter is fed tick by tick the hops a tick-by-tick feed would have completed (the same
+        F0s, bit for bit, and the same decisions)."""
+        assert self._pitch is not None and self._intonation is not None
+        a = ticks[0][0] * HOP
+        fed = self._pitch.fed_samples
+        track = self._pitch.feed(boom[a: ticks[-1][2]])
+        out: list[Measurement] = []
+        done = track.first_hop
+        for (_, _, end_sample), m in zip(ticks, measured, strict=True):
+            upto = self._pitch.hops_completed(fed + end_sample - a)
+            i, j = done - track.first_hop, upto - track.first_hop
+            f0 = self._feed_intonation(PitchTrack(done, track.f0_hz[i:j], track.confidence[i:j]))
+            done = upto
+            spread = self._intonation.decided  # the window at the meter's last decision (every 0.1 s of own speech)
+            out.append(replace(m, intonation_st=spread.range_st if spread is not None else None,
+                               monotone=self._intonation.monotone, f0_hz=f0))
         return out
 
     def _tick(self, boom: FloatArray, energies: FloatArray, sq: FloatArray, n: npt.NDArray[np.int64],
@@ -307,13 +338,6 @@ class StreamingAnalyzer:
             self._syl_ahead = self._syl_ahead[cut:]
         self._resolve_nuclei(final=False)
         live_ild = self._ild.live() if self._ild is not None else None
-        f0: tuple[float, ...] = ()
-        spread: PitchSpread | None = None
-        monotone: bool | None = None
-        if self._pitch is not None and self._intonation is not None:
-            f0 = self._feed_intonation(self._pitch.feed(boom))
-            spread = self._intonation.decided  # the window at the meter's last decision (every 0.1 s of own speech)
-            monotone = self._intonation.monotone
         return Measurement(
             t_s=self._hops * HOP_S,
             speaking=self._segments.speaking(self._hops - 1),
@@ -324,9 +348,6 @@ class StreamingAnalyzer:
             noise_dbov=self._noise.live_dbov(),
             clipping=clips / max(1, int(n.sum())),
             ild_db=live_ild.speech_db if live_ild is not None else None,
-            intonation_st=spread.range_st if spread is not None else None,
-            monotone=monotone,
-            f0_hz=f0,
         )
 
     def _resolve_nuclei(self, final: bool) -> None:

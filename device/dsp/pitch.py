@@ -167,6 +167,16 @@ class PitchTracker:
         return (self._frame - self._centre) / SAMPLE_RATE_HZ
 
     @property
+    def fed_samples(self) -> int:
+        """Samples fed so far."""
+        return self._fed
+
+    def hops_completed(self, fed_samples: int) -> int:
+        """How many hops :meth:`feed` has returned once ``fed_samples`` samples have been fed in all
+        (however they were cut into blocks)."""
+        return max(0, (self._centre - HOP // 2 + fed_samples - self._frame) // HOP + 1)
+
+    @property
     def buffered_samples(self) -> int:
         """Samples held (bounded: less than one frame plus one hop)."""
         return int(self._buf.size)
