@@ -292,22 +292,24 @@ class StreamingAnalyzer:
                           measured: list[Measurement]) -> list[Measurement]:
         """The intonation fields of a group of ticks (start hop, stop hop, end sample in ``boom``),
         whose own-voice flags are set: the pitch tracker analyses the group's hops in one batch, and
-        the meter is fed tick by tick the hops a tick-by-tick feed would have completed (the same
-        F0s, bit for bit, and the same decisions)."""
+        the meter notes its state where each tick ends, at the hops a tick-by-tick feed would have
+        completed by then (the same F0s, bit for bit, and the same decisions)."""
         assert self._pitch is not None and self._intonation is not None
         a = ticks[0][0] * HOP
         fed = self._pitch.fed_samples
         track = self._pitch.feed(boom[a: ticks[-1][2]])
+        n = track.f0_hz.size
+        own = self._own_hops(track.first_hop + np.arange(n, dtype=np.int64))
+        ends = [self._pitch.hops_completed(fed + end_sample - a) - track.first_hop for _, _, end_sample in ticks]
+        states = self._intonation.feed_marked(track.f0_hz, own, ends)
+        voiced = own & np.isfinite(track.f0_hz)
         out: list[Measurement] = []
-        done = track.first_hop
-        for (_, _, end_sample), m in zip(ticks, measured, strict=True):
-            upto = self._pitch.hops_completed(fed + end_sample - a)
-            i, j = done - track.first_hop, upto - track.first_hop
-            f0 = self._feed_intonation(PitchTrack(done, track.f0_hz[i:j], track.confidence[i:j]))
-            done = upto
-            spread = self._intonation.decided  # the window at the meter's last decision (every 0.1 s of own speech)
+        start = 0
+        for m, end, (spread, monotone) in zip(measured, ends, states, strict=True):
+            f0 = tuple(track.f0_hz[start:end][voiced[start:end]].tolist())
+            start = end
             out.append(replace(m, intonation_st=spread.range_st if spread is not None else None,
-                               monotone=self._intonation.monotone, f0_hz=f0))
+                               monotone=monotone, f0_hz=f0))
         return out
 
     def _tick(self, boom: FloatArray, energies: FloatArray, sq: FloatArray, n: npt.NDArray[np.int64],

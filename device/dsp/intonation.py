@@ -46,6 +46,7 @@ Units: F0 in Hz, spreads in semitones (st), durations in seconds of own speech (
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +193,13 @@ class IntonationMeter:
 
     def feed(self, f0_hz: npt.ArrayLike, own: npt.ArrayLike) -> None:
         """Add hops: ``f0_hz`` (Hz, NaN unvoiced) and ``own`` (True where own-voice speech), same length."""
+        self.feed_marked(f0_hz, own, ())
+
+    def feed_marked(self, f0_hz: npt.ArrayLike, own: npt.ArrayLike,
+                    marks: Sequence[int]) -> list[tuple[PitchSpread | None, bool]]:
+        """:meth:`feed`, noting :attr:`decided` and :attr:`monotone` after the first ``m`` hops for
+        each ``m`` of ``marks`` (increasing, 0 to the number of hops): the state separate calls,
+        one per stretch between marks, would have left (the analyser's ticks, fed in one call)."""
         f = np.asarray(f0_hz, dtype=np.float64)
         o = np.asarray(own)
         if f.ndim != 1 or o.shape != f.shape:
@@ -200,16 +208,28 @@ class IntonationMeter:
             raise DspError(f"own must be a boolean array (one flag per hop), got dtype {o.dtype}")
         if np.any(f[np.isfinite(f)] <= 0.0) or np.any(np.isinf(f)):
             raise DspError("f0_hz must be positive Hz or NaN (unvoiced)")
+        counts = np.concatenate([[0], np.cumsum(o)])  # own hops among the first m hops
+        if any(not 0 <= m <= f.size for m in marks) or any(b < a for a, b in zip(marks, marks[1:], strict=False)):
+            raise DspError(f"marks must increase from 0 to {f.size}, got {list(marks)}")
+        at = [int(counts[m]) for m in marks]  # the marks as positions among the own hops
         st = _semitones(f[o])  # NaN stays NaN
         self._add_total(st[np.isfinite(st)])
-        i = 0
-        while i < st.size:
-            to_grid = self._step - self._own_hops % self._step
-            chunk = st[i: i + to_grid]
-            self._push(chunk)
-            i += chunk.size
+        noted: list[tuple[PitchSpread | None, bool]] = []
+        i = k = 0
+        while True:
+            while k < len(at) and at[k] == i:
+                noted.append((self.decided, self.monotone))
+                k += 1
+            if i >= st.size:
+                break
+            n = min(self._step - self._own_hops % self._step, st.size - i)
+            if k < len(at):
+                n = min(n, at[k] - i)
+            self._push(st[i: i + n])
+            i += n
             if self._own_hops % self._step == 0:
                 self._decide()
+        return noted
 
     def _push(self, st: FloatArray) -> None:
         if st.size == 0:

@@ -74,6 +74,26 @@ def test_monotone_fires_after_the_stretch_and_clears_on_lively_speech() -> None:
     assert tot is not None and tot.voiced_s == pytest.approx(0.6 * 60.0, rel=0.05)
 
 
+def test_marked_feed_notes_the_state_separate_feeds_would_leave() -> None:
+    """feed_marked (the analyser's ticks in one call) gives, at each mark, the decided window and the
+    monotone flag that one feed per stretch between marks gives, and the same meter state after."""
+    track = np.concatenate([_contour(30.0, swing_st=1.5), _contour(15.0, swing_st=8.0, seed=2)])
+    own = np.random.default_rng(3).random(track.size) < 0.8
+    marks = list(range(0, track.size, 7)) + [track.size]
+    one, many = IntonationMeter(), IntonationMeter()
+    noted = one.feed_marked(track, own, marks)
+    expected = []
+    for a, b in zip([0, *marks], marks, strict=False):
+        many.feed(track[a:b], own[a:b])
+        expected.append((many.decided, many.monotone))
+    assert noted == expected
+    assert any(mono for _, mono in noted) and not noted[-1][1]  # it fired, then cleared
+    assert (one.monotone_s, one.monotone_stretches, one.totals()) == (many.monotone_s, many.monotone_stretches,
+                                                                      many.totals())
+    with pytest.raises(DspError, match="marks"):
+        IntonationMeter().feed_marked(track[:10], own[:10], [5, 3])
+
+
 def test_hops_outside_own_speech_are_ignored() -> None:
     flat = _contour(30.0, swing_st=1.0)
     lively = _contour(30.0, swing_st=10.0, seed=2)
