@@ -41,7 +41,8 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   floor) a clearly periodic (>= 0.9), prominent (>= 2.5 dB) peak passes down to that 25 dB when it
   is within 17 dB of the contour's maximum within +-0.3 s: the soft syllables of a phrase's end or
   of a quiet stretch, not a ripple beside a loud vowel. In noise the same holds from 6 dB over the
-  floor for a peak with 4 dB of prominence.
+  floor for a peak with 4 dB of prominence. In the stream's first second the level statistics also
+  take the look-ahead frames, so that the first peaks are not judged against a few frames of lead-in.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -143,6 +144,10 @@ class SyllableParams:
     """...this prominent (noise-only ripples of the smoothed contour stay under about 2 dB)..."""
     strong_voicing: float = 0.9
     """...and this periodic."""
+    young_frames: int = 100
+    """Until this many frames (1 s) have been decided, the speech level and the floor are taken over
+    the look-ahead frames too: the first decisions would otherwise judge peaks against a few frames
+    of lead-in (room tone, a click), whose ripples then pass as nuclei."""
 
 
 class SyllableNucleusDetector:
@@ -371,6 +376,8 @@ class SyllableNucleusDetector:
         # level statistics over decided frames: speech level (95th percentile) and noise floor
         self._push_levels(s[lo : hi + 1])
         ring = self._level_ring[: self._level_count]
+        if self._level_count < p.young_frames:  # the stream's first second: the look-ahead counts too
+            ring = np.concatenate([ring, s[hi + 1 :]])
         k_floor, k_speech = int(0.05 * (ring.size - 1)), int(0.95 * (ring.size - 1))
         floor, speech = np.partition(ring, (k_floor, k_speech))[[k_floor, k_speech]]
         above = min(max(p.above_noise_share * float(speech - floor), p.min_above_noise_db), p.above_noise_db)

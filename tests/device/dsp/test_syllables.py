@@ -40,17 +40,15 @@ def test_mandarin_mape_at_most_10_percent(mandarin_corpus: list[Clip]) -> None:
     assert min(c.snr_db for c in mandarin_corpus) >= 12.0
     mape = 100.0 * float(np.mean(errors))
     assert mape <= 10.0, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips (issue limit 10 %)"
-    assert mape <= 6.8, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips"  # 6.3 % since the noise change
+    assert mape <= 5.1, f"syllable-count MAPE {mape:.1f} % on {len(errors)} clips"  # 4.6 % since the lead-in fix
 
 
 def test_slow_mandarin_is_not_overcounted(mandarin_corpus: list[Clip]) -> None:
-    # de Jong & Wempe count about 1.5x too many syllables here. We count 1.109x (305 for 275): the
-    # voicing check's 65 Hz floor for peaks (low and creaky voices, which real fast speech needs) lets
-    # a few espeak glides split; it was 1.09x with an 80 Hz floor
+    # de Jong & Wempe count about 1.5x too many syllables here; we count 1.09x (300 for 275)
     slow = [c for c in mandarin_corpus if c.rate <= 100]
     counted = sum(_count(c) for c in slow)
     truth = sum(c.syllables for c in slow)
-    assert 0.9 <= counted / truth <= 1.12, f"slow Mandarin: {counted} nuclei for {truth} syllables"
+    assert 0.9 <= counted / truth <= 1.1, f"slow Mandarin: {counted} nuclei for {truth} syllables"
 
 
 def test_nuclei_fall_inside_the_sentences(mandarin_corpus: list[Clip]) -> None:
@@ -69,24 +67,30 @@ def test_nuclei_fall_inside_the_sentences(mandarin_corpus: list[Clip]) -> None:
     assert outside <= 0.01 * total, f"{outside} of {total} nuclei in the pauses (white/pink noise)"
 
 
-SPEECH_ONSET_S = {"aishell-BAC009S0764W0121.wav": 0.40, "new-home-in-the-stars.wav": 0.60}
-"""Hand-marked start of speech where a clip opens with room noise close to its speech level."""
-
-
 @pytest.mark.parametrize("name", sorted(REAL_CLIPS))
 def test_real_clip_within_one_syllable(name: str) -> None:
     # the issue asks for +-2 syllables; the detector reaches +-1 (syllables running into each other
     # without an intensity dip, "suit in", "water all", are found by the vowel-change cue). Counted
-    # from the hand-marked speech onset: before it, the detector alone may find nuclei in room noise
-    # (aishell-0764 opens with 0.4 s of noise only 10 dB under its speech; new-home opens with 0.6 s
-    # of room tone and a click, where the level statistics know nothing louder yet); the analyser's own-voice
+    # from the manifest's hand-marked speech onset (speech_onset_s): before it, the detector alone may
+    # find nuclei in room noise (aishell-0764 opens with 0.4 s of noise only 10 dB under its speech,
+    # aishell-0724 with 0.45 s of noise and hum); the analyser's own-voice
     # gate drops those (tests/device/test_real_clips_pipeline.py).
     audio, fs = _read(REAL / name)
     t = detect_nuclei(audio, fs)
-    got = int(np.count_nonzero(t >= SPEECH_ONSET_S.get(name, 0.0)))
+    got = int(np.count_nonzero(t >= REAL_CLIPS[name].get("speech_onset_s", 0.0)))
     truth = REAL_CLIPS[name]["syllables"]
     assert abs(got - truth) <= 2, f"{name}: {got} nuclei, {truth} syllables (issue limit +-2)"
     assert abs(got - truth) <= 1, f"{name}: {got} nuclei, {truth} syllables"
+
+
+def test_a_lead_in_of_room_tone_gives_no_nuclei() -> None:
+    # new-home opens with 0.6 s of room tone and a click before its first word. In the stream's first
+    # second the level statistics also see the look-ahead; judged against the few lead-in frames
+    # decided so far, two ripples of the room tone passed as nuclei before
+    audio, fs = _read(REAL / "new-home-in-the-stars.wav")
+    t = detect_nuclei(audio, fs)
+    assert np.count_nonzero(t < 0.6) == 0, t
+    assert t.size == REAL_CLIPS["new-home-in-the-stars.wav"]["syllables"], t
 
 
 def test_english_speech_mape_at_most_10_percent() -> None:
