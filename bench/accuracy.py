@@ -744,8 +744,7 @@ def row_robust(ctx: Context) -> Section:
                 nz = babble[start: start + x.size]
             else:
                 nz = rc.pink_noise(noise_rng, x.size, 1)[:, 0]
-            nz = nz / np.sqrt(np.mean(nz ** 2)) * 10 ** ((level.level_dbov - SNR_DB) / 20)
-            noisy = x + nz
+            noisy = _at_snr(x, nz, level.level_dbov, SNR_DB)
             o = analyze_array(noisy, 1).totals().speech_s
             s = ctx.silero_seconds(noisy, fs)
             acc = per.setdefault(kind, {"ours": [], "ours_clean": [], "silero": [], "silero_clean": []})
