@@ -26,6 +26,7 @@ syllables of the real clips in ``tests/data/real-speech`` through the whole anal
 syllables and speech time of a real development set (``--dev-dir``; fixed tune/report halves);
 ``realnoise`` the real clips of ``tests/data`` one after another with pink noise and babble at 10 and
 5 dB SNR (three draws each); ``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
+``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
@@ -80,7 +81,7 @@ from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "vad", "rooms", "robust", "pitch")
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "vad", "rooms", "robust", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -957,6 +958,81 @@ def row_devnoise(ctx: Context) -> Section:
     return sec
 
 
+REVERB_ROOMS = ((0.3, 0.05), (0.5, 1.0), (0.8, 1.5))
+"""(RT60 s, source-to-microphone distance m) of the reverberant rows: a headset in an office, then a
+table microphone and a far microphone in a meeting room."""
+
+
+def _room_response(rt60_s: float, distance_m: float, fs: int) -> FloatArray:
+    """Impulse response of a 6 x 5 x 3 m shoebox (pyroomacoustics, image method, walls by Sabine's
+    formula for ``rt60_s``) from a talker at 1.2 m height to a microphone ``distance_m`` in front."""
+    import pyroomacoustics as pra
+
+    dim = [6.0, 5.0, 3.0]
+    absorption, max_order = pra.inverse_sabine(rt60_s, dim)
+    room = pra.ShoeBox(dim, fs=fs, materials=pra.Material(absorption), max_order=max_order)
+    talker = np.array([2.0, 2.5, 1.2])
+    room.add_source(talker)
+    room.add_microphone(talker + np.array([distance_m, 0.0, 0.1]))
+    room.compute_rir()
+    rir: FloatArray = np.asarray(room.rir[0][0], dtype=np.float64)
+    return rir
+
+
+def row_reverb(ctx: Context) -> Section:
+    """Syllables of the real dev set (without the overlap clip) recorded through simulated rooms: a
+    headset, and table and far microphones in a reverberant meeting room, beside the peer."""
+    from scipy.signal import fftconvolve
+
+    sec = Section("reverb")
+    clips = [c for c in ctx.dev() if c.id not in OVERLAP_IDS]
+    if not clips:
+        sec.notes.append("Reverberant dev-set rows skipped: no --dev-dir given.")
+        return sec
+    rows: list[list[str]] = []
+    data: list[dict[str, Any]] = []
+    for rt60, dist in REVERB_ROOMS:
+        ctx.progress.step(f"dev set through a room, RT60 {rt60:g} s at {dist:g} m ({len(clips)} clips)")
+        responses: dict[int, FloatArray] = {}
+        ours_n: list[int] = []
+        peer_n: list[int | None] = []
+        truth: list[int] = []
+        for i, c in enumerate(clips):
+            ctx.progress.item(i + 1, len(clips), c.id)
+            assert c.syllables is not None
+            x, fs = ctx.audio(c.path, c.raw_rate_hz)
+            if fs not in responses:
+                responses[fs] = _room_response(rt60, dist, fs)
+            y = fftconvolve(x, responses[fs])[: x.size + fs // 2]
+            y *= 0.1 / np.sqrt(np.mean(y**2))
+            path = ctx.tmp / f"{c.id}.rt{rt60:g}.d{dist:g}.wav"
+            sf.write(str(path), y, fs, subtype="FLOAT")
+            ours_n.append(int(analyze_file(path)["syllables"]))
+            peer_n.append(de_jong_wempe(y, fs) if ctx.peer else None)
+            truth.append(c.syllables)
+        ctx.progress.done()
+        e_o = total_error(ours_n, truth)
+        e_p = total_error(peer_n, truth) if ctx.peer else None
+        per = " ".join(f"{o - t:+d}" + (f"/{(p or 0) - t:+d}" if ctx.peer else "")
+                       for o, p, t in zip(ours_n, peer_n, truth, strict=True))
+        rows.append([f"{rt60:g}", f"{dist:g}", pct(e_o), pct(e_p), per])
+        data.append({"rt60_s": rt60, "distance_m": dist, "clips": len(clips), "truth": sum(truth),
+                     "total_error_ours": e_o, "total_error_peer": e_p})
+    sec.lines.append(Line(
+        "syllable count, whole analyser, reverberant",
+        f"dev set without {', '.join(OVERLAP_IDS)} ({len(clips)} real clips) through a simulated 6 x 5 x 3 m "
+        "room (pyroomacoustics): RT60 / microphone distance "
+        + ", ".join(f"{d['rt60_s']:g} s / {d['distance_m']:g} m" for d in data),
+        "total error " + " / ".join(pct(float(d["total_error_ours"])) for d in data),
+        ("total error " + " / ".join(pct(float(d["total_error_peer"])) for d in data) + " (dJW)")
+        if ctx.peer else "-",
+        "≤ 8 % and below the peer", {"by_room": data}))
+    sec.details.append(Detail(
+        "Dev set through simulated rooms (total error; per clip: ours/peer minus truth, clips sorted by id)",
+        ["RT60 s", "distance m", "ours", "peer", "per clip"], rows, data=data))
+    return sec
+
+
 def row_realnoise(ctx: Context) -> Section:
     """Syllables of the real clips in tests/data, one after another at the same RMS, with pink noise and
     babble at 10 and 5 dB SNR (three draws each), through the whole analyser, beside the peer."""
@@ -1018,7 +1094,7 @@ def row_realnoise(ctx: Context) -> Section:
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
-    "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch, "devnoise": row_devnoise,
+    "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
 }
 
 
