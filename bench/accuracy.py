@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy.signal import resample_poly
+from scipy.signal import fftconvolve, resample_poly
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -265,6 +265,10 @@ class Context:
         if self._dev is None:
             self._dev = dev_clips(self.dev_dir)
         return self._dev
+
+    def dev_solo(self) -> list[RealClip]:
+        """The dev set without the clips where two people talk at once (sorted by id)."""
+        return [c for c in self.dev() if c.id not in OVERLAP_IDS]
 
     def audio(self, path: Path, raw_rate_hz: int | None = None) -> tuple[FloatArray, int]:
         """Channel 0 of ``path`` as float64 (1.0 = full scale) and its rate."""
@@ -900,7 +904,7 @@ def row_devnoise(ctx: Context) -> Section:
     """Syllables of the real dev set (without the overlap clip) with pink noise and babble added at
     20, 10 and 5 dB SNR: how the count holds in a noisy room, beside the peer on the same audio."""
     sec = Section("devnoise")
-    clips = [c for c in ctx.dev() if c.id not in OVERLAP_IDS]
+    clips = ctx.dev_solo()
     if not clips:
         sec.notes.append("Noisy dev-set rows skipped: no --dev-dir given.")
         return sec
@@ -982,10 +986,8 @@ def _room_response(rt60_s: float, distance_m: float, fs: int) -> FloatArray:
 def row_reverb(ctx: Context) -> Section:
     """Syllables of the real dev set (without the overlap clip) recorded through simulated rooms: a
     headset, and table and far microphones in a reverberant meeting room, beside the peer."""
-    from scipy.signal import fftconvolve
-
     sec = Section("reverb")
-    clips = [c for c in ctx.dev() if c.id not in OVERLAP_IDS]
+    clips = ctx.dev_solo()
     if not clips:
         sec.notes.append("Reverberant dev-set rows skipped: no --dev-dir given.")
         return sec

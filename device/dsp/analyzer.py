@@ -22,6 +22,7 @@ tick-by-tick feed releases them, so its live values too are independent of the b
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,7 +32,7 @@ from device.dsp.distance import IldSummary, IldTracker, distance_cm
 from device.dsp.errors import DspError
 from device.dsp.features import BandEnergies
 from device.dsp.frames import SampleQueue, to_float_frames
-from device.dsp.intonation import IntonationMeter, IntonationParams
+from device.dsp.intonation import IntonationMeter, IntonationParams, PitchSpread
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
 from device.dsp.p56 import N_THRESHOLDS, P56Meter, active_level
@@ -58,10 +59,10 @@ TOTAL_RATE_MIN_S = 1.0
 NUCLEUS_VAD_HOPS = 3
 """A syllable nucleus counts when own voice is active within +-3 hops (30 ms) of it."""
 _FLAG_RING = 512
+"""Hops of own-voice flags kept for checking late syllable nuclei (5.12 s)."""
 _PITCH_GROUP_HOPS = 256
 """Hops of ticks whose pitch is analysed in one batch (their own-voice flags must still be in the
 flag ring, with the tracker's few hops of latency)."""
-"""Hops of own-voice flags kept for checking late syllable nuclei (5.12 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ class StreamingAnalyzer:
         out = self._run(self._queue.take_rest(pad_to_chunk=False), final=True)
         self._flushed = True
         if self._pitch is not None:
-            self._feed_intonation(self._pitch.flush())
+            self._feed_meter(self._pitch.flush())
         nuclei = np.concatenate([self._syl_ahead, self._syl.flush_frames()])
         self._syl_ahead = nuclei[:0]
         self._pending.extend(self._syl.frame_times(nuclei).tolist())
@@ -240,17 +241,15 @@ class StreamingAnalyzer:
         flags: npt.NDArray[np.bool_] = self._flags[hops % _FLAG_RING]
         return flags
 
-    def _feed_intonation(self, track: PitchTrack) -> tuple[float, ...]:
-        """Feed the meter the hops the tracker decided; the F0 (Hz) of those that are voiced own speech."""
+    def _feed_meter(self, track: PitchTrack, ends: Sequence[int] = ()) -> tuple[
+            list[tuple[PitchSpread | None, bool]], npt.NDArray[np.bool_]]:
+        """Feed the intonation meter the hops the tracker decided, with their own-voice flags; returns
+        the meter's state at each of ``ends`` (hop counts into ``track``) and which hops are voiced
+        own speech."""
         assert self._intonation is not None
-        n = track.f0_hz.size
-        if n == 0:
-            return ()
-        own = self._own_hops(track.first_hop + np.arange(n, dtype=np.int64))
-        self._intonation.feed(track.f0_hz, own)
-        voiced = track.f0_hz[own & np.isfinite(track.f0_hz)]
-        return tuple(voiced.tolist())
-
+        own = self._own_hops(track.first_hop + np.arange(track.f0_hz.size, dtype=np.int64))
+        states = self._intonation.feed_marked(track.f0_hz, own, ends)
+        return states, own & np.isfinite(track.f0_hz)
 
     def _distance(self, ild: IldSummary | None) -> float | None:
         if ild is None or self.calibration is None:
@@ -274,8 +273,10 @@ class StreamingAnalyzer:
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
         self._syl_ahead = np.concatenate([self._syl_ahead, self._syl.feed_frames(boom[:valid])])
-        ticks = [(start, min(hops, start + self.tick_hops), min(valid, min(hops, start + self.tick_hops) * HOP))
-                 for start in range(0, hops, self.tick_hops)]
+        ticks: list[tuple[int, int, int]] = []  # start hop, stop hop, end sample
+        for start in range(0, hops, self.tick_hops):
+            stop = min(hops, start + self.tick_hops)
+            ticks.append((start, stop, min(valid, stop * HOP)))
         out: list[Measurement] = []
         group = max(1, _PITCH_GROUP_HOPS // self.tick_hops)
         for g in range(0, len(ticks), group):
@@ -298,11 +299,8 @@ class StreamingAnalyzer:
         a = ticks[0][0] * HOP
         fed = self._pitch.fed_samples
         track = self._pitch.feed(boom[a: ticks[-1][2]])
-        n = track.f0_hz.size
-        own = self._own_hops(track.first_hop + np.arange(n, dtype=np.int64))
         ends = [self._pitch.hops_completed(fed + end_sample - a) - track.first_hop for _, _, end_sample in ticks]
-        states = self._intonation.feed_marked(track.f0_hz, own, ends)
-        voiced = own & np.isfinite(track.f0_hz)
+        states, voiced = self._feed_meter(track, ends)
         out: list[Measurement] = []
         start = 0
         for m, end, (spread, monotone) in zip(measured, ends, states, strict=True):

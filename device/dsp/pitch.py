@@ -142,13 +142,13 @@ class PitchTracker:
         # middle of the range in semitones), within half a tau_max of every F0 of the range.
         tau_mid = SAMPLE_RATE_HZ / math.sqrt(p.f0_min_hz * p.f0_max_hz)
         self._centre = round((self._w + tau_mid) / 2)  # frame sample at the hop centre
+        self._pad = self._centre - HOP // 2  # left padding: frame k starts at sample 160 k + 80 - centre
         self._silence = 10.0 ** (p.silence_dbov / 10.0)
         self._taus = np.arange(1, self._tau_max + 2, dtype=np.float64)  # tau = 1 .. tau_max + 1
         self._reset()
 
     def _reset(self) -> None:
-        # left padding: frame k starts at sample 160 k + 80 - centre
-        self._buf: FloatArray = np.zeros(self._centre - HOP // 2)
+        self._buf: FloatArray = np.zeros(self._pad)
         self._next_hop = 0
         self._fed = 0
         self._ended = False
@@ -166,7 +166,7 @@ class PitchTracker:
     def hops_completed(self, fed_samples: int) -> int:
         """How many hops :meth:`feed` has returned once ``fed_samples`` samples have been fed in all
         (however they were cut into blocks)."""
-        return max(0, (self._centre - HOP // 2 + fed_samples - self._frame) // HOP + 1)
+        return max(0, (self._pad + fed_samples - self._frame) // HOP + 1)
 
     @property
     def buffered_samples(self) -> int:

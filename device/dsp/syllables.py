@@ -306,7 +306,9 @@ class SyllableNucleusDetector:
         r0 = ac[:, 0].astype(np.float64)
         norm = ac[:, self._lags] / np.maximum(r0[:, None], 1e-20) / self._window_ac
         voicing = np.where(r0 > 1e-12, norm[:, : self._n_col_lags].max(axis=1), 0.0).astype(np.float64)
-        vpeak = np.where(r0 > 1e-12, norm.max(axis=1), 0.0).astype(np.float64)
+        vpeak = voicing  # the peak's check also searches the lags of the lower pitch floor
+        if norm.shape[1] > self._n_col_lags:
+            vpeak = np.maximum(voicing, np.where(r0 > 1e-12, norm[:, self._n_col_lags:].max(axis=1), 0.0))
         db = 10.0 * np.log10(np.maximum(energy, 1e-12))
         sub = 10.0 * np.log10(np.maximum((power @ self._sub_matrix).astype(np.float64) * (2.0 / self._nfft), 1e-12))
         if self._first == 0 and self._db.size == 0:  # stream start: edge padding for the smoothing
@@ -384,10 +386,10 @@ class SyllableNucleusDetector:
         threshold = max(float(speech) - p.below_speech_db, float(floor) + above)
         periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db),
                                  float(floor) + p.min_above_noise_db)
-        deep_threshold = min(periodic_threshold, max(float(speech) - p.deep_below_speech_db,
-                                                     float(floor) + p.deep_above_noise_db))
-        strong_threshold = min(periodic_threshold, max(float(speech) - p.deep_below_speech_db,
-                                                       float(floor) + p.strong_above_noise_db))
+        # clear syllables pass down to deep_below_speech_db, from this far over the floor: quiet rooms, noise
+        deep_threshold, strong_threshold = (
+            min(periodic_threshold, max(float(speech) - p.deep_below_speech_db, float(floor) + above_floor))
+            for above_floor in (p.deep_above_noise_db, p.strong_above_noise_db))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:

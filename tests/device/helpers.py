@@ -36,6 +36,16 @@ def wait_for(pred: Callable[[], Any], deadline_s: float = 10.0, what: str = "con
     raise AssertionError(f"{what} not reached within {deadline_s} s")
 
 
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink (1/f power) noise without DC: white noise shaped in the frequency domain (any RMS)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n)
+    spec[1:] /= np.sqrt(f[1:] / f[1])
+    spec[0] = 0.0
+    noise: np.ndarray = np.fft.irfft(spec, n)
+    return noise
+
+
 def two_channel_speech(path: Path, seconds: float = 20.0, ear_db: float = -10.0) -> Path:
     """Speech clips (the demo's bundled espeak-ng Mandarin) as boom = speech, ear cup = speech
     ``ear_db`` lower, both with a little noise: own voice, as the two mics of a worn headset hear it."""

@@ -13,6 +13,7 @@ import soundfile as sf
 from device.dsp.p56 import p56_level
 from device.dsp.syllables import SyllableNucleusDetector
 from device.offline_analysis import analyze_file
+from tests.device.helpers import pink_noise
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
@@ -60,16 +61,6 @@ def test_stl_vector_through_the_pipeline() -> None:
     assert out["activity"] * 100 == pytest.approx(clip["activity_pct"], abs=0.01)  # reported to 1e-4
 
 
-def _pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Pink (1/f power) noise: white noise shaped in the frequency domain."""
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n)
-    spec[1:] /= np.sqrt(f[1:] / f[1])
-    spec[0] = 0.0
-    noise: np.ndarray = np.fft.irfft(spec, n)
-    return noise
-
-
 def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> None:
     """The four real clips one after another (15 s, 47 syllables, each at the same RMS), with pink
     noise at 10 and 5 dB SNR against their P.56 level, three noise draws each. In noise the detector's
@@ -91,7 +82,7 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
     errors: dict[int, list[int]] = {}
     for snr_db in (10, 5):
         for seed in range(3):
-            noise = _pink_noise(speech.size, np.random.default_rng(seed))
+            noise = pink_noise(speech.size, np.random.default_rng(seed))
             noise *= 10 ** ((level_db - snr_db - 10 * np.log10(np.mean(noise**2))) / 20)
             path = tmp_path / f"pink{snr_db}-{seed}.wav"
             sf.write(path, speech + noise, 16000, subtype="FLOAT")

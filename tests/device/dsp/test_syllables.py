@@ -12,6 +12,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from device.dsp.syllables import SyllableNucleusDetector, detect_nuclei
+from tests.device.helpers import pink_noise
 
 from .mandarin_corpus import Clip, build_corpus
 from .mandarin_corpus import mandarin_corpus as mandarin_corpus
@@ -270,11 +271,7 @@ def test_clear_soft_syllables_in_stationary_noise_are_counted() -> None:
     pause = np.zeros(int(0.6 * fs))
     soft = 10 ** (-15 / 20) * loud
     x = 0.2 * np.concatenate([pause, loud, pause, soft, pause, loud, pause, soft, pause])
-    spec = np.fft.rfft(np.random.default_rng(5).standard_normal(x.size))
-    f = np.fft.rfftfreq(x.size)
-    spec[1:] /= np.sqrt(f[1:] / f[1])
-    spec[0] = 0.0
-    pink = np.fft.irfft(spec, x.size)
+    pink = pink_noise(x.size, np.random.default_rng(5))
     got = detect_nuclei(x + pink * 0.01 / np.sqrt(np.mean(pink**2)), fs)  # noise at -40 dB RMS
     assert got.size == 40, got
 
