@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def agent(tmp_path: Path, url: str, speech: Path) -> Agent:
                  tmp_path / "agent.log")
 
 
-def warnings(a: Agent) -> list[dict]:
+def warnings(a: Agent) -> list[dict[str, Any]]:
     return [r for r in a.logs() if r.get("level") == "warning" and r.get("logger") == "device.publisher"
             and str(r.get("msg", "")).startswith("cannot reach the MQTT broker")]
 

@@ -99,13 +99,15 @@ def test_a_full_disk_under_the_spool_still_stops_cleanly(
     cap = Capture(mosquitto.port, SITE)
     try:
         service.start()
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
+        publisher, spool, leds = service.publisher, service.spool, service.leds
+        assert publisher is not None and spool is not None and leds is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
         for _ in range(30):  # three seconds of audio: a partial minute to roll up at the stop
             service.step()
         assert service.rollup.minute_ts is not None
         assert service._event(EventKind.WORN) is not None  # spooled and delivered while there is room
         wait_for(lambda: cap.events("worn"), 10, "the event before the disk fills")
-        wait_for(lambda: len(service.spool) == 0, 10, "the spool emptied")
+        wait_for(lambda: len(spool) == 0, 10, "the spool emptied")
 
         assert fill(small_disk) > 0
         # running on: an event that cannot be spooled is logged and the loop goes on coaching
@@ -114,8 +116,8 @@ def test_a_full_disk_under_the_spool_still_stops_cleanly(
         for _ in range(5):
             service.step()
         # the LEDs are lit at the stop (a cue), so that "off" means something
-        service.leds.show(Cue.VOLUME_HIGH, -10.0, (-32.0, -20.0), True, Posture.SLOUCHED,
-                          cues=(Cue.VOLUME_HIGH, Cue.POSTURE))
+        leds.show(Cue.VOLUME_HIGH, -10.0, (-32.0, -20.0), True, Posture.SLOUCHED,
+                  cues=(Cue.VOLUME_HIGH, Cue.POSTURE))
         pins = [factory.pin(n) for n in (*service.config.leds.rgb, *service.config.leds.bar,
                                          service.config.leds.posture)]
         assert any(p.state for p in pins)
@@ -132,8 +134,8 @@ def test_a_full_disk_under_the_spool_still_stops_cleanly(
         offline = wait_for(lambda: cap.of(State, lambda s: s.status.value == "offline" and s.boot == service.boot),
                            10, "the offline state")
         assert offline[-1].audio is PartStatus.OK
-        assert service.leds.closed and all(not p.state for p in pins)
-        assert service.spool.closed
+        assert leds.closed and all(not p.state for p in pins)
+        assert spool.closed
         failed = records.fields("shutdown step failed")
         assert [f["step"] for f in failed] == ["final minute rollup"], failed
         assert "full" in failed[0]["error"]
@@ -149,8 +151,9 @@ def test_the_event_log_names_the_seq_the_event_took_though_a_birth_state_came_be
     cap = Capture(mosquitto.port, SITE)
     try:
         service.start()
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
         publisher = service.publisher
+        assert publisher is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
         real_event = publisher.event
         firmware = iter(f"1.0.{i}" for i in range(100))
 
@@ -186,12 +189,13 @@ def test_the_seq_of_a_spool_dropped_note_is_not_logged_as_the_event(
     cap = Capture(mosquitto.port, SITE)
     try:
         service.start()
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
+        publisher = service.publisher
+        assert publisher is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
         mosquitto.stop()
-        wait_for(lambda: not service.publisher.connected, 10, "publisher disconnected")
+        wait_for(lambda: not publisher.connected, 10, "publisher disconnected")
         for i in range(100):
             service._event(EventKind.WORN if i % 2 else EventKind.DOFFED)
-        publisher = service.publisher
         real_event = publisher.event
 
         def event_then_the_note(kind: EventKind, **fields: Any) -> int:

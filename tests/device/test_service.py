@@ -4,6 +4,7 @@ on MockFactory pins, remote posture calibration refused without a headset. Real 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from tests.device.helpers import Capture, two_channel_speech, wait_for
 SITE, DESK = "lab", "desk-05"
 
 
-def run_until(service: AgentService, pred, max_steps: int = 20_000, what: str = "condition") -> None:
+def run_until(service: AgentService, pred: Callable[[], bool], max_steps: int = 20_000, what: str = "condition") -> None:
     for _ in range(max_steps):
         service.step()
         if pred():
@@ -52,7 +53,9 @@ def test_audio_error_retry_then_ok_volume_cue_on_the_leds_and_refused_calibratio
     service = AgentService(cfg, clock, pin_factory=factory)
     try:
         service.start()
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
+        publisher = service.publisher
+        assert publisher is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
         assert service.status.audio.value == "error"
         t_err = clock.now_ms()
         run_until(service, lambda: clock.now_ms() - t_err > 3000, what="3 s of retries")
@@ -93,4 +96,5 @@ def test_audio_error_retry_then_ok_volume_cue_on_the_leds_and_refused_calibratio
         service.shutdown(5)
         cap.close()
     # LEDs closed at shutdown: every pin released
+    assert service.leds is not None
     assert service.leds.closed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -74,7 +75,9 @@ def test_desk_phone_call_summary_has_the_rings_and_the_greeting_latency(tmp_path
         service.start()
         assert isinstance(service.calls, GpioCallSource)
         tick = service.calls.tick  # time-driven decisions on the test's clock (its own thread ticks on wall time)
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
+        publisher = service.publisher
+        assert publisher is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
         t0 = clock.now_ms()  # the file's audio starts here
         first_ring = t0
         for i in range(rings):
@@ -99,8 +102,8 @@ def test_desk_phone_call_summary_has_the_rings_and_the_greeting_latency(tmp_path
         t_hangup = clock.now_ms()
         run_until(service, lambda: service.status.calls_sent == 1, what="call summary", tick=tick)
         calls = wait_for(lambda: cap.of(Call), 10, "call summary on the broker")
-        wait_for(lambda: service.step() or cap.of(Metrics, lambda m: m.call is CallStatus.IDLE and m.ts > t_hangup), 10,
-                 "metrics: idle again")
+        wait_for(lambda: cast(object, service.step())
+                 or cap.of(Metrics, lambda m: m.call is CallStatus.IDLE and m.ts > t_hangup), 10, "metrics: idle again")
     finally:
         service.shutdown(5)
         cap.close()
@@ -145,23 +148,28 @@ def test_a_cti_bridge_drives_the_call_state_over_mqtt(tmp_path: Path, mosquitto:
     try:
         service.start()
         t0 = clock.now_ms()  # the file's audio starts here (the clock moves only when the loop sleeps)
-        wait_for(lambda: service.publisher.connected, 10, "publisher connected")
-        wait_for(lambda: service.step() or service.calls is not None and service.calls.connected, 10, "cti source up")
+        publisher, call_source = service.publisher, service.calls
+        assert publisher is not None and call_source is not None
+        wait_for(lambda: publisher.connected, 10, "publisher connected")
+        wait_for(lambda: cast(object, service.step()) or service.calls is not None and service.calls.connected, 10,
+                 "cti source up")
         # a bridge's bad payload is logged, counted and dropped (before the capture, which refuses bad payloads)
         bridge.publish(topic, b'{"type": "cti", "phase": "ringing"}', qos=1).wait_for_publish(5)
-        wait_for(lambda: service.step() or service.publisher.cti_rejected, 10, "bad CTI payload refused")
+        wait_for(lambda: cast(object, service.step()) or publisher.cti_rejected, 10, "bad CTI payload refused")
         assert service._call_status() is CallStatus.IDLE
         cap = Capture(mosquitto.port, SITE)
         send(CtiPhase.RINGING, direction="incoming", rings=2)
-        wait_for(lambda: service.step() or service._call_status() is CallStatus.RINGING, 10, "ringing")
-        run_until(service, lambda: clock.now_ms() >= service.calls.current().at_ms + 1000, what="1 s of ringing")
+        wait_for(lambda: cast(object, service.step()) or service._call_status() is CallStatus.RINGING, 10, "ringing")
+        run_until(service, lambda: clock.now_ms() >= call_source.current().at_ms + 1000, what="1 s of ringing")
         send(CtiPhase.ESTABLISHED)
-        wait_for(lambda: service.step() or service._call_status() is CallStatus.ESTABLISHED, 10, "established")
-        t_est = service.calls.current().established_ms
+        wait_for(lambda: cast(object, service.step()) or service._call_status() is CallStatus.ESTABLISHED, 10,
+                 "established")
+        t_est = call_source.current().established_ms
         assert t_est is not None
         run_until(service, lambda: clock.now_ms() >= t0 + (speech_at_s + 3) * 1000, what="3 s of talk")
         send(CtiPhase.CLOSED, reason="hangup")
-        calls = wait_for(lambda: service.step() or cap is not None and cap.of(Call), 10, "call summary")
+        calls = wait_for(lambda: cast(object, service.step()) or cap is not None and cap.of(Call), 10,
+                         "call summary")
     finally:
         service.shutdown(5)
         bridge.loop_stop()
@@ -175,6 +183,6 @@ def test_a_cti_bridge_drives_the_call_state_over_mqtt(tmp_path: Path, mosquitto:
     assert 0.5 < expected < speech_at_s
     assert c.greeting_latency_s is not None and expected <= c.greeting_latency_s <= expected + 0.3, (c, expected)
     assert c.greeting_ok is (c.greeting_latency_s <= 2.0)
-    assert service.publisher.cti_rejected == {"missing-field": 1}
+    assert publisher.cti_rejected == {"missing-field": 1}
     assert c.answered and c.direction is not None and c.direction.value == "incoming"
     assert c.talk_s is not None and c.talk_s >= 3.0 and c.level_dbov is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from host_agent.demo.runner import DemoOptions, run_demo
+from host_agent.demo.runner import DemoOptions, Desk, run_demo
 from host_agent.demo.scenarios import by_name
 from host_agent.demo.table import render
 from mqtt_schema import Call
@@ -28,7 +28,9 @@ def test_unknown_story_names_are_refused() -> None:
 
 def test_the_table_shows_the_call_state() -> None:
     class Run:
-        story_s, o, desks, fired_by_desk = 600.0, DemoOptions(duration_s=60), [], {}
+        story_s, o = 600.0, DemoOptions(duration_s=60)
+        desks: list[Desk] = []
+        fired_by_desk: dict[str, set[str]] = {}
 
     base = {"status": "online", "posture": "upright", "cues": ["pace_fast"]}
     desks = [{"desk": "d1", "call": None, **base}, {"desk": "d2", "call": "idle", **base},

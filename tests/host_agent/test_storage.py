@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -68,6 +69,19 @@ def test_old_version_database_upgrades_without_losing_rows(history_db: str) -> N
     again.close()
 
 
+class AnsweredCallFields(TypedDict):
+    call_id: str
+    source: str
+    answered: bool
+
+
+class TimedCallFields(TypedDict):
+    call_id: str
+    source: str
+    start_ts: int
+    end_ts: int
+
+
 SILENT_COLS = "far_talk_s, silent_call, longest_mutual_silence_s, silent_prompts, silent_min_wait_s, silent_call_ok"
 
 
@@ -75,7 +89,7 @@ def test_version_3_database_gains_the_silent_call_columns_and_keeps_its_calls(hi
     """Migration 4 on a database a 3-version host left (calls stored as 7 columns): the calls stay, read
     back whole from their payloads, with NULL in the new columns; new calls fill them; duplicates still
     are duplicates."""
-    kw = {"call_id": "5f2c0a9e41b7d388", "source": "baresip", "answered": True}
+    kw: AnsweredCallFields = {"call_id": "5f2c0a9e41b7d388", "source": "baresip", "answered": True}
     old = [Call(site="site1", desk="d01", boot=1, seq=1, ts=T0, start_ts=T0 - 90_000, end_ts=T0 - 30_000, **kw),
            Call(site="site1", desk="d01", boot=1, seq=2, ts=T0, start_ts=T0 - 20_000, end_ts=T0 - 1_000,
                 silent_call=True, far_talk_s=0.1, silent_prompts=2, silent_min_wait_s=2.2, silent_call_ok=True, **kw)]
@@ -137,7 +151,7 @@ def test_a_sqlite_migration_that_fails_midway_leaves_the_previous_version(tmp_pa
 
 def test_a_call_without_far_end_audio_stores_null_silent_columns(history_db: str) -> None:
     store = open_store(history_db)
-    kw = {"call_id": "5f2c0a9e41b7d388", "source": "gpio", "start_ts": T0 - 60_000, "end_ts": T0}
+    kw: TimedCallFields = {"call_id": "5f2c0a9e41b7d388", "source": "gpio", "start_ts": T0 - 60_000, "end_ts": T0}
     plain = Call(site="site1", desk="d02", boot=1, seq=1, ts=T0, **kw)
     spoken = Call(site="site1", desk="d03", boot=1, seq=1, ts=T0, silent_call=False, far_talk_s=41.5,
                   longest_mutual_silence_s=3.0, **kw)

@@ -5,15 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pytest
 
+if TYPE_CHECKING:
+    from hw.virtual_headset.board import VirtualBoard
+
 needs_micropython = pytest.mark.needs("micropython")
+
+BoardFactory: TypeAlias = Callable[..., "VirtualBoard"]
+"""The ``board_factory`` fixture: ``make(name, **kwargs)`` starts a VirtualBoard."""
+FirmwareDir: TypeAlias = Callable[[str], Path]
+"""The ``firmware_dir`` fixture: ``make(version)`` gives a firmware directory of that version."""
 
 
 @pytest.fixture
-def board_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def board_factory(tmp_path: Path) -> Iterator[BoardFactory]:
     """Start VirtualBoards: ``make(name, **kwargs)``; all are stopped at the end."""
     from hw.virtual_headset.board import VirtualBoard
 
@@ -31,7 +39,7 @@ def board_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def firmware_dir(tmp_path: Path) -> Callable[[str], Path]:
+def firmware_dir(tmp_path: Path) -> FirmwareDir:
     """``make(version)``: a copy of hw/firmware whose hs_app.py says FW_VERSION = version (for
     rollouts and the fleet view: a "newer" manifest, or boards with older firmware)."""
     from hw.flashing.manifest import FIRMWARE_DIR

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hw import cli
 from hw.flashing.manifest import Manifest
-from tests.hw.conftest import needs_micropython
+from tests.hw.conftest import BoardFactory, needs_micropython
+
+if TYPE_CHECKING:
+    from hw.virtual_headset.board import VirtualBoard
 
 pytestmark = needs_micropython
 MANIFEST = Manifest.load()
 
 
-def flash(tmp_path: Path, board) -> None:
+def flash(tmp_path: Path, board: VirtualBoard) -> None:
     assert cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "alice", "--site", "s1",
                      "--desk", "d07", "--port", str(board.link_path)]) == 0
 
@@ -27,14 +31,15 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
             if p.is_file()}
 
 
-def wait_mode(board, mode: str, deadline_s: float = 10.0) -> str:
+def wait_mode(board: VirtualBoard, mode: str, deadline_s: float = 10.0) -> str:
     end = time.monotonic() + deadline_s
     while board.mode != mode and time.monotonic() < end:
         time.sleep(0.02)
     return str(board.mode)
 
 
-def test_list_shows_the_micropython_version_of_a_blank_board(tmp_path: Path, board_factory, capsys) -> None:
+def test_list_shows_the_micropython_version_of_a_blank_board(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     blank = board_factory("blank")
     old = board_factory("old", pretend_micropython=(1, 22, 2))
     assert cli.main(["list", "--port", str(blank.link_path), "--port", str(old.link_path)]) == 0
@@ -49,16 +54,17 @@ def test_list_shows_the_micropython_version_of_a_blank_board(tmp_path: Path, boa
     assert list(blank.fs_dir.iterdir()) == []
 
 
-def test_verify_finds_differing_and_missing_files_and_never_writes(tmp_path: Path, board_factory, capsys) -> None:
+def test_verify_finds_differing_and_missing_files_and_never_writes(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     flash(tmp_path, board)
     capsys.readouterr()
     before = snapshot(board.fs_dir)
     assert cli.main(["verify", "--port", str(board.link_path)]) == 0
-    out = capsys.readouterr()
+    captured = capsys.readouterr()
     assert f"{board.link_path}: {len(MANIFEST.files)} of {len(MANIFEST.files)} files match firmware {MANIFEST.version}" \
-        in out.out and "1 of 1 boards match" in out.out
-    assert "hashing hs_app.py" in out.err  # progress
+        in captured.out and "1 of 1 boards match" in captured.out
+    assert "hashing hs_app.py" in captured.err  # progress
     assert snapshot(board.fs_dir) == before
     assert wait_mode(board, "running") == "running"  # the firmware runs again after the check
 
@@ -75,7 +81,8 @@ def test_verify_finds_differing_and_missing_files_and_never_writes(tmp_path: Pat
     assert snapshot(board.fs_dir) == before  # hashes only: nothing written, renamed or removed
 
 
-def test_verify_of_a_blank_board_lists_every_file_missing(tmp_path: Path, board_factory, capsys) -> None:
+def test_verify_of_a_blank_board_lists_every_file_missing(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert cli.main(["verify", "--port", str(board.link_path)]) == 1
     out = capsys.readouterr().out
@@ -84,7 +91,7 @@ def test_verify_of_a_blank_board_lists_every_file_missing(tmp_path: Path, board_
 
 
 def test_backup_pulls_every_file_and_refuses_to_overwrite_without_force(
-        tmp_path: Path, board_factory, capsys) -> None:
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     flash(tmp_path, board)
     (board.fs_dir / "lib").mkdir()
@@ -112,7 +119,7 @@ def test_backup_pulls_every_file_and_refuses_to_overwrite_without_force(
 
 
 @pytest.mark.parametrize("command", ["verify", "backup"])
-def test_a_missing_port_is_one_line(command: str, tmp_path: Path, capsys) -> None:
+def test_a_missing_port_is_one_line(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = tmp_path / "ttyACM9"
     extra = ["--out", str(tmp_path / "b")] if command == "backup" else []
     assert cli.main([command, "--port", str(port), *extra]) == 1

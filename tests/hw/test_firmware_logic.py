@@ -7,13 +7,17 @@ import contextlib
 import io
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from hw.virtual_headset.firmware import LOGIC_MODULES, load_firmware
 from tests import real_parts
+
+if TYPE_CHECKING:
+    from hw.virtual_headset.micropython import MicroPythonWorker
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "hw" / "firmware"
 
@@ -136,7 +140,7 @@ def run_cpython(code: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def micropython(tmp_path_factory: pytest.TempPathFactory):
+def micropython(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicroPythonWorker]:
     real_parts.require("micropython")
     from hw.virtual_headset.micropython import MicroPythonWorker
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pytest
@@ -20,7 +21,10 @@ from hw.firmware import headset_link as hl
 from hw.flashing.inventory import Inventory
 from hw.flashing.manifest import CONFIG_NAME, Manifest
 from hw.virtual_headset import HeadsetTrace
-from tests.hw.conftest import needs_micropython
+from tests.hw.conftest import BoardFactory, needs_micropython
+
+if TYPE_CHECKING:
+    from hw.virtual_headset.board import VirtualBoard
 
 pytestmark = needs_micropython
 MANIFEST = Manifest.load()
@@ -41,7 +45,8 @@ def rows(tmp_path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(buf.getvalue())))
 
 
-def test_flash_verify_boot_hello_selftest_and_inventory(tmp_path: Path, board_factory, capsys) -> None:
+def test_flash_verify_boot_hello_selftest_and_inventory(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert board.mode == "friendly"  # a blank board: no main.py
     assert flash(tmp_path, board.link_path) == 0
@@ -70,7 +75,8 @@ def test_flash_verify_boot_hello_selftest_and_inventory(tmp_path: Path, board_fa
     assert (board.fs_dir / "hs_filter.py").read_bytes() == dict(MANIFEST.files)["hs_filter.py"]
 
 
-def test_corruption_during_write_is_caught_and_the_old_file_kept(tmp_path: Path, board_factory, capsys) -> None:
+def test_corruption_during_write_is_caught_and_the_old_file_kept(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert flash(tmp_path, board.link_path) == 0
     before = (board.fs_dir / "hs_app.py").read_bytes()
@@ -87,7 +93,8 @@ def test_corruption_during_write_is_caught_and_the_old_file_kept(tmp_path: Path,
     assert board.mode == "running"  # the flasher reset it: the old firmware runs again
 
 
-def test_batch_goes_on_past_a_board_that_vanishes(tmp_path: Path, board_factory, capsys) -> None:
+def test_batch_goes_on_past_a_board_that_vanishes(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     good = board_factory("good", unique_id="e661410300000001")
     lost = board_factory("lost", unique_id="e661410300000002", vanish_after_bytes=6000)
     assert flash(tmp_path, good.link_path, lost.link_path) == 1
@@ -102,14 +109,14 @@ def test_batch_goes_on_past_a_board_that_vanishes(tmp_path: Path, board_factory,
     assert results[str(lost.link_path)]["board_id"] == "e661410300000002"
 
 
-def test_desk_reads_posture_from_the_flashed_firmware(tmp_path: Path, board_factory) -> None:
+def test_desk_reads_posture_from_the_flashed_firmware(tmp_path: Path, board_factory: BoardFactory) -> None:
     trace = HeadsetTrace.from_segments([(0, 4, dict(pitch=3, worn=True)), (4, 600, dict(pitch=24, roll=5, worn=False))])
     board = board_factory(trace=trace, time_scale=2.0)
     assert flash(tmp_path, board.link_path) == 0
     # a desk-side reader: plain pyserial + headset_link
     with serial.Serial(str(board.link_path), timeout=0.05) as ser:
         lines = hl.LineBuffer()
-        got: list[dict] = []
+        got: list[dict[str, Any]] = []
         ser.write(hl.encode({"t": hl.PING, "n": 41}))
         end = time.monotonic() + 20
         def done() -> bool:
@@ -128,7 +135,8 @@ def test_desk_reads_posture_from_the_flashed_firmware(tmp_path: Path, board_fact
     assert wear == [True, False]
 
 
-def test_list_shows_id_and_version_of_a_running_headset(tmp_path: Path, board_factory, capsys) -> None:
+def test_list_shows_id_and_version_of_a_running_headset(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert cli.main(["list", "--port", str(board.link_path)]) == 0
     assert "e6614103e7452d2f" not in capsys.readouterr().out  # blank board: no firmware answers
@@ -139,7 +147,7 @@ def test_list_shows_id_and_version_of_a_running_headset(tmp_path: Path, board_fa
     assert "e6614103e7452d2f" in line and MANIFEST.version in line and "1.27.0" in line
 
 
-def test_safe_boot_pin_keeps_the_firmware_from_starting(tmp_path: Path, board_factory) -> None:
+def test_safe_boot_pin_keeps_the_firmware_from_starting(tmp_path: Path, board_factory: BoardFactory) -> None:
     board = board_factory()
     assert flash(tmp_path, board.link_path) == 0
     board.stop()
@@ -156,7 +164,7 @@ def test_safe_boot_pin_keeps_the_firmware_from_starting(tmp_path: Path, board_fa
     assert held.mode == "friendly"
 
 
-def test_mpremote_itself_works_against_the_virtual_board(tmp_path: Path, board_factory) -> None:
+def test_mpremote_itself_works_against_the_virtual_board(tmp_path: Path, board_factory: BoardFactory) -> None:
     board = board_factory()
     src = tmp_path / "hello.py"
     src.write_text("print('hi from the board')\n")
@@ -173,20 +181,21 @@ def test_mpremote_itself_works_against_the_virtual_board(tmp_path: Path, board_f
         f"{r.stderr[-1500:]}\nboard mode {board.mode}, firmware errors: {board.firmware_errors}")
 
 
-def test_flash_refuses_bad_device_config(tmp_path: Path, capsys) -> None:
+def test_flash_refuses_bad_device_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["flash", "--port", "/dev/null", "--orientation", "+x+x+z", "--inventory",
                      str(tmp_path / "i.sqlite")]) == 2
     assert "orientation: orientation names an axis twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("port", ["/nonexistent/ttyACM9"])
-def test_missing_port_is_a_failed_row(tmp_path: Path, port: str, capsys) -> None:
+def test_missing_port_is_a_failed_row(tmp_path: Path, port: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert flash(tmp_path, Path(port)) == 1
     assert "cannot open the port" in capsys.readouterr().out
     assert rows(tmp_path)[-1]["result"] == "failed"
 
 
-def test_training_board_from_the_cli_can_be_flashed(tmp_path: Path, capsys) -> None:
+def test_training_board_from_the_cli_can_be_flashed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     link = tmp_path / "ttyTRAIN"
     proc = subprocess.Popen([sys.executable, "-m", "hw.cli", "virtual-headset", "--link", str(link), "--scenario",
                              "upright", "--board", str(tmp_path / "flash"), "--duration", "60"],
@@ -202,7 +211,8 @@ def test_training_board_from_the_cli_can_be_flashed(tmp_path: Path, capsys) -> N
         proc.wait(5)
 
 
-def test_old_micropython_is_refused_with_the_way_to_upgrade(tmp_path: Path, board_factory, capsys) -> None:
+def test_old_micropython_is_refused_with_the_way_to_upgrade(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory(pretend_micropython=(1, 19, 1))
     assert flash(tmp_path, board.link_path) == 1
     out = capsys.readouterr().out
@@ -210,15 +220,15 @@ def test_old_micropython_is_refused_with_the_way_to_upgrade(tmp_path: Path, boar
     assert list(board.fs_dir.iterdir()) == []  # nothing was written
 
 
-def board_files(board) -> dict[str, bytes]:
+def board_files(board: VirtualBoard) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(board.fs_dir.iterdir())}
 
 
-def board_config(board) -> dict:
-    return json.loads((board.fs_dir / CONFIG_NAME).read_text())
+def board_config(board: VirtualBoard) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads((board.fs_dir / CONFIG_NAME).read_text()))
 
 
-def flash_args(tmp_path: Path, board, *extra: str) -> list[str]:
+def flash_args(tmp_path: Path, board: VirtualBoard, *extra: str) -> list[str]:
     return ["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "bob", "--port", str(board.link_path),
             *extra]
 
@@ -231,7 +241,8 @@ def flash_args(tmp_path: Path, board, *extra: str) -> list[str]:
     ("--site", "x" * 33, "is not a valid id"),
 ])
 def test_invalid_ids_are_refused_before_board_or_inventory_is_touched(
-        flag: str, value: str, message: str, tmp_path: Path, board_factory, capsys) -> None:
+        flag: str, value: str, message: str, tmp_path: Path, board_factory: BoardFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert flash(tmp_path, board.link_path) == 0
     files, inventory = board_files(board), rows(tmp_path)
@@ -244,7 +255,8 @@ def test_invalid_ids_are_refused_before_board_or_inventory_is_touched(
     assert board.mode == "running"  # never even interrupted
 
 
-def test_reflash_keeps_the_boards_config_unless_a_flag_replaces_it(tmp_path: Path, board_factory, capsys) -> None:
+def test_reflash_keeps_the_boards_config_unless_a_flag_replaces_it(
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert cli.main(flash_args(tmp_path, board, "--site", "s1", "--desk", "d07", "--model", "hs-200",
                                "--orientation=-y+x+z")) == 0
@@ -266,7 +278,7 @@ def test_reflash_keeps_the_boards_config_unless_a_flag_replaces_it(tmp_path: Pat
 
 
 def test_a_board_config_that_cannot_be_kept_is_refused_with_the_flag_to_pass(
-        tmp_path: Path, board_factory, capsys) -> None:
+        tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
     assert flash(tmp_path, board.link_path) == 0
     # flashed by an older headset-flash, which let "Site 1" through
@@ -323,7 +335,8 @@ class GarbagePort:
         self.port.close()
 
 
-def test_a_port_that_is_no_micropython_board_gives_one_line(tmp_path: Path, capfd) -> None:
+def test_a_port_that_is_no_micropython_board_gives_one_line(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     link = tmp_path / "ttyNOISE"
     with GarbagePort(link):
         rc = cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "bob", "--port", str(link),
@@ -339,7 +352,7 @@ def test_a_port_that_is_no_micropython_board_gives_one_line(tmp_path: Path, capf
     assert row["result"] == "failed" and "does not answer as a MicroPython raw REPL" in row["detail"]
 
 
-def test_a_silent_port_says_so(tmp_path: Path, capsys) -> None:
+def test_a_silent_port_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hw.virtual_headset.pty_port import PtyPort
 
     port = PtyPort(tmp_path / "ttySILENT")

@@ -12,8 +12,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hw import cli
-from mqtt_schema import DeskKind, DeskTopic, State, Versions, encode
+from mqtt_schema import DeskKind, DeskStatus, DeskTopic, State, Versions, encode
 from tests.conftest import Mosquitto, free_port
+from tests.hw.conftest import FirmwareDir
 
 TS = 1_795_000_000_000  # ms
 
@@ -29,19 +30,19 @@ def publish_retained(broker: Mosquitto, topic: str, payload: bytes) -> None:
         client.loop_stop()
 
 
-def state(site: str, desk: str, status: str = "online", firmware: str | None = None, headset: str | None = None,
-          config_hash: str | None = None, ts: int = TS) -> State:
+def state(site: str, desk: str, status: DeskStatus = DeskStatus.ONLINE, firmware: str | None = None,
+          headset: str | None = None, config_hash: str | None = None, ts: int = TS) -> State:
     return State(site=site, desk=desk, boot=3, seq=1, ts=ts, status=status,
                  versions=Versions(agent="0.4.0", schema="1.0", firmware=firmware), headset_id=headset,
                  config_hash=config_hash)
 
 
 @pytest.fixture
-def fleet(mosquitto: Mosquitto, firmware_dir) -> Iterator[tuple[Mosquitto, Path]]:
+def fleet(mosquitto: Mosquitto, firmware_dir: FirmwareDir) -> Iterator[tuple[Mosquitto, Path]]:
     desks = [
         state("s1", "d01", firmware="1.9.2", headset="e661410300000001", config_hash="0123456789abcdef"),
         state("s1", "d02", firmware="1.10.0", headset="e661410300000002", ts=TS + 60_000),
-        state("s1", "d03", status="lost"),  # no headset ever reported
+        state("s1", "d03", status=DeskStatus.LOST),  # no headset ever reported
         state("s2", "d01", firmware="1.2", headset="e661410300000004"),
     ]
     for s in desks:
@@ -52,13 +53,14 @@ def fleet(mosquitto: Mosquitto, firmware_dir) -> Iterator[tuple[Mosquitto, Path]
     yield mosquitto, firmware_dir("1.10.0")
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     rc = cli.main(["fleet", *args])
     out = capsys.readouterr()
     return rc, out.out, out.err
 
 
-def test_fleet_table_flags_older_firmware(fleet, capsys) -> None:
+def test_fleet_table_flags_older_firmware(
+        fleet: tuple[Mosquitto, Path], capsys: pytest.CaptureFixture[str]) -> None:
     broker, fw = fleet
     rc, out, err = run(capsys, "--broker", broker.url, "--firmware-dir", str(fw))
     assert rc == 0
@@ -76,7 +78,8 @@ def test_fleet_table_flags_older_firmware(fleet, capsys) -> None:
     assert "headset-flash: skipped an invalid state message on hsc/v1/s1/d09/state" in err
 
 
-def test_fleet_site_filter_and_json(fleet, capsys) -> None:
+def test_fleet_site_filter_and_json(
+        fleet: tuple[Mosquitto, Path], capsys: pytest.CaptureFixture[str]) -> None:
     broker, fw = fleet
     rc, out, _err = run(capsys, "--broker", broker.url, "--site", "s1", "--json", "--firmware-dir", str(fw))
     assert rc == 0
@@ -90,7 +93,8 @@ def test_fleet_site_filter_and_json(fleet, capsys) -> None:
     assert by_desk["d01"]["config_hash"] == "0123456789abcdef" and by_desk["d01"]["agent"] == "0.4.0"
 
 
-def test_a_newer_state_replaces_the_retained_one(fleet, capsys) -> None:
+def test_a_newer_state_replaces_the_retained_one(
+        fleet: tuple[Mosquitto, Path], capsys: pytest.CaptureFixture[str]) -> None:
     broker, fw = fleet
     publish_retained(broker, str(DeskTopic("s1", "d01", DeskKind.STATE)),
                      encode(state("s1", "d01", firmware="1.10.0", headset="e661410300000001", ts=TS + 120_000)))
@@ -99,7 +103,7 @@ def test_a_newer_state_replaces_the_retained_one(fleet, capsys) -> None:
     assert rc == 0 and d01["firmware"] == "1.10.0" and d01["firmware_older"] is False
 
 
-def test_fleet_errors_are_one_line(mosquitto: Mosquitto, capsys) -> None:
+def test_fleet_errors_are_one_line(mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _out, err = run(capsys, "--broker", f"mqtt://127.0.0.1:{free_port()}", "--timeout", "2")
     assert rc == 1 and err.startswith("headset-flash: cannot connect to the broker mqtt://127.0.0.1:")
     rc, _out, err = run(capsys, "--broker", mosquitto.url, "--site", "Site 1")

@@ -39,14 +39,14 @@ def inventory(path: Path, *args: str) -> list[str]:
     return ["inventory", "--inventory", str(path), *args]
 
 
-def test_table_has_a_header_row_and_every_row(inv_path: Path, capsys) -> None:
+def test_table_has_a_header_row_and_every_row(inv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(inventory(inv_path)) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split()[:4] == ["time", "board", "id", "result"] and "model" in header and "site/desk" in header
     assert len(rows) == 5 and "s1/d01" in rows[0] and "hs-200" in rows[0]
 
 
-def test_filters_and_latest_per_board(inv_path: Path, capsys) -> None:
+def test_filters_and_latest_per_board(inv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def boards(*args: str) -> list[tuple[str, str]]:
         assert cli.main(inventory(inv_path, *args, "--format", "json")) == 0
         return [(r["board_id"], r["site"]) for r in json.loads(capsys.readouterr().out)]
@@ -61,7 +61,8 @@ def test_filters_and_latest_per_board(inv_path: Path, capsys) -> None:
     assert "that match the filters" in capsys.readouterr().out
 
 
-def test_csv_and_json_export_every_column_with_names(inv_path: Path, capsys) -> None:
+def test_csv_and_json_export_every_column_with_names(
+        inv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(inventory(inv_path, "--latest", "--format", "csv")) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0] == ",".join(COLUMNS)
@@ -75,14 +76,15 @@ def test_csv_and_json_export_every_column_with_names(inv_path: Path, capsys) -> 
     assert list(data[0]) == list(COLUMNS) and data[0]["files_written"] == 3
 
 
-def test_bad_filters_are_usage_errors(inv_path: Path, capsys) -> None:
+def test_bad_filters_are_usage_errors(inv_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(inventory(inv_path, "--site", "Site 1")) == 2
     assert capsys.readouterr().err == "headset-flash: --site 'Site 1' is not a valid id: it must match [a-z0-9-]{1,32}\n"
     assert cli.main(inventory(inv_path, "--csv", "--format", "json")) == 2
     assert "contradict" in capsys.readouterr().err
 
 
-def test_an_inventory_from_before_the_model_column_is_read(tmp_path: Path, capsys) -> None:
+def test_an_inventory_from_before_the_model_column_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
     old_columns = [c for c in COLUMNS if c != "model"]
@@ -102,7 +104,7 @@ def test_an_inventory_from_before_the_model_column_is_read(tmp_path: Path, capsy
 
 
 @pytest.mark.parametrize("command", ["list", "flash", "verify", "backup", "fleet", "inventory", "provision-desk"])
-def test_every_command_has_help_with_an_example(command: str, capsys) -> None:
+def test_every_command_has_help_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main([command, "--help"])
     assert exc.value.code == 0

@@ -9,7 +9,9 @@ import os
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,27 +19,31 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hw import cli
 from hw.errors import ProvisionError
 from hw.flashing.provision import mosquitto_hash, provision_desk
 from mqtt_schema.topics import DeskKind, DeskTopic
-from tests.conftest import make_test_ca
+from tests.conftest import Mosquitto, make_test_ca
 
 
 class Client:
     def __init__(self, port: int, user: str, password: str):
-        self.got: list[tuple[str, bytes]] = []
+        self.got: list[tuple[str, bytes | bytearray]] = []
         self.connected = threading.Event()
         self.rc: object = None
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}")
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}")
         self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
 
-    def _on_connect(self, c, u, flags, rc, props=None) -> None:
+    def _on_connect(self, c: mqtt.Client, u: Any, flags: mqtt.ConnectFlags, rc: ReasonCode,
+                    props: Properties | None = None) -> None:
         self.rc = rc
         self.connected.set()
 
@@ -59,7 +65,7 @@ class Client:
         self.c.disconnect()
 
 
-def wait_until(pred, deadline_s: float = 5.0) -> bool:
+def wait_until(pred: Callable[[], bool], deadline_s: float = 5.0) -> bool:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if pred():
@@ -75,7 +81,8 @@ def test_password_hash_matches_mosquitto_format() -> None:
         "$7$101$di8ZbCCnEyiKkjzx$BUtaAGeZ29IhILBXvgc+YaaJFOMag7fbcrHZjBs6Sjv8NhlqGN5WZmm51ZDRKCokQCk3/wkvlZsgWJfd2t1Ivw==")
 
 
-def test_acl_lets_a_desk_write_and_read_only_its_own_topics(tmp_path: Path, mosquitto_factory) -> None:
+def test_acl_lets_a_desk_write_and_read_only_its_own_topics(
+        tmp_path: Path, mosquitto_factory: Callable[[str], Mosquitto]) -> None:
     a = provision_desk("site1", "d01", tmp_path / "d01")
     b = provision_desk("site1", "d02", tmp_path / "d02")
     observer_pw = "observer-secret"
@@ -127,7 +134,7 @@ def test_acl_lets_a_desk_write_and_read_only_its_own_topics(tmp_path: Path, mosq
         c.stop()
 
 
-def test_refuses_to_overwrite_and_bad_ids(tmp_path: Path, capsys) -> None:
+def test_refuses_to_overwrite_and_bad_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1")]) == 0
     before = (tmp_path / "d1/agent.toml").read_text()
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1")]) == 1
@@ -175,7 +182,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     ("mqtt://broker:99999", "not a valid url"),
     ("mqtt://user:pw@broker:1883", "credentials go in username/password"),
 ])
-def test_broker_url_is_checked_by_the_desk_agents_rule(url: str, reason: str, tmp_path: Path, capsys) -> None:
+def test_broker_url_is_checked_by_the_desk_agents_rule(
+        url: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "d1"
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out)]) == 0
     before = _snapshot(out)
@@ -190,7 +198,8 @@ def test_broker_url_is_checked_by_the_desk_agents_rule(url: str, reason: str, tm
     assert not (tmp_path / "d2").exists()
 
 
-def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path, capsys) -> None:
+def test_a_certificate_that_is_not_a_ca_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pki = make_test_ca(tmp_path / "pki", "site1 CA")
     out = tmp_path / "d1"
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out), "--ca-cert",
@@ -208,7 +217,7 @@ def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path, capsys) -> No
         x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()))  # still the one from the real CA
 
 
-def test_an_expired_ca_is_refused(tmp_path: Path, capsys) -> None:
+def test_an_expired_ca_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old CA")])
     now = dt.datetime.now(dt.UTC)
@@ -224,7 +233,8 @@ def test_an_expired_ca_is_refused(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "d1").exists()
 
 
-def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(tmp_path: Path, capsys) -> None:
+def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pki = make_test_ca(tmp_path / "pki")
     tls = ["--ca-cert", str(pki.ca_cert), "--ca-key", str(pki.ca_key)]
 
@@ -255,7 +265,8 @@ def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(tmp_path: Path, c
 
 # --- provision-host ----------------------------------------------------------------------------------
 
-def test_provision_host_writes_a_host_config_the_host_loads_and_its_acl(tmp_path: Path, capsys) -> None:
+def test_provision_host_writes_a_host_config_the_host_loads_and_its_acl(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from host_agent.config import load_config
 
     pki = make_test_ca(tmp_path / "pki", "site1 CA")
@@ -287,7 +298,7 @@ def test_provision_host_writes_a_host_config_the_host_loads_and_its_acl(tmp_path
     }
 
 
-def test_provision_host_help_has_an_example(capsys) -> None:
+def test_provision_host_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["provision-host", "--help"])
     assert exc.value.code == 0
@@ -295,7 +306,8 @@ def test_provision_host_help_has_an_example(capsys) -> None:
     assert "example:\n  headset-flash provision-host --name floor --site site1 --out ./host" in text
 
 
-def test_provision_host_refuses_bad_input_and_keeps_existing_files(tmp_path: Path, capsys) -> None:
+def test_provision_host_refuses_bad_input_and_keeps_existing_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "host"
     assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--out", str(out)]) == 0
     before = _snapshot(out)

@@ -6,15 +6,21 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
 
 from hw import cli
 from hw.flashing.inventory import Inventory
-from tests.hw.conftest import needs_micropython
+from tests.hw.conftest import BoardFactory, FirmwareDir, needs_micropython
+
+if TYPE_CHECKING:
+    from hw.virtual_headset.board import VirtualBoard
 
 pytestmark = needs_micropython
 
 
-def fw_on_board(board) -> str | None:
+def fw_on_board(board: VirtualBoard) -> str | None:
     p = board.fs_dir / "hs_app.py"
     if not p.exists():
         return None
@@ -30,7 +36,9 @@ def flashed_ports(inv: Path) -> list[str]:
     return [r["port"] for r in csv.DictReader(io.StringIO(buf.getvalue()))]
 
 
-def test_only_older_flashes_outdated_boards_in_batches(tmp_path: Path, board_factory, firmware_dir, capsys) -> None:
+def test_only_older_flashes_outdated_boards_in_batches(
+        tmp_path: Path, board_factory: BoardFactory, firmware_dir: FirmwareDir,
+        capsys: pytest.CaptureFixture[str]) -> None:
     old_fw, new_fw = firmware_dir("1.9.2"), firmware_dir("1.10.0")  # as strings, 1.9.2 would look newer
     old = board_factory("old", unique_id="e661410300000001")
     current = board_factory("current", unique_id="e661410300000002")
@@ -67,6 +75,6 @@ def test_only_older_flashes_outdated_boards_in_batches(tmp_path: Path, board_fac
     assert len(flashed_ports(inv)) == before + 2
 
 
-def test_batch_must_be_positive(tmp_path: Path, capsys) -> None:
+def test_batch_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["flash", "--port", "/dev/null", "--batch", "0", "--inventory", str(tmp_path / "i.sqlite")]) == 2
     assert capsys.readouterr().err == "headset-flash: --batch must be at least 1, got 0\n"

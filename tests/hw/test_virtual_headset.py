@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -21,14 +23,14 @@ class Desk:
         self.ser = serial.Serial(str(path), timeout=0.05)
         self.lines = hl.LineBuffer()
         self.seq = hl.Sequencer(100)
-        self.got: list[dict] = []
+        self.got: list[dict[str, Any]] = []
 
     def send(self, t: str, **fields: object) -> int:
         msg = self.seq.message(t, **fields)
         self.ser.write(hl.encode(msg))
         return int(msg["n"])
 
-    def wait_for(self, pred, deadline_s: float = 5.0) -> dict:
+    def wait_for(self, pred: Callable[[dict[str, Any]], bool], deadline_s: float = 5.0) -> dict[str, Any]:
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             for line in self.lines.feed(self.ser.read(4096)):
@@ -50,7 +52,7 @@ SLOUCH = HeadsetTrace.from_segments([
 
 
 @pytest.fixture
-def headset(tmp_path: Path):
+def headset(tmp_path: Path) -> Iterator[VirtualHeadset]:
     hs = VirtualHeadset(SLOUCH, link_path=tmp_path / "ttyHEADSET", headset_id="e6614103e7452d2f",
                         firmware_version="1.0.0", time_scale=4.0)
     hs.start()

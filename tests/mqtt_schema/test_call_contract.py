@@ -4,6 +4,7 @@ and refuse what breaks the contract (by field)."""
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 import msgspec
 import pytest
@@ -29,7 +30,16 @@ from mqtt_schema import (
 )
 from mqtt_schema.json_schema import build_schemas
 
-HEADER = {"site": "site1", "desk": "d01", "boot": 3, "seq": 7, "ts": 1_795_000_000_000}
+
+class Header(TypedDict):
+    site: str
+    desk: str
+    boot: int
+    seq: int
+    ts: int
+
+
+HEADER: Header = {"site": "site1", "desk": "d01", "boot": 3, "seq": 7, "ts": 1_795_000_000_000}
 
 
 def call(**kw: object) -> Call:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 import msgspec
 import pytest
@@ -30,7 +31,16 @@ from mqtt_schema import (
     encode,
 )
 
-HEADER = dict(site="site1", desk="d01", boot=3, seq=42, ts=1_795_000_000_000)
+
+class Header(TypedDict):
+    site: str
+    desk: str
+    boot: int
+    seq: int
+    ts: int
+
+
+HEADER: Header = dict(site="site1", desk="d01", boot=3, seq=42, ts=1_795_000_000_000)
 
 
 def sample_messages() -> list[msgspec.Struct]:
@@ -97,7 +107,8 @@ def test_encode_refuses_values_a_reader_would_refuse() -> None:
     with pytest.raises(SchemaError, match="level_dbov"):
         encode(Metrics(**HEADER, level_dbov=float("nan")))
     with pytest.raises(SchemaError):
-        encode(Metrics(**{**HEADER, "seq": -1}))
+        negative_seq: Header = {**HEADER, "seq": -1}
+        encode(Metrics(**negative_seq))
 
 
 def test_payloads_over_16_kib_are_refused() -> None:

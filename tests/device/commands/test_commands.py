@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device.cli import main
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
-from mqtt_schema import DeskKind, DeskTopic, Metrics, Posture, State, encode
+from mqtt_schema import Cue, DeskKind, DeskStatus, DeskTopic, Metrics, Posture, State, encode
 from tests.conftest import Mosquitto, free_port
 from tests.device.helpers import two_channel_speech
 
@@ -85,7 +85,7 @@ def test_status_once_prints_a_snapshot_of_the_desk(mosquitto: Mosquitto, capsys:
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
-    state = State(site="s1", desk="d1", boot=4, seq=1, ts=1_795_000_000_000, status="online", headset_id="abc1")
+    state = State(site="s1", desk="d1", boot=4, seq=1, ts=1_795_000_000_000, status=DeskStatus.ONLINE, headset_id="abc1")
     pub.publish(str(DeskTopic("s1", "d1", DeskKind.STATE)), encode(state), qos=1, retain=True).wait_for_publish(5)
     stop = threading.Event()
 
@@ -93,7 +93,7 @@ def test_status_once_prints_a_snapshot_of_the_desk(mosquitto: Mosquitto, capsys:
         seq = 2
         while not stop.wait(0.2):
             m = Metrics(site="s1", desk="d1", boot=4, seq=seq, ts=1_795_000_001_000, speaking=True, speech_s=0.8,
-                        level_dbov=-31.5, rate_spm=171.0, posture=Posture.SLOUCHED, cues=["pace_fast", "posture"])
+                        level_dbov=-31.5, rate_spm=171.0, posture=Posture.SLOUCHED, cues=[Cue.PACE_FAST, Cue.POSTURE])
             pub.publish(str(DeskTopic("s1", "d1", DeskKind.METRICS)), encode(m))
             seq += 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -34,7 +35,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return two_channel_speech(tmp_path_factory.mktemp("audio") / "speech.wav")
 
 
-def publish_config(port: int, config: dict, ts: int, calibrate: bool = False) -> None:
+def publish_config(port: int, config: dict[str, Any], ts: int, calibrate: bool = False) -> None:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     c.connect("127.0.0.1", port)
     c.loop_start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,14 +128,15 @@ def test_remote_config_merges_over_the_file_and_refuses_identity_changes(tmp_pat
     # applied again over the *file* config, not cumulatively
     again = apply_remote(base, {"cues": {"min_on_s": 2}})
     assert again.posture.slouch_s == 30.0
-    for bad, field in [
+    refused: list[tuple[dict[str, Any], str]] = [
         ({"desk": {"desk": "other"}}, "config.desk.desk"),
         ({"mqtt": {"url": "mqtt://evil:1883"}}, "config.mqtt.url"),
         ({"agent": {"state_dir": "/tmp"}}, "config.agent.state_dir"),
         ({"posture": {"forward_deg": 500}}, "config.posture.forward_deg"),
         ({"posture": {"slouchs": 1}}, "config.posture.slouchs"),
         ({"cues": {"pace_min_spm": 300}}, "config.cues.pace_min_spm"),
-    ]:
+    ]
+    for bad, field in refused:
         with pytest.raises(ConfigError) as err:
             apply_remote(base, bad)
         assert str(err.value).startswith(field), str(err.value)

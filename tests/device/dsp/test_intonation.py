@@ -21,7 +21,7 @@ def _contour(seconds: float, swing_st: float, median_hz: float = 150.0, voiced_s
     rng = np.random.default_rng(seed)
     n = round(seconds * 100)
     st = swing_st / 2 * np.sin(2 * np.pi * np.arange(n) / rng.uniform(80, 140))
-    f = median_hz * 2 ** (st / 12)
+    f: np.ndarray = median_hz * 2 ** (st / 12)
     f[rng.random(n) > voiced_share] = np.nan
     return f
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from device.dsp import DspError, HeadsetCalibration, StreamingAnalyzer
+from device.dsp import DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.dsp.resample import StreamingResampler
 from tests.device.dsp.test_p56 import MANIFEST, load_clip
 
@@ -54,9 +54,9 @@ def test_block_size_does_not_change_the_totals() -> None:
         assert got.noise_dbov == ref.noise_dbov
 
 
-def _series(x: np.ndarray, sizes: list[int], **kw: object) -> list[object]:
+def _series(x: np.ndarray, sizes: list[int], **kw: object) -> list[Measurement]:
     a = StreamingAnalyzer(**kw)  # type: ignore[arg-type]
-    out: list[object] = []
+    out: list[Measurement] = []
     i, k = 0, 0
     while i < x.shape[0]:
         n = sizes[k % len(sizes)]
@@ -74,7 +74,7 @@ def test_block_size_does_not_change_the_live_measurements(emit_interval_s: float
     x = headset_signal(25.0, seed=3)
     kw = {"calibration": HeadsetCalibration(ild_offset_db=10.0), "emit_interval_s": emit_interval_s}
     ref = _series(x, [160], **kw)
-    rates = [m.rate_spm for m in ref]  # type: ignore[attr-defined]
+    rates = [m.rate_spm for m in ref]
     assert sum(r is not None for r in rates) > len(rates) / 3 and len(set(rates)) > 10
     for sizes in ([16000 * 4], [1, 7, 333, 4000, 0, 12345]):
         got = _series(x, sizes, **kw)
@@ -82,7 +82,7 @@ def test_block_size_does_not_change_the_live_measurements(emit_interval_s: float
         for g, r in zip(got, ref, strict=True):
             # counts, flags and the rate exactly; levels to rounding (numpy's FFT of one 10 ms frame
             # and of a batch of frames differ in the last bit)
-            assert (g.t_s, g.speaking, g.speech_s, g.rate_spm) == (r.t_s, r.speaking, r.speech_s, r.rate_spm)  # type: ignore[attr-defined]
+            assert (g.t_s, g.speaking, g.speech_s, g.rate_spm) == (r.t_s, r.speaking, r.speech_s, r.rate_spm)
             for name in ("level_dbov", "distance_cm", "noise_dbov", "clipping", "ild_db"):
                 a, b = getattr(g, name), getattr(r, name)
                 assert (a is None) == (b is None) and (a is None or abs(a - b) <= 1e-9), (name, g, r)
@@ -195,20 +195,20 @@ def test_intonation_path_is_independent_of_the_block_size(emit_interval_s: float
     x = headset_signal(25.0, seed=4)
     kw = {"emit_interval_s": emit_interval_s, "intonation": True}
     ref = _series(x, [160], **kw)
-    spreads = [m.intonation_st for m in ref]  # type: ignore[attr-defined]
+    spreads = [m.intonation_st for m in ref]
     assert sum(s is not None for s in spreads) > len(spreads) / 3
-    assert all(m.monotone is False for m in ref)  # type: ignore[attr-defined]  # real lively speech
-    assert sum(len(m.f0_hz) for m in ref) > 500  # type: ignore[attr-defined]
+    assert all(m.monotone is False for m in ref)  # real lively speech
+    assert sum(len(m.f0_hz) for m in ref) > 500
     for sizes in ([16000 * 4], [1, 7, 333, 4000, 0, 12345]):
         got = _series(x, sizes, **kw)
         assert len(got) == len(ref)
         for g, r in zip(got, ref, strict=True):
-            assert (g.t_s, g.speaking, g.monotone) == (r.t_s, r.speaking, r.monotone)  # type: ignore[attr-defined]
-            assert g.f0_hz == r.f0_hz and g.intonation_st == r.intonation_st  # type: ignore[attr-defined]
+            assert (g.t_s, g.speaking, g.monotone) == (r.t_s, r.speaking, r.monotone)
+            assert g.f0_hz == r.f0_hz and g.intonation_st == r.intonation_st
     plain = _series(x, [1600], emit_interval_s=emit_interval_s)
     for p, r in zip(plain, ref, strict=True):
-        assert (p.t_s, p.speaking, p.speech_s, p.rate_spm) == (r.t_s, r.speaking, r.speech_s, r.rate_spm)  # type: ignore[attr-defined]
-        assert p.intonation_st is None and p.monotone is None and p.f0_hz == ()  # type: ignore[attr-defined]
+        assert (p.t_s, p.speaking, p.speech_s, p.rate_spm) == (r.t_s, r.speaking, r.speech_s, r.rate_spm)
+        assert p.intonation_st is None and p.monotone is None and p.f0_hz == ()
 
 
 def test_intonation_totals_equal_the_meter_fed_the_whole_track_and_state_stays_bounded() -> None:

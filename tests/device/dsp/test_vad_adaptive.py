@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -47,7 +48,8 @@ def _babble(n: int, others: list[np.ndarray]) -> np.ndarray:
 def _mix(x: np.ndarray, noise: np.ndarray, snr_db: float, level_dbov: float) -> np.ndarray:
     # SNR against the active speech power (P.56 level of the clip), noise power over the whole clip
     speech_power = 10 ** (level_dbov / 10) / 2.0  # dBov: a full-scale square wave (power 1) is 0 dBov
-    return x + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
+    mixed: np.ndarray = x + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
+    return mixed
 
 
 @pytest.mark.parametrize("kind", ["pink", "babble"])
@@ -79,7 +81,7 @@ def _steady_sounds() -> dict[str, np.ndarray]:
         "tone after silence": np.concatenate([np.zeros(2 * FS), 0.3 * np.sin(2 * np.pi * 1000 * t[: 6 * FS]),
                                               np.zeros(2 * FS)]),
         "beeps": np.tile(beep, 10),
-        "mains hum": sum(0.1 / k * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 12)),
+        "mains hum": cast(np.ndarray, sum(0.1 / k * np.sin(2 * np.pi * 50 * k * t) for k in range(1, 12))),
         "white noise": 0.05 * rng.standard_normal(10 * FS),
         "pink noise": pink,
         "noise starting mid-stream": np.concatenate([np.zeros(3 * FS), pink[: 7 * FS]]),

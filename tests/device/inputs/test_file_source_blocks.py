@@ -20,6 +20,7 @@ def _stereo(path: Path, seconds: float) -> np.ndarray:
     n = int(seconds * RATE_HZ)
     ramp = (np.arange(n) % 30_000 - 15_000).astype(np.int16)
     sf.write(path, np.stack([ramp, -ramp], axis=1), RATE_HZ, subtype="PCM_16")
+    x: np.ndarray
     x, _ = sf.read(path, dtype="float32", always_2d=True)
     return x
 

@@ -19,7 +19,7 @@ class CountingClock(ManualClock):
         super().__init__()
         self.slept: list[float] = []
 
-    def sleep(self, seconds: float, stop: object = None) -> bool:  # type: ignore[override]
+    def sleep(self, seconds: float, stop: object = None) -> bool:
         self.slept.append(seconds)
         return super().sleep(seconds)
 
