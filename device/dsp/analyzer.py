@@ -5,7 +5,8 @@ gives the numbers it gave live. Audio (16 kHz or resampled to it; channel 0 boom
 ear cup) is cut into ticks of ``emit_interval_s`` (whole 10 ms hops); each tick's hops are
 measured in bulk with numpy, then the tick's decisions are made and one :class:`Measurement`
 is emitted. Every result depends only on the samples, never on how they were split into
-blocks, and all state is bounded (ring buffers and histograms).
+blocks, and all state is bounded (ring buffers and histograms). A DC offset is removed first
+(:mod:`device.dsp.dc_offset`); clipping is judged on the samples as they came.
 
 Measures and their standards: :mod:`device.dsp.p56` (ITU-T P.56 method B), :mod:`device.dsp.vad`
 (two-mic level-difference VAD), :mod:`device.dsp.syllables` (de Jong & Wempe 2009, improved),
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from device.dsp.dc_offset import DcOffsetRemover
 from device.dsp.distance import IldSummary, IldTracker, distance_cm
 from device.dsp.errors import DspError
 from device.dsp.features import BandEnergies
@@ -124,6 +126,7 @@ class StreamingAnalyzer:
         self._resampler = (StreamingResampler(self.sample_rate_hz, SAMPLE_RATE_HZ, channels)
                            if self.sample_rate_hz != SAMPLE_RATE_HZ else None)
         self._queue = SampleQueue(channels, self.tick_hops * HOP)
+        self._dc = DcOffsetRemover(channels, HOP)
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
         self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
@@ -262,13 +265,14 @@ class StreamingAnalyzer:
         if n == 0:
             return []
         valid = n
+        clip = np.abs(x[:, 0]) >= CLIP_THRESHOLD  # of the samples as they came, offset and all
+        x = self._dc.process(x)
         if final and n % HOP:
             x = np.concatenate([x, np.zeros((HOP - n % HOP, self.channels))])
         hops = x.shape[0] // HOP
         boom = x[:, 0]
         p56 = self._p56.process(boom, valid=valid)
         energies = self._bands.process(x)
-        clip = np.abs(boom[:valid]) >= CLIP_THRESHOLD
         clip_per_hop = np.bincount(np.flatnonzero(clip) // HOP, minlength=hops)
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
