@@ -72,17 +72,18 @@ class DcOffsetRemover:
         g0 = self._hops
         young = range(max(0, min(k, r - g0)))  # the stream's first hops: a refresh at every hop
         steps = list(young) + list(range(max(-(-g0 // r) * r, r) - g0, k, r))
-        out = np.empty_like(x)
-        done = 0  # samples written
+        estimate = np.empty_like(means)  # per hop
+        done = 0  # hops given an estimate
         for j in steps:
-            out[done: j * hop] = x[done: j * hop] - self._value
-            done = j * hop
+            estimate[done:j] = self._value
+            done = j
             e = g0 + j - first  # the window's last hop, in seq
             window = seq[max(0, e + 1 - self.window): e + 1]
             m = window.shape[0]
             part = np.partition(window, [(m - 1) // 2, m // 2], axis=0)
             self._value = (part[(m - 1) // 2] + part[m // 2]) / 2.0  # the median
-        out[done:] = x[done:] - self._value
+        estimate[done:] = self._value
         self._hops += k
         self._history = seq[-self._keep:]
+        out: FloatArray = x - np.repeat(estimate, hop, axis=0)[:n]
         return out
