@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TypeVar
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -38,6 +38,17 @@ def speech_after(path: Path, silence_s: float, tmp: Path) -> Path:
     quiet = rng.normal(0, 1e-3, (int(silence_s * sr), 2)).astype(np.float32)
     sf.write(path, np.concatenate([quiet, speech]), sr, subtype="PCM_16")
     return path
+
+
+T = TypeVar("T")
+
+
+def stepping(service: AgentService, check: Callable[[], T]) -> Callable[[], T]:
+    """``check`` after one step of the service loop: a probe for ``wait_for``."""
+    def probe() -> T:
+        service.step()
+        return check()
+    return probe
 
 
 def run_until(service: AgentService, pred: Callable[[], bool], max_steps: int = 20_000, what: str = "condition",
@@ -102,8 +113,8 @@ def test_desk_phone_call_summary_has_the_rings_and_the_greeting_latency(tmp_path
         t_hangup = clock.now_ms()
         run_until(service, lambda: service.status.calls_sent == 1, what="call summary", tick=tick)
         calls = wait_for(lambda: cap.of(Call), 10, "call summary on the broker")
-        wait_for(lambda: cast(object, service.step())
-                 or cap.of(Metrics, lambda m: m.call is CallStatus.IDLE and m.ts > t_hangup), 10, "metrics: idle again")
+        wait_for(stepping(service, lambda: cap.of(Metrics, lambda m: m.call is CallStatus.IDLE and m.ts > t_hangup)),
+                 10, "metrics: idle again")
     finally:
         service.shutdown(5)
         cap.close()
@@ -151,25 +162,22 @@ def test_a_cti_bridge_drives_the_call_state_over_mqtt(tmp_path: Path, mosquitto:
         publisher, call_source = service.publisher, service.calls
         assert publisher is not None and call_source is not None
         wait_for(lambda: publisher.connected, 10, "publisher connected")
-        wait_for(lambda: cast(object, service.step()) or service.calls is not None and service.calls.connected, 10,
-                 "cti source up")
+        wait_for(stepping(service, lambda: service.calls is not None and service.calls.connected), 10, "cti source up")
         # a bridge's bad payload is logged, counted and dropped (before the capture, which refuses bad payloads)
         bridge.publish(topic, b'{"type": "cti", "phase": "ringing"}', qos=1).wait_for_publish(5)
-        wait_for(lambda: cast(object, service.step()) or publisher.cti_rejected, 10, "bad CTI payload refused")
+        wait_for(stepping(service, lambda: publisher.cti_rejected), 10, "bad CTI payload refused")
         assert service._call_status() is CallStatus.IDLE
         cap = Capture(mosquitto.port, SITE)
         send(CtiPhase.RINGING, direction="incoming", rings=2)
-        wait_for(lambda: cast(object, service.step()) or service._call_status() is CallStatus.RINGING, 10, "ringing")
+        wait_for(stepping(service, lambda: service._call_status() is CallStatus.RINGING), 10, "ringing")
         run_until(service, lambda: clock.now_ms() >= call_source.current().at_ms + 1000, what="1 s of ringing")
         send(CtiPhase.ESTABLISHED)
-        wait_for(lambda: cast(object, service.step()) or service._call_status() is CallStatus.ESTABLISHED, 10,
-                 "established")
+        wait_for(stepping(service, lambda: service._call_status() is CallStatus.ESTABLISHED), 10, "established")
         t_est = call_source.current().established_ms
         assert t_est is not None
         run_until(service, lambda: clock.now_ms() >= t0 + (speech_at_s + 3) * 1000, what="3 s of talk")
         send(CtiPhase.CLOSED, reason="hangup")
-        calls = wait_for(lambda: cast(object, service.step()) or cap is not None and cap.of(Call), 10,
-                         "call summary")
+        calls = wait_for(stepping(service, lambda: cap is not None and cap.of(Call)), 10, "call summary")
     finally:
         service.shutdown(5)
         bridge.loop_stop()
