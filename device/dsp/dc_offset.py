@@ -36,6 +36,7 @@ from device.dsp.errors import DspError
 
 FloatArray = npt.NDArray[np.float64]
 
+
 class DcOffsetRemover:
     """Subtracts the running DC offset from ``(n, channels)`` blocks of whole hops (the last block
     of a stream may end with a partial hop).
@@ -84,6 +85,6 @@ class DcOffsetRemover:
             self._value = (part[(m - 1) // 2] + part[m // 2]) / 2.0  # the median
         estimate[done:] = self._value
         self._hops += k
-        self._history = seq[-self._keep:]
+        self._history = seq[-self._keep:].copy()  # not a view that holds a long block's means
         out: FloatArray = x - np.repeat(estimate, hop, axis=0)[:n]
         return out
