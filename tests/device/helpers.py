@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,22 +17,10 @@ import soundfile as sf
 from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_schema import Event, decode_topic
+from tests.waiting import wait_for as wait_for  # re-exported: the device tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIPS = ROOT / "host_agent" / "demo" / "clips"
-
-
-def wait_for(pred: Callable[[], Any], deadline_s: float = 10.0, what: str = "condition",
-             poll_s: float = 0.01) -> Any:
-    """``pred()``'s first truthy value, polled every ``poll_s`` seconds; AssertionError naming ``what``
-    after ``deadline_s`` seconds without one."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(poll_s)
-    raise AssertionError(f"{what} not reached within {deadline_s} s")
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -31,6 +31,7 @@ import pytest
 from mqtt_schema import Event, EventKind
 from tests.conftest import Mosquitto, Postgres
 from tests.host_agent.helpers import Desk, publisher, send, sql_rows
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("mosquitto", "postgresql")]
 
@@ -171,14 +172,6 @@ def _stored(db: str) -> list[tuple[str, str, str, int, int]]:
             "SELECT 'minutes', site, desk, boot, seq FROM minutes")]
 
 
-def _wait(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def _report(config: Path, site: str, fmt: str = "json") -> str:
     proc = subprocess.run([sys.executable, "-m", "host_agent.cli", "report", "--config", str(config), "--site", site,
                            "--date", DAY.isoformat(), "--format", fmt], cwd=ROOT, capture_output=True, text=True,
@@ -229,10 +222,10 @@ def test_two_hosts_share_one_postgres_history_and_a_killed_host_loses_nothing(
         stored[:] = _stored(db)
         return set(stored) >= sent
 
-    _wait(complete, 60, "every acknowledged QoS 1 message in the shared history")
+    wait_for(complete, 60, "every acknowledged QoS 1 message in the shared history", poll_s=0.2)
     lost = sent - set(stored)
     duplicated = len(stored) - len(set(stored))
-    _wait(lambda: a.metric(url_a, "hsc_host_messages_duplicate_total") >= resent, 20, "the re-sent events")
+    wait_for(lambda: a.metric(url_a, "hsc_host_messages_duplicate_total") >= resent, 20, "the re-sent events", poll_s=0.2)
     redelivered = a.metric(url_a, "hsc_host_messages_duplicate_total")
     by_host = {name: sum(1 for _, site, *_ in stored if site in sites) for name, sites in HOSTS.items()}
     with capsys.disabled():

@@ -18,6 +18,7 @@ from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
 from mqtt_schema.broker import BrokerRotation
 from tests.conftest import Mosquitto, free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.needs("mosquitto")
 
@@ -67,13 +68,6 @@ def _publisher(tmp_path: Path, urls: tuple[str, ...]) -> DeskPublisher:
                          versions=Versions(agent="1.0.0", schema="1.0"), capabilities=[], reconnect_max_s=2)
 
 
-def _wait(cond: Callable[[], object], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_a_dead_first_broker_is_skipped_and_a_lost_one_is_left_for_the_next(
         tmp_path: Path, mosquitto_factory: Callable[[str], Mosquitto], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="device.publisher")
@@ -82,12 +76,12 @@ def test_a_dead_first_broker_is_skipped_and_a_lost_one_is_left_for_the_next(
     pub = _publisher(tmp_path, (dead, b1.url, b2.url))
     pub.start()
     try:
-        _wait(lambda: pub.connected, 15, "a connection")
+        wait_for(lambda: pub.connected, 15, "a connection")
         assert pub.current_url == b1.url
         assert any("cannot reach the MQTT broker" in r.getMessage() and dead in r.getMessage()
                    and f"trying {b1.url} next" in r.getMessage() for r in caplog.records)
         b1.stop()  # for real: the desk must move on to b2 (not wait for b1)
-        _wait(lambda: pub.connected and pub.current_url == b2.url, 15, "the failover to the third broker")
+        wait_for(lambda: pub.connected and pub.current_url == b2.url, 15, "the failover to the third broker")
         pub.event(EventKind.WORN)
         assert pub.flush(10), "the spooled event was not acknowledged by the new broker"
         assert any(r.getMessage() == f"connected to {b2.url}" or b2.url in r.getMessage() and "connected" in

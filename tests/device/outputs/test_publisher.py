@@ -34,19 +34,12 @@ from mqtt_schema import (
     encode,
 )
 from tests.conftest import Mosquitto
+from tests.waiting import wait_for
 
 REPO = Path(__file__).parents[3]
 SITE, DESK = "s1", "d1"
 STATE_TOPIC = str(DeskTopic(SITE, DESK, DeskKind.STATE))
 CONFIG_TOPIC = str(DeskTopic(SITE, DESK, DeskKind.CONFIG))
-
-
-def wait_until(pred: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class Collector:
@@ -140,7 +133,7 @@ def test_birth_state_metrics_and_clean_stop(mosquitto: Mosquitto, tmp_path: Path
     collectors.append(live)
     pub = make_publisher(mosquitto.url, tmp_path / "spool.db", boot=7)
     pub.start()
-    wait_until(lambda: pub.connected, 10, "the publisher to connect")
+    wait_for(lambda: pub.connected, 10, "the publisher to connect")
     pub.metrics(speaking=True, speech_s=0.5, level_dbov=-24.0, cues=[Cue.PACE_FAST])
     pub.event(EventKind.WORN)
     pub.set_state(audio=PartStatus.OK, headset=PartStatus.OK, headset_id="hs-0042", config_hash="abcdef12",
@@ -224,11 +217,11 @@ def test_events_survive_a_broker_stop_and_start(mosquitto: Mosquitto, tmp_path: 
     pub = make_publisher(mosquitto.url, tmp_path / "spool.db", boot=3)
     pub.start()
     try:
-        wait_until(lambda: pub.connected, 10, "the publisher to connect")
+        wait_for(lambda: pub.connected, 10, "the publisher to connect")
         for i in range(40):
             pub.event(EventKind.CUE_ON, cue=Cue.VOLUME_HIGH, value=float(i))
         mosquitto.stop()  # mid-stream: some of these are in flight
-        wait_until(lambda: not pub.connected, 10, "the publisher to notice")
+        wait_for(lambda: not pub.connected, 10, "the publisher to notice")
         for i in range(40, 80):
             pub.event(EventKind.CUE_OFF, cue=Cue.VOLUME_HIGH, value=float(i))
         assert len(pub.spool) >= 40
@@ -321,7 +314,7 @@ def test_password_auth(mosquitto_factory: Callable[[str], Mosquitto], tmp_path: 
     wrong.start()
     try:
         wrong.event(EventKind.WORN)
-        wait_until(lambda: wrong.last_error is not None, 10, "the refusal")
+        wait_for(lambda: wrong.last_error is not None, 10, "the refusal")
         assert "refused" in (wrong.last_error or "") and not wrong.connected
         assert not wrong.flush(0.5) and len(wrong.spool) == 1  # kept for when the credentials are fixed
     finally:

@@ -17,6 +17,7 @@ from device.outputs.publisher import ConnectWarnings, DeskPublisher
 from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
 from tests.conftest import Mosquitto
+from tests.waiting import wait_for
 
 SITE, DESK = "s1", "d1"
 
@@ -38,15 +39,6 @@ def warned() -> Iterator[Warnings]:
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
-
-
-def wait_until(pred: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := pred()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
-    return value
 
 
 def publisher(settings: MqttSettings, spool: Path, client_id: str) -> DeskPublisher:
@@ -88,7 +80,7 @@ def test_not_authorised_is_named(mosquitto_factory: Callable[[str], Mosquitto], 
     pub.start()
     try:
         pub.event(EventKind.WORN)
-        first = wait_until(lambda: warned.fields, 10, "the warning")[0]
+        first = wait_for(lambda: warned.fields, 10, "the warning")[0]
     finally:
         pub.stop(timeout_s=0.5)
     assert first["broker"] == broker.url
@@ -110,7 +102,7 @@ def test_a_tls_failure_is_named(mosquitto_factory: Callable[[str], Mosquitto], t
     pub = publisher(MqttSettings(url=url, ca_cert=other.ca_cert), tmp_path / "spool.db", "untrusting")
     pub.start()
     try:
-        first = wait_until(lambda: warned.fields, 10, "the warning")[0]
+        first = wait_for(lambda: warned.fields, 10, "the warning")[0]
         t_stop = time.monotonic()
     finally:
         pub.stop(timeout_s=5.0)
