@@ -30,6 +30,8 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
+``dcoffset`` the real clips of ``tests/data`` on a DC offset (a microphone's), with the analyser's
+offset removal and, as the baseline beside it, without;
 ``pitch`` F0 of ``device.dsp.pitch`` (YIN) against Praat on the real clips (and the dev set): gross
 pitch errors, cents, voicing agreement, and the intonation measure (``device.dsp.intonation``'s
 10th-90th percentile range in semitones) of both contours.
@@ -81,7 +83,8 @@ from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "vad", "rooms", "robust", "pitch")
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "vad", "rooms", "robust", "dcoffset",
+        "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -94,6 +97,8 @@ SYNTHETIC = (  # (language, corpus label, build_corpus arguments)
 SNR_DB = 5.0
 ROBUST_LEVELS_DBOV = (-40.0, -20.0)
 ROBUST_S = 10.0
+DC_OFFSETS = (0.01, -0.03)
+"""DC offsets added in the ``dcoffset`` row (full-scale units)."""
 
 SYNTH_TARGET = {"cmn": "≤ 5 %", "yue": "≤ 8 %", "en": "≤ 8 %"}
 """Issue 12's targets for the held-out synthetic corpora, by language."""
@@ -780,6 +785,67 @@ def row_robust(ctx: Context) -> Section:
     return sec
 
 
+def _totals_of(x: FloatArray, remove_dc: bool) -> tuple[float, int, float | None]:
+    """(speech s, syllables, level dBov) of a mono 16 kHz array through the analyser in 0.1 s blocks."""
+    a = StreamingAnalyzer(RATE_HZ, channels=1, remove_dc=remove_dc)
+    for i in range(0, x.shape[0], 1600):
+        a.feed(x[i: i + 1600])
+    a.flush()
+    t = a.totals()
+    return t.speech_s, t.syllables, t.level_dbov
+
+
+def row_dcoffset(ctx: Context) -> Section:
+    """The real clips of tests/data on a DC offset, with the analyser's offset removal and without."""
+    sec = Section("dcoffset")
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    ctx.progress.step("DC offset")
+    rows, data = [], []
+    per: dict[tuple[float, bool], dict[str, list[float]]] = {}
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        x, fs = ctx.audio(c.path)
+        assert fs == RATE_HZ
+        for remove in (True, False):
+            speech0, syl0, level0 = _totals_of(x, remove)
+            for off in DC_OFFSETS:
+                speech, syl, level = _totals_of(x + off, remove)
+                dl = abs(level - level0) if level is not None and level0 is not None else float("nan")
+                acc = per.setdefault((off, remove), {"speech": [], "speech0": [], "syl": [], "syl0": [], "level": []})
+                acc["speech"].append(speech)
+                acc["speech0"].append(speech0)
+                acc["syl"].append(syl)
+                acc["syl0"].append(syl0)
+                acc["level"].append(dl)
+                rows.append([c.id, f"{off:+g}", "on" if remove else "off", f"{speech0:.2f}", f"{speech:.2f}",
+                             f"{syl0}", f"{syl}", f"{dl:.2f}"])
+                data.append({"clip": c.id, "offset": off, "removal": remove, "clean_speech_s": speech0,
+                             "speech_s": speech, "clean_syllables": syl0, "syllables": syl, "level_change_db": dl})
+    ctx.progress.done()
+
+    def summary(acc: dict[str, list[float]]) -> tuple[str, dict[str, float]]:
+        e_s, _ = speech_error(acc["speech"], acc["speech0"])
+        e_n = float(np.abs(np.subtract(acc["syl"], acc["syl0"])).sum() / max(1.0, float(np.sum(acc["syl0"]))))
+        dl = float(np.nanmax(acc["level"]))
+        text = f"speech time {pct(e_s)}, syllables {pct(e_n)} (total abs change); level up to {dl:.2f} dB"
+        return text, {"speech_change": float(e_s or 0.0), "syllable_change": e_n, "max_level_change_db": dl}
+
+    for off in DC_OFFSETS:
+        ours, v_on = summary(per[(off, True)])
+        base, v_off = summary(per[(off, False)])
+        sec.lines.append(Line(
+            f"DC offset {off:+g} of full scale (mono)", f"{len(clips)} real clips of tests/data with the offset added, "
+            "vs the same clip without it", ours, base + " (no offset removal)", "0 %, 0 %, ±0.1 dB",
+            {"offset": off, **v_on, **{f"without_removal_{k}": v for k, v in v_off.items()}}))
+    sec.details.append(Detail("DC offset: speech time (s), syllables and level change (dB), each against the same "
+                              "analyser on the clip without the offset",
+                              ["clip", "offset", "removal", "speech s clean", "speech s", "syllables clean",
+                               "syllables", "level change dB"], rows, data=data))
+    sec.notes.append("An I2S MEMS microphone (the SPH0645 on a Pi) or a codec can deliver audio on a constant "
+                     "offset; `device/dsp/dc_offset.py` removes it before every measure.")
+    return sec
+
+
 def _pitch_set(ctx: Context, name: str, clips: list[RealClip]) -> tuple[list[Line], Detail, float]:
     """Our F0 and Praat's on one clip set: the table lines, the per-clip detail, and our RTF."""
     params = PitchParams()
@@ -1096,7 +1162,7 @@ def row_realnoise(ctx: Context) -> Section:
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
-    "rooms": row_rooms, "robust": row_robust, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
+    "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
 }
 
 

@@ -107,12 +107,13 @@ class StreamingAnalyzer:
     ear cup); ``calibration``: the headset's, for distance; ``emit_interval_s``: measurements come
     at least this often (0.01 .. 1 s, rounded down to whole 10 ms hops); ``intonation``: True or
     :class:`~device.dsp.intonation.IntonationParams` to measure the F0 spread of own speech and decide
-    monotone stretches (off by default: it costs the F0 of every own-speech hop).
+    monotone stretches (off by default: it costs the F0 of every own-speech hop); ``remove_dc``: remove a
+    DC offset before every measure (:mod:`device.dsp.dc_offset`; off only to measure what it does).
     """
 
     def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
                  calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1,
-                 intonation: bool | IntonationParams = False) -> None:
+                 intonation: bool | IntonationParams = False, remove_dc: bool = True) -> None:
         if channels not in (1, 2):
             raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
         if not isinstance(sample_rate_hz, int | np.integer) or sample_rate_hz <= 0:
@@ -126,7 +127,7 @@ class StreamingAnalyzer:
         self._resampler = (StreamingResampler(self.sample_rate_hz, SAMPLE_RATE_HZ, channels)
                            if self.sample_rate_hz != SAMPLE_RATE_HZ else None)
         self._queue = SampleQueue(channels, self.tick_hops * HOP)
-        self._dc = DcOffsetRemover(channels, HOP)
+        self._dc = DcOffsetRemover(channels, HOP) if remove_dc else None
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
         self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
@@ -266,7 +267,8 @@ class StreamingAnalyzer:
             return []
         valid = n
         clip = np.abs(x[:, 0]) >= CLIP_THRESHOLD  # of the samples as they came, offset and all
-        x = self._dc.process(x)
+        if self._dc is not None:
+            x = self._dc.process(x)
         if final and n % HOP:
             x = np.concatenate([x, np.zeros((HOP - n % HOP, self.channels))])
         hops = x.shape[0] // HOP

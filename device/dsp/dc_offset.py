@@ -15,12 +15,12 @@ estimate is refreshed at every hop, so an offset present from the first sample i
 first hop on. Each estimate is the median of the same values however the stream is split into
 blocks, so the output does not depend on the block size (bit for bit).
 
-Without it, an offset of 0.01 to 0.03 of full scale under the real clips of tests/data cost up to 20 %
-of their speech time and up to all 12 syllables of a clip (the mono VAD's speech share). The P.56
-level is measured after the removal too: measured as they came, the same offsets moved it by 0.3 to
-2.7 dB at 0.01 and by up to 11 dB at 0.03. So the analyser's level departs from the ITU-T STL's
-``actlevel``, which measures the samples as they are, where a recording carries content under
-about 0.5 Hz: aishell-0764's quiet stretches wander by about 0.003 of full scale (an ideal 0.5 Hz
+Without it (``bench/accuracy.py --only dcoffset``), an offset of +0.01 of full scale under the real
+clips of tests/data changed their speech time by 40 % and their syllables by 27 %, -0.03 by 68 % and
+60 % (the mono VAD's speech share), and the P.56 level, measured as the samples came, by up to 3.4 and
+11 dB. The P.56 level is measured after the removal too. So the analyser's level departs from the
+ITU-T STL's ``actlevel``, which measures the samples as they are, where a recording carries content
+under about 0.5 Hz: aishell-0764's quiet stretches wander by about 0.003 of full scale (an ideal 0.5 Hz
 high-pass moves its P.56 level by +0.10 dB, as the analyser does), and the STL test vector opens
 with a click whose mean the first hops take for an offset (-0.05 dB).
 :func:`device.dsp.p56.p56_level` itself measures what it is given and matches the STL to 0.0005 dB.

@@ -1,5 +1,5 @@
 """bench/accuracy.py, which prints the README's accuracy table, runs from a fresh clone and reports
-what the code achieves (two fast rows; the whole table takes about half a minute)."""
+what the code achieves (three fast rows; the whole table takes about a minute)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def test_p56_row_matches_the_stl() -> None:
     # the analyser removes a DC offset first (device/dsp/dc_offset.py); aishell-0764's sub-0.5 Hz
     # wander, which the STL measures, moves its level +0.10 dB (the others stay within 0.006 dB)
     assert line["values"]["analyser_max_abs_error_db"] <= 0.11
+
+
+def test_dc_offset_row_shows_the_removal_keeping_every_measure() -> None:
+    lines = _rows("--only", "dcoffset", "--no-peer")["dcoffset"]["lines"]
+    assert len(lines) == 2
+    for line in lines:
+        v = line["values"]
+        assert (v["speech_change"], v["syllable_change"]) == (0.0, 0.0)
+        assert v["max_level_change_db"] <= 0.02
+        # the baseline beside it, without the removal, loses speech and syllables and moves the level
+        assert v["without_removal_speech_change"] > 0.3 and v["without_removal_syllable_change"] > 0.2
+        assert v["without_removal_max_level_change_db"] > 3.0
 
 
 def test_robustness_row_finds_no_speech_in_steady_sounds() -> None:
