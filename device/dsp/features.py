@@ -1,8 +1,9 @@
 """Per-hop short-time band energies of one or two channels (the front end of VAD and distance).
 
 A Hann-windowed 20 ms frame (320 samples at 16 kHz) is taken every 10 ms hop, ending at the
-end of each hop (so hop ``h`` looks at hops ``h - 1`` and ``h``), and its power spectrum is
-summed in bands. Band energies are mean-square amplitudes in full-scale units (1.0 = full
+end of each hop (so hop ``h`` looks at hops ``h - 1`` and ``h``; the stream's first frame repeats
+hop 0, so that a steady sound does not read lower there: half zeros had seeded the VAD's floor under
+a hum), and its power spectrum is summed in bands. Band energies are mean-square amplitudes in full-scale units (1.0 = full
 scale), so ``10 log10(E)`` is in dBov for a broadband signal.
 """
 
@@ -55,11 +56,15 @@ class BandEnergies:
         for i, b in enumerate(bands):
             mat[(freqs >= b.lo_hz) & (freqs < b.hi_hz), i] = norm
         self._mat = mat
-        self._prev = np.zeros((hop, channels))
+        self._prev: FloatArray | None = None  # the last hop (the first half of the next frame)
 
     def process(self, x: FloatArray) -> FloatArray:
         """Band energies (mean square, full-scale units) per hop, channel and band."""
         hops = x.shape[0] // self.hop
+        if self._prev is None:  # stream start: the first frame repeats the first hop, not half zeros
+            self._prev = x[: self.hop].copy() if hops else None
+            if self._prev is None:
+                return np.zeros((0, self.channels, self._mat.shape[1]))
         z = np.concatenate([self._prev, x[: hops * self.hop]])
         self._prev = z[-self.hop:].copy()
         # channels first and contiguous; frame h = hops h - 1 and h side by side: (channels, hops, frame)
