@@ -3,8 +3,8 @@
 A Hann-windowed 20 ms frame (320 samples at 16 kHz) is taken every 10 ms hop, ending at the
 end of each hop (so hop ``h`` looks at hops ``h - 1`` and ``h``; the stream's first frame repeats
 hop 0, so that a steady sound does not read lower there: half zeros had seeded the VAD's floor under
-a hum), and its power spectrum is summed in bands. Band energies are mean-square amplitudes in full-scale units (1.0 = full
-scale), so ``10 log10(E)`` is in dBov for a broadband signal.
+a hum), and its power spectrum is summed in bands. Band energies are mean-square amplitudes in
+full-scale units (1.0 = full scale), so ``10 log10(E)`` is in dBov for a broadband signal.
 """
 
 from __future__ import annotations
