@@ -349,10 +349,10 @@ def to_16k(x: FloatArray, fs: int) -> FloatArray:
     return y
 
 
-def analyze_array(x: FloatArray, channels: int = 1,
-                  calibration: HeadsetCalibration | None = None) -> StreamingAnalyzer:
+def analyze_array(x: FloatArray, channels: int = 1, calibration: HeadsetCalibration | None = None,
+                  remove_dc: bool = True) -> StreamingAnalyzer:
     """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it)."""
-    a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration)
+    a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration, remove_dc=remove_dc)
     for i in range(0, x.shape[0], 1600):
         a.feed(x[i: i + 1600])
     a.flush()
@@ -786,12 +786,8 @@ def row_robust(ctx: Context) -> Section:
 
 
 def _totals_of(x: FloatArray, remove_dc: bool) -> tuple[float, int, float | None]:
-    """(speech s, syllables, level dBov) of a mono 16 kHz array through the analyser in 0.1 s blocks."""
-    a = StreamingAnalyzer(RATE_HZ, channels=1, remove_dc=remove_dc)
-    for i in range(0, x.shape[0], 1600):
-        a.feed(x[i: i + 1600])
-    a.flush()
-    t = a.totals()
+    """(speech s, syllables, level dBov) of a mono 16 kHz array through :func:`analyze_array`."""
+    t = analyze_array(x, 1, remove_dc=remove_dc).totals()
     return t.speech_s, t.syllables, t.level_dbov
 
 

@@ -52,9 +52,7 @@ class DcOffsetRemover:
         self.hop = hop
         self.window = window_hops
         self.refresh = refresh_hops
-        self.channels = channels
-        self._keep = window_hops  # hop means kept: the last window
-        self._history: FloatArray = np.zeros((0, channels))  # the last (up to) _keep hop means
+        self._history: FloatArray = np.zeros((0, channels))  # the last (up to) window_hops - 1 hop means
         self._hops = 0  # hops seen (global index of the next hop)
         self._value: FloatArray = np.zeros(channels)  # the offset now (full-scale units)
 
@@ -69,22 +67,20 @@ class DcOffsetRemover:
         means = np.add.reduceat(x, starts, axis=0) / counts[:, None]
         k = means.shape[0]
         seq = np.concatenate([self._history, means])
-        first = self._hops - self._history.shape[0]  # global hop index of seq[0]
-        g0 = self._hops
-        young = range(max(0, min(k, r - g0)))  # the stream's first hops: a refresh at every hop
-        steps = list(young) + list(range(max(-(-g0 // r) * r, r) - g0, k, r))
+        h = self._history.shape[0]  # hop j of this block is seq[h + j]
+        g = self._hops + np.arange(k)  # the global hop indices of this block
+        steps = np.flatnonzero((g < r) | (g % r == 0)).tolist()  # refreshes (every hop in the first r)
         estimate = np.empty_like(means)  # per hop
         done = 0  # hops given an estimate
         for j in steps:
             estimate[done:j] = self._value
             done = j
-            e = g0 + j - first  # the window's last hop, in seq
-            window = seq[max(0, e + 1 - self.window): e + 1]
+            window = seq[max(0, h + j + 1 - self.window): h + j + 1]
             m = window.shape[0]
             part = np.partition(window, [(m - 1) // 2, m // 2], axis=0)
             self._value = (part[(m - 1) // 2] + part[m // 2]) / 2.0  # the median
         estimate[done:] = self._value
         self._hops += k
-        self._history = seq[-self._keep:].copy()  # not a view that holds a long block's means
+        self._history = seq[1 - self.window:].copy()  # not a view that holds a long block's means
         out: FloatArray = x - np.repeat(estimate, hop, axis=0)[:n]
         return out

@@ -62,9 +62,9 @@ class BandEnergies:
         """Band energies (mean square, full-scale units) per hop, channel and band."""
         hops = x.shape[0] // self.hop
         if self._prev is None:  # stream start: the first frame repeats the first hop, not half zeros
-            self._prev = x[: self.hop].copy() if hops else None
-            if self._prev is None:
+            if hops == 0:
                 return np.zeros((0, self.channels, self._mat.shape[1]))
+            self._prev = x[: self.hop]
         z = np.concatenate([self._prev, x[: hops * self.hop]])
         self._prev = z[-self.hop:].copy()
         # channels first and contiguous; frame h = hops h - 1 and h side by side: (channels, hops, frame)

@@ -4,7 +4,6 @@ and refuse what breaks the contract (by field)."""
 from __future__ import annotations
 
 import json
-from typing import TypedDict
 
 import msgspec
 import pytest
@@ -29,15 +28,7 @@ from mqtt_schema import (
     type_for_kind,
 )
 from mqtt_schema.json_schema import build_schemas
-
-
-class Header(TypedDict):
-    site: str
-    desk: str
-    boot: int
-    seq: int
-    ts: int
-
+from tests.mqtt_schema.header import Header
 
 HEADER: Header = {"site": "site1", "desk": "d01", "boot": 3, "seq": 7, "ts": 1_795_000_000_000}
 

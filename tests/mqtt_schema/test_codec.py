@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TypedDict
 
 import msgspec
 import pytest
@@ -30,15 +29,7 @@ from mqtt_schema import (
     decode_topic,
     encode,
 )
-
-
-class Header(TypedDict):
-    site: str
-    desk: str
-    boot: int
-    seq: int
-    ts: int
-
+from tests.mqtt_schema.header import Header
 
 HEADER: Header = dict(site="site1", desk="d01", boot=3, seq=42, ts=1_795_000_000_000)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from device.dsp import StreamingAnalyzer
 from device.dsp.analyzer import AnalysisTotals
 from device.dsp.dc_offset import DcOffsetRemover
 from device.dsp.errors import DspError
+from tests.device.dsp.test_streaming import run
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
@@ -23,11 +23,7 @@ FS = 16000
 
 
 def _totals(x: np.ndarray, channels: int = 1, block: int = 1600) -> AnalysisTotals:
-    a = StreamingAnalyzer(FS, channels=channels)
-    for i in range(0, x.shape[0], block):
-        a.feed(x[i: i + block])
-    a.flush()
-    return a.totals()
+    return run(x, [block], channels=channels).totals()
 
 
 @pytest.mark.parametrize("name", WAVS)
