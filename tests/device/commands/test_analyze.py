@@ -46,6 +46,23 @@ def test_json_lines_with_a_bad_file_among_good_ones(tmp_path: Path, capsys: pyte
     assert "missing.flac: no such file" in err
 
 
+def test_under_2_s_of_speech_the_rate_is_null_not_a_guess(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The first 1.9 s of timit: 1.66 s of speech and 8 nuclei, whose rate (289/min) would be a guess;
+    with 2.5 s (2.26 s of speech) a rate is given."""
+    x, rate = sf.read(REAL / "timit-LDC93S1.wav")
+    files = []
+    for seconds in (1.9, 2.5):
+        files.append(tmp_path / f"timit-{seconds}.wav")
+        sf.write(files[-1], x[: int(seconds * rate)], rate)
+    assert main(["analyze", "--json", *map(str, files)]) == 0
+    short, longer = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert 1.0 < short["speech_s"] < 2.0 and short["syllables"] > 0
+    assert short["rate_spm"] is None
+    assert longer["speech_s"] >= 2.0
+    assert longer["rate_spm"] == pytest.approx(longer["syllables"] / longer["speech_s"] * 60, rel=0.01)
+
+
 def test_raw_s16le_needs_a_rate_and_then_matches_the_stl(capsys: pytest.CaptureFixture[str]) -> None:
     raw = REAL / "itu-stl-voice.s16le"
     assert main(["analyze", "--json", str(raw)]) == 1
