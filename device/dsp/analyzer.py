@@ -59,7 +59,7 @@ RATE_MIN_HOPS = 200
 TOTAL_RATE_MIN_S = 2.0
 """Whole stream: at least 2 s of speech before a rate is given (as for the live rate): a second or
 two of speech holds a handful of syllables, whose rate is a guess (a 1.8 s cut from the middle of a
-podcast gave 372 syllables/min from 8 nuclei in 1.3 s of speech)."""
+podcast gave 326 syllables/min from 7 nuclei in 1.3 s of speech)."""
 NUCLEUS_VAD_HOPS = 3
 """A syllable nucleus counts when own voice is active within +-3 hops (30 ms) of it."""
 _FLAG_RING = 512
