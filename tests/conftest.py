@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import real_parts
+from tests.ports import free_port
 
 DATA_DIR = Path(__file__).parent / "data"
 MOSQUITTO = real_parts.find("mosquitto")
@@ -54,12 +55,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("missing real parts")
         for part, n in sorted(counts.items()):
             terminalreporter.write_line(f"{part}: {n} test(s); install: {real_parts.PARTS[part].install}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, deadline_s: float = 10.0) -> None:

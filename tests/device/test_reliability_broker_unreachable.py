@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
 from tests.device.helpers import Agent, two_channel_speech, wait_for
+from tests.ports import free_port
 
 SITE, DESK = "lab", "desk-14"
 WARN_DEADLINE_S = 5.0

@@ -71,7 +71,7 @@ def _certs(d: Path) -> tuple[Path, Path, Path]:
 
 def test_tls_broker(mosquitto_factory: Callable[[str], Mosquitto], make_host: MakeHost, tmp_path: Path,
                     clock: ManualClock) -> None:
-    from tests.conftest import free_port
+    from tests.ports import free_port
 
     ca, cert, key = _certs(tmp_path)
     tls_port = free_port()

@@ -18,7 +18,8 @@ from host_agent.config import BrokerConfig, load_config, parse_config
 from host_agent.errors import ConfigError
 from host_agent.mqtt_link import Inbound, MqttLink
 from mqtt_schema.broker import BrokerRotation
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
+from tests.ports import free_port
 
 pytestmark = pytest.mark.needs("mosquitto")
 

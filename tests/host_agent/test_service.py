@@ -257,8 +257,8 @@ def test_works_with_the_embedded_amqtt_broker(make_host: MakeHost, clock: Manual
 
 def test_unreachable_broker_is_a_clear_error(tmp_path: Path, clock: ManualClock) -> None:
     from host_agent.errors import HostError
-    from tests.conftest import free_port
     from tests.host_agent.conftest import host_config
+    from tests.ports import free_port
 
     cfg = host_config(f"mqtt://127.0.0.1:{free_port()}", tmp_path / "h.db")
     with pytest.raises(HostError, match="could not connect"):

@@ -13,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hw import cli
 from mqtt_schema import DeskKind, DeskStatus, DeskTopic, State, Versions, encode
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
 from tests.hw.conftest import FirmwareDir
+from tests.ports import free_port
 
 TS = 1_795_000_000_000  # ms
 

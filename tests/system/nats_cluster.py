@@ -39,17 +39,12 @@ from pathlib import Path
 import pytest
 
 from tests import real_parts
+from tests.ports import free_port
 
 ACK_WAIT = "2s"
 """``mqtt.ack_wait`` of every node: NATS redelivers an unacknowledged QoS 1 message after this long."""
 START_DEADLINE_S = 30.0
 """Seconds to wait for the MQTT ports and a JetStream meta leader."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

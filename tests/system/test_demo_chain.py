@@ -23,7 +23,8 @@ import pytest
 from device.outputs.spool import Spool
 from host_agent.demo.runner import Demo, DemoOptions, DemoResult, run_demo
 from tests import real_parts
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
+from tests.ports import free_port
 from tests.system.capture import MAX_PAYLOAD, Capture, Captured, audio_like, kind_of, schemas, walk
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -38,7 +38,8 @@ from hw.flashing.provision import Provisioned, mosquitto_hash, provision_desk, p
 from hw.flashing.tls import issue_client_cert
 from mqtt_schema.topics import AlertLogTopic, AlertTopic, DeskKind, DeskTopic
 from tests import real_parts
-from tests.conftest import MOSQUITTO, Mosquitto, free_port, make_test_ca, wait_for_port
+from tests.conftest import MOSQUITTO, Mosquitto, make_test_ca, wait_for_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.needs("mosquitto")
 

@@ -37,8 +37,8 @@ from device.calls.state import (
 from device.clock import WallClock
 from device.errors import ConfigError
 from tests import real_parts
-from tests.conftest import free_port
 from tests.device.helpers import wait_for
+from tests.ports import free_port
 
 BARESIP = real_parts.find("baresip")
 

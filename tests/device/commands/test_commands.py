@@ -13,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from device.cli import main
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 from mqtt_schema import Cue, DeskKind, DeskStatus, DeskTopic, Metrics, Posture, State, encode
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
 from tests.device.helpers import two_channel_speech
+from tests.ports import free_port
 
 UPRIGHT = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=4.0, roll=-1.0, worn=True))])
 OFF = HeadsetTrace.from_segments([(0.0, 3600.0, dict(pitch=0.0, roll=0.0, worn=False))])

@@ -17,7 +17,8 @@ from device.outputs.publisher import DeskPublisher
 from device.outputs.spool import Spool
 from mqtt_schema import EventKind, Versions
 from mqtt_schema.broker import BrokerRotation
-from tests.conftest import Mosquitto, free_port
+from tests.conftest import Mosquitto
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.needs("mosquitto")

@@ -387,7 +387,8 @@ def test_mutual_tls_with_what_provision_desk_writes(mosquitto_factory: Callable[
     import tomllib
 
     from hw.flashing.provision import provision_desk
-    from tests.conftest import free_port, make_test_ca, wait_for_port
+    from tests.conftest import make_test_ca, wait_for_port
+    from tests.ports import free_port
 
     pki = make_test_ca(tmp_path, "site ca")
     ca, ca_key, server_cert, server_key = pki.ca_cert, pki.ca_key, pki.server_cert, pki.server_key

@@ -90,7 +90,8 @@ def test_not_authorised_is_named(mosquitto_factory: Callable[[str], Mosquitto], 
 
 def test_a_tls_failure_is_named(mosquitto_factory: Callable[[str], Mosquitto], tmp_path: Path,
                                 warned: Warnings) -> None:
-    from tests.conftest import free_port, make_test_ca, wait_for_port
+    from tests.conftest import make_test_ca, wait_for_port
+    from tests.ports import free_port
 
     site = make_test_ca(tmp_path / "site", "site ca")
     other = make_test_ca(tmp_path / "other", "some other ca")
