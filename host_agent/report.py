@@ -21,28 +21,15 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from host_agent.errors import UsageError
+from host_agent.roster import RosterEntry, agent_at
 from host_agent.rules import FLOOR_DESK, overrun_level
 from host_agent.storage import HistoryStore
-from mqtt_schema import AlertTransition, Call, Cue, Event, EventKind, Minute, SchemaError, check_id
+from mqtt_schema import AlertTransition, Call, Cue, Event, EventKind, Minute
 
 SPEECH_CUES = (Cue.VOLUME_LOW, Cue.VOLUME_HIGH, Cue.PACE_SLOW, Cue.PACE_FAST, Cue.MIC_CLOSE, Cue.MIC_FAR)
-
-
-@dataclass(frozen=True)
-class RosterEntry:
-    """Agent ``agent`` sat at ``desk`` from ``start_ms`` (inclusive) to ``end_ms`` (exclusive, None: open).
-
-    ``name`` is the agent's display name (any Unicode, e.g. 李伟), separate from the id."""
-
-    desk: str
-    agent: str
-    start_ms: int
-    end_ms: int | None
-    name: str | None = None
 
 
 @dataclass
@@ -192,73 +179,6 @@ class Report:
                 "rows": [r.as_dict() for r in self.rows]}
 
 
-def _parse_time(text: str, tz: ZoneInfo, where: str) -> int:
-    try:
-        t = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{where}: {text!r} is not an ISO 8601 time like 2026-11-22T09:00") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=tz)
-    return int(t.timestamp() * 1000)
-
-
-MAX_NAME_CHARS = 64
-"""Longest display name in a roster (characters)."""
-
-
-def check_display_name(text: str, where: str) -> str | None:
-    """A roster display name: any printable Unicode, at most :data:`MAX_NAME_CHARS` characters
-    (None when empty); raises :class:`UsageError` naming ``where`` otherwise."""
-    name = unicodedata.normalize("NFC", text.strip())
-    if not name:
-        return None
-    if len(name) > MAX_NAME_CHARS:
-        raise UsageError(f"{where}: name is {len(name)} characters long (at most {MAX_NAME_CHARS})")
-    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")]
-    if bad:
-        raise UsageError(f"{where}: name {name!r} holds a control or unassigned character ({bad[0]!r})")
-    return name
-
-
-def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
-    """Read a roster CSV with the columns ``desk,agent,start,end`` (ISO times; empty end = still there)
-    and optionally ``name`` (the agent's display name, any Unicode; UTF-8 file)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"cannot read roster {p}: {exc.strerror or exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    need = {"desk", "agent", "start", "end"}
-    if not reader.fieldnames or not need <= set(reader.fieldnames):
-        raise UsageError(f"roster {p} needs the columns desk,agent,start,end (has {reader.fieldnames})")
-    out = []
-    for i, r in enumerate(reader, start=2):
-        where = f"roster {p.name} line {i}"
-        try:
-            desk, agent = check_id(r["desk"].strip(), "desk"), check_id(r["agent"].strip(), "agent")
-        except SchemaError as exc:
-            raise UsageError(f"{where}: {exc}") from None
-        start = _parse_time(r["start"], tz, where)
-        end = _parse_time(r["end"], tz, where) if r["end"].strip() else None
-        if end is not None and end <= start:
-            raise UsageError(f"{where}: end is not after start")
-        name = check_display_name(r.get("name") or "", where) if "name" in reader.fieldnames else None
-        out.append(RosterEntry(desk, agent, start, end, name))
-    names: dict[str, str] = {}
-    for e in out:
-        if e.name is not None and names.setdefault(e.agent, e.name) != e.name:
-            raise UsageError(f"roster {p.name}: agent {e.agent!r} has two names, {names[e.agent]!r} and {e.name!r}")
-    return out
-
-
-def _agent_at(roster: list[RosterEntry], desk: str, t_ms: int) -> str | None:
-    for e in roster:
-        if e.desk == desk and e.start_ms <= t_ms and (e.end_ms is None or t_ms < e.end_ms):
-            return e.agent
-    return None
-
-
 def _breaks(events: Iterable[Event], day_end_ms: int) -> dict[str, list[tuple[int, float]]]:
     """Headset-off periods per desk from doffed/worn events: {desk: [(start ms, minutes)]}."""
     off_since: dict[str, int] = {}
@@ -289,7 +209,7 @@ def build_report(store: HistoryStore, site: str, date: dt.date, *, tz_name: str 
     names = {e.agent: e.name for e in roster or [] if e.name is not None}
 
     def row_for(desk: str, t_ms: int) -> Row | None:
-        key = _agent_at(roster, desk, t_ms) if roster is not None else desk
+        key = agent_at(roster, desk, t_ms) if roster is not None else desk
         if key is None:
             return None
         r = rows.get(key)

@@ -18,8 +18,9 @@ from pathlib import Path
 from host_agent.config import load_config
 from host_agent.errors import HostError, UsageError
 from host_agent.history import open_store, redact
-from host_agent.report import build_report, load_roster, render_csv, render_table
+from host_agent.report import build_report, render_csv, render_table
 from host_agent.report_html import render_html
+from host_agent.roster import load_roster
 from mqtt_schema import SchemaError, check_id
 
 EXAMPLE = """example:

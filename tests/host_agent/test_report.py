@@ -15,7 +15,8 @@ import pytest
 from host_agent.commands import report as report_cmd
 from host_agent.errors import UsageError
 from host_agent.history import open_store, redact
-from host_agent.report import build_report, load_roster
+from host_agent.report import build_report
+from host_agent.roster import load_roster
 from tests.host_agent.conftest import BACKENDS, new_history_db
 from tests.host_agent.report_data import DAY, fill_day
 
