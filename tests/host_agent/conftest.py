@@ -16,7 +16,8 @@ from host_agent.history import open_store
 from host_agent.processor import Processor
 from host_agent.service import HostService
 from tests.conftest import Postgres
-from tests.host_agent.helpers import T0, wait_until
+from tests.host_agent.helpers import T0
+from tests.waiting import wait_for
 
 TOKEN = "test-token-123"
 
@@ -31,7 +32,7 @@ def settle(service: HostService, handled: int, deadline_s: float = 10.0, evaluat
     """Wait until the host has an outcome for ``handled`` messages, then (by default) evaluate alerts."""
     p = service.processor
     assert p is not None
-    wait_until(lambda: p.stats.handled_total >= handled, deadline_s,
+    wait_for(lambda: p.stats.handled_total >= handled, deadline_s,
                f"{handled} messages handled (have {p.stats.handled_total})")
     if evaluate:
         service.sync()

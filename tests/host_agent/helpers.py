@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +25,9 @@ from mqtt_schema import (
     State,
     encode,
 )
+from tests.waiting import wait_for
 
 T0 = 1_795_000_000_000
-
-
-def wait_until(cond: Callable[[], object], deadline_s: float = 10.0, what: str = "condition") -> None:
-    """Poll ``cond`` until true; fail with ``what`` after ``deadline_s`` seconds."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
 
 
 @dataclass
@@ -100,7 +90,7 @@ class Subscriber:
         done = []
         self.client.on_subscribe = lambda *a: done.append(1)
         self.client.subscribe([(f, 1) for f in filters])
-        wait_until(lambda: done, 5, "subscription")
+        wait_for(lambda: done, 5, "subscription")
 
     def on(self, topic: str) -> list[bytes]:
         return [p for t, p, _ in list(self.messages) if t == topic]

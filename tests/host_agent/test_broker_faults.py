@@ -15,7 +15,8 @@ from host_agent.service import HostService
 from mqtt_schema import Alert, AlertTopic, DeskStatus, EventKind, alert_filter, decode
 from tests.conftest import Mosquitto, make_test_ca
 from tests.host_agent.conftest import host_config, settle
-from tests.host_agent.helpers import Desk, Subscriber, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, Subscriber, publisher, send
+from tests.waiting import wait_for
 
 MakeHost = Callable[..., HostService]
 
@@ -29,9 +30,9 @@ def test_host_reconnects_after_a_broker_restart(mosquitto: Mosquitto, make_host:
     pub.disconnect()
     mosquitto.restart()
     assert host.link is not None
-    wait_until(lambda: host.link is not None and host.link.connected.is_set(), 20, "the host to reconnect")
+    wait_for(lambda: host.link is not None and host.link.connected.is_set(), 20, "the host to reconnect")
     pub = publisher(mosquitto.port, client_id="desks-2")
-    wait_until(lambda: pub.is_connected(), 5, "publisher connected")
+    wait_for(lambda: pub.is_connected(), 5, "publisher connected")
     send(pub, d, d.event(EventKind.DOFFED))
     settle(host, 2, deadline_s=15)
     assert host.summary().accepted == {"state": 1, "event": 1}
@@ -111,19 +112,19 @@ def test_firing_alerts_are_retained_again_after_a_broker_restart(
     firing = str(AlertTopic("site1", "d01", "desk-offline"))
     resolved = str(AlertTopic("site1", "d02", "desk-offline"))
     before = Subscriber(broker.port, alert_filter("site1"))
-    wait_until(lambda: before.on(firing), 5, "the retained desk-offline alert")
+    wait_for(lambda: before.on(firing), 5, "the retained desk-offline alert")
     before.close()
     pub.disconnect()
     pub.loop_stop()
 
     broker.restart()
     assert host.link is not None
-    wait_until(lambda: host.link is not None and host.link.connects >= 2, 20, "the host to reconnect")
+    wait_for(lambda: host.link is not None and host.link.connects >= 2, 20, "the host to reconnect")
     first = Subscriber(broker.port, alert_filter("site1"))
-    wait_until(lambda: first.on(firing), 10, "the desk-offline alert on alert/# again")
+    wait_for(lambda: first.on(firing), 10, "the desk-offline alert on alert/# again")
     first.close()
     late = Subscriber(broker.port, alert_filter("site1"))  # a dashboard or pager that starts now
-    wait_until(lambda: late.on(firing), 5, "the desk-offline alert retained for a late subscriber")
+    wait_for(lambda: late.on(firing), 5, "the desk-offline alert retained for a late subscriber")
     late.close()
     topic_msgs = [(p, r) for t, p, r in late.messages if t == firing]
     assert topic_msgs[0][1], "delivered as a retained message"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from host_agent.mqtt_link import Inbound, MqttLink
 from mqtt_schema.broker import BrokerRotation
 from tests.conftest import Mosquitto
 from tests.ports import free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.needs("mosquitto")
 
@@ -51,13 +51,6 @@ def test_urls_set_the_order() -> None:
     assert [r.next_attempt()[0] for _ in range(3)] == ["mqtt://n2:1884", "mqtt://n1", "mqtt://n2:1884"]
 
 
-def _wait(cond: Callable[[], object], deadline_s: float, what: str) -> None:
-    end = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def _send(url: str, topic: str, payload: bytes) -> None:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     c.connect(*BrokerConfig.endpoint(url))
@@ -82,11 +75,11 @@ def test_the_link_fails_over_subscribes_again_and_counts_a_lost_session(
         assert any(dead in r.getMessage() and f"trying {b1.url} next" in r.getMessage() for r in caplog.records)
         b1.stop()
         # connects counts first, then the warning is logged (paho's thread): wait for both, not the count alone
-        _wait(lambda: link.connects == 2 and any("has no session for this host" in r.getMessage()
+        wait_for(lambda: link.connects == 2 and any("has no session for this host" in r.getMessage()
                                                  for r in caplog.records), 20, "the failover to the third broker")
         assert link.current_url == b2.url
         assert link.sessions_lost == 1  # b2 never saw this host: a mosquitto per node shares no session
-        _wait(lambda: not link._pending_subs, 10, "the SUBACK on the new broker")
+        wait_for(lambda: not link._pending_subs, 10, "the SUBACK on the new broker")
         _send(b2.url, "hsc/v1/s1/d1/event", b"x")
         got = inbox.get(timeout=10)
         assert got.topic == "hsc/v1/s1/d1/event" and got.qos == 1

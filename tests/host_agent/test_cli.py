@@ -16,7 +16,8 @@ import pytest
 
 from mqtt_schema import DeskStatus, EventKind
 from tests.conftest import Mosquitto
-from tests.host_agent.helpers import Desk, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, publisher, send
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "host_agent.cli"]
@@ -42,9 +43,9 @@ def test_run_serves_ingests_and_stops_cleanly_on_sigterm(mosquitto: Mosquitto, t
             with urllib.request.urlopen(url + "api/snapshot", timeout=5) as r:
                 return json.loads(r.read())
 
-        wait_until(lambda: len(snapshot()["desks"]) == 1, 10, "the desk on the dashboard")
+        wait_for(lambda: len(snapshot()["desks"]) == 1, 10, "the desk on the dashboard")
         # At 300x, the 15 min allowed break passes in 3 s of wall time.
-        wait_until(lambda: any(a["rule"] == "break-overrun" and a["state"] == "firing"
+        wait_for(lambda: any(a["rule"] == "break-overrun" and a["state"] == "firing"
                                for a in snapshot()["alerts"]), 30, "break-overrun at 300x")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
@@ -138,7 +139,7 @@ def test_run_verbose_logs_alert_transitions_and_a_clean_offline_raises_nothing(
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
     try:
-        wait_until(lambda: any("following site1" in line for line in lines), 20, "the host to start")
+        wait_for(lambda: any("following site1" in line for line in lines), 20, "the host to start")
         pub = publisher(mosquitto.port)
         crashed, ended = Desk("site1", "d01"), Desk("site1", "d02")
         for d in (crashed, ended):
@@ -151,11 +152,11 @@ def test_run_verbose_logs_alert_transitions_and_a_clean_offline_raises_nothing(
 
         # 30 s of host time are 0.3 s at 100x. The lost desk fires, comes back (resolved), is lost and
         # fires again: by then the clean one has been offline for over 60 s of host time.
-        wait_until(lambda: logged("alert firing: site1/d01 desk-offline severity=critical"), 20, "desk-offline fired")
+        wait_for(lambda: logged("alert firing: site1/d01 desk-offline severity=critical"), 20, "desk-offline fired")
         send(pub, crashed, crashed.state())
-        wait_until(lambda: logged("alert resolved: site1/d01 desk-offline"), 20, "desk-offline resolved")
+        wait_for(lambda: logged("alert resolved: site1/d01 desk-offline"), 20, "desk-offline resolved")
         send(pub, crashed, crashed.state(DeskStatus.LOST))
-        wait_until(lambda: logged("alert firing: site1/d01 desk-offline", 2), 20, "desk-offline fired again")
+        wait_for(lambda: logged("alert firing: site1/d01 desk-offline", 2), 20, "desk-offline fired again")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:

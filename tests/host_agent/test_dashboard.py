@@ -21,7 +21,8 @@ from mqtt_schema import Cue, DeskStatus, EventKind, Posture
 from tests import real_parts
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import TOKEN, settle
-from tests.host_agent.helpers import Desk, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, publisher, send
+from tests.waiting import wait_for
 
 MakeHost = Callable[..., HostService]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -131,7 +132,7 @@ def test_silence_written_by_another_process_reaches_the_running_host(
                          "--rule", "break-overrun", "--for", "30m",
                          "--time-origin-ms", str(clock.now_ms()), "--time-scale", "1"])
     assert silence.run(args) == 0
-    wait_until(lambda: any(a["silenced"] for a in host.snapshot()[1]["alerts"]), 10, "the silence picked up")
+    wait_for(lambda: any(a["silenced"] for a in host.snapshot()[1]["alerts"]), 10, "the silence picked up")
 
 
 @pytest.mark.needs("chromium")

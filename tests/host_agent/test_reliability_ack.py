@@ -29,7 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from mqtt_schema import DeskKind, EventKind, desk_filter
 from tests.conftest import Mosquitto
-from tests.host_agent.helpers import Desk, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, publisher, send
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "host_agent.cli"]
@@ -129,7 +130,7 @@ def test_host_killed_within_ms_of_a_delivery_loses_and_duplicates_no_qos1_event(
         producer.join(60)
         assert not producer.is_alive() and not failed, failed
         try:
-            wait_until(lambda: len(_stored(db)) >= N_EVENTS, 20, f"{N_EVENTS} events in the history")
+            wait_for(lambda: len(_stored(db)) >= N_EVENTS, 20, f"{N_EVENTS} events in the history")
         except AssertionError:
             pass  # counted below: the lost events are named
         host.send_signal(signal.SIGTERM)

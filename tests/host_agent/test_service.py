@@ -27,7 +27,8 @@ from mqtt_schema import (
 )
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import settle
-from tests.host_agent.helpers import Desk, Subscriber, publisher, send, sql_rows, wait_until
+from tests.host_agent.helpers import Desk, Subscriber, publisher, send, sql_rows
+from tests.waiting import wait_for
 
 MakeHost = Callable[..., HostService]
 
@@ -50,16 +51,16 @@ def test_break_overrun_alert_is_published_retained_then_cleared(
     clock.advance(15 * 60 + 5)
     host.sync()
     topic = str(AlertTopic("site1", "d01", "break-overrun"))
-    wait_until(lambda: sub.on(topic), 5, "the retained alert")
+    wait_for(lambda: sub.on(topic), 5, "the retained alert")
     alert = decode(sub.on(topic)[-1], Alert)
     assert alert.level == 1 and alert.desk == "d01" and not alert.silenced
     # A late subscriber gets it retained.
     late = Subscriber(mosquitto.port, alert_filter("site1"))
-    wait_until(lambda: late.on(topic), 5, "the retained alert for a late subscriber")
+    wait_for(lambda: late.on(topic), 5, "the retained alert for a late subscriber")
     send(pub, d, d.event(EventKind.WORN))
     settle(host, 4)
-    wait_until(lambda: sub.on(topic)[-1] == b"", 5, "the alert cleared with an empty payload")
-    wait_until(lambda: ("d01", "break-overrun", AlertTransition.RESOLVED) in _transitions(sub), 5, "resolved log")
+    wait_for(lambda: sub.on(topic)[-1] == b"", 5, "the alert cleared with an empty payload")
+    wait_for(lambda: ("d01", "break-overrun", AlertTransition.RESOLVED) in _transitions(sub), 5, "resolved log")
     assert _transitions(sub) == [("d01", "break-overrun", AlertTransition.FIRING),
                                  ("d01", "break-overrun", AlertTransition.RESOLVED)]
     summary = host.summary()
@@ -115,7 +116,7 @@ def test_qos1_messages_are_acknowledged_after_the_commit_rejected_ones_too(
     # The broker got every ack: the same session, resumed, redelivers none of them.
     host2 = make_host(mosquitto.url, db=history_db)
     send(pub, d, d.event(EventKind.CALIBRATION))
-    wait_until(lambda: host2.summary().accepted.get("event") == 1, 5, "the new event")
+    wait_for(lambda: host2.summary().accepted.get("event") == 1, 5, "the new event")
     host2.sync()
     s = host2.summary()
     assert s.messages_in == 1 and s.duplicates == {} and s.rejected == {}
@@ -182,11 +183,11 @@ def test_restart_mid_firing_rebuilds_state_without_a_second_firing(
     host2.sync()
     assert host2.summary().firing_now == {"break-overrun": 1}
     assert host2.summary().fired == {}
-    wait_until(lambda: AlertTransition.LEVEL_CHANGED in [t for *_, t in _transitions(sub)], 5, "level change")
+    wait_for(lambda: AlertTransition.LEVEL_CHANGED in [t for *_, t in _transitions(sub)], 5, "level change")
     assert [t for *_, t in _transitions(sub)] == [AlertTransition.FIRING, AlertTransition.LEVEL_CHANGED]
     send(pub, d, d.event(EventKind.WORN))
     settle(host2, 2)
-    wait_until(lambda: len(_transitions(sub)) == 3, 5, "the resolution")
+    wait_for(lambda: len(_transitions(sub)) == 3, 5, "the resolution")
     assert _transitions(sub)[-1][2] is AlertTransition.RESOLVED
     rows = sql_rows(history_db, "SELECT transition FROM alert_log ORDER BY id")
     assert [r[0] for r in rows] == ["firing", "level_changed", "resolved"]
@@ -204,14 +205,14 @@ def test_lost_last_will_raises_desk_offline_and_mutes_other_alerts(
     clock.advance(16 * 60)
     host.sync()
     overrun = str(AlertTopic("site1", "d01", "break-overrun"))
-    wait_until(lambda: sub.on(overrun), 5, "break-overrun alert")
+    wait_for(lambda: sub.on(overrun), 5, "break-overrun alert")
     send(pub, d, d.state(DeskStatus.LOST))
     settle(host, 3)
     clock.advance(31)
     host.sync()
     offline = str(AlertTopic("site1", "d01", "desk-offline"))
-    wait_until(lambda: sub.on(offline), 5, "desk-offline alert")
-    wait_until(lambda: sub.on(overrun)[-1] == b"", 5, "muted break-overrun cleared")
+    wait_for(lambda: sub.on(offline), 5, "desk-offline alert")
+    wait_for(lambda: sub.on(overrun)[-1] == b"", 5, "muted break-overrun cleared")
     assert decode(sub.on(offline)[-1], Alert).severity.value == "critical"
     assert host.summary().firing_now == {"desk-offline": 1}
 
@@ -311,7 +312,7 @@ def test_start_clears_stale_retained_alerts_and_republishes_missing_ones(
     pub.publish(live, b"", qos=1, retain=True).wait_for_publish(5)  # the retained alert got lost
     make_host(mosquitto.url)
     sub = Subscriber(mosquitto.port, alert_filter("site1"))
-    wait_until(lambda: sub.on(live), 5, "the firing alert republished")
+    wait_for(lambda: sub.on(live), 5, "the firing alert republished")
     assert decode(sub.on(live)[-1], Alert).rule == "break-overrun"
     assert sub.on(stale) == []  # cleared: no retained message left for a new subscriber
     sub.close()

@@ -26,7 +26,8 @@ from host_agent.silences import human_span, parse_span
 from mqtt_schema import EventKind
 from tests.conftest import Mosquitto
 from tests.host_agent.conftest import TOKEN, settle
-from tests.host_agent.helpers import Desk, publisher, send, wait_until
+from tests.host_agent.helpers import Desk, publisher, send
+from tests.waiting import wait_for
 
 MakeHost = Callable[..., HostService]
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,13 +219,13 @@ def test_cli_in_another_process_lists_extends_and_expires_a_running_hosts_silenc
         return proc.stdout
 
     assert "silence 1" in cli("add", "--site", "site1", "--desk", "d01", "--rule", "break-overrun", "--for", "30m")
-    wait_until(lambda: _alert(host)["silenced"], 10, "the running host to pick up the silence")
+    wait_for(lambda: _alert(host)["silenced"], 10, "the running host to pick up the silence")
     assert [s["id"] for s in host.silences()] == [1]  # what the dashboard lists
     assert "by 1h" in cli("extend", "1", "--for", "1h")
-    wait_until(lambda: abs(host.silences()[0]["until_ms"] - (clock.now_ms() + 90 * 60_000)) < 100, 10, "the extension")
+    wait_for(lambda: abs(host.silences()[0]["until_ms"] - (clock.now_ms() + 90 * 60_000)) < 100, 10, "the extension")
     assert cli("expire", "1") == "expired silence 1 (break-overrun on site1/d01)\n"
     clock.advance(1)  # the CLI's clock ran a few ms ahead of the stopped test clock
-    wait_until(lambda: not _alert(host)["silenced"], 10, "the running host to end the silence")
+    wait_for(lambda: not _alert(host)["silenced"], 10, "the running host to end the silence")
     assert host.silences() == []
     assert "no running silences" in cli("list")
 

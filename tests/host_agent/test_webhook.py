@@ -27,7 +27,8 @@ from host_agent.webhook import ZERO_TIME, WebhookReceiver, alertmanager_payload,
 from mqtt_schema import AlertTransition, DeskKind, DeskStatus, EventKind, encode
 from tests.conftest import Mosquitto, make_test_ca
 from tests.host_agent.conftest import MakeProcessor, settle
-from tests.host_agent.helpers import T0, Desk, publisher, send, wait_until
+from tests.host_agent.helpers import T0, Desk, publisher, send
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -144,7 +145,7 @@ def test_each_firing_and_resolved_transition_is_posted(server: Server) -> None:
     with WebhookReceiver(fast(server.url(), name="floor-pager"), external_url="http://dash/") as hook:
         for change in transitions():  # pending sends nothing
             assert hook.notify(change)
-        wait_until(lambda: hook.sent == 2, 5, "two notifications")
+        wait_for(lambda: hook.sent == 2, 5, "two notifications")
     firing, resolved = server.hook.bodies()
     assert [firing["status"], resolved["status"]] == ["firing", "resolved"]
     assert firing["receiver"] == "floor-pager" and firing["externalURL"] == "http://dash/"
@@ -157,7 +158,7 @@ def test_503s_are_retried_with_exponential_backoff(server: Server) -> None:
     server.hook.fail_first = 3
     with WebhookReceiver(fast(server.url())) as hook:
         hook.notify(transitions()[1])
-        wait_until(lambda: hook.sent == 1, 10, "delivery after three 503s")
+        wait_for(lambda: hook.sent == 1, 10, "delivery after three 503s")
         assert (hook.sent, hook.failed, hook.dropped) == (1, 3, 0)
     assert [r["answer"] for r in server.hook.requests] == [503, 503, 503, 200]
     t = server.hook.arrived
@@ -170,7 +171,7 @@ def test_gives_up_after_max_retry_s_and_counts_the_drop(server: Server) -> None:
     server.hook.fail_first = 1000
     with WebhookReceiver(fast(server.url(), max_retry_s=0.6)) as hook:
         hook.notify(transitions()[1])
-        wait_until(lambda: hook.dropped == 1, 10, "given up")
+        wait_for(lambda: hook.dropped == 1, 10, "given up")
         assert hook.sent == 0 and 2 <= hook.failed <= 6  # at 0, .05, .15, .35 s (the next would pass 0.6 s)
         attempts = len(server.hook.requests)
     # closed: the worker thread is joined, so whatever it would still try has been tried
@@ -181,7 +182,7 @@ def test_a_client_error_is_not_retried(server: Server) -> None:
     server.hook.status = 400
     with WebhookReceiver(fast(server.url())) as hook:
         hook.notify(transitions()[1])
-        wait_until(lambda: hook.dropped == 1, 5, "refused")
+        wait_for(lambda: hook.dropped == 1, 5, "refused")
         assert (hook.sent, hook.failed) == (0, 1) and len(server.hook.requests) == 1
 
 
@@ -207,7 +208,7 @@ def test_a_slow_receiver_never_blocks_the_processing_thread(make_processor: Make
         p.evaluate(everything=True)
 
     hook.notify(transitions()[1])  # one POST in flight first, held by the server
-    wait_until(lambda: len(server.hook.requests) == 1, 5, "the first POST in flight")
+    wait_for(lambda: len(server.hook.requests) == 1, 5, "the first POST in flight")
     worker = threading.Thread(target=flap)
     worker.start()
     worker.join(timeout=5)  # with the server holding answers for 30 s, a blocking notify would still be here
@@ -219,7 +220,7 @@ def test_a_slow_receiver_never_blocks_the_processing_thread(make_processor: Make
     assert 'hsc_host_webhook_dropped_total{receiver="test"} 17' in text
     assert 'hsc_host_webhook_queue_depth{receiver="test"} 3' in text
     server.hook.gate.set()
-    wait_until(lambda: hook.sent == 4, 10, "the queue delivered once the receiver answers")
+    wait_for(lambda: hook.sent == 4, 10, "the queue delivered once the receiver answers")
     sent = [(b["status"], b["alerts"][0]["labels"]["desk"]) for b in server.hook.bodies()]
     assert sent == [("firing", "d07"), ("firing", "d00"), ("firing", "d01"), ("firing", "d02")]  # in order
     hook.close()
@@ -236,7 +237,7 @@ def test_a_receiver_that_is_down_is_counted_not_waited_for() -> None:
     for _ in range(5):
         hook.notify(changes[1])
     assert time.monotonic() - started < 1.0  # 5 notifications queued or dropped, none waited on
-    wait_until(lambda: hook.dropped == 5, 10, "all given up")
+    wait_for(lambda: hook.dropped == 5, 10, "all given up")
     assert hook.sent == 0 and hook.failed >= 3
     hook.close()
     assert hook.dropped == 5  # close() is idempotent and had nothing more to drop
@@ -256,10 +257,10 @@ def test_bearer_and_basic_auth_headers(server: Server) -> None:
     changes = transitions()
     with WebhookReceiver(fast(server.url(), bearer_token="tok-123")) as hook:
         hook.notify(changes[1])
-        wait_until(lambda: hook.sent == 1, 5, "bearer")
+        wait_for(lambda: hook.sent == 1, 5, "bearer")
     with WebhookReceiver(fast(server.url(), username="host", password="p@ss:word")) as hook:
         hook.notify(changes[1])
-        wait_until(lambda: hook.sent == 1, 5, "basic")
+        wait_for(lambda: hook.sent == 1, 5, "basic")
     auth = [r["headers"]["Authorization"] for r in server.hook.requests]
     assert auth == ["Bearer tok-123", "Basic aG9zdDpwQHNzOndvcmQ="]
 
@@ -272,11 +273,11 @@ def test_https_with_the_site_ca_file(tmp_path: Path) -> None:
     try:
         with WebhookReceiver(fast(srv.url("https"), ca_file=str(ca.ca_cert))) as hook:
             hook.notify(transitions()[1])
-            wait_until(lambda: hook.sent == 1, 5, "https delivery")
+            wait_for(lambda: hook.sent == 1, 5, "https delivery")
         # without the CA the certificate is refused: a failed attempt, retried, then dropped
         with WebhookReceiver(fast(srv.url("https"), max_retry_s=0.2)) as other:
             other.notify(transitions()[1])
-            wait_until(lambda: other.dropped == 1, 5, "refused certificate")
+            wait_for(lambda: other.dropped == 1, 5, "refused certificate")
             assert other.sent == 0 and other.failed >= 1
         assert len(srv.hook.bodies()) == 1
     finally:
@@ -315,16 +316,16 @@ def test_the_host_posts_its_alerts(mosquitto: Mosquitto, make_host: Any, clock: 
     settle(host, 3)
     clock.advance(31)
     host.sync()
-    wait_until(lambda: len(server.hook.bodies()) == 1, 10, "desk-offline posted after one 503")
+    wait_for(lambda: len(server.hook.bodies()) == 1, 10, "desk-offline posted after one 503")
     (body,) = server.hook.bodies()
     assert body["receiver"] == "floor" and body["externalURL"] == host.dashboard_url
     assert body["alerts"][0]["labels"]["alertname"] == "desk-offline"
     send(pub, d, d.state())
     settle(host, 4)
-    wait_until(lambda: len(server.hook.bodies()) == 2, 10, "resolved posted")
+    wait_for(lambda: len(server.hook.bodies()) == 2, 10, "resolved posted")
     assert server.hook.bodies()[1]["status"] == "resolved"
     # the server has the body before the receiver has its answer and counts it sent
-    wait_until(lambda: 'hsc_host_webhook_sent_total{receiver="floor"} 2' in host.metrics_text(), 10, "2 sent")
+    wait_for(lambda: 'hsc_host_webhook_sent_total{receiver="floor"} 2' in host.metrics_text(), 10, "2 sent")
     text = host.metrics_text()
     assert 'hsc_host_webhook_failed_total{receiver="floor"} 1' in text
     assert 'hsc_host_webhook_dropped_total{receiver="floor"} 0' in text
