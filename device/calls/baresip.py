@@ -137,6 +137,7 @@ class NetstringDecoder:
                     self._error("bad-header")
                 self._resync(1)
                 continue
+            self._skipping = False  # a header ends a run of garbage, even when a read ended the run before it
             # after an error, skip the whole header: a shorter suffix of its digits is no frame either
             n = int(self._buf[:m.end() - 1])
             if n > self.max_frame:

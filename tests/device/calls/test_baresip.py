@@ -443,6 +443,19 @@ def test_netstrings_split_anywhere_decode_the_same() -> None:
     assert dec.errors["bad-header"] == 1 and len(dec) == 0
 
 
+def test_garbage_counts_the_same_however_the_reads_split_it() -> None:
+    """Two runs of garbage with a good frame between count twice, also when a read ends just after the first
+    run (the decoder then waits in its skipping state, and the good frame must end that run)."""
+    parts = [b"hello baresip\r\n", event("CALL_INCOMING"), b"3:{}}x", encode_netstring({"a": 1}),
+             b"\xff\xfe" + encode_netstring({"b": 2})]
+    whole = NetstringDecoder()
+    frames = whole.feed(b"".join(parts))
+    split = NetstringDecoder()
+    assert [f for p in parts for f in split.feed(p)] == frames and len(frames) == 3
+    for dec in (whole, split):
+        assert (dec.errors["bad-header"], dec.errors["no-comma"]) == (2, 1), dec.errors
+
+
 def test_a_stalled_frame_is_given_up_on_the_injected_clock() -> None:
     now = [0.0]
     dec = NetstringDecoder(monotonic=lambda: now[0], stall_s=1.0)
