@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -35,6 +36,8 @@ def board_factory(tmp_path: Path) -> Iterator[BoardFactory]:
 
     yield make
     for b in boards:
+        if b.firmware_errors:  # shown with a failing test's output: why a board went quiet or vanished
+            print(f"virtual board {b.link_path}: firmware errors: {b.firmware_errors}", file=sys.stderr)
         b.stop()
 
 
