@@ -311,6 +311,13 @@ class Context:
             self._analysis[path] = analyze_file(path, raw_rate_hz=clip.raw_rate_hz)
         return self._analysis[path]
 
+    def analyze_as_given(self, clip: RealClip) -> dict[str, Any]:
+        """``analyze_file`` of the clip's own file, every channel, default layout: what ``headset-agent
+        analyze --json FILE`` reports (a stereo file goes through the channel check)."""
+        if clip.path not in self._analysis:
+            self._analysis[clip.path] = analyze_file(clip.path, raw_rate_hz=clip.raw_rate_hz)
+        return self._analysis[clip.path]
+
     def analyze_path(self, path: Path) -> dict[str, Any]:
         if path not in self._analysis:
             self._analysis[path] = analyze_file(path)
@@ -554,7 +561,7 @@ def row_dev(ctx: Context) -> Section:
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
         assert c.syllables is not None
-        an = ctx.analyze(c)
+        an = ctx.analyze_as_given(c)
         peer = ctx.peer_syllables(c.path)
         ref_s, _ = ctx.reference_speech(c)
         sil = ctx.silero_clip(c)
@@ -566,7 +573,8 @@ def row_dev(ctx: Context) -> Section:
                      f"{an['speech_s']:.2f}", f"{ref_s:.2f}", num(sil)])
         data.append({"clip": c.id, "language": c.language, "duration_s": an["duration_s"], "truth": c.syllables,
                      "ours": an["syllables"], "peer": peer, "speech_s": an["speech_s"], "p56_speech_s": ref_s,
-                     "silero_speech_s": sil, "overlap": c.id in OVERLAP_IDS, "channels": c.channels})
+                     "silero_speech_s": sil, "overlap": c.id in OVERLAP_IDS, "channels": an["channels"],
+                     "layout": an["layout"], "warnings": an["warnings"]})
     ctx.progress.done()
     halves = dev_halves(clips)
     groups = {
@@ -602,7 +610,11 @@ def row_dev(ctx: Context) -> Section:
                f"Report: {', '.join(c.id for c in halves['report'])}.",
                f"{', '.join(OVERLAP_IDS)}: two people talking at once (both counted in the truth), so it is "
                "reported apart and left out of the halves.",
-               "Multi-channel clips: channel 0 only (a temp mono copy for the analyser; the peers read channel 0)."]))
+               "Ours reads each file as `headset-agent analyze --json FILE` does (every channel, the layout picked "
+               "by the channel count and the channel check: "
+               + ("; ".join(f"{d['clip']}: {d['channels']} channels, read as {d['layout']}" for d in data
+                            if d["channels"] > 1) or "no multi-channel clip")
+               + "); the peers read channel 0."]))
     return sec
 
 

@@ -9,10 +9,15 @@ Layouts (``headset-agent analyze --layout``):
 - ``mono``: all channels mixed down (mean); the default for 1 channel, and for more than 2 (with a
   warning).
 
-Two-channel recordings are checked over the whole file before they are analysed as a headset:
-identical channels (a mono recording saved as stereo) and an ear cup louder than the boom in
-speech (a stereo music or podcast file, or swapped channels) fall back to mono with a warning,
-instead of a silent 0 s of own speech. Units: dB, Hz, seconds.
+Two-channel recordings are checked over the whole file before they are analysed as a headset.
+Identical channels (a mono recording saved as stereo), an ear cup louder than the boom in speech (a
+stereo music or podcast file, or swapped channels) and two channels about as loud that carry the
+same sound (a produced stereo file: coherence of the speech band at least ``COHERENT_ABOVE``) fall
+back to mono with a warning, whatever layout was asked for, instead of a silent 0 s of own speech.
+Two channels about as loud but not the same sound (a room or spaced-pair recording, or a headset
+whose wearer did not speak: the wearer's voice puts the boom 8-14 dB ahead in the loud frames) fall
+back to mono, warned, when the layout was picked by the channel count; with ``--layout headset``
+asked for, the headset reading stands, warned. Units: dB, Hz, seconds.
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ IDENTICAL_BELOW_DB = -40.0
 dual-mono file stay far below it; two real mics are near 0 dB)."""
 EAR_LOUDER_DB = 3.0
 """An ear cup louder than the boom by more than this (speech-weighted) is not a headset recording."""
+COHERENT_ABOVE = 0.9
+"""Channels carry the same sound when the energy-weighted mean of their per-frame correlation (speech
+band, zero lag, active frames) is at least this: a produced stereo file is near 1.0; a headset's two
+mics, 12 cm apart with the head between, about 0.3-0.4 in simulated rooms (own voice and neighbours)."""
+BALANCED_WITHIN_DB = 3.0
+"""The ear cup within this of the boom in speech is no sign of a wearer talking: over the loud frames a
+talking wearer puts the boom 8-14 dB ahead (simulated rooms, own voice at 5 cm with two neighbours and
+the mics' gain mismatch of +-3 dB), neighbours alone -0.4..+0.7 dB."""
 NO_OWN_SPEECH_ACTIVITY = 0.05
 """A headset analysis with no own speech while the boom's P.56 activity is at least this is reported."""
 
@@ -60,6 +73,8 @@ class Plan:
     layout: Layout
     agent_channel: int | None = None
     warnings: tuple[str, ...] = ()
+    asked: bool = False
+    """The layout was asked for (``--layout``), not picked by the channel count."""
 
     def warn(self, text: str, layout: Layout | None = None) -> Plan:
         """This plan with ``text`` added to the warnings (and ``layout`` instead, if given)."""
@@ -69,6 +84,12 @@ class Plan:
 def resolve(requested: Layout | None, channels: int, agent_channel: int | None = None) -> Plan:
     """The plan for a recording of ``channels`` channels; raises :class:`LayoutError` when the
     requested layout cannot fit (the message has no file name: the caller adds it)."""
+    if requested is not None:
+        return replace(_resolve(requested, channels, agent_channel), asked=True)
+    return _resolve(requested, channels, agent_channel)
+
+
+def _resolve(requested: Layout | None, channels: int, agent_channel: int | None) -> Plan:
     if requested is None:
         if channels <= 2:
             return Plan(Layout.MONO if channels == 1 else Layout.HEADSET)
@@ -97,21 +118,36 @@ class ChannelReport:
 
     ``difference_db``: level of (channel 0 - channel 1) relative to the channels' mean level, dB
     (None for digital silence); ``ear_minus_boom_db``: channel 1 minus channel 0 level, dB, in the
-    speech band over the active frames (None when there are none).
+    speech band over the active frames (None when there are none); ``coherence``: the per-frame
+    correlation of the two channels in the speech band at zero lag (-1..1), averaged over the
+    active frames weighted by their energy (None when there are none).
     """
 
     difference_db: float | None
     ear_minus_boom_db: float | None
+    coherence: float | None = None
 
     @property
     def identical(self) -> bool:
         """The two channels carry the same signal (a mono recording saved as stereo)."""
         return self.difference_db is not None and self.difference_db < IDENTICAL_BELOW_DB
 
+    @property
+    def balanced(self) -> bool:
+        """The ear cup is about as loud as the boom in speech: no wearer talking into the boom."""
+        d = self.ear_minus_boom_db
+        return d is not None and abs(d) <= BALANCED_WITHIN_DB
+
+    @property
+    def coherent(self) -> bool:
+        """The two channels carry the same sound (a produced stereo file), which a headset's boom and
+        ear cup, 12 cm apart with the head between, never do."""
+        return self.coherence is not None and self.coherence >= COHERENT_ABOVE
+
 
 class ChannelCheck:
     """Accumulates :class:`ChannelReport` over blocks ``(n, 2)`` at ``rate_hz`` (bounded work per
-    block; 16 bytes per 40 ms frame are kept for the speech weighting)."""
+    block; 24 bytes per 40 ms frame are kept for the speech weighting and the coherence)."""
 
     def __init__(self, rate_hz: int) -> None:
         self.rate_hz = rate_hz
@@ -120,7 +156,7 @@ class ChannelCheck:
         self._band = (freqs >= SPEECH_BAND_HZ[0]) & (freqs <= SPEECH_BAND_HZ[1])
         self._window = np.hanning(self.frame).reshape(1, -1, 1)  # little leakage of hum and hiss into the band
         self._rest: FloatArray = np.zeros((0, 2))
-        self._frames: list[FloatArray] = []  # speech-band energy of each frame, (k, 2)
+        self._frames: list[FloatArray] = []  # speech-band energy of each channel and their cross term, (k, 3)
         self._sq = 0.0  # sum of squares of both channels
         self._diff_sq = 0.0  # sum of squares of channel 0 - channel 1
 
@@ -134,26 +170,34 @@ class ChannelCheck:
         if k:
             frames = x[: k * self.frame].reshape(k, self.frame, 2)
             spec = np.fft.rfft(frames * self._window, axis=1)[:, self._band, :]
-            self._frames.append(np.square(np.abs(spec)).sum(axis=1))
+            energy = np.square(np.abs(spec)).sum(axis=1)
+            cross = (spec[:, :, 0] * np.conj(spec[:, :, 1])).real.sum(axis=1)
+            self._frames.append(np.column_stack([energy, cross]))
 
     def report(self) -> ChannelReport:
         """The comparison over everything added so far."""
         difference: float | None = None  # digital silence: neither identical nor different
         if self._sq > 0:
             difference = 10.0 * math.log10(self._diff_sq / (self._sq / 2.0)) if self._diff_sq > 0 else -math.inf
-        e = np.concatenate(self._frames) if self._frames else np.zeros((0, 2))
+        f = np.concatenate(self._frames) if self._frames else np.zeros((0, 3))
+        e, cross = f[:, :2], f[:, 2]
         louder = np.max(e, axis=1) if e.shape[0] else np.zeros(0)
         if not (louder > 0).any():
             return ChannelReport(difference, None)
         level = 10.0 * np.log10(np.maximum(louder, 1e-30))
         active = level > float(np.percentile(level, 95.0)) - ACTIVE_RANGE_DB
         boom, ear = (float(v) for v in e[active].sum(axis=0))
-        return ChannelReport(difference, 10.0 * math.log10(max(ear, 1e-30) / max(boom, 1e-30)))
+        both = e[active].sum(axis=1)
+        corr = cross[active] / np.sqrt(np.maximum(e[active, 0] * e[active, 1], 1e-60))
+        coherence = float(np.sum(corr * both) / np.sum(both))
+        return ChannelReport(difference, 10.0 * math.log10(max(ear, 1e-30) / max(boom, 1e-30)), coherence)
 
 
 def apply_check(plan: Plan, report: ChannelReport) -> Plan:
-    """``plan`` after the channel check: a headset plan falls back to mono for identical channels
-    or a louder ear cup; a call plan with identical channels is warned about."""
+    """``plan`` after the channel check: a headset plan falls back to mono for identical channels, a
+    louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
+    layout was asked for, for any two channels about as loud (asked for: warned); a call plan with
+    identical channels is warned about."""
     if plan.layout is Layout.CALL:
         if report.identical:
             return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?): "
@@ -169,13 +213,28 @@ def apply_check(plan: Plan, report: ChannelReport) -> Plan:
         return plan.warn(f"ear-cup channel (1) is {d:.1f} dB louder than the boom (0) in speech: not a headset "
                          "recording, or channels swapped? analysed as mono (channels mixed) — use --layout mono, "
                          "or --layout call for a call recording", Layout.MONO)
+    if report.balanced:
+        assert d is not None
+        about = f"ear cup {d:+.1f} dB re boom in speech" + (
+            f", coherence {report.coherence:.2f}" if report.coherence is not None else "")
+        if report.coherent:
+            return plan.warn(f"channels 0 and 1 carry the same sound about as loud ({about}): a stereo recording, "
+                             "not a headset's boom and ear cup; analysed as mono (channels mixed) — use --layout "
+                             "mono, or --layout call for a call recording", Layout.MONO)
+        if not plan.asked:
+            return plan.warn(f"the ear cup is about as loud as the boom ({about}): no wearer talking into the "
+                             "boom — a room or stereo recording rather than a headset? analysed as mono (channels "
+                             "mixed: everyone's speech) — use --layout headset for the wearer's own speech only",
+                             Layout.MONO)
+        return plan.warn(f"the ear cup is about as loud as the boom ({about}): the wearer hardly spoke, or this is "
+                         "not a headset recording — use --layout mono for everyone's speech")
     return plan
 
 
 def no_own_speech_warning(report: ChannelReport | None, speech_s: float, activity: float) -> str | None:
     """A warning for a headset analysis that found no own speech although the boom was active
-    (P.56 ``activity`` 0..1): the ear cup about as loud as the boom, as in a room or stereo file."""
-    if speech_s > 0 or activity < NO_OWN_SPEECH_ACTIVITY:
+    (P.56 ``activity`` 0..1), unless the channel check has already explained it."""
+    if speech_s > 0 or activity < NO_OWN_SPEECH_ACTIVITY or (report is not None and report.balanced):
         return None
     d = report.ear_minus_boom_db if report is not None else None
     ild = f"ear cup {d:+.1f} dB re boom" if d is not None else "ear cup about as loud as the boom"

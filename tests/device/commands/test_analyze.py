@@ -5,6 +5,7 @@ layout says."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -205,20 +206,75 @@ def test_an_ear_cup_louder_than_the_boom_falls_back_to_mono_with_a_warning(
         assert r["level_dbov"] == pytest.approx(rows["mixed.wav"]["level_dbov"], abs=0.01)
 
 
-def test_a_balanced_stereo_file_with_no_own_speech_is_explained(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """Both channels about as loud (a room or stereo recording): the headset VAD finds no own speech,
-    and says why instead of a silent 0 s."""
+def test_a_stereo_file_of_one_mix_falls_back_to_mono_with_a_warning(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Both channels the same sound about as loud (a produced stereo podcast, not identical): not a headset,
+    whatever was asked; analysed as mono with the coherence in the warning, not a silent 0 s of speech."""
     x, rate = sf.read(REAL / "aishell-BAC009S0724W0121.wav", dtype="float64")
-    path = tmp_path / "room.wav"
-    sf.write(path, _headset(x, ear_db=-0.5), rate, subtype="PCM_16")
-    assert main(["analyze", "--json", str(path)]) == 0
+    stereo, mixed = tmp_path / "stereo.wav", tmp_path / "mixed.wav"
+    sf.write(stereo, _headset(x, ear_db=-0.5), rate, subtype="PCM_16")
+    sf.write(mixed, _headset(x, ear_db=-0.5).mean(axis=1), rate, subtype="PCM_16")
+    for layout in ([], ["--layout", "headset"]):
+        assert main(["analyze", "--json", *layout, str(stereo), str(mixed)]) == 0
+        out, err = capsys.readouterr()
+        rows = _rows(out)
+        r = rows["stereo.wav"]
+        assert r["layout"] == "mono" and len(r["warnings"]) == 1, r
+        assert r["warnings"][0].startswith("channels 0 and 1 carry the same sound about as loud (ear cup -0.5 dB re "
+                                           "boom in speech, coherence 1.00): a stereo recording")
+        assert f"headset-agent analyze: {stereo}: warning: channels 0 and 1 carry the same sound" in err
+        assert r["speech_s"] > 1.5 and r["syllables"] >= 10
+        assert (r["speech_s"], r["syllables"]) == (rows["mixed.wav"]["speech_s"], rows["mixed.wav"]["syllables"])
+
+
+def _room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
+    """``x`` as two microphones 1-2 m away in a room hear it: each through its own reverberant response
+    (an exponentially decaying noise tail, RT60 0.4 s, after a direct path), about equally loud."""
+    rng = np.random.default_rng(seed)
+    n = int(0.4 * rate)
+    decay = np.exp(-6.9 * np.arange(n) / n)  # -60 dB over the RT60
+    out = []
+    for delay in (int(0.003 * rate), int(0.005 * rate)):
+        h = rng.standard_normal(n) * decay * 0.08
+        h[:delay] = 0.0
+        h[delay] = 1.0
+        out.append(np.convolve(x, h)[: x.size])
+    pair = np.stack(out, axis=1)
+    return pair / np.max(np.abs(pair)) * 0.5
+
+
+def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two room microphones (about as loud, not the same sound): no wearer talks into a boom. Picked by the
+    channel count, the file is analysed as mono, warned (the headset reading gave 5 of the mono reading's 12
+    syllables); with --layout headset asked for, that reading stands, warned."""
+    x, rate = sf.read(REAL / "aishell-BAC009S0724W0121.wav", dtype="float64")
+    room, mixed = tmp_path / "room.wav", tmp_path / "mixed.wav"
+    pair = _room_pair(x, rate)
+    sf.write(room, pair, rate, subtype="PCM_16")
+    sf.write(mixed, pair.mean(axis=1), rate, subtype="PCM_16")
+    assert main(["analyze", "--json", str(room), str(mixed)]) == 0
+    out, err = capsys.readouterr()
+    rows = _rows(out)
+    r = rows["room.wav"]
+    assert r["layout"] == "mono" and len(r["warnings"]) == 1, r
+    match = re.fullmatch(r"the ear cup is about as loud as the boom \(ear cup -1\.6 dB re boom in speech, coherence "
+                         r"(-?[0-9.]+)\): no wearer talking into the boom — a room or stereo recording rather than "
+                         r"a headset\? analysed as mono \(channels mixed: everyone's speech\) — use --layout headset "
+                         r"for the wearer's own speech only", r["warnings"][0])
+    assert match is not None, r["warnings"][0]
+    assert float(match.group(1)) < 0.5  # not the same sound
+    assert f"headset-agent analyze: {room}: warning: the ear cup is about as loud as the boom" in err
+    assert r["speech_s"] > 2.5 and r["syllables"] >= 10
+    for key in ("speech_s", "syllables", "rate_spm"):
+        assert r[key] == rows["mixed.wav"][key], key
+    assert main(["analyze", "--json", "--layout", "headset", str(room)]) == 0
     out, err = capsys.readouterr()
     r = json.loads(out)
-    assert r["layout"] == "headset" and r["speech_s"] == 0.0
-    assert len(r["warnings"]) == 1 and r["warnings"][0].startswith("no own speech found although the boom")
-    assert "ear cup -0.5 dB re boom" in r["warnings"][0] and "--layout mono" in r["warnings"][0]
-    assert "warning: no own speech found" in err
+    assert r["layout"] == "headset" and r["syllables"] < 8, r
+    assert len(r["warnings"]) == 1 and r["warnings"][0].startswith("the ear cup is about as loud as the boom")
+    assert r["warnings"][0].endswith("the wearer hardly spoke, or this is not a headset recording — use --layout "
+                                     "mono for everyone's speech")
 
 
 def test_more_than_two_channels_are_mixed_down_with_a_warning(tmp_path: Path,

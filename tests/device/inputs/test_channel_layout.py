@@ -11,6 +11,8 @@ import soundfile as sf
 
 from device.errors import LayoutError
 from device.inputs.channel_layout import (
+    BALANCED_WITHIN_DB,
+    COHERENT_ABOVE,
     EAR_LOUDER_DB,
     ChannelCheck,
     ChannelReport,
@@ -42,17 +44,17 @@ def test_the_default_layout_follows_the_channel_count() -> None:
     assert resolve(None, 2) == Plan(Layout.HEADSET)
     many = resolve(None, 6)
     assert many.layout is Layout.MONO and many.warnings == ("6 channels: mixed down to mono (use --layout to choose)",)
-    assert resolve(Layout.MONO, 6) == Plan(Layout.MONO)  # asked for: no warning
+    assert resolve(Layout.MONO, 6) == Plan(Layout.MONO, asked=True)  # asked for: no warning
 
 
 def test_explicit_layouts_fit_or_say_why_not() -> None:
-    assert resolve(Layout.HEADSET, 2) == Plan(Layout.HEADSET)
+    assert resolve(Layout.HEADSET, 2) == Plan(Layout.HEADSET, asked=True)
     mono = resolve(Layout.HEADSET, 1)
     assert mono.layout is Layout.MONO and "no ear cup" in mono.warnings[0]
     with pytest.raises(LayoutError, match="the headset layout needs 2 channels .* has 4: use --layout mono"):
         resolve(Layout.HEADSET, 4)
-    assert resolve(Layout.CALL, 2) == Plan(Layout.CALL, agent_channel=0)  # agent on channel 0 by default
-    assert resolve(Layout.CALL, 2, 1) == Plan(Layout.CALL, agent_channel=1)
+    assert resolve(Layout.CALL, 2) == Plan(Layout.CALL, agent_channel=0, asked=True)  # agent on channel 0 by default
+    assert resolve(Layout.CALL, 2, 1) == Plan(Layout.CALL, agent_channel=1, asked=True)
     with pytest.raises(LayoutError, match=r"--agent-channel 2 is out of range: the file has 2 channel\(s\) \(0\.\.1\)"):
         resolve(Layout.CALL, 2, 2)
     with pytest.raises(LayoutError, match="the call layout needs 2 channels .* has 3"):
@@ -123,8 +125,8 @@ def test_the_check_turns_a_headset_plan_into_mono_with_the_likely_cause() -> Non
     assert louder.warnings[0].startswith("ear-cup channel (1) is 6.0 dB louder than the boom (0) in speech: "
                                          "not a headset recording, or channels swapped? analysed as mono")
     assert "--layout mono" in louder.warnings[0] and "--layout call" in louder.warnings[0]
-    assert apply_check(headset, ChannelReport(-1.0, EAR_LOUDER_DB - 0.1)) == headset  # within 3 dB: a headset
-    assert apply_check(headset, ChannelReport(-1.0, -9.0)) == headset
+    assert apply_check(headset, ChannelReport(-1.0, -BALANCED_WITHIN_DB - 0.1)) == headset  # the boom ahead
+    assert apply_check(headset, ChannelReport(-1.0, -9.0, 0.99)) == headset  # a talking wearer, even coherent
     # a call recording keeps its layout; identical channels are warned about
     call = Plan(Layout.CALL, agent_channel=1)
     warned = apply_check(call, ChannelReport(-np.inf, 0.0))
@@ -133,9 +135,54 @@ def test_the_check_turns_a_headset_plan_into_mono_with_the_likely_cause() -> Non
     assert apply_check(Plan(Layout.MONO), ChannelReport(-np.inf, 9.0)) == Plan(Layout.MONO)
 
 
+def test_two_channels_about_as_loud_are_no_headset_unless_asked_for() -> None:
+    """The same sound in both (coherent): mono whatever was asked. Different sounds (a room pair, or a
+    wearer who did not speak): mono when picked by the channel count; asked for: the headset, warned."""
+    picked, asked = resolve(None, 2), resolve(Layout.HEADSET, 2)
+    assert (picked.asked, asked.asked) == (False, True)
+    for plan in (picked, asked):
+        same = apply_check(plan, ChannelReport(-20.0, 0.4, COHERENT_ABOVE))
+        assert same.layout is Layout.MONO
+        assert same.warnings == ("channels 0 and 1 carry the same sound about as loud (ear cup +0.4 dB re boom in "
+                                 "speech, coherence 0.90): a stereo recording, not a headset's boom and ear cup; "
+                                 "analysed as mono (channels mixed) — use --layout mono, or --layout call for a call "
+                                 "recording",)
+    room = ChannelReport(2.0, -BALANCED_WITHIN_DB, 0.3)
+    fell = apply_check(picked, room)
+    assert fell.layout is Layout.MONO and fell.warnings == (
+        "the ear cup is about as loud as the boom (ear cup -3.0 dB re boom in speech, coherence 0.30): no wearer "
+        "talking into the boom — a room or stereo recording rather than a headset? analysed as mono (channels "
+        "mixed: everyone's speech) — use --layout headset for the wearer's own speech only",)
+    kept = apply_check(asked, room)
+    assert kept.layout is Layout.HEADSET and kept.warnings == (
+        "the ear cup is about as loud as the boom (ear cup -3.0 dB re boom in speech, coherence 0.30): the wearer "
+        "hardly spoke, or this is not a headset recording — use --layout mono for everyone's speech",)
+
+
+def test_the_coherence_tells_one_mix_from_two_microphones() -> None:
+    """A stereo copy of one recording is coherent (1.0); two microphones in a room, each with its own
+    reverberation, are not; the measure does not depend on how the file is cut into blocks."""
+    x, rate = _clip()
+    rng = np.random.default_rng(4)
+    copy = np.stack([x, x * 10 ** (-0.5 / 20)], axis=1) + rng.standard_normal((x.size, 2)) * 1e-4
+    report = _report(copy, rate)
+    assert report.coherence == pytest.approx(1.0, abs=0.01) and report.coherent and report.balanced
+    n = int(0.4 * rate)
+    tails = [rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n) * 0.08 for _ in range(2)]
+    for h, delay in zip(tails, (48, 80), strict=True):
+        h[:delay] = 0.0
+        h[delay] = 1.0
+    room = np.stack([np.convolve(x, h)[: x.size] for h in tails], axis=1)
+    r = _report(room, rate)
+    assert r.coherence is not None and r.coherence < 0.5 and not r.coherent and r.balanced
+    assert _report(room, rate, block=777).coherence == pytest.approx(r.coherence, abs=1e-9)
+
+
 def test_no_own_speech_in_an_active_headset_file_is_explained() -> None:
-    text = no_own_speech_warning(ChannelReport(-2.0, -0.4), speech_s=0.0, activity=0.8)
-    assert text is not None and "P.56 activity 80 %" in text and "ear cup -0.4 dB re boom" in text
+    text = no_own_speech_warning(ChannelReport(-2.0, -4.4), speech_s=0.0, activity=0.8)
+    assert text is not None and "P.56 activity 80 %" in text and "ear cup -4.4 dB re boom" in text
     assert "--layout mono" in text
-    assert no_own_speech_warning(ChannelReport(-2.0, -0.4), speech_s=1.2, activity=0.8) is None
+    assert no_own_speech_warning(ChannelReport(-2.0, -4.4), speech_s=1.2, activity=0.8) is None
     assert no_own_speech_warning(None, speech_s=0.0, activity=0.0) is None  # silence: nothing to explain
+    # two channels about as loud: the channel check's warning has said it already
+    assert no_own_speech_warning(ChannelReport(-2.0, -0.4, 0.3), speech_s=0.0, activity=0.8) is None
