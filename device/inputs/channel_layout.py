@@ -197,11 +197,15 @@ def apply_check(plan: Plan, report: ChannelReport) -> Plan:
     """``plan`` after the channel check: a headset plan falls back to mono for identical channels, a
     louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
     layout was asked for, for any two channels about as loud (asked for: warned); a call plan with
-    identical channels is warned about."""
+    identical channels, or two carrying the same sound about as loud, is warned about."""
     if plan.layout is Layout.CALL:
         if report.identical:
             return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?): "
                              "agent and customer cannot be told apart")
+        if report.balanced and report.coherent:
+            assert report.coherence is not None
+            return plan.warn(f"channels 0 and 1 carry the same sound about as loud (coherence {report.coherence:.2f}: "
+                             "both talkers mixed into each channel?): agent and customer cannot be told apart")
         return plan
     if plan.layout is not Layout.HEADSET:
         return plan

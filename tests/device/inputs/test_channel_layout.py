@@ -132,6 +132,11 @@ def test_the_check_turns_a_headset_plan_into_mono_with_the_likely_cause() -> Non
     warned = apply_check(call, ChannelReport(-np.inf, 0.0))
     assert warned.layout is Layout.CALL and warned.agent_channel == 1 and "cannot be told apart" in warned.warnings[0]
     assert apply_check(call, ChannelReport(-1.0, 9.0)) == call
+    assert apply_check(call, ChannelReport(-1.0, 0.5, 0.3)) == call  # two sides about as loud: a call
+    mixed = apply_check(call, ChannelReport(-12.0, 0.5, 0.97))
+    assert mixed.layout is Layout.CALL and mixed.warnings == (
+        "channels 0 and 1 carry the same sound about as loud (coherence 0.97: both talkers mixed into each "
+        "channel?): agent and customer cannot be told apart",)
     assert apply_check(Plan(Layout.MONO), ChannelReport(-np.inf, 9.0)) == Plan(Layout.MONO)
 
 
