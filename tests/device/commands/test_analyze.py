@@ -239,8 +239,9 @@ def _room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
         h[:delay] = 0.0
         h[delay] = 1.0
         out.append(np.convolve(x, h)[: x.size])
-    pair = np.stack(out, axis=1)
-    return pair / np.max(np.abs(pair)) * 0.5
+    pair: np.ndarray = np.stack(out, axis=1)
+    scaled: np.ndarray = pair / np.max(np.abs(pair)) * 0.5
+    return scaled
 
 
 def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
