@@ -28,7 +28,7 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 5 dB SNR (three draws each); ``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
 ``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
-how far a count moves with where a recording was cut;
+how far a count moves with where a recording was cut; ``rates`` the same clips resampled to 8-48 kHz;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
@@ -85,7 +85,7 @@ from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "vad", "rooms", "robust",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "vad", "rooms", "robust",
         "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
@@ -1242,11 +1242,77 @@ def row_cuts(ctx: Context) -> Section:
     return sec
 
 
+RATES_HZ = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
+"""Sample rates of the ``rates`` row: telephone to studio, the rates recordings come at."""
+
+
+def row_rates(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip), each
+    resampled (polyphase, scipy's resample_poly) to every rate of ``RATES_HZ``: the count should not
+    depend on the rate a recording was made at, beside the peer on the same files."""
+    sec = Section("rates")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    ctx.progress.step(f"real clips at {len(RATES_HZ)} sample rates ({len(clips)} clips)")
+    ours: list[list[int]] = []
+    peers: list[list[int]] = []
+    truth: list[int] = []
+    rows: list[list[str]] = []
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        assert c.syllables is not None
+        x, fs = ctx.audio(c.path, c.raw_rate_hz)
+        got: list[int] = []
+        got_p: list[int] = []
+        for rate in RATES_HZ:
+            g = int(np.gcd(fs, rate))
+            y = x if rate == fs else resample_poly(x, rate // g, fs // g)
+            path = ctx.tmp / f"{c.id}.{rate}.wav"
+            sf.write(str(path), y, rate, subtype="FLOAT")
+            got.append(int(analyze_file(path)["syllables"]))
+            if ctx.peer:
+                got_p.append(de_jong_wempe(y, rate))
+        ours.append(got)
+        peers.append(got_p)
+        truth.append(c.syllables)
+        rows.append([c.id, str(fs), str(c.syllables), " ".join(str(n) for n in got), str(max(got) - min(got)),
+                     " ".join(str(n) for n in got_p) if ctx.peer else "-",
+                     str(max(got_p) - min(got_p)) if ctx.peer else "-"])
+    ctx.progress.done()
+
+    def summary(counts: list[list[int]]) -> tuple[list[float], int, int]:
+        per_rate = [total_error([cs[k] for cs in counts], truth) or 0.0 for k in range(len(RATES_HZ))]
+        moves = [max(cs) - min(cs) for cs in counts]
+        return per_rate, max(moves), sum(1 for m in moves if m)
+
+    def cell(per_rate: list[float], move: int, moved: int) -> str:
+        return (f"total error {pct(min(per_rate))} to {pct(max(per_rate))} (8 kHz {pct(per_rate[0])}); counts move "
+                f"by up to {move} ({moved}/{len(clips)} clips)")
+
+    rates_o, move_o, moved_o = summary(ours)
+    values: dict[str, Any] = {"clips": len(clips), "rates_hz": list(RATES_HZ), "total_error_by_rate": rates_o,
+                              "max_move": move_o, "clips_moved": moved_o}
+    peer_cell = "-"
+    if ctx.peer:
+        rates_p, move_p, moved_p = summary(peers)
+        peer_cell = cell(rates_p, move_p, moved_p) + " (dJW)"
+        values.update({"peer_total_error_by_rate": rates_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
+    sec.lines.append(Line(
+        "syllable count, whole analyser, by sample rate",
+        f"{len(clips)} real clips (tests/data" + (" and the dev set without " + ", ".join(OVERLAP_IDS)
+                                                  if ctx.dev_solo() else "")
+        + "), each resampled to " + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz",
+        cell(rates_o, move_o, moved_o), peer_cell, "-", values))
+    sec.details.append(Detail(
+        "Syllables per sample rate (" + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz)",
+        ["clip", "own rate", "truth", "ours per rate", "ours range", "peer per rate", "peer range"], rows))
+    return sec
+
+
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts,
+    "cuts": row_cuts, "rates": row_rates,
 }
 
 

@@ -48,6 +48,15 @@ def test_cuts_row_shows_how_far_a_count_moves_with_where_a_recording_starts() ->
     assert v["max_move"] <= 2 and v["clips_moved"] <= 2, v
 
 
+def test_rates_row_shows_the_count_does_not_depend_on_the_sample_rate() -> None:
+    (line,) = _rows("--only", "rates", "--no-peer")["rates"]["lines"]
+    v = line["values"]
+    # achieved on the 4 clips of tests/data resampled to 8-48 kHz: 12/12, 12/13, 9/9, 12/13 at every rate
+    assert v["clips"] == 4 and v["rates_hz"] == [8000, 11025, 16000, 22050, 32000, 44100, 48000]
+    assert max(v["total_error_by_rate"]) <= 0.045, v
+    assert (v["max_move"], v["clips_moved"]) == (0, 0), v
+
+
 def test_robustness_row_finds_no_speech_in_steady_sounds() -> None:
     row = _rows("--only", "robust", "--no-peer")["robust"]
     text = json.dumps(row)
