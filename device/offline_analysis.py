@@ -215,6 +215,7 @@ def _analyze_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration |
     else:
         analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration, intonation=intonation)
     mix = plan.layout is Layout.MONO and info.channels > 1
+    one = plan.channel if mix else None  # mono of one channel (the other is silent) instead of the mix
     try:
         for block in reader.blocks():
             if check is not None:
@@ -222,7 +223,10 @@ def _analyze_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration |
             if customer is not None:
                 ms = customer.feed(analyzer, block)
             else:
-                ms = analyzer.feed(block.mean(axis=1, keepdims=True) if mix else block)
+                if one is not None:
+                    ms = analyzer.feed(block[:, one : one + 1])
+                else:
+                    ms = analyzer.feed(block.mean(axis=1, keepdims=True) if mix else block)
             if tl is not None:
                 tl.add(ms)
         ms = analyzer.flush()

@@ -53,6 +53,9 @@ BALANCED_WITHIN_DB = 3.0
 """The ear cup within this of the boom in speech is no sign of a wearer talking: over the loud frames a
 talking wearer puts the boom 8-14 dB ahead (simulated rooms, own voice at 5 cm with two neighbours and
 the mics' gain mismatch of +-3 dB), neighbours alone -0.4..+0.7 dB."""
+SILENT_BELOW_DB = 60.0
+"""A channel this far (or more) under the other in speech is silent: a mono recording in one side of a
+stereo file. The other channel is then analysed alone (a mix would read 6 dB low)."""
 NO_OWN_SPEECH_ACTIVITY = 0.05
 """A headset analysis with no own speech while the boom's P.56 activity is at least this is reported."""
 
@@ -75,10 +78,14 @@ class Plan:
     warnings: tuple[str, ...] = ()
     asked: bool = False
     """The layout was asked for (``--layout``), not picked by the channel count."""
+    channel: int | None = None
+    """Mono only: analyse this channel alone instead of the mix of all (the other one is silent)."""
 
-    def warn(self, text: str, layout: Layout | None = None) -> Plan:
-        """This plan with ``text`` added to the warnings (and ``layout`` instead, if given)."""
-        return replace(self, layout=layout or self.layout, warnings=(*self.warnings, text))
+    def warn(self, text: str, layout: Layout | None = None, channel: int | None = None) -> Plan:
+        """This plan with ``text`` added to the warnings (and ``layout`` and the mono ``channel`` instead, if
+        given)."""
+        return replace(self, layout=layout or self.layout, warnings=(*self.warnings, text),
+                       channel=channel if channel is not None else self.channel)
 
 
 def resolve(requested: Layout | None, channels: int, agent_channel: int | None = None) -> Plan:
@@ -131,6 +138,14 @@ class ChannelReport:
     def identical(self) -> bool:
         """The two channels carry the same signal (a mono recording saved as stereo)."""
         return self.difference_db is not None and self.difference_db < IDENTICAL_BELOW_DB
+
+    @property
+    def silent_channel(self) -> int | None:
+        """The channel (0 or 1) that is silent in speech while the other is not (None: neither)."""
+        d = self.ear_minus_boom_db
+        if d is None or abs(d) < SILENT_BELOW_DB:
+            return None
+        return 1 if d < 0 else 0
 
     @property
     def balanced(self) -> bool:
@@ -194,11 +209,16 @@ class ChannelCheck:
 
 
 def apply_check(plan: Plan, report: ChannelReport) -> Plan:
-    """``plan`` after the channel check: a headset plan falls back to mono for identical channels, a
-    louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
-    layout was asked for, for any two channels about as loud (asked for: warned); a call plan with
-    identical channels, or two carrying the same sound about as loud, is warned about."""
+    """``plan`` after the channel check: a headset plan falls back to mono of the other channel when
+    one is silent, and to mono for identical channels, a louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
+    layout was asked for, for any two channels about as loud (asked for: warned); a call plan with a
+    silent side, identical channels, or two carrying the same sound about as loud, is warned about."""
+    silent = report.silent_channel
     if plan.layout is Layout.CALL:
+        if silent is not None:
+            side = "agent" if silent == plan.agent_channel else "customer"
+            return plan.warn(f"channel {silent} ({side}) is silent ({SILENT_BELOW_DB:g} dB or more under the other in "
+                             f"speech): a mono recording in one side of a stereo file?")
         if report.identical:
             return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?): "
                              "agent and customer cannot be told apart")
@@ -209,6 +229,12 @@ def apply_check(plan: Plan, report: ChannelReport) -> Plan:
         return plan
     if plan.layout is not Layout.HEADSET:
         return plan
+    if silent is not None:
+        other = 1 - silent
+        name = "the boom" if silent == 0 else "the ear cup"
+        return plan.warn(f"channel {silent} ({name}) is silent ({SILENT_BELOW_DB:g} dB or more under channel {other} in "
+                         f"speech): a mono recording in one side of a stereo file? analysed channel {other} alone as "
+                         "mono", Layout.MONO, channel=other)
     if report.identical:
         return plan.warn("channels 0 and 1 are identical (a mono recording saved as stereo?); analysed as mono "
                          "— use --layout mono", Layout.MONO)

@@ -227,6 +227,29 @@ def test_a_stereo_file_of_one_mix_falls_back_to_mono_with_a_warning(tmp_path: Pa
         assert (r["speech_s"], r["syllables"]) == (rows["mixed.wav"]["speech_s"], rows["mixed.wav"]["syllables"])
 
 
+def test_a_stereo_file_with_one_silent_side_is_its_other_channel(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A mono recording in one side of a stereo file: the same numbers as the mono file (level included: a
+    mix with the silent side would read 6 dB low), warned."""
+    x, rate = sf.read(REAL / "timit-LDC93S1.wav", dtype="float64")
+    files = {"mono.wav": x, "left.wav": np.stack([x, 0 * x], axis=1), "right.flac": np.stack([0 * x, x], axis=1)}
+    for name, data in files.items():
+        sf.write(tmp_path / name, data, rate, subtype="PCM_16")
+    assert main(["analyze", "--json", *(str(tmp_path / n) for n in files)]) == 0
+    out, err = capsys.readouterr()
+    rows = _rows(out)
+    for name, silent in (("left.wav", 1), ("right.flac", 0)):
+        r = rows[name]
+        assert r["layout"] == "mono" and r["warnings"] == [
+            f"channel {silent} ({'the boom' if silent == 0 else 'the ear cup'}) is silent (60 dB or more under "
+            f"channel {1 - silent} in speech): a mono recording in one side of a stereo file? analysed channel "
+            f"{1 - silent} alone as mono"], r
+        for key in ("speech_s", "syllables", "rate_spm", "level_dbov", "activity"):
+            assert r[key] == rows["mono.wav"][key], (name, key)
+    assert rows["mono.wav"]["syllables"] == 12 and rows["mono.wav"]["level_dbov"] == pytest.approx(-41.04, abs=0.02)
+    assert f"{tmp_path / 'right.flac'}: warning: channel 0 (the boom) is silent" in err
+
+
 def _room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
     """``x`` as two microphones 1-2 m away in a room hear it: each through its own reverberant response
     (an exponentially decaying noise tail, RT60 0.4 s, after a direct path), about equally loud."""

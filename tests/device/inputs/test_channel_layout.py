@@ -164,6 +164,26 @@ def test_two_channels_about_as_loud_are_no_headset_unless_asked_for() -> None:
         "hardly spoke, or this is not a headset recording — use --layout mono for everyone's speech",)
 
 
+def test_a_silent_channel_leaves_the_other_alone_as_mono() -> None:
+    """One side of a stereo file silent (a mono recording in one channel, or a dead mic): the other channel
+    alone, not the mix (which would read 6 dB low) and not "326 dB louder"."""
+    x, rate = _clip()
+    left = _report(np.stack([x, np.zeros_like(x)], axis=1), rate)
+    right = _report(np.stack([np.zeros_like(x), x], axis=1), rate)
+    assert (left.silent_channel, right.silent_channel) == (1, 0)
+    assert _report(np.stack([x, x * 10 ** (-50 / 20)], axis=1), rate).silent_channel is None  # 50 dB: a mic
+    for plan in (resolve(None, 2), resolve(Layout.HEADSET, 2)):
+        kept = apply_check(plan, right)
+        assert (kept.layout, kept.channel) == (Layout.MONO, 1)
+        assert kept.warnings == ("channel 0 (the boom) is silent (60 dB or more under channel 1 in speech): a mono "
+                                 "recording in one side of a stereo file? analysed channel 1 alone as mono",)
+        assert apply_check(plan, left).channel == 0
+    call = apply_check(resolve(Layout.CALL, 2, 1), right)
+    assert call.layout is Layout.CALL and call.channel is None and call.warnings == (
+        "channel 0 (customer) is silent (60 dB or more under the other in speech): a mono recording in one side "
+        "of a stereo file?",)
+
+
 def test_the_coherence_tells_one_mix_from_two_microphones() -> None:
     """A stereo copy of one recording is coherent (1.0); two microphones in a room, each with its own
     reverberation, are not; the measure does not depend on how the file is cut into blocks."""
