@@ -14,10 +14,11 @@ Identical channels (a mono recording saved as stereo), an ear cup louder than th
 stereo music or podcast file, or swapped channels) and two channels about as loud that carry the
 same sound (a produced stereo file: coherence of the speech band at least ``COHERENT_ABOVE``) fall
 back to mono with a warning, whatever layout was asked for, instead of a silent 0 s of own speech.
-Two channels about as loud but not the same sound (a room or spaced-pair recording, or a headset
-whose wearer did not speak: the wearer's voice puts the boom 8-14 dB ahead in the loud frames) fall
-back to mono, warned, when the layout was picked by the channel count; with ``--layout headset``
-asked for, the headset reading stands, warned. Units: dB, Hz, seconds.
+Two channels about as loud and little alike (coherence under ``APART_BELOW``: a room or spaced-pair
+recording, or a headset whose wearer did not speak; a talking wearer puts the boom 8-14 dB ahead in
+the loud frames) fall back to mono, warned, when the layout was picked by the channel count; with
+``--layout headset`` asked for, or channels more alike (a boom far from the mouth), the headset
+reading stands, warned. Units: dB, Hz, seconds.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ COHERENT_ABOVE = 0.9
 """Channels carry the same sound when the energy-weighted mean of their per-frame correlation (speech
 band, zero lag, active frames) is at least this: a produced stereo file is near 1.0; a headset's two
 mics, 12 cm apart with the head between, about 0.3-0.4 in simulated rooms (own voice and neighbours)."""
+APART_BELOW = 0.6
+"""Two channels about as loud and less alike than this (coherence) are two microphones apart in a room
+(a spaced pair: -0.12 to 0.18 in the tests), or a headset whose wearer did not speak (0.30-0.57 in
+simulated rooms). A boom pushed 10-15 cm from the mouth also brings the ear cup within 3 dB of it, but its
+two mics stay 0.65-0.75 alike (simulated rooms): that stays a headset."""
 BALANCED_WITHIN_DB = 3.0
 """The ear cup within this of the boom in speech is no sign of a wearer talking: over the loud frames a
 talking wearer puts the boom 8-14 dB ahead (simulated rooms, own voice at 5 cm with two neighbours and
@@ -154,6 +160,11 @@ class ChannelReport:
         return d is not None and abs(d) <= BALANCED_WITHIN_DB
 
     @property
+    def apart(self) -> bool:
+        """The two channels are little alike (see ``APART_BELOW``): microphones apart in a room."""
+        return self.coherence is not None and self.coherence < APART_BELOW
+
+    @property
     def coherent(self) -> bool:
         """The two channels carry the same sound (a produced stereo file), which a headset's boom and
         ear cup, 12 cm apart with the head between, never do."""
@@ -251,13 +262,14 @@ def apply_check(plan: Plan, report: ChannelReport) -> Plan:
             return plan.warn(f"channels 0 and 1 carry the same sound about as loud ({about}): a stereo recording, "
                              "not a headset's boom and ear cup; analysed as mono (channels mixed) — use --layout "
                              "mono, or --layout call for a call recording", Layout.MONO)
-        if not plan.asked:
+        if not plan.asked and report.apart:
             return plan.warn(f"the ear cup is about as loud as the boom ({about}): no wearer talking into the "
                              "boom — a room or stereo recording rather than a headset? analysed as mono (channels "
                              "mixed: everyone's speech) — use --layout headset for the wearer's own speech only",
                              Layout.MONO)
-        return plan.warn(f"the ear cup is about as loud as the boom ({about}): the wearer hardly spoke, or this is "
-                         "not a headset recording — use --layout mono for everyone's speech")
+        return plan.warn(f"the ear cup is about as loud as the boom ({about}): the wearer hardly spoke, the boom is "
+                         "far from the mouth, or this is not a headset recording — use --layout mono for everyone's "
+                         "speech")
     return plan
 
 

@@ -297,8 +297,8 @@ def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
     r = json.loads(out)
     assert r["layout"] == "headset" and r["syllables"] < 8, r
     assert len(r["warnings"]) == 1 and r["warnings"][0].startswith("the ear cup is about as loud as the boom")
-    assert r["warnings"][0].endswith("the wearer hardly spoke, or this is not a headset recording — use --layout "
-                                     "mono for everyone's speech")
+    assert r["warnings"][0].endswith("the wearer hardly spoke, the boom is far from the mouth, or this is not a "
+                                     "headset recording — use --layout mono for everyone's speech")
 
 
 def test_more_than_two_channels_are_mixed_down_with_a_warning(tmp_path: Path,

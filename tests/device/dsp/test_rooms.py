@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from device.dsp import DspError, HeadsetCalibration, StreamingAnalyzer, calibrate
+from device.inputs.channel_layout import ChannelCheck, ChannelReport, Layout, apply_check, resolve
 from tests.device import room_corpus as rc
 
 pytestmark = pytest.mark.needs("espeak-ng")
@@ -49,6 +50,29 @@ def test_vad_own_speech_time_with_two_neighbours(corpus_dir: Path) -> None:
     assert abs(t.speech_s - scene.own_speech_s) <= 0.03 * scene.own_speech_s, (t.speech_s, scene.own_speech_s)
     # neighbours alone are not own speech
     assert analyze(alone).totals().speech_s <= 0.01 * scene.own_speech_s  # measured 0.01 s of 18.1 s
+
+
+def test_the_channel_check_keeps_simulated_headsets_and_drops_rooms_without_a_wearer(
+        headsets: list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]], corpus_dir: Path) -> None:
+    """``analyze``'s channel check on simulated headset recordings: a wearer at 2-15 cm from the boom (15 cm
+    brings the ear cup within 3 dB of the boom) keeps the headset layout; the same room with the
+    neighbours alone, picked by the channel count, is read as mono."""
+    for k, (hs, _, speech) in enumerate(headsets):
+        for d in DISTANCES_CM:
+            scene = rc.render_scene(speech, d, hs, rc.Floor(), seed=SEED + 100 * k + int(d), directory=corpus_dir)
+            report = _channel_report(scene.audio)
+            assert apply_check(resolve(None, 2), report).layout is Layout.HEADSET, (k, d, report)
+    _, alone = rc.neighbour_scene(SEED, corpus_dir)
+    report = _channel_report(alone)
+    assert report.balanced and report.apart, report
+    assert apply_check(resolve(None, 2), report).layout is Layout.MONO
+    assert apply_check(resolve(Layout.HEADSET, 2), report).layout is Layout.HEADSET
+
+
+def _channel_report(audio: np.ndarray) -> ChannelReport:
+    check = ChannelCheck(16000)
+    check.add(audio)
+    return check.report()
 
 
 def test_distance_mae_over_2_to_15_cm(headsets: list[tuple[rc.Headset, HeadsetCalibration, np.ndarray]],

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from device.errors import LayoutError
 from device.inputs.channel_layout import (
+    APART_BELOW,
     BALANCED_WITHIN_DB,
     COHERENT_ABOVE,
     EAR_LOUDER_DB,
@@ -161,7 +162,14 @@ def test_two_channels_about_as_loud_are_no_headset_unless_asked_for() -> None:
     kept = apply_check(asked, room)
     assert kept.layout is Layout.HEADSET and kept.warnings == (
         "the ear cup is about as loud as the boom (ear cup -3.0 dB re boom in speech, coherence 0.30): the wearer "
-        "hardly spoke, or this is not a headset recording — use --layout mono for everyone's speech",)
+        "hardly spoke, the boom is far from the mouth, or this is not a headset recording — use --layout mono for "
+        "everyone's speech",)
+    # about as loud but alike (a boom 10-15 cm from the mouth: 0.65-0.75 in simulated rooms): still a headset
+    far_boom = apply_check(picked, ChannelReport(2.0, -1.8, APART_BELOW))
+    assert far_boom.layout is Layout.HEADSET and far_boom.warnings == (
+        "the ear cup is about as loud as the boom (ear cup -1.8 dB re boom in speech, coherence 0.60): the wearer "
+        "hardly spoke, the boom is far from the mouth, or this is not a headset recording — use --layout mono for "
+        "everyone's speech",)
 
 
 def test_a_silent_channel_leaves_the_other_alone_as_mono() -> None:
