@@ -4,12 +4,14 @@ Flags override the config file. Stops cleanly on SIGTERM or SIGINT: the spool is
 state ``offline`` is published and the LEDs are turned off. With no broker the stop is prompt (under a
 second) and unsent events stay in the spool for the next start. A broker that cannot be reached is
 logged as a warning naming its url and the cause. Every step of the stop runs; when one fails (a full
-disk) the exit code is 1 and the message names it.
+disk) the exit code is 1 and the message names it. SIGUSR1 writes every thread's stack to stderr
+(``kill -USR1 PID``: what a hung agent is doing), and the agent goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import threading
 from pathlib import Path
@@ -86,5 +88,6 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack to stderr
     service.run()
     return 0

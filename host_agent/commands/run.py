@@ -5,6 +5,7 @@ raise and publish alerts, store history, and serve the dashboard and /metrics un
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack to stderr
     with HostService(config, clock) as service:
         sites = ", ".join(config.sites) or "every site"
         print(f"headset-host: following {sites} on {config.broker.url}; history in {redact(config.db)}", file=sys.stderr)

@@ -316,7 +316,8 @@ def _listening(port: int) -> bool:
 
 
 def _stop_proc(proc: subprocess.Popen[bytes] | None, deadline_s: float) -> int | str | None:
-    """SIGTERM, then wait up to ``deadline_s``: the exit code, or ``"hung"`` (then killed)."""
+    """SIGTERM, then wait up to ``deadline_s``: the exit code, or ``"hung"`` (then SIGUSR1, which makes our
+    agents write every thread's stack to their log, and killed)."""
     if proc is None:
         return None
     if proc.poll() is not None:
@@ -326,6 +327,8 @@ def _stop_proc(proc: subprocess.Popen[bytes] | None, deadline_s: float) -> int |
     try:
         return proc.wait(deadline_s)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # the agents dump every thread's stack to their log: why it hung
+        time.sleep(1.0)
         proc.kill()
         proc.wait()
         return "hung"

@@ -117,7 +117,9 @@ def test_fault(fault: str, rig_factory: object) -> None:
     out = rig.outcome()
     print(f"\n{fault}: recovery {recovery_s:.2f} s; {out.describe()}")
 
-    assert rcs == {**{d.name: 0 for d in rig.desks}, "host": 0, "broker": 0}, f"exit codes (hung: killed) {rcs}"
+    hung = "".join(f"\n--- {d.name}'s log, the end (thread stacks from SIGUSR1 last) ---\n{d.log.read_text()[-6000:]}"
+                   for d in rig.desks if rcs.get(d.name) == "hung")
+    assert rcs == {**{d.name: 0 for d in rig.desks}, "host": 0, "broker": 0}, f"exit codes (hung: killed) {rcs}{hung}"
     assert problems == []
     assert out.lost == 0, out.describe()
     assert out.duplicated == 0, out.describe()

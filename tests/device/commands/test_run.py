@@ -3,6 +3,7 @@ a two-channel speech file, MockFactory LEDs, a scaled clock."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,26 @@ def test_broker_restart_and_kill_9_lose_no_event_and_duplicate_none(
         agent.stop()
         cap.close()
         hs.stop()
+
+
+def test_sigusr1_writes_every_threads_stack_and_the_agent_goes_on(tmp_path: Path, mosquitto: Mosquitto,
+                                                                   speech: Path) -> None:
+    """``kill -USR1`` on a running agent: every thread's stack in its log (what a hung agent is doing), and the
+    agent keeps publishing, then stops cleanly."""
+    flags = ["--config", str(agent_toml(tmp_path, mosquitto.url)), "--audio", f"file:{speech}", "--loop",
+             "--state-dir", str(tmp_path / "state"), "--mock-gpio", "--time-scale", f"{SCALE:g}"]
+    cap = Capture(mosquitto.port, SITE, client_id="witness-usr1")
+    agent = Agent(flags, tmp_path / "agent.log").start()
+    try:
+        wait_for(lambda: cap.of(Metrics), 20, "first metrics")
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "Current thread" in agent.log_path.read_text(errors="replace"), 10, "the stack dump")
+        text = agent.log_path.read_text(errors="replace")
+        assert text.count("Thread 0x") >= 2 and 'File "' in text  # the main loop and the MQTT threads, at least
+        seen = len(cap.of(Metrics))
+        wait_for(lambda: len(cap.of(Metrics)) > seen + 2, 20, "metrics after the dump")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+        cap.close()
