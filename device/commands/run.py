@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack to stderr
+        try:  # kill -USR1: every thread's stack to stderr
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (ValueError, OSError):  # stderr is no file (run in-process, captured): no dumps
+            pass
     service.run()
     return 0

@@ -42,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: every thread's stack to stderr
+    try:  # kill -USR1: every thread's stack to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (ValueError, OSError):  # stderr is no file (run in-process, captured): no dumps
+        pass
     with HostService(config, clock) as service:
         sites = ", ".join(config.sites) or "every site"
         print(f"headset-host: following {sites} on {config.broker.url}; history in {redact(config.db)}", file=sys.stderr)
