@@ -211,12 +211,13 @@ class VirtualBoard:
     def _run(self) -> None:
         seen_connects = 0
         while not self._stop.is_set():
+            self.port.wait_readable(0.004)  # outside the lock, which unplug() takes (see VirtualHeadset._run)
             with self._lock:
                 if not self.port.is_open:
                     idle = True
                 else:
                     idle = False
-                    data = self.port.read(0.004)
+                    data = self.port.read(0.0)
                     try:
                         if self.port.connects != seen_connects:
                             seen_connects = self.port.connects

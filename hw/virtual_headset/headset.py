@@ -99,12 +99,15 @@ class VirtualHeadset:
     def _run(self) -> None:
         seen_connects = 0
         while not self._stop.is_set():
+            # wait for the desk outside the lock: a loop that re-takes the lock right after a blocking read
+            # starves unplug() and replug() (Python's locks are not fair: 3-15 s waits seen in CI)
+            self.port.wait_readable(LOOP_PERIOD_S)
             with self._lock:
                 if not self.port.is_open or self.app is None:
                     idle = True
                 else:
                     idle = False
-                    data = self.port.read(LOOP_PERIOD_S)
+                    data = self.port.read(0.0)
                     if self.port.connects != seen_connects:
                         seen_connects = self.port.connects
                         self.hal.host_connects += 1

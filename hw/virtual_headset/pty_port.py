@@ -62,6 +62,17 @@ class PtyPort:
                     pass
         self.master = self.slave = None
 
+    def wait_readable(self, timeout_s: float) -> None:
+        """Wait at most ``timeout_s`` for bytes from the desk (at once when unplugged). Safe without the
+        owner's lock: a port closed meanwhile only ends the wait early."""
+        fd = self.master
+        if fd is None:
+            return
+        try:
+            select.select([fd], [], [], timeout_s)
+        except (OSError, ValueError):
+            return
+
     def read(self, timeout_s: float) -> bytes:
         """Bytes the desk wrote, waiting at most timeout_s; b"" when none (or unplugged)."""
         fd = self.master
