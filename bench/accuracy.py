@@ -311,16 +311,11 @@ class Context:
             self._analysis[path] = analyze_file(path, raw_rate_hz=clip.raw_rate_hz)
         return self._analysis[path]
 
-    def analyze_as_given(self, clip: RealClip) -> dict[str, Any]:
-        """``analyze_file`` of the clip's own file, every channel, default layout: what ``headset-agent
-        analyze --json FILE`` reports (a stereo file goes through the channel check)."""
-        if clip.path not in self._analysis:
-            self._analysis[clip.path] = analyze_file(clip.path, raw_rate_hz=clip.raw_rate_hz)
-        return self._analysis[clip.path]
-
-    def analyze_path(self, path: Path) -> dict[str, Any]:
+    def analyze_path(self, path: Path, raw_rate_hz: int | None = None) -> dict[str, Any]:
+        """``analyze_file`` of the file itself, every channel, default layout: what ``headset-agent analyze
+        --json FILE`` reports (a stereo file goes through the channel check)."""
         if path not in self._analysis:
-            self._analysis[path] = analyze_file(path)
+            self._analysis[path] = analyze_file(path, raw_rate_hz=raw_rate_hz)
         return self._analysis[path]
 
     def peer_syllables(self, path: Path, raw_rate_hz: int | None = None) -> int | None:
@@ -561,7 +556,7 @@ def row_dev(ctx: Context) -> Section:
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
         assert c.syllables is not None
-        an = ctx.analyze_as_given(c)
+        an = ctx.analyze_path(c.path, c.raw_rate_hz)
         peer = ctx.peer_syllables(c.path)
         ref_s, _ = ctx.reference_speech(c)
         sil = ctx.silero_clip(c)
@@ -1180,6 +1175,57 @@ def row_realnoise(ctx: Context) -> Section:
     return sec
 
 
+Variant = Callable[[FloatArray, int], tuple[FloatArray, int]]
+"""A changed copy of a clip: (samples, rate) -> (samples, rate)."""
+
+
+@dataclass
+class VariantCounts:
+    """Syllables of each clip in each variant (``peer`` empty without the peer) and the truth."""
+
+    ours: list[list[int]]
+    peer: list[list[int]]
+    truth: list[int]
+
+    def spread(self, counts: list[list[int]]) -> tuple[list[float], int, int]:
+        """Total error per variant, the most a clip's count moves across variants, and how many clips move."""
+        per_variant = [total_error([cs[k] for cs in counts], self.truth) or 0.0 for k in range(len(counts[0]))]
+        moves = [max(cs) - min(cs) for cs in counts]
+        return per_variant, max(moves), sum(1 for m in moves if m)
+
+
+def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Sequence[Variant]) -> VariantCounts:
+    """Every clip through every variant: ours through ``analyze_file`` (a float WAV), the peer on the same
+    samples."""
+    out = VariantCounts([], [], [])
+    for i, c in enumerate(clips):
+        ctx.progress.item(i + 1, len(clips), c.id)
+        assert c.syllables is not None
+        x, fs = ctx.audio(c.path, c.raw_rate_hz)
+        got: list[int] = []
+        got_p: list[int] = []
+        for k, variant in enumerate(variants):
+            y, rate = variant(x, fs)
+            path = ctx.tmp / f"{c.id}.{name}{k}.wav"
+            sf.write(str(path), y, rate, subtype="FLOAT")
+            got.append(int(analyze_file(path)["syllables"]))
+            if ctx.peer:
+                got_p.append(de_jong_wempe(y, rate))
+        out.ours.append(got)
+        out.peer.append(got_p)
+        out.truth.append(c.syllables)
+    ctx.progress.done()
+    return out
+
+
+def _real_clips_label(ctx: Context) -> str:
+    return "tests/data" + (" and the dev set without " + ", ".join(OVERLAP_IDS) if ctx.dev_solo() else "")
+
+
+def _cut(k: int) -> Variant:
+    return lambda x, fs: (x[round(k * 0.010 * fs / CUTS):], fs)
+
+
 def row_cuts(ctx: Context) -> Section:
     """Syllables of the real clips (tests/data and the dev set without the overlap clip) with each
     recording started a fraction of a 10 ms hop later: how much a count rests on where a recording was
@@ -1187,49 +1233,29 @@ def row_cuts(ctx: Context) -> Section:
     sec = Section("cuts")
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips cut at {CUTS} offsets within a hop ({len(clips)} clips)")
-    ours: list[list[int]] = []
-    peers: list[list[int | None]] = []
-    truth: list[int] = []
-    rows: list[list[str]] = []
-    for i, c in enumerate(clips):
-        ctx.progress.item(i + 1, len(clips), c.id)
-        assert c.syllables is not None
-        x, fs = ctx.audio(c.path, c.raw_rate_hz)
-        got: list[int] = []
-        got_p: list[int | None] = []
-        for k in range(CUTS):
-            y = x[round(k * 0.010 * fs / CUTS):]
-            path = ctx.tmp / f"{c.id}.cut{k}.wav"
-            sf.write(str(path), y, fs, subtype="FLOAT")
-            got.append(int(analyze_file(path)["syllables"]))
-            got_p.append(de_jong_wempe(y, fs) if ctx.peer else None)
-        ours.append(got)
-        peers.append(got_p)
-        truth.append(c.syllables)
-        rows.append([c.id, str(c.syllables), " ".join(str(n) for n in got), str(max(got) - min(got)),
-                     " ".join(opt(n) for n in got_p),
-                     str(max(int(n or 0) for n in got_p) - min(int(n or 0) for n in got_p)) if ctx.peer else "-"])
-    ctx.progress.done()
+    vc = _variant_counts(ctx, clips, "cut", [_cut(k) for k in range(CUTS)])
+    rows = [[c.id, str(t), " ".join(str(n) for n in got), str(max(got) - min(got)),
+             " ".join(str(n) for n in got_p) if ctx.peer else " ".join(["-"] * CUTS),
+             str(max(got_p) - min(got_p)) if ctx.peer else "-"]
+            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
 
     def summary(counts: list[list[int]]) -> tuple[float, float, float, int, int]:
-        per_cut = [total_error([cs[k] for cs in counts], truth) or 0.0 for k in range(CUTS)]
-        moves = [max(cs) - min(cs) for cs in counts]
-        return float(np.mean(per_cut)), min(per_cut), max(per_cut), max(moves), sum(1 for m in moves if m)
+        per_cut, move, moved = vc.spread(counts)
+        return float(np.mean(per_cut)), min(per_cut), max(per_cut), move, moved
 
-    mean_o, lo_o, hi_o, move_o, moved_o = summary(ours)
+    mean_o, lo_o, hi_o, move_o, moved_o = summary(vc.ours)
     values: dict[str, Any] = {"clips": len(clips), "cuts": CUTS, "mean_total_error": mean_o, "min_total_error": lo_o,
                               "max_total_error": hi_o, "max_move": move_o, "clips_moved": moved_o}
     peer_cell = "-"
     if ctx.peer:
-        mean_p, lo_p, hi_p, move_p, moved_p = summary([[int(n or 0) for n in cs] for cs in peers])
+        mean_p, lo_p, hi_p, move_p, moved_p = summary(vc.peer)
         peer_cell = (f"total error {pct(mean_p)} (one cut {pct(lo_p)} to {pct(hi_p)}); counts move by up to "
                      f"{move_p} ({moved_p}/{len(clips)} clips) (dJW)")
         values.update({"peer_mean_total_error": mean_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
     sec.lines.append(Line(
         "syllable count, whole analyser, by where a recording starts",
-        f"{len(clips)} real clips (tests/data" + (" and the dev set without " + ", ".join(OVERLAP_IDS)
-                                                  if ctx.dev_solo() else "")
-        + f"), each started at {CUTS} offsets 0-{10 * (CUTS - 1) / CUTS:g} ms (a fraction of the 10 ms hop)",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}), each started at {CUTS} offsets "
+        f"0-{10 * (CUTS - 1) / CUTS:g} ms (a fraction of the 10 ms hop)",
         f"total error {pct(mean_o)} (one cut {pct(lo_o)} to {pct(hi_o)}); counts move by up to {move_o} "
         f"({moved_o}/{len(clips)} clips)", peer_cell, "-", values))
     sec.details.append(Detail(
@@ -1246,6 +1272,13 @@ RATES_HZ = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
 """Sample rates of the ``rates`` row: telephone to studio, the rates recordings come at."""
 
 
+def _resampled(rate: int) -> Variant:
+    def make(x: FloatArray, fs: int) -> tuple[FloatArray, int]:
+        g = int(np.gcd(fs, rate))
+        return (x if rate == fs else resample_poly(x, rate // g, fs // g)), rate
+    return make
+
+
 def row_rates(ctx: Context) -> Section:
     """Syllables of the real clips (tests/data and the dev set without the overlap clip), each
     resampled (polyphase, scipy's resample_poly) to every rate of ``RATES_HZ``: the count should not
@@ -1253,54 +1286,28 @@ def row_rates(ctx: Context) -> Section:
     sec = Section("rates")
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips at {len(RATES_HZ)} sample rates ({len(clips)} clips)")
-    ours: list[list[int]] = []
-    peers: list[list[int]] = []
-    truth: list[int] = []
-    rows: list[list[str]] = []
-    for i, c in enumerate(clips):
-        ctx.progress.item(i + 1, len(clips), c.id)
-        assert c.syllables is not None
-        x, fs = ctx.audio(c.path, c.raw_rate_hz)
-        got: list[int] = []
-        got_p: list[int] = []
-        for rate in RATES_HZ:
-            g = int(np.gcd(fs, rate))
-            y = x if rate == fs else resample_poly(x, rate // g, fs // g)
-            path = ctx.tmp / f"{c.id}.{rate}.wav"
-            sf.write(str(path), y, rate, subtype="FLOAT")
-            got.append(int(analyze_file(path)["syllables"]))
-            if ctx.peer:
-                got_p.append(de_jong_wempe(y, rate))
-        ours.append(got)
-        peers.append(got_p)
-        truth.append(c.syllables)
-        rows.append([c.id, str(fs), str(c.syllables), " ".join(str(n) for n in got), str(max(got) - min(got)),
-                     " ".join(str(n) for n in got_p) if ctx.peer else "-",
-                     str(max(got_p) - min(got_p)) if ctx.peer else "-"])
-    ctx.progress.done()
-
-    def summary(counts: list[list[int]]) -> tuple[list[float], int, int]:
-        per_rate = [total_error([cs[k] for cs in counts], truth) or 0.0 for k in range(len(RATES_HZ))]
-        moves = [max(cs) - min(cs) for cs in counts]
-        return per_rate, max(moves), sum(1 for m in moves if m)
+    vc = _variant_counts(ctx, clips, "rate", [_resampled(r) for r in RATES_HZ])
+    rows = [[c.id, str(ctx.audio(c.path, c.raw_rate_hz)[1]), str(t), " ".join(str(n) for n in got),
+             str(max(got) - min(got)), " ".join(str(n) for n in got_p) if ctx.peer else "-",
+             str(max(got_p) - min(got_p)) if ctx.peer else "-"]
+            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
 
     def cell(per_rate: list[float], move: int, moved: int) -> str:
         return (f"total error {pct(min(per_rate))} to {pct(max(per_rate))} (8 kHz {pct(per_rate[0])}); counts move "
                 f"by up to {move} ({moved}/{len(clips)} clips)")
 
-    rates_o, move_o, moved_o = summary(ours)
+    rates_o, move_o, moved_o = vc.spread(vc.ours)
     values: dict[str, Any] = {"clips": len(clips), "rates_hz": list(RATES_HZ), "total_error_by_rate": rates_o,
                               "max_move": move_o, "clips_moved": moved_o}
     peer_cell = "-"
     if ctx.peer:
-        rates_p, move_p, moved_p = summary(peers)
+        rates_p, move_p, moved_p = vc.spread(vc.peer)
         peer_cell = cell(rates_p, move_p, moved_p) + " (dJW)"
         values.update({"peer_total_error_by_rate": rates_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
     sec.lines.append(Line(
         "syllable count, whole analyser, by sample rate",
-        f"{len(clips)} real clips (tests/data" + (" and the dev set without " + ", ".join(OVERLAP_IDS)
-                                                  if ctx.dev_solo() else "")
-        + "), each resampled to " + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}), each resampled to "
+        + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz",
         cell(rates_o, move_o, moved_o), peer_cell, "-", values))
     sec.details.append(Detail(
         "Syllables per sample rate (" + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz)",

@@ -33,6 +33,23 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return noise
 
 
+def room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
+    """``x`` as two microphones 1-2 m away in a room hear it: each through its own reverberant response
+    (an exponentially decaying noise tail, RT60 0.4 s, after a direct path), about equally loud."""
+    rng = np.random.default_rng(seed)
+    n = int(0.4 * rate)
+    decay = np.exp(-6.9 * np.arange(n) / n)  # -60 dB over the RT60
+    out = []
+    for delay in (int(0.003 * rate), int(0.005 * rate)):
+        h = rng.standard_normal(n) * decay * 0.08
+        h[:delay] = 0.0
+        h[delay] = 1.0
+        out.append(np.convolve(x, h)[: x.size])
+    pair: np.ndarray = np.stack(out, axis=1)
+    scaled: np.ndarray = pair / np.max(np.abs(pair)) * 0.5
+    return scaled
+
+
 def two_channel_speech(path: Path, seconds: float = 20.0, ear_db: float = -10.0) -> Path:
     """Speech clips (the demo's bundled espeak-ng Mandarin) as boom = speech, ear cup = speech
     ``ear_db`` lower, both with a little noise: own voice, as the two mics of a worn headset hear it."""

@@ -20,6 +20,7 @@ from device.cli import main
 from device.dsp import HOP_S, StreamingAnalyzer
 from device.offline_analysis import analyze_file
 from tests.conftest import DATA_DIR
+from tests.device.helpers import room_pair
 from tests.device.inputs.test_audio_file import _bad_inputs
 
 REAL = DATA_DIR / "real-speech"
@@ -250,23 +251,6 @@ def test_a_stereo_file_with_one_silent_side_is_its_other_channel(tmp_path: Path,
     assert f"{tmp_path / 'right.flac'}: warning: channel 0 (the boom) is silent" in err
 
 
-def _room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
-    """``x`` as two microphones 1-2 m away in a room hear it: each through its own reverberant response
-    (an exponentially decaying noise tail, RT60 0.4 s, after a direct path), about equally loud."""
-    rng = np.random.default_rng(seed)
-    n = int(0.4 * rate)
-    decay = np.exp(-6.9 * np.arange(n) / n)  # -60 dB over the RT60
-    out = []
-    for delay in (int(0.003 * rate), int(0.005 * rate)):
-        h = rng.standard_normal(n) * decay * 0.08
-        h[:delay] = 0.0
-        h[delay] = 1.0
-        out.append(np.convolve(x, h)[: x.size])
-    pair: np.ndarray = np.stack(out, axis=1)
-    scaled: np.ndarray = pair / np.max(np.abs(pair)) * 0.5
-    return scaled
-
-
 def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two room microphones (about as loud, not the same sound): no wearer talks into a boom. Picked by the
@@ -274,7 +258,7 @@ def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
     syllables); with --layout headset asked for, that reading stands, warned."""
     x, rate = sf.read(REAL / "aishell-BAC009S0724W0121.wav", dtype="float64")
     room, mixed = tmp_path / "room.wav", tmp_path / "mixed.wav"
-    pair = _room_pair(x, rate)
+    pair = room_pair(x, rate)
     sf.write(room, pair, rate, subtype="PCM_16")
     sf.write(mixed, pair.mean(axis=1), rate, subtype="PCM_16")
     assert main(["analyze", "--json", str(room), str(mixed)]) == 0

@@ -24,6 +24,7 @@ from device.inputs.channel_layout import (
     resolve,
 )
 from tests.conftest import DATA_DIR
+from tests.device.helpers import room_pair
 
 REAL = DATA_DIR / "real-speech"
 
@@ -200,12 +201,7 @@ def test_the_coherence_tells_one_mix_from_two_microphones() -> None:
     copy = np.stack([x, x * 10 ** (-0.5 / 20)], axis=1) + rng.standard_normal((x.size, 2)) * 1e-4
     report = _report(copy, rate)
     assert report.coherence == pytest.approx(1.0, abs=0.01) and report.coherent and report.balanced
-    n = int(0.4 * rate)
-    tails = [rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n) * 0.08 for _ in range(2)]
-    for h, delay in zip(tails, (48, 80), strict=True):
-        h[:delay] = 0.0
-        h[delay] = 1.0
-    room = np.stack([np.convolve(x, h)[: x.size] for h in tails], axis=1)
+    room = room_pair(x, rate)
     r = _report(room, rate)
     assert r.coherence is not None and r.coherence < 0.5 and not r.coherent and r.balanced
     assert _report(room, rate, block=777).coherence == pytest.approx(r.coherence, abs=1e-9)
