@@ -11,17 +11,14 @@ disk) the exit code is 1 and the message names it. SIGUSR1 writes every thread's
 from __future__ import annotations
 
 import argparse
-import faulthandler
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from device import logs
 from device.clock import make_clock
 from device.config.agent import load_config
 from device.errors import UsageError
+from mqtt_schema.process_signals import stacks_on_sigusr1, stop_on_signals
 
 EXAMPLE = """example:
   headset-agent run --config /etc/headset-coach/agent.toml
@@ -82,15 +79,7 @@ def run(args: argparse.Namespace) -> int:
     clock = make_clock(args.time_scale, args.time_origin_ms)
     service = AgentService(config, clock, pin_factory=mock_pin_factory() if args.mock_gpio else None)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        service.stop()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        try:  # kill -USR1: every thread's stack to stderr
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
-        except (ValueError, OSError):  # stderr is no file (run in-process, captured): no dumps
-            pass
-    service.run()
+    with stop_on_signals(service.stop):
+        stacks_on_sigusr1()
+        service.run()
     return 0

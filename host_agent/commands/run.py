@@ -5,17 +5,15 @@ raise and publish alerts, store history, and serve the dashboard and /metrics un
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 
 from host_agent.config import load_config
 from host_agent.history import redact
 from host_agent.service import HostService
 from host_agent.timeflags import add_time_flags, clock_from_args
+from mqtt_schema.process_signals import stacks_on_sigusr1, stop_on_signals
 
 EXAMPLE = """example:
   headset-host run --config /etc/headset-coach/host.toml --site site1 --site site2"""
@@ -37,25 +35,14 @@ def run(args: argparse.Namespace) -> int:
         config = config.with_sites(args.site)
     clock = clock_from_args(args)
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    try:  # kill -USR1: every thread's stack to stderr
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-    except (ValueError, OSError):  # stderr is no file (run in-process, captured): no dumps
-        pass
-    with HostService(config, clock) as service:
+    with stop_on_signals(stop.set), HostService(config, clock) as service:
+        stacks_on_sigusr1()
         sites = ", ".join(config.sites) or "every site"
         print(f"headset-host: following {sites} on {config.broker.url}; history in {redact(config.db)}", file=sys.stderr)
         if service.dashboard_url:
             print(f"headset-host: dashboard {service.dashboard_url}  metrics {service.dashboard_url}metrics",
                   file=sys.stderr)
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(1.0):
             pass
         s = service.summary()
         print(f"headset-host: stopped after {s.messages_in} messages ({sum(s.rejected.values())} rejected), "

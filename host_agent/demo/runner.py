@@ -28,6 +28,7 @@ from host_agent.demo.cti import CtiBridge
 from host_agent.demo.scenarios import Scenario, by_name, pick
 from host_agent.errors import HostError
 from host_agent.service import HostService, HostSummary
+from mqtt_schema.process_signals import stop_on_signals
 
 SITE = "demo"
 
@@ -292,16 +293,9 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.s
     demo = Demo(options, out, err)
     if on_start:
         on_start(demo)
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: demo.stop())
-    try:
-        return demo.run()
-    except KeyboardInterrupt:
-        demo.stop()
-        raise
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
-
-
+    with stop_on_signals(demo.stop, (signal.SIGTERM,)):  # Ctrl-C: KeyboardInterrupt, the demo tears down
+        try:
+            return demo.run()
+        except KeyboardInterrupt:
+            demo.stop()
+            raise

@@ -102,6 +102,20 @@ def _check_fault_specifics(fault: str, rig: Rig, rec: FaultRecord) -> None:
         assert hour < min(by_boot[3]) - max(by_boot[1]) < hour + 10 * 60_000
 
 
+def _no_stop_hung_during_the_fault(rig: Rig, rec: FaultRecord) -> None:
+    """A desk the fault stopped with SIGTERM exited within 20 s; when not, its log (the thread stacks that
+    SIGUSR1 wrote last) is in the failure."""
+    rcs = rec.notes.get("stop_rc")
+    rcs = rcs if isinstance(rcs, list) else [rcs]
+    if "hung" in rcs:
+        desk = rig.desk(rec.desk or "")
+        text = desk.log.read_text(errors="replace")
+        at = text.find("Thread 0x")  # faulthandler's dump; the log goes on with the next boot
+        part = text[max(0, at - 4000):at + 8000] if at >= 0 else text[-12000:]
+        pytest.fail(f"{desk.name} did not exit within 20 s of SIGTERM during the fault (stop codes {rcs})\n"
+                    f"--- {desk.name}'s log around the thread stacks SIGUSR1 wrote ---\n{part}")
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault(fault: str, rig_factory: object) -> None:
     rig: Rig = rig_factory(fault)  # type: ignore[operator]
@@ -109,6 +123,7 @@ def test_fault(fault: str, rig_factory: object) -> None:
     rig.start()
     rig.warm_up()
     rec = FAULTS[fault].inject(rig, rng, HOLD_S)
+    _no_stop_hung_during_the_fault(rig, rec)
     recovery_s = rig.recovery_s(rec, deadline_s=40)
     rig.settle(more_minutes=1)
     problems = rig.alerts_consistent(deadline_s=10)
