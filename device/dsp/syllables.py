@@ -41,7 +41,13 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   floor) a clearly periodic (>= 0.9), prominent (>= 2.5 dB) peak passes down to that 25 dB when it
   is within 17 dB of the contour's maximum within +-0.3 s: the soft syllables of a phrase's end or
   of a quiet stretch, not a ripple beside a loud vowel. In noise the same holds from 6 dB over the
-  floor for a peak with 4 dB of prominence. In the stream's first second the level statistics also
+  floor for a peak with 4 dB of prominence. Those floor margins of a periodic peak (5 and 6 dB) shrink
+  in steady noise to twice the floor's ripple (the contour's 20th minus its 5th percentile), down to
+  2 dB: stationary noise barely moves the smoothed contour (ripple 0.5-1.5 dB at 5 dB SNR), so a
+  voiced peak 2-3 dB over it is speech, while babble's ripple (2.5-4.5 dB) keeps the margin at 5 dB
+  (a threshold set by the noise's own spread, as energy endpointers set theirs: Lamel, L. F.,
+  Rabiner, L. R., Rosenberg, A. E. & Wilpon, J. G. (1981), "An improved endpoint detector for
+  isolated word recognition", IEEE Trans. ASSP 29(4), 777-785). In the stream's first second the level statistics also
   take the look-ahead frames, so that the first peaks are not judged against a few frames of lead-in.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
@@ -97,7 +103,8 @@ class SyllableParams:
     """...and this share of the spread between the floor and the speech level in between."""
     periodic_below_speech_db: float = 14.0
     """In noise, a strongly periodic peak (see ``periodic_voicing``) needs to be only this far under the
-    speech level (and ``min_above_noise_db`` over the floor), even if the floor's share is higher."""
+    speech level (and ``min_above_noise_db`` over the floor, less in steady noise: see
+    ``ripple_margin_k``), even if the floor's share is higher."""
     periodic_voicing: float = 0.7
     """Voicing strength (0..1) that makes a peak strongly periodic: one voice, not noise or babble."""
     min_voicing: float = 0.42
@@ -144,6 +151,13 @@ class SyllableParams:
     """...this prominent (noise-only ripples of the smoothed contour stay under about 2 dB)..."""
     strong_voicing: float = 0.9
     """...and this periodic."""
+    ripple_margin_k: float = 2.0
+    """In steady noise a periodic peak's margins over the floor (``min_above_noise_db`` and
+    ``strong_above_noise_db``, scaled alike) shrink to this many times the floor's ripple: the 20th
+    minus the 5th percentile of the contour (dB; about 0.5-1.5 in stationary noise at 5 dB SNR, 2.5-4.5
+    in babble, more in a quiet room)..."""
+    min_ripple_margin_db: float = 2.0
+    """...but not under this."""
     young_frames: int = 100
     """Until this many frames (1 s) have been decided, the speech level and the floor are taken over
     the look-ahead frames too: the first decisions would otherwise judge peaks against a few frames
@@ -380,16 +394,21 @@ class SyllableNucleusDetector:
         ring = self._level_ring[: self._level_count]
         if self._level_count < p.young_frames:  # the stream's first second: the look-ahead counts too
             ring = np.concatenate([ring, s[hi + 1 :]])
-        k_floor, k_speech = int(0.05 * (ring.size - 1)), int(0.95 * (ring.size - 1))
-        floor, speech = np.partition(ring, (k_floor, k_speech))[[k_floor, k_speech]]
+        k_floor, k_ripple, k_speech = (int(q * (ring.size - 1)) for q in (0.05, 0.2, 0.95))
+        floor, ripple_top, speech = np.partition(ring, (k_floor, k_ripple, k_speech))[[k_floor, k_ripple, k_speech]]
         above = min(max(p.above_noise_share * float(speech - floor), p.min_above_noise_db), p.above_noise_db)
         threshold = max(float(speech) - p.below_speech_db, float(floor) + above)
-        periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db),
-                                 float(floor) + p.min_above_noise_db)
+        # a periodic peak's margin over the floor: smaller when the floor is steady (its ripple small), once
+        # a second has been decided (the first frames' statistics hold a lead-in and a few look-ahead frames)
+        margin = p.min_above_noise_db
+        if self._level_count >= p.young_frames:
+            margin = min(margin, max(p.min_ripple_margin_db, p.ripple_margin_k * float(ripple_top - floor)))
+        periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db), float(floor) + margin)
+        strong_above = p.strong_above_noise_db * margin / p.min_above_noise_db
         # clear syllables pass down to deep_below_speech_db, from this far over the floor: quiet rooms, noise
         deep_threshold, strong_threshold = (
             min(periodic_threshold, max(float(speech) - p.deep_below_speech_db, float(floor) + above_floor))
-            for above_floor in (p.deep_above_noise_db, p.strong_above_noise_db))
+            for above_floor in (p.deep_above_noise_db, strong_above))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
