@@ -36,24 +36,36 @@ class FloorTracker:
     hops, all hops included (minimum statistics). Used to gate the VAD; updated per call.
 
     With ``top_percentile``, :attr:`top_db` is that (high) percentile of the same hops, e.g. the
-    speech level; None until the first update."""
+    speech level, and with ``ripple_percentile`` :attr:`ripple_db` is that (low) percentile minus the
+    floor, how much the floor itself moves (dB); both None until the first update."""
 
     def __init__(self, width: int, window_hops: int = 1000, percentile: float = 5.0,
-                 initial_db: float = -90.0, top_percentile: float | None = None) -> None:
+                 initial_db: float = -90.0, top_percentile: float | None = None,
+                 ripple_percentile: float | None = None) -> None:
         self._ring = Ring(window_hops, width)
         self._pct = percentile
         self._top_pct = top_percentile
+        self._ripple_pct = ripple_percentile
         self.floor_db: FloatArray = np.full(width, initial_db)
         self.top_db: FloatArray | None = None
+        self.ripple_db: FloatArray | None = None
+
+    def __len__(self) -> int:
+        """Hops in the window."""
+        return len(self._ring)
 
     def update(self, levels_db: FloatArray) -> FloatArray:
         """Add hop levels (shape ``(k, width)``) and return the new floor (shape ``(width,)``)."""
         self._ring.push(levels_db)
         if len(self._ring):
-            if self._top_pct is None:
-                self.floor_db = self._ring.percentile(self._pct)
-            else:
-                self.floor_db, self.top_db = self._ring.percentiles(self._pct, self._top_pct)
+            extra = [q for q in (self._top_pct, self._ripple_pct) if q is not None]
+            got = self._ring.percentiles(self._pct, *extra)
+            self.floor_db = got[0]
+            rest = iter(got[1:])
+            if self._top_pct is not None:
+                self.top_db = next(rest)
+            if self._ripple_pct is not None:
+                self.ripple_db = next(rest) - self.floor_db
         return self.floor_db
 
 

@@ -65,10 +65,11 @@ def test_speech_time_holds_at_5_db_snr(kind: str) -> None:
         clean_total += clean
         noisy_total += noisy
         err_total += abs(noisy - clean)
-    # measured: pink 5 dB 7.7 %, babble 5 dB 19.1 % of the clean speech time (the fixed 12 dB gate
-    # before: 47 % and 34 %). Mono cannot tell a babble of voices from the talker, so babble fills
-    # some pauses (+); the two-channel own-voice gate handles neighbours (test_rooms.py).
-    limit = {"pink": 0.085, "babble": 0.20}[kind]
+    # measured: pink 5 dB 6.8 %, babble 5 dB 19.0 % of the clean speech time (the fixed 12 dB gate
+    # before: 47 % and 34 %; pink 8.4 % before the lower gate share over a steady floor). Mono cannot
+    # tell a babble of voices from the talker, so babble fills some pauses (+); the two-channel
+    # own-voice gate handles neighbours (test_rooms.py).
+    limit = {"pink": 0.07, "babble": 0.20}[kind]
     assert err_total / clean_total <= limit, (kind, clean_total, noisy_total, err_total)
 
 
