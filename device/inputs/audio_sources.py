@@ -65,6 +65,11 @@ def block_frames(sample_rate_hz: int, block_ms: int, speed: float) -> int:
 class FileSource:
     """A WAV/FLAC file, paced by ``clock`` at ``speed`` audio seconds per wall second.
 
+    The pacing starts at the first :meth:`read`, not at :meth:`open`: audio time 0 is when the loop
+    begins to consume the file, so whatever the agent does between opening its source and its loop
+    (the spool, the broker, the call source: up to half a second on a loaded machine) does not put
+    the file ahead of the wall clock and then burst it through to catch up.
+
     ``stop``: an event that interrupts the pacing wait (``read()`` then returns an empty block).
     """
 
@@ -84,6 +89,8 @@ class FileSource:
         self.channels = 0
         self._frames_out = 0
         self._start_ms = 0
+        self._paced = False
+        """Whether pacing has started (at the first read after open)."""
         self.loops = 0
         self._ahead: npt.NDArray[np.float32] = np.zeros((0, 0), np.float32)
         """Frames decoded from the file and not yet handed out (at most ``READ_AHEAD_S`` or one block)."""
@@ -109,7 +116,7 @@ class FileSource:
         self.channels = int(f.channels)
         self._frames_out = 0
         self._ahead, self._ahead_pos = np.zeros((0, self.channels), np.float32), 0
-        self._start_ms = self.clock.now_ms()
+        self._paced = False
 
     def _due_ms(self, frames: int) -> float:
         return self._start_ms + frames / self.sample_rate_hz / self._rate * 1000.0
@@ -119,8 +126,10 @@ class FileSource:
         if f is None:
             raise AudioError(f"{self.description}: read before open")
         n = block_frames(self.sample_rate_hz, self.block_ms, self.speed)
-        due = self._due_ms(self._frames_out + n)
         now = self.clock.now_ms()
+        if not self._paced:
+            self._start_ms, self._paced = now, True
+        due = self._due_ms(self._frames_out + n)
         block_ms = n / self.sample_rate_hz / self._rate * 1000.0
         if now - due > MAX_LAG_S * 1000.0 / self._rate or due - now > block_ms + MAX_LAG_S * 1000.0 / self._rate:
             # far behind (a stalled machine), or far ahead (the clock was stepped back, e.g. by NTP):

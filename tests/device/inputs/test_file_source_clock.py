@@ -47,3 +47,25 @@ def test_a_clock_stepped_back_or_forward_an_hour_keeps_the_audio_paced(tmp_path:
         src.read()
     assert src._frames_out - before == 20 * 800 and sum(clock.slept) >= 0.9
     src.close()
+
+
+def test_pacing_starts_at_the_first_read_not_at_the_open(tmp_path: Path) -> None:
+    """The agent opens its source, then starts the spool, the broker client and the call source, and
+    only then reads: on a loaded machine that took 0.43 s, and a file paced from the open burst those
+    0.43 s through at the first reads, so the file ran ahead of the moment the agent logged
+    "agent started" (a call's measured silence came out 0.4 s long)."""
+    path = tmp_path / "tone.wav"
+    t = np.arange(16000 * 2) / 16000
+    sf.write(path, np.stack([np.sin(2 * np.pi * 200 * t)] * 2, axis=1) * 0.3, 16000)
+    clock = CountingClock()
+    src = FileSource(path, clock, block_ms=50)
+    src.open()
+    clock.set(clock.now_ms() + 500)  # the agent's start-up between open and loop
+    started_ms = clock.now_ms()
+    for _ in range(10):
+        block = src.read()
+        assert block is not None and len(block) == 800
+    # 10 blocks of 50 ms are handed out over 0.5 s from the first read: every one waited for its time
+    assert len(clock.slept) == 10 and all(0.049 <= s <= 0.051 for s in clock.slept), clock.slept
+    assert clock.now_ms() - started_ms == 500
+    src.close()
