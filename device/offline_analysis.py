@@ -46,6 +46,8 @@ from device.inputs.channel_layout import (
 FloatArray = npt.NDArray[np.float64]
 
 OVER_FULL_SCALE = 2.0
+TELEPHONE_RATE_HZ = 8000
+"""Files sampled under this (Hz) lack part of the 100-4000 Hz speech band: analysed, with a warning."""
 MAX_SAMPLE = 1e6
 """Samples beyond this magnitude (120 dB over full scale) are not audio: a damaged float file (bytes
 read as float32/64 exponents). Such a file is an :class:`AudioError`, not numbers computed from
@@ -271,6 +273,10 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         plan = checked
     t = result.totals
     warnings = list(plan.warnings)
+    if info.rate_hz < TELEPHONE_RATE_HZ:
+        warnings.append(f"sample rate {info.rate_hz} Hz is under the telephone band's {TELEPHONE_RATE_HZ} Hz: "
+                        f"the speech band above {info.rate_hz // 2} Hz is missing, so speech time and syllables "
+                        "are not meaningful")
     if reader.peak == 0.0:
         warnings.append("all samples are zero (digital silence)")
     elif reader.peak > OVER_FULL_SCALE:

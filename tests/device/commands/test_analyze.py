@@ -423,3 +423,18 @@ def test_help_shows_every_option_with_an_example() -> None:
         assert option in res.stdout.split("example:", 1)[0], option  # documented
         assert option in examples, option  # and shown
     assert "{mono,headset,call}" in res.stdout
+
+
+def test_a_file_under_the_telephone_rate_is_analysed_with_a_warning(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A 4 kHz file lacks the speech band above 2 kHz: its figures come with a warning naming why."""
+    x, rate = sf.read(REAL / "timit-LDC93S1.wav", dtype="float64")
+    low = tmp_path / "low.wav"
+    sf.write(low, x[::rate // 4000], 4000, subtype="PCM_16")
+    tel = tmp_path / "tel.wav"
+    sf.write(tel, x[::rate // 8000], 8000, subtype="PCM_16")
+    assert main(["analyze", "--json", str(low), str(tel)]) == 0
+    low_row, tel_row = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert low_row["warnings"] == ["sample rate 4000 Hz is under the telephone band's 8000 Hz: the speech band "
+                                   "above 2000 Hz is missing, so speech time and syllables are not meaningful"]
+    assert tel_row["warnings"] == []
