@@ -89,8 +89,6 @@ class FileSource:
         self.channels = 0
         self._frames_out = 0
         self._start_ms = 0
-        self._paced = False
-        """Whether pacing has started (at the first read after open)."""
         self.loops = 0
         self._ahead: npt.NDArray[np.float32] = np.zeros((0, 0), np.float32)
         """Frames decoded from the file and not yet handed out (at most ``READ_AHEAD_S`` or one block)."""
@@ -116,7 +114,6 @@ class FileSource:
         self.channels = int(f.channels)
         self._frames_out = 0
         self._ahead, self._ahead_pos = np.zeros((0, self.channels), np.float32), 0
-        self._paced = False
 
     def _due_ms(self, frames: int) -> float:
         return self._start_ms + frames / self.sample_rate_hz / self._rate * 1000.0
@@ -126,14 +123,14 @@ class FileSource:
         if f is None:
             raise AudioError(f"{self.description}: read before open")
         n = block_frames(self.sample_rate_hz, self.block_ms, self.speed)
-        now = self.clock.now_ms()
-        if not self._paced:
-            self._start_ms, self._paced = now, True
         due = self._due_ms(self._frames_out + n)
+        now = self.clock.now_ms()
         block_ms = n / self.sample_rate_hz / self._rate * 1000.0
-        if now - due > MAX_LAG_S * 1000.0 / self._rate or due - now > block_ms + MAX_LAG_S * 1000.0 / self._rate:
-            # far behind (a stalled machine), or far ahead (the clock was stepped back, e.g. by NTP):
-            # start pacing afresh rather than bursting or waiting out the step
+        if self._frames_out == 0 or now - due > MAX_LAG_S * 1000.0 / self._rate \
+                or due - now > block_ms + MAX_LAG_S * 1000.0 / self._rate:
+            # the first read (pacing starts here, not at open), far behind (a stalled machine), or far
+            # ahead (the clock was stepped back, e.g. by NTP): start pacing afresh rather than bursting
+            # or waiting out the step
             self._start_ms = now - int(self._frames_out / self.sample_rate_hz / self._rate * 1000.0)
             due = self._due_ms(self._frames_out + n)
         wait_s = (due - now) / 1000.0
