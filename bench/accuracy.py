@@ -28,7 +28,8 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 5 dB SNR (three draws each); ``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
 ``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
-how far a count moves with where a recording was cut; ``rates`` the same clips resampled to 8-48 kHz;
+how far a count moves with where a recording was cut; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
+the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
 on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
@@ -81,11 +82,12 @@ from device.offline_analysis import analyze_file  # noqa: E402
 from tests.device import room_corpus as rc  # noqa: E402
 from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
 from tests.device.dsp.test_rooms import DISTANCES_CM, SEED  # noqa: E402
+from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "vad", "rooms", "robust",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "telephone", "vad", "rooms", "robust",
         "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
@@ -1194,9 +1196,10 @@ class VariantCounts:
         return per_variant, max(moves), sum(1 for m in moves if m)
 
 
-def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Sequence[Variant]) -> VariantCounts:
-    """Every clip through every variant: ours through ``analyze_file`` (a float WAV), the peer on the same
-    samples."""
+def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Sequence[Variant],
+                    subtypes: Sequence[str] | None = None) -> VariantCounts:
+    """Every clip through every variant: ours through ``analyze_file`` (a WAV of ``subtypes[k]``, float by
+    default), the peer on the samples that file holds."""
     out = VariantCounts([], [], [])
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
@@ -1207,10 +1210,11 @@ def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Se
         for k, variant in enumerate(variants):
             y, rate = variant(x, fs)
             path = ctx.tmp / f"{c.id}.{name}{k}.wav"
-            sf.write(str(path), y, rate, subtype="FLOAT")
+            sf.write(str(path), y, rate, subtype=subtypes[k] if subtypes else "FLOAT")
             got.append(int(analyze_file(path)["syllables"]))
             if ctx.peer:
-                got_p.append(de_jong_wempe(y, rate))
+                stored, _ = sf.read(str(path), dtype="float64")  # G.711's quantisation included
+                got_p.append(de_jong_wempe(stored, rate))
         out.ours.append(got)
         out.peer.append(got_p)
         out.truth.append(c.syllables)
@@ -1315,11 +1319,60 @@ def row_rates(ctx: Context) -> Section:
     return sec
 
 
+TELEPHONE_SUBTYPES = ("ULAW", "ALAW")
+"""G.711 codings of the ``telephone`` row."""
+
+
+def _telephone(x: FloatArray, fs: int) -> tuple[FloatArray, int]:
+    return telephone_band(x, fs), TELEPHONE_RATE_HZ
+
+
+def row_telephone(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip) as recorded, and
+    through a telephone channel (``tests/device/telephone_channel.py``: the G.712 band, 300-3400 Hz, at 8 kHz)
+    written as G.711 µ-law and A-law: issue 12 asks for the wideband count within 2 syllables a clip."""
+    sec = Section("telephone")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    ctx.progress.step(f"real clips through a telephone channel, G.711 µ-law and A-law ({len(clips)} clips)")
+    vc = _variant_counts(ctx, clips, "tel", [lambda x, fs: (x, fs), _telephone, _telephone],
+                         ("FLOAT",) + TELEPHONE_SUBTYPES)
+    rows = [[c.id, str(t), " ".join(str(n) for n in got), " ".join(str(n) for n in got_p) if ctx.peer else "-"]
+            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
+
+    def summary(counts: list[list[int]]) -> tuple[list[float], int, int]:
+        per_variant, _, _ = vc.spread(counts)
+        moves = [max(abs(n - cs[0]) for n in cs[1:]) for cs in counts]
+        return per_variant, max(moves), sum(1 for m in moves if m > 2)
+
+    def cell(per_variant: list[float], move: int, beyond: int) -> str:
+        return (f"counts move by up to {move} from the wideband file ({beyond}/{len(clips)} clips beyond ±2); total "
+                f"error {pct(per_variant[0])} wideband, {pct(per_variant[1])} µ-law, {pct(per_variant[2])} A-law")
+
+    errors_o, move_o, beyond_o = summary(vc.ours)
+    values: dict[str, Any] = {"clips": len(clips), "total_error_wide_ulaw_alaw": errors_o, "max_move": move_o,
+                              "clips_beyond_2": beyond_o}
+    peer_cell = "-"
+    if ctx.peer:
+        errors_p, move_p, beyond_p = summary(vc.peer)
+        peer_cell = cell(errors_p, move_p, beyond_p) + " (dJW)"
+        values.update({"peer_total_error_wide_ulaw_alaw": errors_p, "peer_max_move": move_p,
+                       "peer_clips_beyond_2": beyond_p})
+    sec.lines.append(Line(
+        "syllable count, whole analyser, telephone audio",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}) through a telephone channel (G.712 band 300-3400 Hz, "
+        "8 kHz) as G.711 µ-law and A-law WAV, vs the wideband file",
+        cell(errors_o, move_o, beyond_o), peer_cell, "±2 per clip", values))
+    sec.details.append(Detail(
+        "Syllables as recorded and by telephone (wideband, µ-law, A-law)",
+        ["clip", "truth", "ours", "peer"], rows))
+    return sec
+
+
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts, "rates": row_rates,
+    "cuts": row_cuts, "rates": row_rates, "telephone": row_telephone,
 }
 
 

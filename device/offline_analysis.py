@@ -46,13 +46,13 @@ from device.inputs.channel_layout import (
 FloatArray = npt.NDArray[np.float64]
 
 OVER_FULL_SCALE = 2.0
+"""Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 TELEPHONE_RATE_HZ = 8000
 """Files sampled under this (Hz) lack part of the 100-4000 Hz speech band: analysed, with a warning."""
 MAX_SAMPLE = 1e6
 """Samples beyond this magnitude (120 dB over full scale) are not audio: a damaged float file (bytes
 read as float32/64 exponents). Such a file is an :class:`AudioError`, not numbers computed from
 overflowing sums."""
-"""Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 
 
 def _r(x: float | None, nd: int) -> float | None:

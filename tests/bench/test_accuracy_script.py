@@ -57,6 +57,17 @@ def test_rates_row_shows_the_count_does_not_depend_on_the_sample_rate() -> None:
     assert (v["max_move"], v["clips_moved"]) == (0, 0), v
 
 
+def test_telephone_row_keeps_the_count_within_two_syllables_of_the_wideband_file() -> None:
+    (line,) = _rows("--only", "telephone")["telephone"]["lines"]
+    v = line["values"]
+    # achieved on the 4 clips of tests/data through the G.712 band as µ-law and A-law: 12 12 12, 12 13 13,
+    # 9 9 9, 12 12 12 (wideband, µ-law, A-law); the peer, on the same files, moves by up to 3 (new-home 6 -> 9)
+    assert v["clips"] == 4 and (v["max_move"], v["clips_beyond_2"]) == (1, 0), v
+    wide, ulaw, alaw = v["total_error_wide_ulaw_alaw"]
+    assert wide <= 0.045 and ulaw <= 0.025 and alaw <= 0.025, v
+    assert v["peer_max_move"] >= 2, v  # the peer ran on the same telephone files
+
+
 def test_robustness_row_finds_no_speech_in_steady_sounds() -> None:
     row = _rows("--only", "robust", "--no-peer")["robust"]
     text = json.dumps(row)
