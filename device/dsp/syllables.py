@@ -48,7 +48,14 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   (a threshold set by the noise's own spread, as energy endpointers set theirs: Lamel, L. F.,
   Rabiner, L. R., Rosenberg, A. E. & Wilpon, J. G. (1981), "An improved endpoint detector for
   isolated word recognition", IEEE Trans. ASSP 29(4), 777-785). In the stream's first second the level statistics also
-  take the look-ahead frames, so that the first peaks are not judged against a few frames of lead-in.
+  take the look-ahead frames, so that the first peaks are not judged against a few frames of lead-in;
+- in stationary noise (the contour's ripple under 1.5 dB, its floor-to-speech spread under 30 dB) a peak's
+  voicing is read net of the noise under it: the normalised autocorrelation at the pitch lag is the
+  periodic share of the frame's power (Boersma 1993, the harmonics-to-noise ratio), so noise of the
+  floor's power N under a peak of power E scales it by (E - N) / E, and the voicing is divided by that
+  (at most 2x, from 2 dB over the floor). At 5 dB SNR a voiced syllable 3-5 dB over the floor read
+  0.4-0.65 and failed the periodicity checks; babble, whose floor ripples, is not compensated (its own
+  voices are periodic).
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -158,6 +165,17 @@ class SyllableParams:
     in babble, more in a quiet room)..."""
     min_ripple_margin_db: float = 2.0
     """...but not under this."""
+    steady_ripple_db: float = 1.5
+    """In noise (a floor-to-speech spread under ``noisy_spread_db``) whose ripple is under this (dB:
+    stationary noise, not babble), a peak's voicing is compensated for the noise under it: the
+    normalised autocorrelation at the pitch lag is the periodic share of the frame's power (Boersma
+    1993), and stationary noise of the floor's power dilutes it by (E - N) / E..."""
+    noisy_spread_db: float = 30.0
+    """...(the spread under which the room counts as noisy)..."""
+    voicing_gain_max: float = 2.0
+    """...by at most this factor..."""
+    voicing_gain_min_db: float = 2.0
+    """...for a peak at least this far over the floor (a ripple of the noise itself is not raised)."""
     young_frames: int = 100
     """Until this many frames (1 s) have been decided, the speech level and the floor are taken over
     the look-ahead frames too: the first decisions would otherwise judge peaks against a few frames
@@ -404,6 +422,9 @@ class SyllableNucleusDetector:
         if self._level_count >= p.young_frames:
             margin = min(margin, max(p.min_ripple_margin_db, p.ripple_margin_k * float(ripple_top - floor)))
         periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db), float(floor) + margin)
+        # in stationary noise, a peak's voicing is read net of the noise under it
+        compensate = (self._level_count >= p.young_frames and float(ripple_top - floor) < p.steady_ripple_db
+                      and float(speech - floor) < p.noisy_spread_db)
         strong_above = p.strong_above_noise_db * margin / p.min_above_noise_db
         # clear syllables pass down to deep_below_speech_db, from this far over the floor: quiet rooms, noise
         deep_threshold, strong_threshold = (
@@ -418,6 +439,9 @@ class SyllableNucleusDetector:
         for i in k.tolist():
             vmax = v[max(i - 2, 0) : i + 3].max()
             vext = self._vpeak[max(i - 2, 0) : i + 3].max()
+            if compensate and s[i] - floor >= p.voicing_gain_min_db:
+                gain = min(p.voicing_gain_max, 1.0 / (1.0 - 10.0 ** (-(float(s[i]) - float(floor)) / 10.0)))
+                vmax, vext = min(1.0, vmax * gain), min(1.0, vext * gain)
             if vext < p.min_voicing or (s[i] <= threshold and vmax < p.periodic_voicing):
                 continue
             prom, col = self._prominence(s, i)

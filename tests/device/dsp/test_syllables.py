@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from device.dsp.syllables import SyllableNucleusDetector, detect_nuclei
+from device.dsp.syllables import SyllableNucleusDetector, SyllableParams, detect_nuclei
 from tests.device.helpers import pink_noise
 
-from .mandarin_corpus import Clip, build_corpus
+from .mandarin_corpus import Clip, babble_bed, build_corpus
 from .mandarin_corpus import mandarin_corpus as mandarin_corpus
 
 REAL = Path(__file__).resolve().parents[2] / "data" / "real-speech"
@@ -287,3 +287,39 @@ def test_bad_input_is_refused_with_a_reason() -> None:
     det.flush()
     with pytest.raises(RuntimeError, match="flush"):
         det.feed(np.zeros(10))
+
+
+def _real_speech_at_snr(noise: np.ndarray, snr_db: float, speech: np.ndarray) -> np.ndarray:
+    from device.dsp.p56 import p56_level
+
+    p56 = p56_level(speech, 16000)
+    assert p56 is not None
+    gain = 10 ** ((p56.level_dbov - snr_db - 10 * np.log10(float(np.mean(noise**2)))) / 20)
+    out: np.ndarray = speech + gain * noise
+    return out
+
+
+def test_voicing_is_read_net_of_stationary_noise_only() -> None:
+    """The real clips one after another in pink noise at 5 dB SNR: a peak's voicing, diluted by the noise
+    under it, is compensated (syllables.py, ``voicing_gain_max``), and peaks that the noise had made
+    aperiodic count again, at the clean speech's syllables, not in its pauses. Measured (the detector
+    alone, 47 syllables): 4, 4, 3 more nuclei on the 3 noise draws, each within 0.16 s of a nucleus of the
+    clean clips; the whole analyser's error in the same noise: tests/device/test_real_clips_pipeline.py.
+    In babble (its floor ripples) and clean nothing changes."""
+    parts = []
+    for name in sorted(REAL_CLIPS):
+        x, fs = _read(REAL / name)
+        assert fs == 16000
+        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
+    speech = np.concatenate(parts)
+    clean = detect_nuclei(speech, 16000)
+    off = SyllableParams(voicing_gain_max=1.0)
+    for seed in range(3):
+        noisy = _real_speech_at_snr(pink_noise(speech.size, np.random.default_rng(seed)), 5.0, speech)
+        got, before = detect_nuclei(noisy, 16000), detect_nuclei(noisy, 16000, off)
+        new = np.array([t for t in got if np.min(np.abs(before - t)) > 0.03])
+        assert got.size - before.size >= 3 and new.size >= 3, (seed, got.size, before.size)
+        assert max(np.min(np.abs(clean - t)) for t in new) <= 0.2, new
+    babble = babble_bed(np.random.default_rng(3), 20.0)[: speech.size]
+    for x in (speech, _real_speech_at_snr(babble, 5.0, speech)):
+        assert np.array_equal(detect_nuclei(x, 16000), detect_nuclei(x, 16000, off))
