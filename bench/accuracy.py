@@ -32,7 +32,8 @@ how far a count moves with where a recording was cut; ``rates`` the same clips r
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
-on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise;
+on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise; ``pauses``
+own-voice speech time with the pauses of a conversation in noise, two-channel and mono;
 ``dcoffset`` the real clips of ``tests/data`` on a DC offset (a microphone's), with the analyser's
 offset removal and, as the baseline beside it, without;
 ``pitch`` F0 of ``device.dsp.pitch`` (YIN) against Praat on the real clips (and the dev set): gross
@@ -87,7 +88,7 @@ from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "telephone", "vad", "rooms", "robust",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "telephone", "vad", "rooms", "robust", "pauses",
         "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
@@ -807,6 +808,72 @@ def row_robust(ctx: Context) -> Section:
     return sec
 
 
+PAUSE_SEEDS = (4, 5, 6)
+"""Scenes of the ``pauses`` row (``tests/device/room_corpus.py``: ``pause_scene``)."""
+PAUSE_SNRS_DB = (20.0, 10.0, 5.0)
+
+
+def row_pauses(ctx: Context) -> Section:
+    """Own-voice speech time with pauses as a conversation has them, in noise, mono and two-channel: the
+    wearer's lines 0.8-2 s apart in a simulated room, with pink noise or 8 neighbours talking at 20/10/5 dB
+    SNR at the boom, against the clean scene's time through the same analyser (Silero on the boom)."""
+    sec = Section("pauses")
+    d = rc.cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    ctx.progress.step(f"own speech with pauses in noise ({len(PAUSE_SEEDS)} scenes)")
+    acc: dict[tuple[str, float], dict[str, list[float | None]]] = {}
+    rows: list[list[str]] = []
+    for i, seed in enumerate(PAUSE_SEEDS):
+        ctx.progress.item(i + 1, len(PAUSE_SEEDS), f"scene {seed}")
+        scene = rc.pause_scene(seed, d)
+        x = scene.own.audio
+        clean2 = analyze_array(x, 2).totals().speech_s
+        clean1 = analyze_array(np.ascontiguousarray(x[:, :1]), 1).totals().speech_s
+        clean_s = ctx.silero_seconds(np.ascontiguousarray(x[:, 0]), RATE_HZ)
+        for noise in ("pink", "babble"):
+            for snr in PAUSE_SNRS_DB:
+                y = scene.at_snr(noise, snr)
+                got2 = analyze_array(y, 2).totals().speech_s
+                got1 = analyze_array(np.ascontiguousarray(y[:, :1]), 1).totals().speech_s
+                got_s = ctx.silero_seconds(np.ascontiguousarray(y[:, 0]), RATE_HZ)
+                a = acc.setdefault((noise, snr), {k: [] for k in ("two", "two_ref", "mono", "mono_ref", "sil",
+                                                                  "sil_ref")})
+                a["two"].append(got2)
+                a["two_ref"].append(clean2)
+                a["mono"].append(got1)
+                a["mono_ref"].append(clean1)
+                a["sil"].append(got_s)
+                a["sil_ref"].append(clean_s)
+                rows.append([str(seed), noise, f"{snr:g}", f"{clean2:.2f} → {got2:.2f}", f"{clean1:.2f} → {got1:.2f}",
+                             f"{num(clean_s)} → {num(got_s)}"])
+    ctx.progress.done()
+    data: list[dict[str, Any]] = []
+    for noise in ("pink", "babble"):
+        cells_two, cells_mono, cells_sil = [], [], []
+        for snr in PAUSE_SNRS_DB:
+            a = acc[(noise, snr)]
+            e2, b2 = speech_error(a["two"], [float(v or 0) for v in a["two_ref"]])
+            e1, b1 = speech_error(a["mono"], [float(v or 0) for v in a["mono_ref"]])
+            es, bs = speech_error(a["sil"], [float(v or 0) for v in a["sil_ref"]])
+            cells_two.append(f"{pct(e2)} ({pct(b2, signed=True)})")
+            cells_mono.append(f"{pct(e1)} ({pct(b1, signed=True)})")
+            cells_sil.append(f"{pct(es)} ({pct(bs, signed=True)})")
+            data.append({"noise": noise, "snr_db": snr, "two_channel": e2, "two_channel_bias": b2, "mono": e1,
+                         "mono_bias": b1, "silero": es, "silero_bias": bs})
+        what = "pink noise (stationary, independent per mic)" if noise == "pink" else "8 neighbours talking 1-2 m away"
+        sec.lines.append(Line(
+            f"own-voice speech time with pauses, in {noise}",
+            f"{len(PAUSE_SEEDS)} simulated scenes: the wearer's Mandarin lines 0.8-2 s apart at 5 cm, + {what} at "
+            f"SNR {'/'.join(f'{v:g}' for v in PAUSE_SNRS_DB)} dB at the boom, vs the clean scene's time",
+            "total abs change (bias) two-channel " + " / ".join(cells_two) + "; mono " + " / ".join(cells_mono),
+            ("boom channel " + " / ".join(cells_sil) + " (Silero)") if ctx.peer else "-", "±10 %",
+            {"by_snr": [v for v in data if v["noise"] == noise]}))
+    sec.details.append(Detail("Own-voice speech time (s) with pauses, clean → noisy",
+                              ["scene", "noise", "SNR dB", "ours, two-channel", "ours, mono", "Silero, boom"],
+                              rows, data=data))
+    return sec
+
+
 def _totals_of(x: FloatArray, remove_dc: bool) -> tuple[float, int, float | None]:
     """(speech s, syllables, level dBov) of a mono 16 kHz array through :func:`analyze_array`."""
     t = analyze_array(x, 1, remove_dc=remove_dc).totals()
@@ -1372,7 +1439,7 @@ ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts, "rates": row_rates, "telephone": row_telephone,
+    "cuts": row_cuts, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
 }
 
 

@@ -272,3 +272,43 @@ def neighbour_scene(seed: int, directory: Path) -> tuple[Scene, np.ndarray]:
     scene = render_scene(own, 5.0, Headset.random(rng), Floor(neighbours=2), seed=seed + 8, directory=directory)
     alone = scene.parts["neighbours"] + pink_noise(rng, own.size, 2) * 10 ** (-55 / 20)
     return scene, alone
+
+
+@dataclass
+class PauseScene:
+    """The wearer talking with pauses (5 Mandarin lines, 0.8-2 s apart) at 5 cm in a quiet room, and two
+    noises to add to it (2 channels, as the headset hears them): ``babble`` (8 neighbours talking 1-2 m
+    away) and ``pink`` (stationary, independent per mic); ``level_dbov`` is the boom's P.56 level of the
+    own speech, the reference of an SNR."""
+
+    own: Scene
+    babble: np.ndarray
+    pink: np.ndarray
+    level_dbov: float
+
+    def at_snr(self, noise: str, snr_db: float) -> np.ndarray:
+        """The scene with ``noise`` ("babble" or "pink") ``snr_db`` under the own speech's level at the boom."""
+        nz = self.babble if noise == "babble" else self.pink
+        gain = 10 ** ((self.level_dbov - snr_db - 10 * np.log10(float(np.mean(nz[:, 0] ** 2)))) / 20)
+        out: np.ndarray = self.own.audio + gain * nz
+        return out
+
+
+def pause_scene(seed: int, directory: Path) -> PauseScene:
+    """A :class:`PauseScene`: what tests/device/dsp/test_vad_pauses.py and bench/accuracy.py (``pauses``)
+    measure own-voice speech time on, in noise, with pauses as a conversation has them."""
+    from device.dsp.p56 import p56_level
+
+    rng = np.random.default_rng(100 + seed)
+    hs = Headset.random(rng)
+    own = own_track(rng, lines=5, directory=directory)
+    scene = render_scene(own, 5.0, hs, Floor(neighbours=0, leak_dbfs=None, noise_dbfs=-70.0), seed=200 + seed,
+                         directory=directory)
+    crowd = Floor(neighbours=8, neighbour_distance_m=(1.0, 2.0), leak_dbfs=None, noise_dbfs=-100.0,
+                  self_noise_dbfs=-120.0)
+    babble = render_scene(np.zeros_like(own), 5.0, hs, crowd, seed=300 + seed, directory=directory).audio
+    pink = pink_noise(rng, own.size, 2)
+    pink[:, 1] *= 10 ** (hs.ear_gain_db / 20)
+    level = p56_level(scene.audio[:, 0], RATE_HZ)
+    assert level is not None
+    return PauseScene(scene, babble, pink, level.level_dbov)
