@@ -65,11 +65,14 @@ def test_speech_time_holds_at_5_db_snr(kind: str) -> None:
         clean_total += clean
         noisy_total += noisy
         err_total += abs(noisy - clean)
-    # measured: pink 5 dB 6.8 %, babble 5 dB 19.0 % of the clean speech time (the fixed 12 dB gate
-    # before: 47 % and 34 %; pink 8.4 % before the lower gate share over a steady floor). Mono cannot
+    # measured: pink 5 dB 8.0 %, babble 5 dB 17.3 % of the clean speech time (the fixed 12 dB gate
+    # before: 47 % and 34 %; pink 8.4 % before the lower gate share over a steady floor, 6.8 % before the
+    # lone-hop rule of a noisy room (babble 19.0 % before it), which costs these short pauses a hop here
+    # and there and keeps the long pauses of a conversation from filling with noise: test_vad_pauses.py).
+    # Mono cannot
     # tell a babble of voices from the talker, so babble fills some pauses (+); the two-channel
     # own-voice gate handles neighbours (test_rooms.py).
-    limit = {"pink": 0.07, "babble": 0.20}[kind]
+    limit = {"pink": 0.085, "babble": 0.185}[kind]
     assert err_total / clean_total <= limit, (kind, clean_total, noisy_total, err_total)
 
 
