@@ -36,10 +36,11 @@ In a noisy room (the floor-to-speech spread under 30 dB, where the gate sits a f
 the noise's own level fluctuations open the gate now and then: pink noise at 5 dB SNR puts one hop in
 ten over a 3 dB gate, mostly one at a time, and in the pauses between utterances those lone hops,
 bridged, had turned 1-2 s pauses into speech (+14 to +22 % of speech time, mono and two-channel). So
-there a hop that opens the gate alone (the hop before it did not) counts only within 0.15 s of the
-last own hop; a run of two or more counts as before (a minimum-duration rule of energy endpointers, as
-in Lamel, L. F., Rabiner, L. R., Rosenberg, A. E. & Wilpon, J. G. (1981), "An improved endpoint
-detector for isolated word recognition", IEEE Trans. ASSP 29(4), 777-785).
+there the first own hop of a run (the hop before it was not own) counts only within 0.15 s of the last
+own hop: a lone hop far from speech is dropped, a run of two or more counts from its second hop (a
+minimum-duration rule of energy endpointers, as in Lamel, L. F., Rabiner, L. R., Rosenberg, A. E. &
+Wilpon, J. G. (1981), "An improved endpoint detector for isolated word recognition", IEEE Trans. ASSP
+29(4), 777-785).
 
 Segments: gaps shorter than 0.3 s between own-speech hops are bridged and count as speech.
 Units: dB, hops of 10 ms.
