@@ -7,7 +7,9 @@ metres away reach both mics at almost the same level (far field: about 0 dB, plu
 mismatch). A hop is own speech when the boom's 100-4000 Hz level is well above its noise floor
 *and* its boom-minus-ear-cup level difference (ILD) is well above that of far-field sound (learned
 from weak hops, below the speech gate), or somewhat above it while the hop is as loud as the
-wearer's recent own speech (a boom moved away from the mouth) (dual-microphone level-difference VAD in
+wearer's recent own speech (a boom moved away from the mouth; "somewhat" is at least the far-field
+ILDs' own spread, so that a crowd of neighbours as loud as the wearer's softer speech does not pass on
+its ILD's wander) (dual-microphone level-difference VAD in
 the manner of Jeub, M. et al. (2011), "Noise reduction for dual-microphone mobile phones
 exploiting power level differences", ICASSP).
 
@@ -99,7 +101,8 @@ class VadParams:
     ild_margin_db: float = 4.0
     """Own voice: ILD at least this far above the far-field ILD."""
     ild_margin_loud_db: float = 1.0
-    """Own voice also when the ILD is this far above the far-field ILD and the hop is loud..."""
+    """Own voice also when the ILD is this far above the far-field ILD (or, if more, the far-field ILDs'
+    own spread: their ``far_spread_percentile`` minus their median) and the hop is loud..."""
     loud_db: float = 14.0
     """...within this of the wearer's voice level: the calibration's reference level, else the loud
     part (90th percentile) of the wearer's clearly-own hops, once there are ``min_own_hops``."""
@@ -111,6 +114,10 @@ class VadParams:
     far_ild_limit_db: float = 3.0
     """The learned far-field ILD is kept within +-this: a mic gain mismatch (in a quiet room the weak
     hops are the tails of own speech, whose ILD is not far-field)."""
+    far_spread_percentile: float = 90.0
+    """Percentile of the far-field ILDs whose distance over their median is their spread..."""
+    far_spread_min_hops: int = 50
+    """...once this many are stored."""
     far_window_hops: int = 1500
     """Hops of far-field ILDs remembered (weak hops: above the floor, below the speech gate)."""
     mono_speech_share: float = 0.5
@@ -142,6 +149,7 @@ class OwnVoiceVad:
         # the wearer's voice level (dB): calibrated, else learned; +inf while unknown
         self.own_level_db = reference_level_db if reference_level_db is not None else float("inf")
         self.last_ild_db: FloatArray = np.zeros(0)
+        self.far_spread_db = 0.0  # the far-field ILDs' spread over their median (dB)
         self._hops = 0  # hops processed
         self._prev_own = False  # the last hop's own flag before the lone-hop rule
         self._last_own = -(10 ** 9)  # global index of the last own hop after it
@@ -188,14 +196,20 @@ class OwnVoiceVad:
             # clearly own (near-field level difference), or a smaller difference while as loud as
             # the wearer's recent own speech (the boom moved away: the difference shrinks, the
             # voice stays far louder than neighbours a metre or more away)
+            # the smaller margin of a loud hop is at least the far-field ILDs' own spread: 8 neighbours at 5 dB
+            # SNR are as loud as the wearer's softer speech, and their ILD wanders 1-2 dB over its median
+            loud_margin = max(p.ild_margin_loud_db, self.far_spread_db)
             own: BoolArray = energetic & ((excess > p.ild_margin_db)
-                                          | ((excess > p.ild_margin_loud_db) & (boom > self.own_level_db - p.loud_db)))
+                                          | ((excess > loud_margin) & (boom > self.own_level_db - p.loud_db)))
             # far-field level difference: weak sounds (below the speech gate) are distant sources
             weak = (boom > floor + 3.0) & ~opened
             if weak.any():
                 self._far.push(ild[weak])
                 self.far_ild_db = min(max(median_values(self._far.stored()[:, 0]), -p.far_ild_limit_db),
                                       p.far_ild_limit_db)
+                if len(self._far) >= p.far_spread_min_hops:
+                    mid, high = (float(v[0]) for v in self._far.percentiles(50.0, p.far_spread_percentile))
+                    self.far_spread_db = high - mid
             clear = energetic & (excess > p.clear_margin_db)
             if clear.any() and self._reference is None:
                 self._own_levels.push(boom[clear])
