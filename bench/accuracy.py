@@ -821,52 +821,45 @@ def row_pauses(ctx: Context) -> Section:
     d = rc.cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     ctx.progress.step(f"own speech with pauses in noise ({len(PAUSE_SEEDS)} scenes)")
-    acc: dict[tuple[str, float], dict[str, list[float | None]]] = {}
+
+    def speech_times(y: FloatArray) -> dict[str, float | None]:
+        """Speech seconds of ``y`` (2 channels): ours two-channel and on the boom alone, Silero on the boom."""
+        boom = np.ascontiguousarray(y[:, :1])
+        return {"two": analyze_array(y, 2).totals().speech_s, "mono": analyze_array(boom, 1).totals().speech_s,
+                "sil": ctx.silero_seconds(boom[:, 0], RATE_HZ)}
+
+    acc: dict[tuple[str, float], list[tuple[dict[str, float | None], dict[str, float | None]]]] = {}
     rows: list[list[str]] = []
     for i, seed in enumerate(PAUSE_SEEDS):
         ctx.progress.item(i + 1, len(PAUSE_SEEDS), f"scene {seed}")
         scene = rc.pause_scene(seed, d)
-        x = scene.own.audio
-        clean2 = analyze_array(x, 2).totals().speech_s
-        clean1 = analyze_array(np.ascontiguousarray(x[:, :1]), 1).totals().speech_s
-        clean_s = ctx.silero_seconds(np.ascontiguousarray(x[:, 0]), RATE_HZ)
+        clean = speech_times(scene.own.audio)
         for noise in ("pink", "babble"):
             for snr in PAUSE_SNRS_DB:
-                y = scene.at_snr(noise, snr)
-                got2 = analyze_array(y, 2).totals().speech_s
-                got1 = analyze_array(np.ascontiguousarray(y[:, :1]), 1).totals().speech_s
-                got_s = ctx.silero_seconds(np.ascontiguousarray(y[:, 0]), RATE_HZ)
-                a = acc.setdefault((noise, snr), {k: [] for k in ("two", "two_ref", "mono", "mono_ref", "sil",
-                                                                  "sil_ref")})
-                a["two"].append(got2)
-                a["two_ref"].append(clean2)
-                a["mono"].append(got1)
-                a["mono_ref"].append(clean1)
-                a["sil"].append(got_s)
-                a["sil_ref"].append(clean_s)
-                rows.append([str(seed), noise, f"{snr:g}", f"{clean2:.2f} → {got2:.2f}", f"{clean1:.2f} → {got1:.2f}",
-                             f"{num(clean_s)} → {num(got_s)}"])
+                got = speech_times(scene.at_snr(noise, snr))
+                acc.setdefault((noise, snr), []).append((clean, got))
+                rows.append([str(seed), noise, f"{snr:g}"] + [f"{num(clean[k])} → {num(got[k])}"
+                                                              for k in ("two", "mono", "sil")])
     ctx.progress.done()
+    keys = {"two": "two_channel", "mono": "mono", "sil": "silero"}
     data: list[dict[str, Any]] = []
     for noise in ("pink", "babble"):
-        cells_two, cells_mono, cells_sil = [], [], []
+        cells: dict[str, list[str]] = {k: [] for k in keys}
         for snr in PAUSE_SNRS_DB:
-            a = acc[(noise, snr)]
-            e2, b2 = speech_error(a["two"], [float(v or 0) for v in a["two_ref"]])
-            e1, b1 = speech_error(a["mono"], [float(v or 0) for v in a["mono_ref"]])
-            es, bs = speech_error(a["sil"], [float(v or 0) for v in a["sil_ref"]])
-            cells_two.append(f"{pct(e2)} ({pct(b2, signed=True)})")
-            cells_mono.append(f"{pct(e1)} ({pct(b1, signed=True)})")
-            cells_sil.append(f"{pct(es)} ({pct(bs, signed=True)})")
-            data.append({"noise": noise, "snr_db": snr, "two_channel": e2, "two_channel_bias": b2, "mono": e1,
-                         "mono_bias": b1, "silero": es, "silero_bias": bs})
+            pairs = acc[(noise, snr)]
+            entry: dict[str, Any] = {"noise": noise, "snr_db": snr}
+            for k, name in keys.items():
+                err, bias = speech_error([g[k] for _, g in pairs], [float(c[k] or 0) for c, _ in pairs])
+                cells[k].append(f"{pct(err)} ({pct(bias, signed=True)})")
+                entry.update({name: err, f"{name}_bias": bias})
+            data.append(entry)
         what = "pink noise (stationary, independent per mic)" if noise == "pink" else "8 neighbours talking 1-2 m away"
         sec.lines.append(Line(
             f"own-voice speech time with pauses, in {noise}",
             f"{len(PAUSE_SEEDS)} simulated scenes: the wearer's Mandarin lines 0.8-2 s apart at 5 cm, + {what} at "
             f"SNR {'/'.join(f'{v:g}' for v in PAUSE_SNRS_DB)} dB at the boom, vs the clean scene's time",
-            "total abs change (bias) two-channel " + " / ".join(cells_two) + "; mono " + " / ".join(cells_mono),
-            ("boom channel " + " / ".join(cells_sil) + " (Silero)") if ctx.peer else "-", "±10 %",
+            "total abs change (bias) two-channel " + " / ".join(cells["two"]) + "; mono " + " / ".join(cells["mono"]),
+            ("boom channel " + " / ".join(cells["sil"]) + " (Silero)") if ctx.peer else "-", "±10 %",
             {"by_snr": [v for v in data if v["noise"] == noise]}))
     sec.details.append(Detail("Own-voice speech time (s) with pauses, clean → noisy",
                               ["scene", "noise", "SNR dB", "ours, two-channel", "ours, mono", "Silero, boom"],

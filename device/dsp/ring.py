@@ -71,6 +71,21 @@ class Ring:
         self._n = 0
 
 
+def _plan(n: int, pct: float) -> tuple[int, int, float]:
+    """Order statistics (lo, hi) and weight of the linear percentile ``pct`` of ``n`` values."""
+    vi = (n - 1) * (pct / 100.0)
+    lo = min(max(int(np.floor(vi)), 0), n - 1)
+    return lo, min(lo + 1, n - 1), vi - lo
+
+
+def _interpolate(part: FloatArray, lo: int, hi: int, t: float) -> FloatArray:
+    """numpy's two-sided linear interpolation between the order statistics ``lo`` and ``hi`` of ``part``."""
+    a = part[lo]
+    d = part[hi] - a
+    out: FloatArray = part[hi] - d * (1.0 - t) if t >= 0.5 else a + d * t
+    return out
+
+
 def percentile_rows(values: FloatArray, pct: float) -> FloatArray:
     """Per-column ``pct`` percentile (0..100) of ``values`` (shape ``(n, width)``, n >= 1, no NaN).
 
@@ -78,19 +93,7 @@ def percentile_rows(values: FloatArray, pct: float) -> FloatArray:
     virtual index ``(n - 1) pct / 100``, numpy's two-sided interpolation formula), with a single
     partial sort (``np.partition``) and none of ``np.percentile``'s general-purpose overhead.
     """
-    n = values.shape[0]
-    if n == 0:
-        raise DspBlockError("percentile of no values")
-    vi = (n - 1) * (pct / 100.0)
-    lo = min(max(int(np.floor(vi)), 0), n - 1)
-    hi = min(lo + 1, n - 1)
-    t = vi - lo
-    part = np.partition(values, [lo, hi] if hi != lo else [lo], axis=0)
-    a = part[lo]
-    b = part[hi]
-    d = b - a
-    out: FloatArray = b - d * (1.0 - t) if t >= 0.5 else a + d * t
-    return out
+    return percentiles_rows(values, (pct,))[0]
 
 
 def percentiles_rows(values: FloatArray, pcts: tuple[float, ...]) -> list[FloatArray]:
@@ -100,30 +103,28 @@ def percentiles_rows(values: FloatArray, pcts: tuple[float, ...]) -> list[FloatA
     n = values.shape[0]
     if n == 0:
         raise DspBlockError("percentile of no values")
-    plan: list[tuple[int, int, float]] = []
-    for pct in pcts:
-        vi = (n - 1) * (pct / 100.0)
-        lo = min(max(int(np.floor(vi)), 0), n - 1)
-        plan.append((lo, min(lo + 1, n - 1), vi - lo))
+    plan = [_plan(n, pct) for pct in pcts]
     part = np.partition(values, sorted({k for lo, hi, _ in plan for k in (lo, hi)}), axis=0)
-    out: list[FloatArray] = []
-    for lo, hi, t in plan:
-        a = part[lo]
-        d = part[hi] - a
-        out.append(part[hi] - d * (1.0 - t) if t >= 0.5 else a + d * t)
-    return out
+    return [_interpolate(part, lo, hi, t) for lo, hi, t in plan]
 
 
 def median_values(values: FloatArray) -> float:
     """Median of a 1-D array (n >= 1, no NaN): the same number as ``np.median``."""
+    return median_and_percentiles(values)[0]
+
+
+def median_and_percentiles(values: FloatArray, *pcts: float) -> tuple[float, list[float]]:
+    """:func:`median_values` and the linear ``pcts`` percentiles (as :func:`percentile_rows`) of a 1-D
+    array, from a single ``np.partition`` (the same numbers as each alone)."""
     n = values.shape[0]
     if n == 0:
         raise DspBlockError("median of no values")
     half = n // 2
-    if n % 2:
-        return float(np.partition(values, half)[half])
-    part = np.partition(values, [half - 1, half])
-    return float((part[half - 1] + part[half]) / 2.0)
+    middle = [half] if n % 2 else [half - 1, half]
+    plan = [_plan(n, pct) for pct in pcts]
+    part = np.partition(values, sorted(set(middle) | {k for lo, hi, _ in plan for k in (lo, hi)}))
+    median = float(part[half]) if n % 2 else float((part[half - 1] + part[half]) / 2.0)
+    return median, [float(_interpolate(part, lo, hi, t)) for lo, hi, t in plan]
 
 
 class Histogram:

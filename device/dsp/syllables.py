@@ -414,17 +414,18 @@ class SyllableNucleusDetector:
             ring = np.concatenate([ring, s[hi + 1 :]])
         k_floor, k_ripple, k_speech = (int(q * (ring.size - 1)) for q in (0.05, 0.2, 0.95))
         floor, ripple_top, speech = np.partition(ring, (k_floor, k_ripple, k_speech))[[k_floor, k_ripple, k_speech]]
-        above = min(max(p.above_noise_share * float(speech - floor), p.min_above_noise_db), p.above_noise_db)
+        spread, ripple = float(speech - floor), float(ripple_top - floor)
+        above = min(max(p.above_noise_share * spread, p.min_above_noise_db), p.above_noise_db)
         threshold = max(float(speech) - p.below_speech_db, float(floor) + above)
         # a periodic peak's margin over the floor: smaller when the floor is steady (its ripple small), once
         # a second has been decided (the first frames' statistics hold a lead-in and a few look-ahead frames)
         margin = p.min_above_noise_db
         if self._level_count >= p.young_frames:
-            margin = min(margin, max(p.min_ripple_margin_db, p.ripple_margin_k * float(ripple_top - floor)))
+            margin = min(margin, max(p.min_ripple_margin_db, p.ripple_margin_k * ripple))
         periodic_threshold = max(min(threshold, float(speech) - p.periodic_below_speech_db), float(floor) + margin)
         # in stationary noise, a peak's voicing is read net of the noise under it
-        compensate = (self._level_count >= p.young_frames and float(ripple_top - floor) < p.steady_ripple_db
-                      and float(speech - floor) < p.noisy_spread_db)
+        compensate = (self._level_count >= p.young_frames and ripple < p.steady_ripple_db
+                      and spread < p.noisy_spread_db)
         strong_above = p.strong_above_noise_db * margin / p.min_above_noise_db
         # clear syllables pass down to deep_below_speech_db, from this far over the floor: quiet rooms, noise
         deep_threshold, strong_threshold = (

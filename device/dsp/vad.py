@@ -57,7 +57,7 @@ import numpy.typing as npt
 
 from device.dsp.features import BAND_INDEX
 from device.dsp.noise import FloorTracker, level_db
-from device.dsp.ring import Ring, median_values
+from device.dsp.ring import Ring, median_and_percentiles
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -205,11 +205,12 @@ class OwnVoiceVad:
             weak = (boom > floor + 3.0) & ~opened
             if weak.any():
                 self._far.push(ild[weak])
-                self.far_ild_db = min(max(median_values(self._far.stored()[:, 0]), -p.far_ild_limit_db),
-                                      p.far_ild_limit_db)
-                if len(self._far) >= p.far_spread_min_hops:
-                    mid, high = (float(v[0]) for v in self._far.percentiles(50.0, p.far_spread_percentile))
-                    self.far_spread_db = high - mid
+                spread = len(self._far) >= p.far_spread_min_hops
+                mid, high = median_and_percentiles(self._far.stored()[:, 0],
+                                                   *((p.far_spread_percentile,) if spread else ()))
+                self.far_ild_db = min(max(mid, -p.far_ild_limit_db), p.far_ild_limit_db)
+                if spread:
+                    self.far_spread_db = high[0] - mid
             clear = energetic & (excess > p.clear_margin_db)
             if clear.any() and self._reference is None:
                 self._own_levels.push(boom[clear])

@@ -33,6 +33,15 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return noise
 
 
+def at_snr(speech: np.ndarray, noise: np.ndarray, level_dbov: float, snr_db: float) -> np.ndarray:
+    """``speech`` plus ``noise`` scaled so that its power (channel 0's, for 2-D noise: the boom) sits
+    ``snr_db`` under the speech's P.56 active level ``level_dbov``."""
+    ref = noise if noise.ndim == 1 else noise[:, 0]
+    gain = 10 ** ((level_dbov - snr_db - 10 * np.log10(float(np.mean(ref**2)))) / 20)
+    out: np.ndarray = speech + gain * noise
+    return out
+
+
 def room_pair(x: np.ndarray, rate: int, seed: int = 3) -> np.ndarray:
     """``x`` as two microphones 1-2 m away in a room hear it: each through its own reverberant response
     (an exponentially decaying noise tail, RT60 0.4 s, after a direct path), about equally loud."""

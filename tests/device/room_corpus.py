@@ -29,6 +29,7 @@ from scipy.signal import butter, lfilter, resample_poly, sosfilt
 from device.dsp import HeadsetCalibration
 from host_agent.demo.audio import cache_dir as demo_cache_dir
 from tests import real_parts
+from tests.device.helpers import at_snr
 
 RATE_HZ = 16_000
 HOP = 160
@@ -288,10 +289,7 @@ class PauseScene:
 
     def at_snr(self, noise: str, snr_db: float) -> np.ndarray:
         """The scene with ``noise`` ("babble" or "pink") ``snr_db`` under the own speech's level at the boom."""
-        nz = self.babble if noise == "babble" else self.pink
-        gain = 10 ** ((self.level_dbov - snr_db - 10 * np.log10(float(np.mean(nz[:, 0] ** 2)))) / 20)
-        out: np.ndarray = self.own.audio + gain * nz
-        return out
+        return at_snr(self.own.audio, self.babble if noise == "babble" else self.pink, self.level_dbov, snr_db)
 
 
 def pause_scene(seed: int, directory: Path) -> PauseScene:

@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from device.dsp.p56 import p56_level
 from device.dsp.syllables import SyllableNucleusDetector, SyllableParams, detect_nuclei
-from tests.device.helpers import pink_noise
+from tests.device.helpers import at_snr, pink_noise
 
 from .mandarin_corpus import Clip, babble_bed, build_corpus
 from .mandarin_corpus import mandarin_corpus as mandarin_corpus
@@ -290,13 +291,9 @@ def test_bad_input_is_refused_with_a_reason() -> None:
 
 
 def _real_speech_at_snr(noise: np.ndarray, snr_db: float, speech: np.ndarray) -> np.ndarray:
-    from device.dsp.p56 import p56_level
-
     p56 = p56_level(speech, 16000)
     assert p56 is not None
-    gain = 10 ** ((p56.level_dbov - snr_db - 10 * np.log10(float(np.mean(noise**2)))) / 20)
-    out: np.ndarray = speech + gain * noise
-    return out
+    return at_snr(speech, noise, p56.level_dbov, snr_db)
 
 
 def test_voicing_is_read_net_of_stationary_noise_only() -> None:
