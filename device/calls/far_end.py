@@ -211,6 +211,15 @@ def _delete(dec: Path) -> None:
             log.warning("far-end recording not deleted", extra=kv(file=str(p), error=exc.strerror or str(exc)))
 
 
+def warm_up(rate: int = 8000) -> None:
+    """Measure 0.1 s of silence at ``rate`` (baresip's PCMU rate), so that the modules and tables the
+    desk's VAD needs for a recording are loaded before the first call's is measured."""
+    try:
+        speech_samples(np.zeros(rate // 10), rate, 0)
+    except FarEndError as exc:  # not expected for silence; the real measurement will say it again
+        log.warning("far-end warm-up failed", extra=kv(error=str(exc)))
+
+
 class FarEndMeter:
     """Measures the far end of each closed call in a worker thread; the owner collects :meth:`results`.
 
@@ -229,6 +238,11 @@ class FarEndMeter:
         if not folder.is_dir():
             log.warning("far-end folder missing: far ends are not measured until it exists",
                         extra=kv(folder=str(folder)))
+        # the first measurement would pay the analyser's first use (importing the resampler's scipy.signal
+        # for 8 kHz recordings: 1-4 s on a busy desk) at the first hang-up, and that call's summary waits
+        # for it: pay it now, aside from the agent's loop
+        self._threads.append(threading.Thread(target=warm_up, name="far-end-warm-up", daemon=True))
+        self._threads[0].start()
 
     def _wall_s(self, agent_ms: int) -> float:
         """Wall epoch seconds of an agent-clock time (ms), through the clock's scale."""

@@ -283,3 +283,22 @@ def test_config_far_end_dir_is_validated_naming_the_field(tmp_path: Path) -> Non
         with pytest.raises(ConfigError) as err:
             build({**base, "calls": table}, base_dir=tmp_path)
         assert needle in str(err.value), str(err.value)
+
+
+def test_the_meter_loads_the_analyser_when_it_starts_not_at_the_first_hang_up(tmp_path: Path) -> None:
+    """In a fresh interpreter (as the desk agent is), the meter's start loads what measuring an 8 kHz
+    recording needs (scipy.signal for the resampler): a cold import took 1.3-3.6 s here, and at the first
+    hang-up it delayed that call's summary (the baresip system test's second call started late)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time\n"
+            "from pathlib import Path\n"
+            "from device.calls.far_end import FarEndMeter\n"
+            "assert 'scipy.signal' not in sys.modules\n"
+            f"meter = FarEndMeter(Path({str(tmp_path)!r}))\n"
+            "assert meter.drain(30.0) == []\n"
+            "print('scipy.signal' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[3])
+    assert out.returncode == 0 and out.stdout.strip() == "True", (out.stdout, out.stderr)
