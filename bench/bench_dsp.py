@@ -7,7 +7,9 @@
 - offline ``analyze`` throughput (FLAC file -> JSON dict, through device.offline_analysis, every measure on
   two channels), timed in turn with the peer, de Jong & Wempe (2009) on Praat's engine
   (parselmouth, ``bench/peer_dejong.py``), reading the same file and counting the rate alone on the
-  boom channel: the ratio is taken pair by pair (ours / peer; below 1 = ours faster);
+  boom channel: the ratio is taken pair by pair (ours / peer; below 1 = ours faster); both under
+  the heap settings ``analyze`` uses (``device/allocator.py``), which glibc's dynamic mmap threshold
+  would give them here anyway once the peer has freed its decoded copy of the file;
 - peak memory (VmHWM) of a subprocess streaming a synthetic hour in 100 ms blocks (the child's own peak,
   which includes building its minute of test audio).
 
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from device.allocator import keep_freed_memory  # noqa: E402
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 from device.inputs.channel_layout import Layout  # noqa: E402
 from device.offline_analysis import analyze_file  # noqa: E402
@@ -159,10 +162,13 @@ def main() -> None:
         tb = min(baseline(x, block) for _ in range(3))
         tp = min(pipeline(x, block) for _ in range(2))
         rows.append((f"streaming, 2 ch, {block_s * 1000:.0f} ms blocks", tp / seconds, tb / seconds, tp / tb))
+    # as `headset-agent analyze` runs (device/allocator.py); the peer shares the process and the settings
+    heap = keep_freed_memory()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.flac"
         sf.write(path, x, 16000, subtype="PCM_16")
         pairs = offline_pairs(path, args.pairs, peer=not args.no_peer)
+    print(f"heap settings of device/allocator.py: {'applied' if heap else 'not available (C library defaults)'}")
     print(f"{'run':36} {'RTF':>9} {'baseline RTF':>13} {'ratio':>7}")
     for name, rtf, brtf, ratio in rows:
         print(f"{name:36} {rtf:9.5f} {brtf:13.6f} {ratio:7.0f}x")

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from device.allocator import keep_freed_memory
 from device.config.calibration_file import load
 from device.dsp import HeadsetCalibration
 from device.errors import AgentError, UsageError
@@ -131,6 +132,7 @@ def _analyze(path: Path, args: argparse.Namespace, calibration: HeadsetCalibrati
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    keep_freed_memory()  # a whole file's temporaries: reuse the freed heap (device/allocator.py)
     calibration = load(args.calibration) if args.calibration else None
     failed = 0
     tty = sys.stderr.isatty()
