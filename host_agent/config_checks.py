@@ -9,6 +9,7 @@ TLS to the broker is on by the contract's rule, :func:`mqtt_schema.broker.uses_t
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ def ident(value: object, name: str) -> str:
 def number(value: object, name: str, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{name} must be a number, not {value!r}", field=name)
+    if isinstance(value, float) and math.isnan(value):  # NaN passes every range comparison
+        raise ConfigError(f"{name} must be a number, not nan", field=name)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{name} = {value} is out of range [{lo}, {hi}]", field=name)
     return float(value)

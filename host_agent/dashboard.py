@@ -399,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for_s, everything = _duration(body, default_s=1800), body.get("all") is True
             elif what == "extend":
                 for_s = _duration(body, default_s=None)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # Overflow: "for_s": 1e400 as an int
             return self._json(400, {"error": f"bad {what} request: {exc}"})
         except RecursionError:  # json.loads on a body nested thousands deep
             return self._json(400, {"error": f"bad {what} request: the JSON body is nested too deeply"})

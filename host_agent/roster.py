@@ -65,6 +65,8 @@ def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise UsageError(f"cannot read roster {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"roster {p} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     reader = csv.DictReader(text.splitlines())
     need = {"desk", "agent", "start", "end"}
     if not reader.fieldnames or not need <= set(reader.fieldnames):
@@ -72,6 +74,9 @@ def load_roster(path: str | Path, tz: ZoneInfo) -> list[RosterEntry]:
     out = []
     for i, r in enumerate(reader, start=2):
         where = f"roster {p.name} line {i}"
+        if any(r[k] is None for k in need):  # a short row: DictReader fills the missing columns with None
+            raise UsageError(f"{where}: has {len([v for v in r.values() if v is not None])} fields, "
+                             f"not the columns {','.join(reader.fieldnames)}")
         try:
             desk, agent = check_id(r["desk"].strip(), "desk"), check_id(r["agent"].strip(), "agent")
         except SchemaError as exc:

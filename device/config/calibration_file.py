@@ -84,6 +84,10 @@ def parse(data: dict[str, Any], source: str) -> HeadsetCalibration:
         if not isinstance(bands, list) or not all(
                 isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bands):
             raise CalibrationError(f"{source}: field 'band_offsets_db' must be a list of numbers")
+        lo, hi = _FLOATS["ild_offset_db"]  # a band offset is the same level difference, per band
+        outside = [b for b in bands if not lo <= b <= hi]
+        if outside:
+            raise CalibrationError(f"{source}: field 'band_offsets_db' has {outside[0]}, outside {lo}..{hi}")
         kw["band_offsets_db"] = tuple(float(b) for b in bands)
     return HeadsetCalibration(**kw)
 
@@ -104,17 +108,34 @@ def load(path: Path) -> HeadsetCalibration:
 
 
 def save(cal: HeadsetCalibration, path: Path, force: bool = False) -> None:
-    """Write ``cal`` to ``path`` atomically (temporary file + rename); never overwrites unless ``force``."""
+    """Write ``cal`` to ``path`` atomically (temporary file + rename); never overwrites unless ``force``.
+
+    Raises :class:`CalibrationError` naming ``path`` when it exists (without ``force``), is a folder,
+    or cannot be written, and when the model or a mic id is not text (undecodable argument bytes).
+    """
     if path.exists() and not force:
         raise CalibrationError(f"{path}: already exists (use --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    if path.is_dir():
+        raise CalibrationError(f"{path}: is a directory, not a calibration file")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(cal))
+        data = dumps(cal).encode("utf-8")
+    except UnicodeEncodeError:
+        raise CalibrationError(f"{path}: the model name or a mic id is not valid text "
+                               "(undecodable bytes in the argument?)") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CalibrationError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from host_agent.config import load_config
 from host_agent.errors import HostError, UsageError
-from host_agent.history import open_store, redact
+from host_agent.history import is_postgres_url, open_store, redact
 from host_agent.report import build_report, render_csv, render_table
 from host_agent.report_html import render_html
 from host_agent.roster import load_roster
@@ -57,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown time zone {args.tz!r}") from None
     try:
         date = dt.date.fromisoformat(args.date) if args.date else dt.datetime.now(tz).date()
-    except ValueError:
+        date + dt.timedelta(days=1)  # the day's end is a date too (not so for 9999-12-31)
+    except (ValueError, OverflowError):
         raise UsageError(f"--date {args.date!r} is not a date like 2026-11-22") from None
+    if args.output:
+        check_output(args.output, {"the history database": None if is_postgres_url(db) else db,
+                                   "the --config file": args.config, "the --roster file": args.roster})
     roster = load_roster(args.roster, tz) if args.roster else None
     store = open_store(db, readonly=True)
     try:
@@ -83,6 +87,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def check_output(path: str, inputs: dict[str, str | None]) -> None:
+    """Refuse an ``-o`` that is one of the report's own inputs (``{what: path}``): the report would replace it."""
+    for what, source in inputs.items():
+        try:
+            same = source is not None and os.path.samefile(path, source)
+        except OSError:  # one of them does not exist (yet): not the same file
+            same = False
+        if same:
+            raise UsageError(f"-o {path} is {what}: the report would replace it; write the report to another file")
 
 
 def write_output(path: str, text: str) -> None:

@@ -85,6 +85,13 @@ def test_empty_config_gives_defaults(tmp_path: Path) -> None:
     ('[rules.posture]\nfor_s = "5m"', "rules.posture.for_s"),
     ('[rules.posture]\nseverity = "panic"', "rules.posture.severity"),
     ('[rules.volume]\nwindow_s = 0', "rules.volume.window_s"),
+    # NaN passes every range comparison: refused by name, not a traceback nor a rule that never fires
+    ('[dashboard]\nport = nan', "dashboard.port"),
+    ('[dashboard]\nmax_body_bytes = nan', "dashboard.max_body_bytes"),
+    ('[rules.slow-answer]\nthreshold = nan', "rules.slow-answer.threshold"),
+    ('[rules.posture]\nwindow_s = nan', "rules.posture.window_s"),
+    ('[host]\nretention_days = nan', "host.retention_days"),
+    ('[breaks]\nsites = { site2 = nan }', "breaks.sites.site2"),
     ('[rules.unknown]\nfor_s = 1', "rules.unknown"),
     ("[nonsense]", "nonsense"),
 ])

@@ -186,6 +186,12 @@ def test_post_without_content_length_or_with_a_non_object_body(make_dash_host: M
         code, _, body = _read_response(f)
         assert code == 400 and "nested too deeply" in json.loads(body)["error"]
         assert _read_response(f)[0] == 200
+        for path in ("/api/silence", "/api/silences/1/extend"):  # an integer too large for a float
+            huge = b'{"site": "site1", "all": true, "for_s": 1' + b"0" * 400 + b"}"
+            sock.sendall(_post_bytes(path, huge, f"Bearer {TOKEN}") + GET_SNAPSHOT)
+            code, _, body = _read_response(f)
+            assert code == 400 and "too large" in json.loads(body)["error"], body
+            assert _read_response(f)[0] == 200
 
 
 def test_unsupported_method_with_a_body_closes_rather_than_misparses(make_dash_host: MakeHost) -> None:

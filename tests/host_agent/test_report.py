@@ -105,6 +105,8 @@ def test_bad_input_is_named(db: tuple[str, object], tmp_path: Path, capsys: pyte
     base = ["--db", str(db[0]), "--site", "site1"]
     with pytest.raises(UsageError, match="--date"):
         _run(base + ["--date", "22/11/2026"], capsys)
+    with pytest.raises(UsageError, match="--date '9999-12-31'"):  # its end is past the last date
+        _run(base + ["--date", "9999-12-31"], capsys)
     with pytest.raises(UsageError, match="time zone"):
         _run(base + ["--tz", "Mars/Olympus"], capsys)
     with pytest.raises(UsageError, match="not a valid id"):
@@ -117,6 +119,12 @@ def test_bad_input_is_named(db: tuple[str, object], tmp_path: Path, capsys: pyte
         load_roster(bad, ZoneInfo("UTC"))
     bad.write_text("desk,who\n")
     with pytest.raises(UsageError, match="columns"):
+        load_roster(bad, ZoneInfo("UTC"))
+    bad.write_text("desk,agent,start,end\nd01,alice,2026-11-20T08:00,\nd02\n")  # a short row
+    with pytest.raises(UsageError, match="line 3: has 1 fields, not the columns desk,agent,start,end"):
+        load_roster(bad, ZoneInfo("UTC"))
+    bad.write_bytes(b"desk,agent,start,end\nd01,\xe9lise,2026-11-20T08:00,\n")  # Latin-1, not UTF-8
+    with pytest.raises(UsageError, match="not UTF-8 text"):
         load_roster(bad, ZoneInfo("UTC"))
 
 
@@ -208,3 +216,28 @@ def test_bad_roster_names_are_named(tmp_path: Path, name: str, problem: str) -> 
                       encoding="utf-8")
     with pytest.raises(UsageError, match="two names"):
         load_roster(roster, ZoneInfo("UTC"))
+
+
+def test_output_that_is_one_of_the_reports_inputs_is_refused_and_left_intact(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-o`` naming the history database, the config or the roster would replace the data the report
+    reads (the database with a CSV): a usage error naming it, and every input is left as it was."""
+    from host_agent.cli import main
+
+    db = tmp_path / "host.db"
+    open_store(str(db)).close()
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[host]\nsites = ["site1"]\ndb = "{db}"\n', encoding="utf-8")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("desk,agent,start,end\nd01,alice,2026-11-20T08:00,\n", encoding="utf-8")
+    before = {p: p.read_bytes() for p in (db, cfg, roster)}
+    base = ["report", "--config", str(cfg), "--site", "site1", "--date", DAY.isoformat(), "--format", "csv"]
+    for target, what in ((db, "history database"), (cfg, "--config"), (roster, "--roster")):
+        assert main(base + ["--roster", str(roster), "-o", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"headset-host: -o {target} is the {what}"), err
+    assert main(["report", "--db", str(db), "--site", "site1", "-o", str(tmp_path / "." / "host.db")]) == 2
+    assert "history database" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    out = tmp_path / "report.csv"  # another file is written as before
+    assert main(base + ["-o", str(out)]) == 0 and out.read_text(encoding="utf-8").startswith("desk,")

@@ -70,6 +70,7 @@ def test_toml_round_trip_and_field_errors(tmp_path: Path) -> None:
                         ("ild_offset_db = 3\ncolour = 'red'\n", "colour"),
                         ("ild_offset_db = 3\nmodel = 7\n", "model"),
                         ("ild_offset_db = 3\nband_offsets_db = ['a']\n", "band_offsets_db"),
+                        ("ild_offset_db = 3\nband_offsets_db = [1e308]\n", "band_offsets_db"),  # distance inf
                         ("ild_offset_db = [\n", "not valid TOML"),
                         ("ild_offset_db = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply")):
         bad.write_text(text)
@@ -82,3 +83,22 @@ def test_help_shows_an_example() -> None:
     res = subprocess.run([sys.executable, "-m", "device.cli", "calibrate", "--help"], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0 and "example:" in res.stdout and "--distance-cm 5" in res.stdout
+
+
+def test_calibrate_out_that_cannot_be_written_is_an_error_line(rec: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--out a folder (even with --force), under a file, or a model name that is not text: one line
+    naming the file, exit 1, no traceback, and nothing left behind."""
+    folder = tmp_path / "cal.toml"
+    folder.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("kept\n")
+    bad_model = b"hs\xff".decode("utf-8", "surrogateescape")  # what Python makes of a non-UTF-8 argv byte
+    for out, extra, words in ((folder, ["--force"], "is a directory"),
+                              (a_file / "cal.toml", [], "cannot write"),
+                              (tmp_path / "x.toml", ["--model", bad_model], "the model name or a mic id is not valid text")):
+        assert main(["calibrate", str(rec), "--out", str(out), *extra]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"headset-agent: {out}: {words}") and "Traceback" not in err, err
+    assert folder.is_dir() and not any(folder.iterdir()) and a_file.read_text() == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cal.toml", "rig-5cm.flac"]
