@@ -41,7 +41,14 @@ class Clock(Protocol):
         ...
 
 
+_MAX_WALL_SLEEP_S = 1e9
+"""The longest wall wait of one ``sleep`` (s, about 31 years): what every OS can wait for."""
+
+
 def _wall_sleep(wall_s: float, stop: threading.Event | None) -> bool:
+    # A nearly stopped clock (time scale 1e-9) makes a minute of clock time centuries of wall time, more
+    # than the OS can wait (an OverflowError or EINVAL): wait at most _MAX_WALL_SLEEP_S.
+    wall_s = min(wall_s, _MAX_WALL_SLEEP_S)
     if stop is None:
         if wall_s > 0:
             time.sleep(wall_s)

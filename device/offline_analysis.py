@@ -32,7 +32,7 @@ import numpy.typing as npt
 from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.dsp.intonation import IntonationParams
 from device.errors import AudioError, LayoutError
-from device.inputs.audio_file import AudioInfo, blocks, probe
+from device.inputs.audio_file import AudioInfo, blocks, container_truncation, probe
 from device.inputs.channel_layout import (
     ChannelCheck,
     ChannelReport,
@@ -272,7 +272,14 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
             result = _analyze_pass(info, checked, calibration, reader, timeline, None, intonation)
         plan = checked
     t = result.totals
-    warnings = list(plan.warnings)
+    warnings: list[str] = []
+    cut = None if info.raw else container_truncation(info.path)
+    if cut is not None:
+        warnings.append(f"truncated: its header declares about {cut.declared_s(t.duration_s):.1f} s "
+                        f"({cut.declared_bytes} bytes) but the file holds {t.duration_s:.1f} s "
+                        f"({cut.actual_bytes} bytes, {100.0 * cut.missing:.0f} % missing); only those "
+                        f"{t.duration_s:.1f} s were analysed")
+    warnings.extend(plan.warnings)
     if info.rate_hz < TELEPHONE_RATE_HZ:
         warnings.append(f"sample rate {info.rate_hz} Hz is under the telephone band's {TELEPHONE_RATE_HZ} Hz: "
                         f"the speech band above {info.rate_hz // 2} Hz is missing, so speech time and syllables "

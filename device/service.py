@@ -248,7 +248,11 @@ class AgentService:
 
     def _start(self) -> AgentService:
         cfg = self.config
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a regular file in the way (made since the config was read), no permission
+            raise ConfigError(f"agent.state_dir: cannot create the folder {self.state_dir}: {exc.strerror or exc}",
+                              field="agent.state_dir") from None
         self.boot = next_boot(self.state_dir)
         try:
             self.tracker.pose = load_pose(self.state_dir)

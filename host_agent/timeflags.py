@@ -7,6 +7,7 @@ import re
 
 from host_agent.clock import ScaledClock
 from host_agent.errors import UsageError
+from mqtt_schema.clock import check_time_flags
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -33,12 +34,15 @@ def parse_duration(text: str) -> float:
 def add_time_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("time scale (demos and simulations)")
     g.add_argument("--time-scale", type=float, default=1.0, metavar="S",
-                   help="run the host clock S times faster than wall time (default 1)")
+                   help="run the host clock S times faster than wall time (default 1; 1e-9 to 1000)")
     g.add_argument("--time-origin-ms", type=int, default=None, metavar="T",
                    help="origin of the scaled clock, ms since the epoch (default: now); desks must use the same T")
 
 
 def clock_from_args(args: argparse.Namespace) -> ScaledClock:
-    if not args.time_scale > 0:
-        raise UsageError(f"--time-scale must be > 0, not {args.time_scale}")
+    """The clock of ``--time-scale S --time-origin-ms T``; :class:`UsageError` for a value out of range."""
+    try:
+        check_time_flags(args.time_scale, args.time_origin_ms)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return ScaledClock(args.time_scale, args.time_origin_ms)

@@ -25,6 +25,33 @@ def check_time_scale(scale: float) -> float:
     return float(scale)
 
 
+TIME_SCALE_MIN = 1e-9
+"""The smallest ``--time-scale`` (clock seconds per wall second): a clock that all but stands still (tests)."""
+TIME_SCALE_MAX = 1000.0
+"""The largest ``--time-scale`` (clock seconds per wall second); the demo runs at up to 200."""
+MAX_MS = 253_402_300_799_999
+"""The last millisecond a date can name (9999-12-31T23:59:59.999Z), in ms since the Unix epoch."""
+
+
+def check_time_flags(scale: float, origin_ms: int | None) -> None:
+    """Check ``--time-scale S --time-origin-ms T`` of a command line; :class:`ValueError` naming the flag.
+
+    ``S`` (clock seconds per wall second) must lie in [:data:`TIME_SCALE_MIN`, :data:`TIME_SCALE_MAX`];
+    ``T`` (ms since the epoch) and the clock's time now (ms) in [0, :data:`MAX_MS`] (1970 to year 9999).
+    """
+    if not (isinstance(scale, int | float) and TIME_SCALE_MIN <= scale <= TIME_SCALE_MAX):
+        raise ValueError(f"--time-scale must be a number from {TIME_SCALE_MIN:g} to {TIME_SCALE_MAX:g}, not {scale!r}")
+    if origin_ms is None:
+        return
+    if not 0 <= origin_ms <= MAX_MS:
+        raise ValueError(f"--time-origin-ms must be from 0 to {MAX_MS} (ms since the epoch: 1970 to year 9999), "
+                         f"not {origin_ms}")
+    now = scaled_ms(wall_ms(), scale, origin_ms)
+    if not 0 <= now <= MAX_MS:
+        raise ValueError(f"--time-origin-ms {origin_ms} with --time-scale {scale:g} puts the clock now at {now} ms, "
+                         f"outside 0 to {MAX_MS} (1970 to year 9999)")
+
+
 def wall_ms() -> int:
     """Wall time: milliseconds since the Unix epoch (UTC)."""
     return time.time_ns() // 1_000_000

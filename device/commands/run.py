@@ -18,6 +18,7 @@ from device import logs
 from device.clock import make_clock
 from device.config.agent import load_config
 from device.errors import UsageError
+from mqtt_schema.clock import check_time_flags
 from mqtt_schema.process_signals import stacks_on_sigusr1, stop_on_signals
 
 EXAMPLE = """example:
@@ -45,7 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-format", choices=("json", "kv"), help="overrides [agent] log_format")
     g = p.add_argument_group("time scale (demos and simulations)")
     g.add_argument("--time-scale", type=float, default=1.0, metavar="S",
-                   help="run the agent clock S times faster than wall time (default 1)")
+                   help="run the agent clock S times faster than wall time (default 1; 1e-9 to 1000)")
     g.add_argument("--time-origin-ms", type=int, default=None, metavar="T",
                    help="origin of the scaled clock, ms since the epoch; host and desks use the same T")
 
@@ -70,8 +71,10 @@ def mock_pin_factory() -> Any:
 def run(args: argparse.Namespace) -> int:
     from device.service import AgentService
 
-    if not args.time_scale > 0:
-        raise UsageError(f"--time-scale must be > 0, not {args.time_scale}")
+    try:
+        check_time_flags(args.time_scale, args.time_origin_ms)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.speed is not None and not args.speed > 0:
         raise UsageError(f"--speed must be > 0, not {args.speed}")
     config = load_config(args.config, overrides_from_args(args))

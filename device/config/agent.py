@@ -383,11 +383,25 @@ def _agent(t: Mapping[str, Any], base_dir: Path | None) -> AgentSettings:
     state_dir = check.string(t, "state_dir", "agent", str(DEFAULT_STATE_DIR))
     assert state_dir is not None
     return AgentSettings(
-        state_dir=check.path(state_dir, base_dir, "agent.state_dir"),
+        state_dir=_state_dir(check.path(state_dir, base_dir, "agent.state_dir")),
         metrics_interval_s=check.number(t, "metrics_interval_s", "agent", 1.0, 0.1, 60.0, " s"),
         log_level=check.choice(t, "log_level", "agent", "info", LOG_LEVELS),
         log_format=check.choice(t, "log_format", "agent", "json", LOG_FORMATS),
     )
+
+
+def _state_dir(p: Path) -> Path:
+    """``p``, unless it or the nearest of its parents that exists is not a folder (a regular file)."""
+    for q in (p, *p.parents):
+        try:
+            if q.is_dir():
+                return p
+            if q.exists():
+                what = "is not a folder" if q == p else f"is under {q}, which is not a folder"
+                raise check.fail("agent.state_dir", f"{str(p)!r} {what}")
+        except OSError as exc:  # a parent that cannot be searched (permissions)
+            raise check.fail("agent.state_dir", f"cannot use {str(p)!r}: {exc.strerror or exc}") from None
+    return p
 
 
 def build(tables: Mapping[str, Any], base_dir: Path | None = None, remote: Mapping[str, Any] | None = None,

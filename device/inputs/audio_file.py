@@ -14,6 +14,7 @@ Files are read in blocks (bounded memory for hour-long recordings). Every proble
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,6 +136,58 @@ def probe(path: Path, raw_rate_hz: int | None = None, raw_channels: int = 1) -> 
     if info.frames == 0:
         raise AudioError(f"{path}: is empty (no audio samples)")
     return info
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """A RIFF (WAV) or FORM (AIFF) file shorter than its header declares: both sizes in bytes."""
+
+    path: Path
+    declared_bytes: int
+    actual_bytes: int
+
+    @property
+    def missing(self) -> float:
+        """The fraction of the declared bytes that is missing (0..1)."""
+        return (self.declared_bytes - self.actual_bytes) / self.declared_bytes
+
+    def declared_s(self, actual_s: float) -> float:
+        """About how long the whole recording was (s), from ``actual_s`` (s), the length the file holds."""
+        return actual_s * self.declared_bytes / max(1, self.actual_bytes)
+
+    def __str__(self) -> str:
+        return (f"{self.path}: is truncated: its header declares {self.declared_bytes} bytes but the file has "
+                f"{self.actual_bytes} ({100.0 * self.missing:.0f} % missing)")
+
+
+def container_truncation(path: Path) -> Truncation | None:
+    """How much of a RIFF (WAV) or FORM (AIFF) file is missing, None when it is whole (or another kind).
+
+    libsndfile reads such a file without complaint, as if the recording had been that short (a copy cut
+    off). Raises :class:`AudioError` when the file cannot be read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            actual = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(head) < 8 or head[:4] not in (b"RIFF", b"RIFX", b"FORM"):
+        return None
+    size = int.from_bytes(head[4:8], "little" if head[:4] == b"RIFF" else "big")
+    if size in (0, 0xFFFFFFFF):  # written while streaming: length unknown
+        return None
+    declared = size + 8
+    if declared > actual + 1:  # +1: a missing pad byte of an odd last chunk is harmless
+        return Truncation(path, declared, actual)
+    return None
+
+
+def check_container_length(path: Path) -> None:
+    """Refuse (:class:`AudioError`) a RIFF (WAV) or FORM (AIFF) file shorter than its header declares."""
+    cut = container_truncation(path)
+    if cut is not None:
+        raise AudioError(f"{cut}; copy the recording again")
 
 
 def _checked(block: FloatArray, info: AudioInfo, start: int) -> FloatArray:

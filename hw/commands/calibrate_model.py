@@ -24,7 +24,7 @@ import numpy.typing as npt
 from device.commands.calibrate import calibrate_recording, check_distance
 from device.config.calibration_file import dumps, load, save
 from device.errors import AgentError
-from device.inputs.audio_file import AudioInfo, probe, read_all
+from device.inputs.audio_file import AudioInfo, check_container_length, probe, read_all
 from device.inputs.channel_layout import EAR_LOUDER_DB, ChannelCheck
 from hw.errors import FlashError, UsageError
 from mqtt_schema import check_id
@@ -116,26 +116,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"stored {out}")
     print(dumps(cal), end="")
     return 0
-
-
-def check_container_length(path: Path) -> None:
-    """Refuse a RIFF (WAV) or FORM (AIFF) file shorter than its header declares: libsndfile reads such
-    a file without complaint, as if the recording had been that short (a copy cut off)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            actual = os.fstat(fh.fileno()).st_size
-    except OSError as exc:
-        raise FlashError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(head) < 8 or head[:4] not in (b"RIFF", b"RIFX", b"FORM"):
-        return
-    size = int.from_bytes(head[4:8], "little" if head[:4] == b"RIFF" else "big")
-    if size in (0, 0xFFFFFFFF):  # written while streaming: length unknown
-        return
-    declared = size + 8
-    if declared > actual + 1:  # +1: a missing pad byte of an odd last chunk is harmless
-        raise FlashError(f"{path}: is truncated: its header declares {declared} bytes but the file has {actual} "
-                         f"({100.0 * (declared - actual) / declared:.0f} % missing); copy the recording again")
 
 
 def check_rig_channels(info: AudioInfo, audio: npt.NDArray[np.float64]) -> None:

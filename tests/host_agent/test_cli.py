@@ -168,3 +168,23 @@ def test_run_verbose_logs_alert_transitions_and_a_clean_offline_raises_nothing(
     assert "alert pending: site1/d01 desk-offline severity=critical" in text
     assert "site1/d02 desk-offline" not in text
     assert "2 alerts fired" in text
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--time-scale", "inf"], "--time-scale must be a number from 1e-09 to 1000, not inf"),
+    (["--time-scale", "1e308"], "--time-scale must be a number from 1e-09 to 1000, not 1e+308"),
+    (["--time-scale", "2", "--time-origin-ms", "99999999999999999999"], "--time-origin-ms must be from 0 to "),
+    (["--time-scale", "2", "--time-origin-ms", "-99999999999999999999"], "--time-origin-ms must be from 0 to "),
+])
+def test_a_time_scale_or_origin_out_of_range_is_a_usage_error(
+        tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from host_agent.cli import main
+
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[broker]\nurl = "mqtt://127.0.0.1:1"\n[host]\ndb = "{tmp_path / "h.db"}"\n'
+                   '[dashboard]\nenabled = false\n')
+    for argv in (["run", "--config", str(cfg)], ["silence", "list", "--db", str(tmp_path / "h.db")]):
+        assert main([*argv, *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"headset-host: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "h.db").exists()

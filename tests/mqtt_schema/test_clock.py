@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
 import device.clock
 import host_agent.clock
-from mqtt_schema.clock import ScaledClock, check_time_scale, scaled_ms
+from mqtt_schema.clock import ScaledClock, check_time_flags, check_time_scale, scaled_ms
 
 
 def test_the_formula_scales_wall_time_around_the_origin() -> None:
@@ -33,3 +34,30 @@ def test_a_time_scale_must_be_a_finite_number_above_zero(scale: object) -> None:
         check_time_scale(scale)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="time scale must be a finite number > 0"):
         ScaledClock(scale)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("scale", "origin", "message"), [
+    (math.inf, None, "--time-scale must be a number from 1e-09 to 1000, not inf"),
+    (math.nan, None, "--time-scale must be a number from 1e-09 to 1000, not nan"),
+    (1e308, None, "--time-scale must be a number from 1e-09 to 1000, not 1e+308"),
+    (1e-308, None, "--time-scale must be a number from 1e-09 to 1000, not 1e-308"),
+    (2.0, 99999999999999999999, "--time-origin-ms must be from 0 to 253402300799999 "),
+    (2.0, -99999999999999999999, "--time-origin-ms must be from 0 to 253402300799999 "),
+    (1000.0, 0, "--time-origin-ms 0 with --time-scale 1000 puts the clock now at "),
+])
+def test_time_flags_out_of_range_are_named_with_the_range(scale: float, origin: int | None, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        check_time_flags(scale, origin)
+    assert str(exc.value).startswith(message)
+
+
+@pytest.mark.parametrize(("scale", "origin"), [(1e-9, None), (1000.0, None), (20.0, 1_795_000_000_000), (1.0, 0)])
+def test_time_flags_in_range_pass(scale: float, origin: int | None) -> None:
+    check_time_flags(scale, origin)
+
+
+def test_a_nearly_stopped_desk_clock_sleeps_without_overflowing() -> None:
+    """At 1e-9 an hour of clock time is 114,000 years of wall time: more than the OS can wait."""
+    stop = threading.Event()
+    stop.set()
+    assert device.clock.ScaledClock(1e-9).sleep(3600, stop) is True

@@ -438,3 +438,21 @@ def test_a_file_under_the_telephone_rate_is_analysed_with_a_warning(tmp_path: Pa
     assert low_row["warnings"] == ["sample rate 4000 Hz is under the telephone band's 8000 Hz: the speech band "
                                    "above 2000 Hz is missing, so speech time and syllables are not meaningful"]
     assert tel_row["warnings"] == []
+
+
+def test_a_truncated_wav_is_analysed_with_a_warning_naming_both_lengths(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x = np.random.default_rng(3).normal(0.0, 0.05, 3 * 16000)
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, x, 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: 44 + 2 * 16000])  # the header says 3 s, the data holds 1 s
+    assert main(["analyze", "--json", str(whole), str(cut)]) == 0
+    out, err = capsys.readouterr()
+    rows = {Path(r["file"]).name: r for r in map(json.loads, out.splitlines())}
+    assert rows["whole.wav"]["warnings"] == []
+    assert rows["cut.wav"]["duration_s"] == pytest.approx(1.0, abs=0.01)
+    warning = rows["cut.wav"]["warnings"][0]
+    assert warning.startswith("truncated: its header declares about 3.0 s (96044 bytes) but the file holds 1.0 s "
+                              "(32044 bytes, 67 % missing)"), warning
+    assert err == f"headset-agent analyze: {cut}: warning: {warning}\n"

@@ -102,3 +102,19 @@ def test_calibrate_out_that_cannot_be_written_is_an_error_line(rec: Path, tmp_pa
         assert err.startswith(f"headset-agent: {out}: {words}") and "Traceback" not in err, err
     assert folder.is_dir() and not any(folder.iterdir()) and a_file.read_text() == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cal.toml", "rig-5cm.flac"]
+
+
+def test_calibrate_refuses_a_truncated_recording_and_writes_nothing(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A WAV cut off after 10 of its 15 s reads as a good 10 s recording: refused, naming the file."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, headset_signal(15.0), 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: 44 + 4 * 16000 * 10])
+    out = tmp_path / "cal.toml"
+    assert main(["calibrate", str(cut), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"headset-agent: {cut}: is truncated: its header declares ") and err.count("\n") == 1
+    assert "(33 % missing)" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "whole.wav"]
+    assert main(["calibrate", str(whole), "--out", str(out)]) == 0  # the whole recording calibrates

@@ -209,3 +209,41 @@ def test_sigusr1_writes_every_threads_stack_and_the_agent_goes_on(tmp_path: Path
     finally:
         agent.stop()
         cap.close()
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--time-scale", "inf"], "--time-scale must be a number from 1e-09 to 1000, not inf"),
+    (["--time-scale", "1e308"], "--time-scale must be a number from 1e-09 to 1000, not 1e+308"),
+    (["--time-scale", "1e-308"], "--time-scale must be a number from 1e-09 to 1000, not 1e-308"),
+    (["--time-scale", "2", "--time-origin-ms", "99999999999999999999"], "--time-origin-ms must be from 0 to "),
+    (["--time-scale", "2", "--time-origin-ms", "-99999999999999999999"], "--time-origin-ms must be from 0 to "),
+])
+def test_a_time_scale_or_origin_out_of_range_is_a_usage_error(
+        tmp_path: Path, speech: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from device.cli import main
+
+    argv = ["run", "--site", SITE, "--desk", DESK, "--audio", f"file:{speech}", "--headset", "none", "--mock-gpio",
+            "--broker", "mqtt://127.0.0.1:1", "--state-dir", str(tmp_path / "state"), *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"headset-agent: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_state_dir_that_cannot_be_made_is_one_line_naming_the_field(
+        tmp_path: Path, speech: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from device.cli import main
+
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("keep me\n")
+    common = ["run", "--site", SITE, "--desk", DESK, "--audio", f"file:{speech}", "--headset", "none", "--mock-gpio",
+              "--broker", "mqtt://127.0.0.1:1"]
+    cfg = agent_toml(tmp_path, "mqtt://127.0.0.1:1", f'[agent]\nstate_dir = "{a_file}"\n')
+    assert main(["run", "--config", str(cfg), "--audio", f"file:{speech}", "--headset", "none", "--mock-gpio"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"headset-agent: {cfg} line 15: agent.state_dir: '{a_file}' is not a folder\n"
+    # /proc takes no new folder, even from root: the service's mkdir fails
+    assert main([*common, "--state-dir", "/proc/hsc-no/state"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("headset-agent: agent.state_dir: cannot create the folder /proc/hsc-no/state: ")
+    assert a_file.read_text() == "keep me\n"

@@ -165,3 +165,19 @@ def test_a_config_error_carries_its_field_and_line(tmp_path: Path) -> None:
         load_config(p)
     assert (e.value.field, e.value.line) == ("posture.forward_deg", 6)
     assert str(e.value).startswith(f"{p} line 6: posture.forward_deg: must be a number")
+
+
+def test_a_state_dir_that_is_or_is_under_a_regular_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("keep me\n")
+    for state_dir, why in ((a_file, f"'{a_file}' is not a folder"),
+                           (a_file / "sub" / "state", f"is under {a_file}, which is not a folder")):
+        p = write(tmp_path, BASE + f'\n[agent]\nstate_dir = "{state_dir}"\n')
+        with pytest.raises(ConfigError) as e:
+            load_config(p)
+        assert (e.value.field, e.value.line) == ("agent.state_dir", 12)
+        assert str(e.value).startswith(f"{p} line 12: agent.state_dir: ") and why in str(e.value)
+        with pytest.raises(ConfigError, match=r"^--state-dir \(sets agent\.state_dir\): agent\.state_dir: "):
+            load_config(write(tmp_path, BASE), {"agent.state_dir": str(state_dir)})
+    assert a_file.read_text() == "keep me\n"
+    assert load_config(write(tmp_path, BASE), {"agent.state_dir": str(tmp_path / "new" / "state")})  # yet to be made

@@ -204,3 +204,4 @@ def test_a_truncated_data_chunk_is_analysed_as_far_as_it_goes(tmp_path: Path) ->
     cut.write_bytes(good.read_bytes()[: 44 + 2 * 16000])  # header + 1 s of the promised 2.9 s
     out = analyze_file(cut)
     assert out["duration_s"] == pytest.approx(1.0, abs=0.01)
+    assert out["warnings"][0].startswith("truncated: its header declares about 2.9 s"), out["warnings"]
