@@ -26,6 +26,7 @@ from host_agent.errors import HostError, UsageError
 from host_agent.history import SqlStore, is_postgres_url, open_store
 from host_agent.silences import (
     DURATION_HELP,
+    NoSuchSilence,
     as_json,
     check_ids,
     check_scope,
@@ -60,6 +61,9 @@ ACTIONS = {
     "expire": "end a silence now",
     "extend": "move a silence's end later",
 }
+
+MAX_ID = 2**63 - 1
+"""The largest silence id: ids are 64-bit signed integers in both backends."""
 
 
 def _db_flags(p: argparse.ArgumentParser) -> None:
@@ -131,8 +135,15 @@ def run(args: argparse.Namespace) -> int:
     db = config.db if config else args.db
     now = clock_from_args(args).now_ms()
     seconds = 0.0
+    duration = "30m" if args.duration is None else args.duration  # an empty --for is an error, not 30m
     if action in ("add", "extend"):
-        seconds = check_span(parse_span(args.duration or "30m"), f"--for {args.duration or '30m'}")
+        try:
+            span = parse_span(duration)
+        except UsageError as exc:
+            raise UsageError(f"--for: {exc}") from None
+        seconds = check_span(span, f"--for {duration}")
+    if action in ("expire", "extend") and not 1 <= args.id <= MAX_ID:
+        raise NoSuchSilence(f"no silence {args.id}")  # ids are 1..2^63-1: the database cannot even look others up
     if action == "add":
         site, desk, rule = args.site, args.desk or "*", args.rule or "*"
         if site is None:
@@ -151,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             s = Silence(site, desk, rule, now + int(seconds * 1000), now, (args.by or "cli")[:64])
             sid = store.add_silence(s)
             store.commit()
-            print(f"silenced {_what(s)} for {args.duration or '30m'}: silence {sid}, until {_utc(s.until_ms)}")
+            print(f"silenced {_what(s)} for {duration}: silence {sid}, until {_utc(s.until_ms)}")
             return 0
         old = store.silence_by_id(args.id)
         if action == "expire":

@@ -26,6 +26,25 @@ from host_agent.history.migrations import (
 )
 
 
+def check_ours(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse a database that is not a history, before anything is written to it.
+
+    Every history database has had its ``schema_version`` table since the first release (it is created
+    before migration 1), so a database with tables but no ``schema_version`` (with a ``version`` column)
+    is someone else's. An empty database (a new or empty file) is a history to be."""
+    tables = sorted(row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"))
+    if not tables:
+        return
+    if "schema_version" not in tables:
+        raise StorageError(f"{path} is not a history database of headset-host (its tables: "
+                           f"{', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}; no schema_version "
+                           "table): refusing to change it")
+    if "version" not in {row[1] for row in conn.execute("PRAGMA table_info(schema_version)")}:
+        raise StorageError(f"{path} is not a history database of headset-host (its schema_version table has "
+                           "no version column): refusing to change it")
+
+
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     """Apply the missing migrations up to ``target``; return the version found before."""
     conn.execute(SQLITE.render(SCHEMA_VERSION_TABLE))
@@ -59,6 +78,12 @@ class SqliteStore(SqlStore):
             uri = f"file:{self.path}?mode=ro" if readonly else self.path
             self._conn = sqlite3.connect(uri, uri=readonly, check_same_thread=False, timeout=10,
                                          isolation_level="DEFERRED")
+            if self.path != ":memory:":
+                try:
+                    check_ours(self._conn, self.path)  # before the WAL pragma, which already changes the file
+                except (StorageError, sqlite3.Error):
+                    self._conn.close()
+                    raise
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")

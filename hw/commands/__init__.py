@@ -1,0 +1,18 @@
+"""The ``headset-flash`` commands, one module each (see :mod:`hw.cli`), and the checks they share."""
+
+from __future__ import annotations
+
+import math
+
+from hw.errors import UsageError
+
+MAX_WAIT_S = 3600.0
+"""The longest a timeout flag may be: an hour (longer is a typo, and NaN or inf is never a wait)."""
+
+
+def check_seconds(flag: str, value: float, most: float = MAX_WAIT_S) -> float:
+    """``value`` of a seconds flag (``--connect-timeout 10``) if it is finite, more than 0 and at most
+    ``most``; else :class:`UsageError` naming the flag. Called before a board or a file is touched."""
+    if not (math.isfinite(value) and 0 < value <= most):
+        raise UsageError(f"{flag} must be a number of seconds more than 0 and at most {most:g}, not {value:g}")
+    return value

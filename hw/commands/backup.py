@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.errors import UsageError
+from hw.commands import MAX_WAIT_S, check_seconds
 from hw.flashing.backup import backup_board, check_out_folder
 from hw.flashing.batch import ProgressPrinter
 
@@ -25,12 +25,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to copy the board's files into")
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds files")
     parser.add_argument("--connect-timeout", type=float, default=10.0,
-                        help="seconds to wait for the board's raw REPL (default %(default)s)")
+                        help=f"seconds to wait for the board's raw REPL, at most {MAX_WAIT_S:g} (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.connect_timeout <= 0:
-        raise UsageError("--connect-timeout must be positive")
+    check_seconds("--connect-timeout", args.connect_timeout)
     check_out_folder(args.out, args.force)  # refused before the board is interrupted
     res = backup_board(args.port, args.out, force=args.force, connect_timeout_s=args.connect_timeout,
                        progress=ProgressPrinter())

@@ -24,6 +24,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from hw.cli import PROG
+from hw.commands import MAX_WAIT_S, check_seconds
 from hw.errors import UsageError
 from hw.flashing.batch import ProgressPrinter, flash_many, summary_table
 from hw.flashing.device_config import requested_config
@@ -54,9 +55,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write the device config from these flags alone, dropping the board's other settings")
     parser.add_argument("--inventory", default=str(DEFAULT_PATH), help="inventory database (default %(default)s)")
     parser.add_argument("--firmware-dir", default=str(FIRMWARE_DIR), help=argparse.SUPPRESS)
-    parser.add_argument("--hello-timeout", type=float, default=15.0, help="seconds to wait for the firmware's hello")
+    parser.add_argument("--hello-timeout", type=float, default=15.0,
+                        help=f"seconds to wait for the firmware's hello, at most {MAX_WAIT_S:g} (default %(default)s)")
     parser.add_argument("--connect-timeout", type=float, default=10.0,
-                        help="seconds to wait for a board's raw REPL (default %(default)s)")
+                        help=f"seconds to wait for a board's raw REPL, at most {MAX_WAIT_S:g} (default %(default)s)")
     parser.add_argument("--only-older", action="store_true",
                         help="flash only boards whose firmware is older than this one (or that have none)")
     parser.add_argument("--batch", type=int, metavar="N", help="flash at most N boards in this run")
@@ -67,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Every input is checked before a board or the inventory is touched.
     requested = requested_config(site=args.site, desk=args.desk, orientation=args.orientation, model=args.model)
-    if args.hello_timeout <= 0 or args.connect_timeout <= 0:
-        raise UsageError("--hello-timeout and --connect-timeout must be positive")
+    check_seconds("--hello-timeout", args.hello_timeout)
+    check_seconds("--connect-timeout", args.connect_timeout)
     ports = args.port or [b.port for b in find_boards()]
     if not ports:
         raise UsageError("no MicroPython board found on any serial port (plug one in, or name it with --port)")

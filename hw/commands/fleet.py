@@ -17,7 +17,8 @@ from pathlib import Path
 
 from device.config.mqtt_settings import MqttSettings
 from device.errors import ConfigError
-from hw.errors import UsageError
+from hw.commands import MAX_WAIT_S, check_seconds
+from hw.errors import FlashError, UsageError
 from hw.flashing.fleet import DeskRow, desk_rows, iso_utc, read_states
 from hw.flashing.manifest import FIRMWARE_DIR, Manifest
 from hw.flashing.table import format_table
@@ -40,9 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-cert", type=Path, help="client certificate (with --client-key)")
     parser.add_argument("--client-key", type=Path, help="client private key")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker (default %(default)s)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help=f"seconds to reach the broker and read the states, more than 0 and at most "
+                             f"{MAX_WAIT_S:g} (default %(default)s)")
     parser.add_argument("--quiet", type=float, default=0.5, metavar="S",
-                        help="stop reading after S seconds without a new state message (default %(default)s)")
+                        help=f"stop reading after S seconds without a new state message, more than 0 and at most "
+                             f"{MAX_WAIT_S:g} (default %(default)s)")
     parser.add_argument("--firmware-dir", default=str(FIRMWARE_DIR), help=argparse.SUPPRESS)
 
 
@@ -83,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
             check_id(args.site, "--site")
         except SchemaError as exc:
             raise UsageError(str(exc)) from None
-    if args.timeout <= 0 or args.quiet <= 0:
-        raise UsageError("--timeout and --quiet must be positive")
+    check_seconds("--timeout", args.timeout)  # the whole read's deadline; the MQTT keepalive follows it
+    check_seconds("--quiet", args.quiet)
     s = settings(args)
     manifest = Manifest.load(Path(args.firmware_dir))
-    read = read_states(s, args.site, quiet_s=args.quiet, timeout_s=args.timeout)
+    try:
+        read = read_states(s, args.site, quiet_s=args.quiet, timeout_s=args.timeout)
+    except ConfigError as exc:  # the TLS files given cannot be used (e.g. --ca-cert is no certificate)
+        raise FlashError(str(exc)) from None
     for topic, reason in read.rejected:
         print(f"headset-flash: skipped an invalid state message on {topic}: {reason}", file=sys.stderr)
     rows = desk_rows(read, manifest.version)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 check_id(value, flag)
             except SchemaError as exc:
                 raise UsageError(str(exc)) from None
-    inv = Inventory(args.inventory)
+    inv = Inventory(args.inventory, create=False)  # a listing: a path that does not exist is an error
     try:
         recs = inv.records(site=args.site, model=args.model, latest=args.latest)
         if fmt == "csv":

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hw.cli import PROG
+from hw.commands import MAX_WAIT_S, check_seconds
 from hw.errors import UsageError
 from hw.flashing.batch import ProgressPrinter
 from hw.flashing.manifest import FIRMWARE_DIR, Manifest
@@ -30,13 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--port", action="append", help="serial port of a board (repeat for several)")
     where.add_argument("--all", action="store_true", help="every MicroPython board found by USB VID:PID")
     parser.add_argument("--connect-timeout", type=float, default=10.0,
-                        help="seconds to wait for a board's raw REPL (default %(default)s)")
+                        help=f"seconds to wait for a board's raw REPL, at most {MAX_WAIT_S:g} (default %(default)s)")
     parser.add_argument("--firmware-dir", default=str(FIRMWARE_DIR), help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.connect_timeout <= 0:
-        raise UsageError("--connect-timeout must be positive")
+    check_seconds("--connect-timeout", args.connect_timeout)
     ports = list(dict.fromkeys(args.port or [b.port for b in find_boards()]))
     if not ports:
         raise UsageError("no MicroPython board found on any serial port (plug one in, or name it with --port)")

@@ -1,6 +1,8 @@
 """The flashing inventory: one SQLite row per board flashed (or failed), exportable as CSV or JSON.
 
-An inventory written before the ``model`` column existed gets it (empty) when opened.
+An inventory written before the ``model`` column existed gets it (empty) when opened. The inventory has
+no schema-version table: it is the ``flashes`` table. A SQLite file that has tables but no ``flashes``
+table with the inventory's columns is someone else's database, and is refused without being changed.
 """
 
 from __future__ import annotations
@@ -56,14 +58,26 @@ class Record:
 
 
 COLUMNS = tuple(f.name for f in fields(Record))
+FIRST_COLUMNS = frozenset({"id", *COLUMNS} - {"model"})
+"""The columns of the first release's ``flashes`` table: every inventory this tool wrote has them."""
 
 
 class Inventory:
-    def __init__(self, path: str | Path = DEFAULT_PATH):
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, create: bool = True):
+        """Open (or, with ``create``, create) the inventory at ``path``. Without ``create`` a path that
+        does not exist is a :class:`FlashError` and nothing is created (a read-only listing)."""
         self.path = Path(path)
+        if not create and not self.path.exists():
+            raise FlashError(f"no inventory at {self.path}: nothing has been flashed with it yet")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            try:
+                self._check_ours()
+            except BaseException:
+                self.db.close()
+                raise
             self.db.executescript(SCHEMA)
             have = {row[1] for row in self.db.execute("PRAGMA table_info(flashes)")}
             if "model" not in have:  # an inventory from before the model column
@@ -72,6 +86,20 @@ class Inventory:
             self.lock = threading.Lock()  # one connection, shared by the batch's threads
         except (OSError, sqlite3.Error) as exc:
             raise FlashError(f"inventory {self.path} cannot be opened: {exc}") from None
+
+    def _check_ours(self) -> None:
+        """Refuse, before anything is written, a database that has tables but no inventory."""
+        tables = sorted(row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"))
+        if not tables:
+            return  # a new or empty file: the inventory is created in it
+        if "flashes" not in tables:
+            raise FlashError(f"{self.path} is not a flashing inventory (its tables: {', '.join(tables[:5])}"
+                             f"{', ...' if len(tables) > 5 else ''}; no flashes table): refusing to change it")
+        missing = FIRST_COLUMNS - {row[1] for row in self.db.execute("PRAGMA table_info(flashes)")}
+        if missing:
+            raise FlashError(f"{self.path} is not a flashing inventory: its flashes table has no "
+                             f"{', '.join(sorted(missing))} column(s): refusing to change it")
 
     def add(self, rec: Record) -> None:
         with self.lock, self.db:

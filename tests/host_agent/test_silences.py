@@ -121,6 +121,12 @@ def test_cli_add_list_extend_expire(db: str, capsys: pytest.CaptureFixture[str])
     (["expire", "99"], 2, "no silence 99"),
     (["extend", "99", "--for", "1h"], 2, "no silence 99"),
     (["extend", "1", "--for", "60"], 2, "a bare number is not taken as seconds"),
+    (["expire", "99999999999999999999999"], 2, "no silence 99999999999999999999999"),  # past a 64-bit id
+    (["extend", str(2**63), "--for", "1h"], 2, f"no silence {2**63}"),
+    (["expire", "0"], 2, "no silence 0"),
+    (["expire", "-1"], 2, "no silence -1"),
+    (["add", "--site", "site1", "--desk", "d07", "--for", ""], 2, "--for: bad duration ''"),  # not 30m
+    (["extend", "1", "--for", ""], 2, "--for: bad duration ''"),
     (["add", "--list", "--site", "site1"], 2, None),  # argparse: --list is no option of `add`
 ])
 def test_cli_refusals_are_one_line_and_change_nothing(

@@ -256,6 +256,51 @@ def test_a_host_sharing_the_history_restores_and_lists_only_its_sites(history_db
     every.close()
 
 
+def test_a_sqlite_file_that_is_no_history_is_refused_and_left_as_it_was(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Someone else's SQLite file (tables, but no schema_version) named as the history: refused with its
+    name by the host, report and silence, and not one byte changed (no WAL switch, no tables added)."""
+    from host_agent.cli import main
+
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE foo (x)")
+    conn.execute("INSERT INTO foo VALUES (1)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(StorageError, match=f"^{db} is not a history database of headset-host .*foo"):
+            open_store(str(db), readonly=readonly)
+    for argv in (["silence", "list", "--db", str(db)], ["silence", "add", "--db", str(db), "--site", "s1", "--all"],
+                 ["report", "--db", str(db), "--site", "s1", "--date", "2026-11-22"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err == f"headset-host: {db} is not a history database of headset-host (its tables: foo; " \
+                      "no schema_version table): refusing to change it\n"
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION + 1))
+def test_every_sqlite_history_this_host_ever_wrote_still_opens(tmp_path: Path, version: int) -> None:
+    """A history at each version (0: a start that stopped between the schema_version table and migration 1),
+    an empty file and a new path are all this host's: opened and migrated, not refused."""
+    db = tmp_path / f"v{version}.db"
+    conn = sqlite3.connect(db)
+    migrate(conn, target=version)
+    conn.close()
+    store = open_store(str(db))
+    assert store.found_version == version
+    store.close()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (empty, tmp_path / "new" / "host.db"):
+        store = open_store(str(path))
+        assert store.found_version == 0
+        store.close()
+        assert sql_rows(path, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
 def test_read_only_open_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open the history database"):
         SqliteStore(tmp_path / "none.db", readonly=True)

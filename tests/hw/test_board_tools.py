@@ -119,6 +119,26 @@ def test_backup_pulls_every_file_and_refuses_to_overwrite_without_force(
 
 
 @pytest.mark.parametrize("command", ["verify", "backup"])
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-1"])
+def test_a_connect_timeout_that_is_no_sane_seconds_is_refused_before_the_board_is_touched(
+        command: str, value: str, tmp_path: Path, board_factory: BoardFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    board = board_factory()
+    flash(tmp_path, board)
+    assert wait_mode(board, "running") == "running"
+    files = snapshot(board.fs_dir)
+    capsys.readouterr()
+    out_dir = tmp_path / "backup"
+    extra = ["--out", str(out_dir)] if command == "backup" else []
+    assert cli.main([command, "--port", str(board.link_path), "--connect-timeout", value, *extra]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ("headset-flash: --connect-timeout must be a number of seconds more than 0 "
+                                         f"and at most 3600, not {float(value):g}\n")
+    assert snapshot(board.fs_dir) == files and not out_dir.exists()
+    assert board.mode == "running"  # never interrupted
+
+
+@pytest.mark.parametrize("command", ["verify", "backup"])
 def test_a_missing_port_is_one_line(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = tmp_path / "ttyACM9"
     extra = ["--out", str(tmp_path / "b")] if command == "backup" else []

@@ -255,6 +255,21 @@ def test_invalid_ids_are_refused_before_board_or_inventory_is_touched(
     assert board.mode == "running"  # never even interrupted
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--hello-timeout", "nan"), ("--hello-timeout", "inf"),
+                                             ("--hello-timeout", "1e308"), ("--hello-timeout", "0"),
+                                             ("--connect-timeout", "nan"), ("--connect-timeout", "3601")])
+def test_timeouts_that_are_no_sane_seconds_are_refused_before_anything_is_written(
+        flag: str, value: str, tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    board = board_factory()  # a blank board: --hello-timeout nan used to write the firmware, then fail
+    files = board_files(board)
+    assert cli.main(flash_args(tmp_path, board, "--site", "s1", "--desk", "d07", flag, value)) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == (f"headset-flash: {flag} must be a number of seconds more than 0 and at "
+                                         f"most 3600, not {float(value):g}\n")
+    assert board_files(board) == files and not (tmp_path / "inv.sqlite").exists()
+    assert board.mode == "friendly"  # never even interrupted
+
+
 def test_reflash_keeps_the_boards_config_unless_a_flag_replaces_it(
         tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()

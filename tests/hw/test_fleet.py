@@ -113,3 +113,21 @@ def test_fleet_errors_are_one_line(mosquitto: Mosquitto, capsys: pytest.CaptureF
     assert rc == 2 and "--broker: 'http://x' must start with mqtt:// or mqtts://" in err
     rc, out, _err = run(capsys, "--broker", mosquitto.url, "--site", "empty")
     assert rc == 0 and out.startswith("no desk of site empty has a retained state")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e308"),
+                                             ("--timeout", "3601"), ("--quiet", "nan"), ("--quiet", "0")])
+def test_fleet_timeouts_must_be_finite_seconds_up_to_an_hour(
+        flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run(capsys, "--broker", f"mqtt://127.0.0.1:{free_port()}", flag, value)
+    assert rc == 2 and out == ""
+    assert err == f"headset-flash: {flag} must be a number of seconds more than 0 and at most 3600, not {float(value):g}\n"
+
+
+def test_fleet_ca_cert_that_is_no_certificate_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "ca.crt"
+    junk.write_bytes(bytes(range(256)) * 4)
+    rc, out, err = run(capsys, "--broker", f"mqtts://127.0.0.1:{free_port()}", "--ca-cert", str(junk), "--timeout", "2")
+    assert rc == 1 and out == ""
+    (line,) = err.splitlines()
+    assert line.startswith(f"headset-flash: mqtt: cannot set up TLS with {junk}, None: ")

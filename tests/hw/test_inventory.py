@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hw import cli
+from hw.errors import FlashError
 from hw.flashing.inventory import COLUMNS, Inventory, Record
 
 
@@ -101,6 +102,44 @@ def test_an_inventory_from_before_the_model_column_is_read(
     inv.add(rec("2026-01-01T00:00:00+00:00", "b9", "s1", "hs-200"))
     assert [r.model for r in inv.records(latest=True)] == ["hs-200"]
     inv.close()
+
+
+def test_a_listing_of_a_path_that_does_not_exist_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nodir" / "x.sqlite"
+    for fmt in ("table", "csv", "json"):
+        assert cli.main(inventory(missing, "--format", fmt)) == 1
+        out = capsys.readouterr()
+        assert out.out == "" and out.err == f"headset-flash: no inventory at {missing}: nothing has been flashed with it yet\n"
+    assert list(tmp_path.iterdir()) == []
+    empty = tmp_path / "empty.sqlite"  # an empty file and a new path are still inventories to be
+    empty.touch()
+    assert cli.main(inventory(empty)) == 0
+    assert capsys.readouterr().out == f"no flashes recorded in {empty}\n"
+    Inventory(tmp_path / "new" / "inv.sqlite").close()
+    assert (tmp_path / "new" / "inv.sqlite").is_file()
+
+
+@pytest.mark.parametrize(("schema", "words"), [
+    ("CREATE TABLE foo (x)", "is not a flashing inventory (its tables: foo; no flashes table)"),
+    ("CREATE TABLE flashes (id INTEGER PRIMARY KEY, note TEXT)", "its flashes table has no board_id, desk, detail,"),
+])
+def test_a_sqlite_file_that_is_no_inventory_is_refused_and_left_as_it_was(
+        schema: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "other.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(schema)
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    assert cli.main(inventory(path)) == 1
+    out = capsys.readouterr()
+    (line,) = out.err.splitlines()
+    assert out.out == "" and line.startswith(f"headset-flash: {path} ") and words in line
+    assert line.endswith(": refusing to change it")
+    with pytest.raises(FlashError, match="refusing to change it"):  # what flash opens to record its rows
+        Inventory(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["other.sqlite"]
 
 
 @pytest.mark.parametrize("command", ["list", "flash", "verify", "backup", "fleet", "inventory", "provision-desk"])
