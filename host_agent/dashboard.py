@@ -422,7 +422,10 @@ def _duration(body: dict[str, Any], default_s: float | None) -> float:
             raise TypeError('"for" must be a duration text such as "30m" or "2h"')
         return parse_span(body["for"])
     if "for_s" in body:
-        return float(body["for_s"])
+        value = body["for_s"]
+        if isinstance(value, bool) or not isinstance(value, int | float):  # true is no 1 s, "600" no number
+            raise TypeError(f'"for_s" must be a number of seconds such as 1800, not {json.dumps(value)[:40]}')
+        return float(value)
     if default_s is None:
         raise KeyError("for")
     return default_s

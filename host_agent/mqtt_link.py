@@ -76,7 +76,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from host_agent.config import BrokerConfig
-from host_agent.errors import HostError
+from host_agent.errors import ConfigError, HostError
 from mqtt_schema import QOS, DeskKind, desk_filter, shared
 from mqtt_schema.broker import BrokerRotation, aim, aimable
 
@@ -170,7 +170,13 @@ def make_client(cfg: BrokerConfig, client_id: str, persistent: bool, *, manual_a
     if cfg.username:
         client.username_pw_set(cfg.username, cfg.password)
     if cfg.tls:
-        client.tls_set(ca_certs=cfg.ca_cert, certfile=cfg.client_cert, keyfile=cfg.client_key, cert_reqs=ssl.CERT_REQUIRED)
+        try:
+            client.tls_set(ca_certs=cfg.ca_cert, certfile=cfg.client_cert, keyfile=cfg.client_key,
+                           cert_reqs=ssl.CERT_REQUIRED)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a file that is no certificate or key
+            files = ", ".join(f"broker.{name} {path}" for name, path in (
+                ("ca_cert", cfg.ca_cert), ("client_cert", cfg.client_cert), ("client_key", cfg.client_key)) if path)
+            raise ConfigError(f"cannot set up TLS with {files or 'the system CA certificates'}: {exc}") from None
         client.tls_insecure_set(cfg.tls_insecure)
     return client
 

@@ -54,11 +54,18 @@ CALL_COLUMNS = (("customer_speech_s", "{:.1f}", 17), ("overlap_s", "{:.1f}", 9))
 """Extra table columns in the call layout."""
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one is an error (``Path("")`` would be the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty path")
+    return Path(text)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", metavar="FILE", nargs="+", type=Path,
+    parser.add_argument("files", metavar="FILE", nargs="+", type=_path,
                         help="recordings (WAV, FLAC, OGG, Opus, MP3, AIFF, AU, CAF, ..., raw s16le)")
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
-    parser.add_argument("--calibration", type=Path, metavar="FILE", help="headset calibration TOML (for distance)")
+    parser.add_argument("--calibration", type=_path, metavar="FILE", help="headset calibration TOML (for distance)")
     parser.add_argument("--timeline", action="store_true", help="add per-second values")
     parser.add_argument("--raw-rate", type=int, metavar="HZ",
                         help="sample rate of raw s16le files (.raw, .pcm, .s16le, or headerless)")

@@ -10,6 +10,8 @@ its button (long press) or the remote config's ``calibrate_posture`` instead.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from device.config.agent import load_config
     from device.inputs.headset_client import HeadsetClient
     from device.inputs.posture import PostureTracker, calibrate
-    from device.inputs.posture_store import load_pose, save_pose
+    from device.inputs.posture_store import PostureStoreError, load_pose, path_in, save_pose
     from hw.firmware import headset_link as hl
 
     overrides = {"headset.port": args.headset, "agent.state_dir": args.state_dir}
@@ -47,8 +49,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no headset port: give --headset PORT or set [headset] port")
     if not 0.2 <= args.window_s <= 10:
         raise UsageError(f"--window-s must be in 0.2..10 s, got {args.window_s}")
+    if not os.path.exists(cfg.headset.port):
+        raise AgentError(f"no such port {cfg.headset.port} (is the headset plugged in? see ls /dev/ttyACM*)")
     state_dir = cfg.agent.state_dir
-    current = load_pose(state_dir)
+    try:
+        current = load_pose(state_dir)
+    except PostureStoreError:  # this command is the cure: calibrate as if none was stored, then replace it
+        current = None
+        print(f"headset-agent: the stored upright pose {path_in(state_dir)} cannot be used; it will be replaced",
+              file=sys.stderr)
     with HeadsetClient(cfg.headset.port, cfg.headset.baud) as client:
         end = time.monotonic() + CONNECT_S
         while time.monotonic() < end and not (client.connected and client.snapshot().imu is not None):

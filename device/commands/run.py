@@ -16,7 +16,7 @@ from typing import Any
 
 from device import logs
 from device.clock import make_clock
-from device.config.agent import load_config
+from device.config.agent import SPEED_RANGE, load_config
 from device.errors import UsageError
 from mqtt_schema.clock import check_time_flags
 from mqtt_schema.process_signals import stacks_on_sigusr1, stop_on_signals
@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         check_time_flags(args.time_scale, args.time_origin_ms)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.speed is not None and not args.speed > 0:
-        raise UsageError(f"--speed must be > 0, not {args.speed}")
+    lo, hi = SPEED_RANGE
+    if args.speed is not None and not lo <= args.speed <= hi:  # also nan and inf
+        raise UsageError(f"--speed must be a number from {lo:g} to {hi:g} (x real time), not {args.speed!r}")
     config = load_config(args.config, overrides_from_args(args))
     logs.setup(config.agent.log_level, config.agent.log_format)
     clock = make_clock(args.time_scale, args.time_origin_ms)

@@ -58,6 +58,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/headset-coach/agent.toml")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "kv")
+SPEED_RANGE = (0.01, 1000.0)
+"""``audio.speed`` (``--speed``): audio seconds per wall second, least and most."""
 
 TABLES: dict[str, frozenset[str] | None] = {
     "desk": frozenset({"site", "desk"}),
@@ -303,7 +305,7 @@ def _audio(t: Mapping[str, Any], base_dir: Path | None) -> AudioSettings:
         source = f"file:{p}"
     speed = t.get("speed")
     if speed is not None:
-        speed = check.number(t, "speed", "audio", 1.0, 0.01, 1000.0, "x real time")
+        speed = check.number(t, "speed", "audio", 1.0, *SPEED_RANGE, "x real time")
     return AudioSettings(source=source, loop=check.boolean(t, "loop", "audio", False), speed=speed,
                          block_ms=check.integer(t, "block_ms", "audio", AudioSettings.block_ms, 10, 1000))
 

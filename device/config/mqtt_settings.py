@@ -108,7 +108,9 @@ class MqttSettings:
                                keyfile=str(self.client_key) if self.client_key else None,
                                cert_reqs=ssl.CERT_REQUIRED)
             except (OSError, ssl.SSLError, ValueError) as exc:
-                raise check.fail("mqtt", f"cannot set up TLS with {self.ca_cert}, {self.client_cert}: {exc}") from None
+                files = ", ".join(f"{name} {path}" for name, path in (
+                    ("ca_cert", self.ca_cert), ("client_cert", self.client_cert), ("client_key", self.client_key)) if path)
+                raise check.fail("mqtt", f"cannot set up TLS with {files or 'the system CA certificates'}: {exc}") from None
         return client
 
     @classmethod

@@ -40,6 +40,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag, value, what in (("--config", args.config, "empty path"), ("--db", args.db, "empty path"),
+                              ("--date", args.date, "empty (give a day like 2026-11-22, or leave it out for today)"),
+                              ("--roster", args.roster, "empty path"),
+                              ("-o", args.output, "empty path (leave it out to write to stdout)")):
+        if value == "":  # not the default: a truthiness test would take it as "not given"
+            raise UsageError(f"{flag}: {what}")
     try:
         site = check_id(args.site, "site")
     except SchemaError as exc:

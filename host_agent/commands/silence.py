@@ -124,6 +124,11 @@ def _what(s: Silence) -> str:
 
 def run(args: argparse.Namespace) -> int:
     action = args.action or ("list" if args.list else "add")
+    for flag, what in (("config", "empty path"), ("db", "empty path"), ("site", "empty"),
+                       ("desk", "empty (leave it out for every desk)"), ("rule", "empty (leave it out for every rule)"),
+                       ("by", "empty (leave it out for cli)")):
+        if getattr(args, flag, None) == "":  # not the default: a truthiness test would take it as "not given"
+            raise UsageError(f"--{flag}: {what}")
     if args.list and args.action not in (None, "list"):
         raise UsageError(f"--list is `silence list`; it does not go with `silence {args.action}`")
     if args.config and args.db:

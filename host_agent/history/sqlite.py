@@ -66,6 +66,8 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = self.name = str(path)
+        if self.path != ":memory:" and Path(self.path).is_dir():  # SQLite would say "disk I/O error"
+            raise StorageError(f"the history database {self.path} is a directory, not a database file")
         if self.path != ":memory:" and not readonly:
             folder = Path(self.path).parent
             try:

@@ -12,7 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from hw.errors import UsageError
 from hw.flashing.provision import provision_desk
+from mqtt_schema.errors import SchemaError
+from mqtt_schema.topics import check_id
 
 EXAMPLE = """example:
   headset-flash provision-desk --site site1 --desk d01 --out ./d01 --broker mqtt://broker.lan:1883
@@ -37,7 +40,17 @@ def add_broker_options(parser: argparse.ArgumentParser, toml_name: str) -> None:
     parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
 
 
+def check_ids(*flags: tuple[str, str]) -> None:
+    """Each ``(flag, value)`` an id, or a :class:`UsageError` naming the flag (a bad command-line value)."""
+    for flag, value in flags:
+        try:
+            check_id(value, flag)
+        except SchemaError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
+    check_ids(("--site", args.site), ("--desk", args.desk))
     p = provision_desk(args.site, args.desk, args.out, broker_url=args.broker, ca_cert=args.ca_cert,
                        ca_key=args.ca_key, force=args.force)
     for f in p.files:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.commands.provision_desk import add_broker_options
+from hw.commands.provision_desk import add_broker_options, check_ids
 from hw.flashing.provision import provision_host
 
 EXAMPLE = """example:
@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_ids(("--name", args.name), *(("--site", site) for site in args.sites))
     p = provision_host(args.name, args.sites, args.out, broker_url=args.broker, ca_cert=args.ca_cert,
                        ca_key=args.ca_key, force=args.force)
     for f in p.files:

@@ -7,6 +7,7 @@ MicroPython via Node.js): flash it with `headset-flash flash --port LINK` to pra
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -14,6 +15,7 @@ from hw.errors import FlashError, UsageError
 from hw.virtual_headset import SCENARIOS, HeadsetTrace, VirtualHeadset
 from hw.virtual_headset.board import VirtualBoard
 from hw.virtual_headset.micropython import MicroPythonUnavailable
+from mqtt_schema.clock import check_time_flags
 
 EXAMPLE = """example:
   headset-flash virtual-headset --link /tmp/hs/ttyHEADSET --scenario slouch --time-scale 10
@@ -36,9 +38,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        check_time_flags(args.time_scale, None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration >= 0):
+        raise UsageError(f"--duration must be a finite number of seconds >= 0, not {args.duration!r}")
     trace = HeadsetTrace.from_file(args.trace) if args.trace else HeadsetTrace.scenario(args.scenario)
-    if args.time_scale <= 0:
-        raise UsageError("--time-scale must be > 0")
     hs: VirtualHeadset | VirtualBoard
     if args.board:
         try:

@@ -67,6 +67,8 @@ class Inventory:
         """Open (or, with ``create``, create) the inventory at ``path``. Without ``create`` a path that
         does not exist is a :class:`FlashError` and nothing is created (a read-only listing)."""
         self.path = Path(path)
+        if self.path.is_dir():  # SQLite would say "unable to open database file"
+            raise FlashError(f"inventory {self.path} is a directory, not a database file")
         if not create and not self.path.exists():
             raise FlashError(f"no inventory at {self.path}: nothing has been flashed with it yet")
         try:

@@ -188,3 +188,19 @@ def test_a_time_scale_or_origin_out_of_range_is_a_usage_error(
         err = capsys.readouterr().err
         assert err.startswith(f"headset-host: {message}") and err.count("\n") == 1
     assert not (tmp_path / "h.db").exists()
+
+
+def test_run_with_a_ca_cert_that_is_no_certificate_names_the_file(tmp_path: Path) -> None:
+    """A real PEM file, but a key: one line naming the config field and the file (it was only SSL's text)."""
+    from tests.conftest import make_test_ca
+
+    pki = make_test_ca(tmp_path / "pki")
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[broker]\nurl = "mqtts://127.0.0.1:1"\nca_cert = "{pki.ca_key}"\n[host]\nsites = ["site1"]\n'
+                   'db = "host.db"\n[dashboard]\nport = 0\n')
+    proc = subprocess.run([*CLI, "run", "--config", str(cfg)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"headset-host: cannot set up TLS with broker.ca_cert {pki.ca_key}: "), line
+    assert "None" not in line

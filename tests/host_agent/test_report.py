@@ -241,3 +241,26 @@ def test_output_that_is_one_of_the_reports_inputs_is_refused_and_left_intact(
     assert {p: p.read_bytes() for p in before} == before
     out = tmp_path / "report.csv"  # another file is written as before
     assert main(base + ["-o", str(out)]) == 0 and out.read_text(encoding="utf-8").startswith("desk,")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--date", ""], "--date: empty (give a day like 2026-11-22, or leave it out for today)"),  # not today
+    (["-o", ""], "-o: empty path (leave it out to write to stdout)"),  # not stdout
+    (["--roster", ""], "--roster: empty path"),  # not "no roster"
+])
+def test_an_empty_flag_is_a_usage_error_not_its_default(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
+    from host_agent.cli import main
+
+    db = tmp_path / "host.db"
+    open_store(str(db)).close()
+    cfg = tmp_path / "host.toml"
+    cfg.write_text(f'[host]\nsites = ["site1"]\ndb = "{db}"\n', encoding="utf-8")
+    for source in (["--db", str(db)], ["--config", str(cfg)]):
+        assert main(["report", *source, "--site", "site1", *flags]) == 2
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == ("", f"headset-host: {message}\n")
+    assert main(["report", "--config", "", "--site", "site1"]) == 2  # a traceback (no database) before
+    assert capsys.readouterr().err == "headset-host: --config: empty path\n"
+    assert main(["report", "--db", "", "--site", "site1"]) == 2
+    assert capsys.readouterr().err == "headset-host: --db: empty path\n"

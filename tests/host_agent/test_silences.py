@@ -128,6 +128,10 @@ def test_cli_add_list_extend_expire(db: str, capsys: pytest.CaptureFixture[str])
     (["add", "--site", "site1", "--desk", "d07", "--for", ""], 2, "--for: bad duration ''"),  # not 30m
     (["extend", "1", "--for", ""], 2, "--for: bad duration ''"),
     (["add", "--list", "--site", "site1"], 2, None),  # argparse: --list is no option of `add`
+    (["add", "--site", "site1", "--desk", "", "--rule", "posture"], 2, "--desk: empty (leave it out for every desk)"),
+    (["add", "--site", "site1", "--desk", "d07", "--rule", ""], 2, "--rule: empty (leave it out for every rule)"),
+    (["add", "--site", "site1", "--desk", "d07", "--by", ""], 2, "--by: empty (leave it out for cli)"),
+    (["list", "--site", ""], 2, "--site: empty"),
 ])
 def test_cli_refusals_are_one_line_and_change_nothing(
         db: str, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str | None) -> None:
@@ -160,6 +164,9 @@ def test_cli_ended_silences_and_missing_databases(db: str, tmp_path: Path, capsy
     assert not missing.exists()  # a typo creates no stray database
     assert main(["silence", "list"]) == 2
     assert capsys.readouterr().err == "headset-host: one of --config or --db is required\n"
+    for flag in ("--db", "--config"):  # not "one of --config or --db is required"
+        assert main(["silence", "list", flag, ""]) == 2
+        assert capsys.readouterr().err == f"headset-host: {flag}: empty path\n"
 
 
 def test_cli_configured_sites_are_known_before_the_host_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -289,6 +296,9 @@ def test_dashboard_api_adds_lists_extends_and_expires(
     ({"site": "site1", "desk": "d01", "for": 90}, '"for" must be a duration text'),
     ({"site": "site1", "desk": "d01", "for": "8d"}, "at most 7 days"),
     ({"site": "site1", "desk": "d01", "for_s": 0}, "more than 0"),
+    ({"site": "site1", "desk": "d01", "for_s": True}, '"for_s" must be a number of seconds such as 1800, not true'),
+    ({"site": "site1", "desk": "d01", "for_s": "600"}, '"for_s" must be a number of seconds such as 1800, not "600"'),
+    ({"site": "site1", "desk": "d01", "for_s": None}, '"for_s" must be a number of seconds such as 1800, not null'),
     ({"site": "site9", "desk": "d01", "for": "1h"}, "unknown site 'site9' (known: site1, site2)"),
     ({"site": "site2", "desk": "d01", "for": "1h"}, "unknown desk 'd01' on site site2 (seen: none yet)"),
     ({"site": "site1", "desk": "d99", "for": "1h"}, "unknown desk 'd99' on site site1 (seen: d01, d02)"),

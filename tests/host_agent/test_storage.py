@@ -281,6 +281,22 @@ def test_a_sqlite_file_that_is_no_history_is_refused_and_left_as_it_was(
     assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
+def test_a_folder_named_as_the_history_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not SQLite's "disk I/O error" or "unable to open database file"; nothing is made in the folder."""
+    from host_agent.cli import main
+
+    folder = tmp_path / "hist"
+    folder.mkdir()
+    message = f"the history database {folder} is a directory, not a database file"
+    for readonly in (False, True):
+        with pytest.raises(StorageError, match=f"^{message}$"):
+            open_store(str(folder), readonly=readonly)
+    for argv in (["silence", "list", "--db", str(folder)], ["report", "--db", str(folder), "--site", "s1"]):
+        assert main(argv) == 1
+        assert capsys.readouterr().err == f"headset-host: {message}\n"
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize("version", range(SCHEMA_VERSION + 1))
 def test_every_sqlite_history_this_host_ever_wrote_still_opens(tmp_path: Path, version: int) -> None:
     """A history at each version (0: a start that stopped between the schema_version table and migration 1),

@@ -120,6 +120,18 @@ def test_a_listing_of_a_path_that_does_not_exist_creates_nothing(
     assert (tmp_path / "new" / "inv.sqlite").is_file()
 
 
+def test_a_folder_named_as_the_inventory_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "inv"
+    folder.mkdir()
+    message = f"inventory {folder} is a directory, not a database file"
+    assert cli.main(inventory(folder)) == 1
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", f"headset-flash: {message}\n")
+    with pytest.raises(FlashError, match=f"^{message}$"):  # what flash opens to record its rows
+        Inventory(folder)
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.parametrize(("schema", "words"), [
     ("CREATE TABLE foo (x)", "is not a flashing inventory (its tables: foo; no flashes table)"),
     ("CREATE TABLE flashes (id INTEGER PRIMARY KEY, note TEXT)", "its flashes table has no board_id, desk, detail,"),

@@ -140,8 +140,13 @@ def test_refuses_to_overwrite_and_bad_ids(tmp_path: Path, capsys: pytest.Capture
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1")]) == 1
     assert "exists; not overwriting" in capsys.readouterr().err
     assert (tmp_path / "d1/agent.toml").read_text() == before
-    assert cli.main(["provision-desk", "--site", "Site 1", "--desk", "d1", "--out", str(tmp_path / "x")]) == 1
-    assert "is not a valid id" in capsys.readouterr().err
+    for flags, message in ((["--site", "Site 1", "--desk", "d1"], "--site 'Site 1' is not a valid id"),
+                           (["--site", "BAD", "--desk", "d1"], "--site 'BAD' is not a valid id"),
+                           (["--site", "s1", "--desk", "d 1"], "--desk 'd 1' is not a valid id")):
+        assert cli.main(["provision-desk", *flags, "--out", str(tmp_path / "x")]) == 2  # a usage error
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"headset-flash: {message}: it must match "), line
+    assert not (tmp_path / "x").exists()
     with pytest.raises(ProvisionError, match="go together"):
         provision_desk("s1", "d2", tmp_path / "d2", ca_cert=tmp_path / "ca.crt")
 
@@ -314,15 +319,16 @@ def test_provision_host_refuses_bad_input_and_keeps_existing_files(
     password = tomllib.loads((out / "host.toml").read_text())["broker"]["password"]
     capsys.readouterr()
     refusals = [
-        (["--name", "floor", "--site", "site1"], "exist; not overwriting (use --force"),
-        (["--name", "Floor", "--site", "site1", "--force"], "host name 'Floor' is not a valid id"),
-        (["--name", "floor", "--site", "site 1", "--force"], "site 'site 1' is not a valid id"),
-        (["--name", "floor", "--site", "site1", "--broker", "http://x", "--force"],
+        (["--name", "floor", "--site", "site1"], 1, "exist; not overwriting (use --force"),
+        (["--name", "Floor", "--site", "site1", "--force"], 2, "--name 'Floor' is not a valid id"),
+        (["--name", "floor", "--site", "site1", "--site", "site 1", "--force"], 2, "--site 'site 1' is not a valid id"),
+        (["--name", "floor", "--site", "site1", "--broker", "http://x", "--force"], 1,
          "--broker 'http://x' is not a broker URL"),
-        (["--name", "floor", "--site", "site1", "--ca-cert", "ca.crt", "--force"], "--ca-cert and --ca-key go together"),
+        (["--name", "floor", "--site", "site1", "--ca-cert", "ca.crt", "--force"], 1,
+         "--ca-cert and --ca-key go together"),
     ]
-    for args, message in refusals:
-        assert cli.main(["provision-host", *args, "--out", str(out)]) == 1, args
+    for args, code, message in refusals:
+        assert cli.main(["provision-host", *args, "--out", str(out)]) == code, args
         (line,) = capsys.readouterr().err.splitlines()
         assert line.startswith("headset-flash: ") and message in line, line
         assert _snapshot(out) == before, args

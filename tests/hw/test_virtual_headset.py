@@ -203,3 +203,19 @@ def test_unplug_and_replug_never_wait_behind_the_firmware_loop(tmp_path: Path) -
     finally:
         hs.stop()
     assert max(waits) < 0.2, f"worst wait {max(waits):.3f} s"  # measured: 1 ms
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--time-scale", "nan"], "--time-scale must be a number from 1e-09 to 1000, not nan"),
+    (["--time-scale", "inf"], "--time-scale must be a number from 1e-09 to 1000, not inf"),
+    (["--time-scale", "0"], "--time-scale must be a number from 1e-09 to 1000, not 0.0"),
+    (["--duration", "nan"], "--duration must be a finite number of seconds >= 0, not nan"),
+])
+def test_cli_bad_time_flags_are_usage_errors(tmp_path: Path, flags: list[str], message: str) -> None:
+    """nan and inf passed the old ``<= 0`` check and the firmware's clock crashed with a traceback."""
+    link = tmp_path / "ttyBAD"
+    proc = subprocess.run([sys.executable, "-m", "hw.cli", "virtual-headset", "--link", str(link),
+                           "--scenario", "slouch", "--duration", "1", *flags],
+                          capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stderr) == (2, f"headset-flash: {message}\n")
+    assert not link.exists()

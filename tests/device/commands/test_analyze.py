@@ -456,3 +456,15 @@ def test_a_truncated_wav_is_analysed_with_a_warning_naming_both_lengths(
     assert warning.startswith("truncated: its header declares about 3.0 s (96044 bytes) but the file holds 1.0 s "
                               "(32044 bytes, 67 % missing)"), warning
     assert err == f"headset-agent analyze: {cut}: warning: {warning}\n"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["analyze", ""], "argument FILE: empty path"),  # not the current folder
+    (["analyze", "--calibration", "", str(REAL / "timit-LDC93S1.wav")], "argument --calibration: empty path"),
+])
+def test_an_empty_path_is_a_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.endswith(f"headset-agent analyze: error: {message}\n")

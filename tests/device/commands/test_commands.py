@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -80,6 +81,38 @@ def test_calibrate_posture_stores_the_pose_and_refuses_when_doffed(
         hs.stop()
     assert "headset is off" in capsys.readouterr().err
     assert not (tmp_path / "s2" / "posture.json").exists()
+
+
+def test_calibrate_posture_names_a_missing_port_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As selftest does: not five seconds of waiting and then "no IMU frames"."""
+    missing = tmp_path / "ttyACM9"
+    t0 = time.monotonic()
+    assert main(["calibrate-posture", "--headset", str(missing), "--state-dir", str(tmp_path / "state")]) == 1
+    assert time.monotonic() - t0 < 2.0
+    assert capsys.readouterr().err == (f"headset-agent: no such port {missing} "
+                                       "(is the headset plugged in? see ls /dev/ttyACM*)\n")
+
+
+def test_calibrate_posture_names_a_bad_state_dir_and_replaces_an_unreadable_pose(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It never tells the user to run calibrate-posture, the command they are running."""
+    hs = headset(tmp_path, UPRIGHT)
+    try:
+        a_file = tmp_path / "a-file"
+        a_file.write_text("not a folder")
+        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(a_file)]) == 1
+        err = capsys.readouterr().err
+        assert f"{str(a_file)!r} is not a folder" in err and "run headset-agent" not in err
+        assert a_file.read_text() == "not a folder"
+        state = tmp_path / "state"
+        state.mkdir()
+        (state / "posture.json").write_text("{not json")
+        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(state)]) == 0
+    finally:
+        hs.stop()
+    err = capsys.readouterr().err
+    assert "cannot be used; it will be replaced" in err and "run headset-agent" not in err
+    assert abs(json.loads((state / "posture.json").read_text())["pitch_deg"] - 4.0) < 1.0
 
 
 def test_status_once_prints_a_snapshot_of_the_desk(mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]) -> None:

@@ -230,6 +230,20 @@ def test_a_time_scale_or_origin_out_of_range_is_a_usage_error(
     assert not (tmp_path / "state").exists()
 
 
+@pytest.mark.parametrize("speed", ["0", "inf", "nan", "1e9", "0.001"])
+def test_a_speed_out_of_range_is_a_usage_error(
+        tmp_path: Path, speech: Path, speed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every bad --speed is a bad command-line value (exit 2), not only the ones <= 0."""
+    from device.cli import main
+
+    argv = ["run", "--site", SITE, "--desk", DESK, "--audio", f"file:{speech}", "--headset", "none", "--mock-gpio",
+            "--broker", "mqtt://127.0.0.1:1", "--state-dir", str(tmp_path / "state"), "--speed", speed]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"headset-agent: --speed must be a number from 0.01 to 1000 (x real time), "
+                                       f"not {float(speed)!r}\n")
+    assert not (tmp_path / "state").exists()
+
+
 def test_a_state_dir_that_cannot_be_made_is_one_line_naming_the_field(
         tmp_path: Path, speech: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from device.cli import main
