@@ -17,7 +17,9 @@ Every topic and payload comes from ``mqtt_schema``. Every desk payload carries `
   ``on_config`` (on the worker thread, so keep it quick); an invalid one is logged and answered with
   an ``Event(kind=config_rejected)``.
 - ``cti`` (to the desk, schema 1.1): subscribed on every connect when ``on_cti`` is given (the ``mqtt``
-  call source); each valid payload goes to ``on_cti`` on the worker thread, in arrival order. An invalid
+  call source), which counts as connected (:attr:`DeskPublisher.cti_ready`) only once the broker has
+  granted that subscription (its SUBACK): a bridge's message sent between the CONNACK and the SUBACK
+  would not be delivered; each valid payload goes to ``on_cti`` on the worker thread, in arrival order. An invalid
   one is logged (the first of each reason at WARNING, the rest at DEBUG), counted in ``cti_rejected``
   and dropped: a bridge's mistake is no event of the desk.
 
@@ -216,6 +218,8 @@ class DeskPublisher:
                                        "headset_id": None, "config_hash": None, "firmware": versions.firmware}
         self._published_state: dict[str, Any] | None = None
         self._connected = threading.Event()
+        self._cti_granted = threading.Event()  # the broker's SUBACK for the cti topic on this connection
+        self._cti_mid: int | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -243,6 +247,7 @@ class DeskPublisher:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -321,6 +326,12 @@ class DeskPublisher:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def cti_ready(self) -> bool:
+        """Connected, and the broker has granted the ``cti`` subscription (SUBACK): a bridge's message
+        is delivered from now on. False without ``on_cti``."""
+        return self._connected.is_set() and self._cti_granted.is_set()
 
     @property
     def current_url(self) -> str:
@@ -589,7 +600,8 @@ class DeskPublisher:
             self._connected.set()
             client.subscribe(self._topics[DeskKind.CONFIG], qos=QOS["config"])
             if self.on_cti is not None:
-                client.subscribe(self._topics[DeskKind.CTI], qos=QOS["cti"])
+                self._cti_granted.clear()
+                self._cti_mid = client.subscribe(self._topics[DeskKind.CTI], qos=QOS["cti"])[1]
             outage = self.warnings.connected()
             url = self.current_url
             if outage is None:
@@ -602,10 +614,22 @@ class DeskPublisher:
         except Exception:
             log.exception("on_connect")
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        try:
+            if mid == self._cti_mid:
+                if any(r.is_failure for r in reasons):
+                    log.warning("the broker refused the subscription to %s: %s", self._topics[DeskKind.CTI],
+                                ", ".join(str(r) for r in reasons))
+                else:
+                    self._cti_granted.set()
+        except Exception:
+            log.exception("on_subscribe")
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
             was_connected = self._connected.is_set()
             self._connected.clear()
+            self._cti_granted.clear()
             if was_connected and reason.is_failure and not self._stopped:  # keep a refusal's reason
                 self.last_error = f"lost the broker {self.current_url}: {reason}"
                 log.warning("%s; reconnecting", self.last_error)

@@ -423,3 +423,94 @@ def test_mutual_tls_with_what_provision_desk_writes(mosquitto_factory: Callable[
         assert not refused.flush(2) and not refused.connected
     finally:
         refused.stop(timeout_s=0.5)
+
+
+
+class HeldSubackBroker:
+    """A minimal MQTT 3.1.1 broker on a real socket that answers CONNECT, PUBLISH (QoS 1) and PINGREQ at once
+    but holds every SUBACK until :meth:`release` (what a slow or busy broker does between the CONNACK and
+    the SUBACK). One client at a time; packets are parsed from their fixed header."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"mqtt://127.0.0.1:{self.server.getsockname()[1]}"
+        self.held: list[tuple[int, str]] = []  # (packet id, topic filter) of SUBSCRIBEs not yet answered
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _read(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            chunk = self._conn.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("closed")
+            out += chunk
+        return out
+
+    def _serve(self) -> None:
+        self._conn, _ = self.server.accept()
+        try:
+            while True:
+                head = self._read(1)[0]
+                length, mult = 0, 1
+                while True:
+                    b = self._read(1)[0]
+                    length += (b & 0x7F) * mult
+                    mult *= 128
+                    if not b & 0x80:
+                        break
+                body = self._read(length)
+                kind = head >> 4
+                with self._lock:
+                    if kind == 1:  # CONNECT
+                        self._conn.sendall(b"\x20\x02\x00\x00")
+                    elif kind == 3 and (head >> 1) & 3:  # PUBLISH, QoS 1: PUBACK with its packet id
+                        tlen = int.from_bytes(body[:2], "big")
+                        self._conn.sendall(b"\x40\x02" + body[2 + tlen: 4 + tlen])
+                    elif kind == 8:  # SUBSCRIBE: held
+                        flen = int.from_bytes(body[2:4], "big")
+                        self.held.append((int.from_bytes(body[:2], "big"), body[4: 4 + flen].decode()))
+                    elif kind == 12:  # PINGREQ
+                        self._conn.sendall(b"\xd0\x00")
+        except (ConnectionError, OSError):
+            pass
+
+    def release(self, refuse: str | None = None) -> None:
+        """Send the held SUBACKs: QoS 1 granted, or 0x80 (failure) for a filter that ends with ``refuse``."""
+        with self._lock:
+            for mid, topic in self.held:
+                code = b"\x80" if refuse is not None and topic.endswith(refuse) else b"\x01"
+                self._conn.sendall(b"\x90\x03" + mid.to_bytes(2, "big") + code)
+            self.held.clear()
+
+    def close(self) -> None:
+        self.server.close()
+        if self._conn is not None:
+            self._conn.close()
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_cti_counts_as_ready_only_once_the_broker_grants_the_subscription(tmp_path: Path, refused: bool) -> None:
+    """``cti_ready`` follows the broker's SUBACK for the cti topic, not the CONNACK: a bridge's message sent
+    between the two would be lost, so the mqtt call source must not count as connected yet. A refused
+    subscription (0x80) keeps it False while the desk stays connected."""
+    broker = HeldSubackBroker()
+    pub = make_publisher(broker.url, tmp_path / "spool.db", on_cti=lambda msg: None)
+    pub.start()
+    try:
+        wait_for(lambda: pub.connected, 10, "connected (CONNACK)")
+        wait_for(lambda: any(t.endswith("/cti") for _, t in broker.held), 10, "the cti SUBSCRIBE")
+        time.sleep(0.3)
+        assert pub.connected and not pub.cti_ready  # connected, but the subscription is not granted yet
+        broker.release(refuse="/cti" if refused else None)
+        if refused:
+            time.sleep(0.5)
+            assert pub.connected and not pub.cti_ready
+        else:
+            wait_for(lambda: pub.cti_ready, 10, "cti ready after the SUBACK")
+    finally:
+        pub.stop(timeout_s=1)
+        broker.close()
