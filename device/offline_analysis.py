@@ -32,7 +32,7 @@ import numpy.typing as npt
 from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.dsp.intonation import IntonationParams
 from device.errors import AudioError, LayoutError
-from device.inputs.audio_file import AudioInfo, blocks, container_truncation, probe
+from device.inputs.audio_file import AudioInfo, blocks, probe
 from device.inputs.channel_layout import (
     ChannelCheck,
     ChannelReport,
@@ -273,7 +273,7 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         plan = checked
     t = result.totals
     warnings: list[str] = []
-    cut = None if info.raw else container_truncation(info.path)
+    cut = info.truncation
     if cut is not None:
         warnings.append(f"truncated: its header declares about {cut.declared_s(t.duration_s):.1f} s "
                         f"({cut.declared_bytes} bytes) but the file holds {t.duration_s:.1f} s "

@@ -514,8 +514,7 @@ class AgentService:
         """Call transitions since the last pass, to the meter and the per-call audio."""
         if self.calls is None:
             return
-        # the mqtt call source sees calls once the broker has granted its subscription, not at the CONNACK
-        self.calls.poll(self._pub.cti_ready if self._pub.on_cti is not None else self._pub.connected)
+        self.calls.poll(self._pub.cti_ready)
         for state in self.calls.events():
             self.call_meter.call(state)
             self.call_audio.call(state)

@@ -1,4 +1,5 @@
-"""Command-line pieces shared by the host commands: time-scale flags and durations like ``30m``."""
+"""Command-line pieces shared by the host commands: time-scale flags, durations like ``30m``, and the
+refusal of empty arguments."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def parse_duration(text: str) -> float:
     if pos != len(t) or not t:
         raise UsageError(f"bad duration {text!r}: use e.g. 90s, 30m, 1h30m or 2d")
     return total
+
+
+def refuse_empty(*flags: tuple[str, str | None, str]) -> None:
+    """A :class:`UsageError` ``"FLAG: WHAT"`` for the first ``(flag, value, what)`` whose value is the empty
+    string: given, but empty (a truthiness test would take it as not given, e.g. ``Path("")`` as ``.``)."""
+    for flag, value, what in flags:
+        if value == "":
+            raise UsageError(f"{flag}: {what}")
 
 
 def add_time_flags(parser: argparse.ArgumentParser) -> None:

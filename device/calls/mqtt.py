@@ -93,7 +93,8 @@ class MqttCallSource(TrackedSource):
         return self.tracker.closed(msg.call_id, msg.reason or "hangup", at_ms=now, direction=direction)
 
     def poll(self, broker_connected: bool) -> None:
-        """The agent's loop pass: the broker connection's state, and :meth:`tick`."""
+        """The agent's loop pass: whether the ``cti`` topic is received (see :meth:`CallSource.poll`), and
+        :meth:`tick`."""
         self.set_connected(broker_connected)
         self.tick()
 

@@ -162,8 +162,10 @@ class CallSource(Protocol):
         ...
 
     def poll(self, broker_connected: bool) -> None:
-        """Called by the agent's loop on every pass, with the state of its broker connection (a source
-        fed through the agent's MQTT client uses it; the others run on their own threads)."""
+        """Called by the agent's loop on every pass with ``broker_connected``: whether the agent's MQTT
+        client receives the ``cti`` topic (connected, and the broker has granted the subscription:
+        :attr:`device.outputs.publisher.DeskPublisher.cti_ready`). A source fed through that client uses
+        it; the others run on their own threads."""
         ...
 
 

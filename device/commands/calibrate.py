@@ -20,7 +20,7 @@ from device.config.calibration_file import dumps, save
 from device.dsp import DspError, HeadsetCalibration, calibrate
 from device.dsp.ild_calibration import DISTANCE_RANGE_CM
 from device.errors import CalibrationError, UsageError
-from device.inputs.audio_file import AudioInfo, check_container_length, probe, read_all
+from device.inputs.audio_file import AudioInfo, check_whole, probe, read_all
 
 EXAMPLE = """example:
   headset-agent calibrate rig-5cm.wav --distance-cm 5 --out headset.toml --model hs-200 \\
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if info.channels != 2:
         what = "is mono" if info.channels == 1 else f"has {info.channels} channels"
         raise CalibrationError(f"{args.file}: {what}; a calibration needs 2 channels (boom and ear-cup mics)")
-    check_container_length(info.path)  # a cut-off copy would calibrate from part of the recording
+    check_whole(info)  # a cut-off copy would calibrate from part of the recording
     cal = calibrate_recording(info, read_all(info), args.distance_cm, model=args.model,
                               boom_mic_id=args.boom_mic_id, ear_mic_id=args.ear_mic_id)
     save(cal, args.out, force=args.force)

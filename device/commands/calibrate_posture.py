@@ -10,7 +10,6 @@ its button (long press) or the remote config's ``calibrate_posture`` instead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from device.config.agent import load_config
-    from device.inputs.headset_client import HeadsetClient
+    from device.inputs.headset_client import HeadsetClient, missing_port
     from device.inputs.posture import PostureTracker, calibrate
     from device.inputs.posture_store import PostureStoreError, load_pose, path_in, save_pose
     from hw.firmware import headset_link as hl
@@ -49,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no headset port: give --headset PORT or set [headset] port")
     if not 0.2 <= args.window_s <= 10:
         raise UsageError(f"--window-s must be in 0.2..10 s, got {args.window_s}")
-    if not os.path.exists(cfg.headset.port):
-        raise AgentError(f"no such port {cfg.headset.port} (is the headset plugged in? see ls /dev/ttyACM*)")
+    missing = missing_port(cfg.headset.port)
+    if missing is not None:
+        raise AgentError(missing)
     state_dir = cfg.agent.state_dir
     try:
         current = load_pose(state_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -89,13 +88,14 @@ def check_mic(cfg: Any) -> Result:
 
 
 def check_headset(cfg: Any) -> Result:
-    from device.inputs.headset_client import HeadsetClient
+    from device.inputs.headset_client import HeadsetClient, missing_port
     from hw.firmware import headset_link as hl
 
     if cfg.headset.port is None:
         return SKIP, "no headset configured (port = none)"
-    if not os.path.exists(cfg.headset.port):
-        return FAIL, f"no such port {cfg.headset.port} (is the headset plugged in? see ls /dev/ttyACM*)"
+    missing = missing_port(cfg.headset.port)
+    if missing is not None:
+        return FAIL, missing
     with HeadsetClient(cfg.headset.port, cfg.headset.baud) as client:
         end = time.monotonic() + DEADLINE_S
         while time.monotonic() < end and not client.connected:

@@ -43,9 +43,32 @@ INT16_SCALE = 1.0 / 32768.0
 
 
 @dataclass(frozen=True, slots=True)
+class Truncation:
+    """A RIFF (WAV) or FORM (AIFF) file shorter than its header declares: both sizes in bytes."""
+
+    path: Path
+    declared_bytes: int
+    actual_bytes: int
+
+    @property
+    def missing(self) -> float:
+        """The fraction of the declared bytes that is missing (0..1)."""
+        return (self.declared_bytes - self.actual_bytes) / self.declared_bytes
+
+    def declared_s(self, actual_s: float) -> float:
+        """About how long the whole recording was (s), from ``actual_s`` (s), the length the file holds."""
+        return actual_s * self.declared_bytes / max(1, self.actual_bytes)
+
+    def __str__(self) -> str:
+        return (f"{self.path}: is truncated: its header declares {self.declared_bytes} bytes but the file has "
+                f"{self.actual_bytes} ({100.0 * self.missing:.0f} % missing)")
+
+
+@dataclass(frozen=True, slots=True)
 class AudioInfo:
     """An opened recording: ``rate_hz`` (Hz), ``channels``, ``frames`` (samples per channel, from the
-    header; a truncated file may hold fewer), ``raw`` (headerless s16le), ``kind`` (e.g. "WAV FLOAT")."""
+    header; a truncated file may hold fewer), ``raw`` (headerless s16le), ``kind`` (e.g. "WAV FLOAT"),
+    ``truncation`` (a WAV/AIFF file shorter than its header declares; None when whole)."""
 
     path: Path
     rate_hz: int
@@ -53,6 +76,7 @@ class AudioInfo:
     frames: int
     raw: bool = False
     kind: str = ""
+    truncation: Truncation | None = None
 
     @property
     def duration_s(self) -> float:
@@ -132,32 +156,10 @@ def probe(path: Path, raw_rate_hz: int | None = None, raw_channels: int = 1) -> 
             if i.channels < 1 or i.samplerate <= 0:
                 raise AudioError(f"{path}: header says {i.channels} channel(s) at {i.samplerate} Hz")
             info = AudioInfo(path, int(i.samplerate), int(i.channels), max(0, int(i.frames)),
-                             kind=f"{i.format} {i.subtype}")
+                             kind=f"{i.format} {i.subtype}", truncation=container_truncation(path))
     if info.frames == 0:
         raise AudioError(f"{path}: is empty (no audio samples)")
     return info
-
-
-@dataclass(frozen=True, slots=True)
-class Truncation:
-    """A RIFF (WAV) or FORM (AIFF) file shorter than its header declares: both sizes in bytes."""
-
-    path: Path
-    declared_bytes: int
-    actual_bytes: int
-
-    @property
-    def missing(self) -> float:
-        """The fraction of the declared bytes that is missing (0..1)."""
-        return (self.declared_bytes - self.actual_bytes) / self.declared_bytes
-
-    def declared_s(self, actual_s: float) -> float:
-        """About how long the whole recording was (s), from ``actual_s`` (s), the length the file holds."""
-        return actual_s * self.declared_bytes / max(1, self.actual_bytes)
-
-    def __str__(self) -> str:
-        return (f"{self.path}: is truncated: its header declares {self.declared_bytes} bytes but the file has "
-                f"{self.actual_bytes} ({100.0 * self.missing:.0f} % missing)")
 
 
 def container_truncation(path: Path) -> Truncation | None:
@@ -183,11 +185,10 @@ def container_truncation(path: Path) -> Truncation | None:
     return None
 
 
-def check_container_length(path: Path) -> None:
+def check_whole(info: AudioInfo) -> None:
     """Refuse (:class:`AudioError`) a RIFF (WAV) or FORM (AIFF) file shorter than its header declares."""
-    cut = container_truncation(path)
-    if cut is not None:
-        raise AudioError(f"{cut}; copy the recording again")
+    if info.truncation is not None:
+        raise AudioError(f"{info.truncation}; copy the recording again")
 
 
 def _checked(block: FloatArray, info: AudioInfo, start: int) -> FloatArray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -81,6 +82,14 @@ class LinkSnapshot:
     worn: bool | None
     garbage: dict[str, int]
     frames: int
+
+
+def missing_port(port: str) -> str | None:
+    """What to tell the user when the serial ``port`` does not exist (None: it does): checked before a
+    :class:`HeadsetClient` waits for a headset that cannot answer."""
+    if os.path.exists(port):
+        return None
+    return f"no such port {port} (is the headset plugged in? see ls /dev/ttyACM*)"
 
 
 class HeadsetClient:

@@ -21,6 +21,7 @@ from host_agent.history import is_postgres_url, open_store, redact
 from host_agent.report import build_report, render_csv, render_table
 from host_agent.report_html import render_html
 from host_agent.roster import load_roster
+from host_agent.timeflags import refuse_empty
 from mqtt_schema import SchemaError, check_id
 
 EXAMPLE = """example:
@@ -40,12 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag, value, what in (("--config", args.config, "empty path"), ("--db", args.db, "empty path"),
-                              ("--date", args.date, "empty (give a day like 2026-11-22, or leave it out for today)"),
-                              ("--roster", args.roster, "empty path"),
-                              ("-o", args.output, "empty path (leave it out to write to stdout)")):
-        if value == "":  # not the default: a truthiness test would take it as "not given"
-            raise UsageError(f"{flag}: {what}")
+    refuse_empty(("--config", args.config, "empty path"), ("--db", args.db, "empty path"),
+                 ("--date", args.date, "empty (give a day like 2026-11-22, or leave it out for today)"),
+                 ("--roster", args.roster, "empty path"), ("-o", args.output, "empty path (leave it out to write to stdout)"))
     try:
         site = check_id(args.site, "site")
     except SchemaError as exc:

@@ -36,7 +36,7 @@ from host_agent.silences import (
     human_left,
     parse_span,
 )
-from host_agent.timeflags import add_time_flags, clock_from_args
+from host_agent.timeflags import add_time_flags, clock_from_args, refuse_empty
 
 EXAMPLE = """examples:
   headset-host silence add --config host.toml --site site1 --desk d07 --rule break-overrun --for 30m
@@ -124,11 +124,9 @@ def _what(s: Silence) -> str:
 
 def run(args: argparse.Namespace) -> int:
     action = args.action or ("list" if args.list else "add")
-    for flag, what in (("config", "empty path"), ("db", "empty path"), ("site", "empty"),
-                       ("desk", "empty (leave it out for every desk)"), ("rule", "empty (leave it out for every rule)"),
-                       ("by", "empty (leave it out for cli)")):
-        if getattr(args, flag, None) == "":  # not the default: a truthiness test would take it as "not given"
-            raise UsageError(f"--{flag}: {what}")
+    refuse_empty(*((f"--{flag}", getattr(args, flag, None), what) for flag, what in (
+        ("config", "empty path"), ("db", "empty path"), ("site", "empty"), ("desk", "empty (leave it out for every desk)"),
+        ("rule", "empty (leave it out for every rule)"), ("by", "empty (leave it out for cli)"))))
     if args.list and args.action not in (None, "list"):
         raise UsageError(f"--list is `silence list`; it does not go with `silence {args.action}`")
     if args.config and args.db:

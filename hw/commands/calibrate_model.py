@@ -24,10 +24,10 @@ import numpy.typing as npt
 from device.commands.calibrate import calibrate_recording, check_distance
 from device.config.calibration_file import dumps, load, save
 from device.errors import AgentError
-from device.inputs.audio_file import AudioInfo, check_container_length, probe, read_all
+from device.inputs.audio_file import AudioInfo, check_whole, probe, read_all
 from device.inputs.channel_layout import EAR_LOUDER_DB, ChannelCheck
+from hw.commands import check_ids
 from hw.errors import FlashError, UsageError
-from mqtt_schema import check_id
 
 EXAMPLE = """examples:
   headset-flash calibrate-model --model jabra-biz-2300 --recording rig-5cm.wav --distance-cm 5
@@ -80,10 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return _list(models)
     if not args.model or args.recording is None:
         raise UsageError("calibrate-model needs --model and --recording (or --list)")
-    try:
-        check_id(args.model, "--model")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    check_ids(("--model", args.model))
     problem = check_distance(args.distance_cm)
     if problem is not None:
         raise UsageError(problem)
@@ -96,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             what = "1 channel (mono)" if info.channels == 1 else f"{info.channels} channels"
             raise FlashError(f"{args.recording}: has {what}; a rig recording needs 2: the boom mic on channel 0, "
                              "the ear-cup mic on channel 1")
-        check_container_length(args.recording)
+        check_whole(info)
         print(f"calibrating {args.model} from {args.recording} ({info.duration_s:.1f} s at "
               f"{args.distance_cm:g} cm)...", flush=True)
         audio = read_all(info)

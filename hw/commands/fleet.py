@@ -17,13 +17,11 @@ from pathlib import Path
 
 from device.config.mqtt_settings import MqttSettings
 from device.errors import ConfigError
-from hw.commands import MAX_WAIT_S, check_seconds
+from hw.commands import MAX_WAIT_S, check_ids, check_seconds
 from hw.errors import FlashError, UsageError
 from hw.flashing.fleet import DeskRow, desk_rows, iso_utc, read_states
 from hw.flashing.manifest import FIRMWARE_DIR, Manifest
 from hw.flashing.table import format_table
-from mqtt_schema.errors import SchemaError
-from mqtt_schema.topics import check_id
 
 EXAMPLE = """example:
   headset-flash fleet --broker mqtt://broker.lan:1883 --site site1
@@ -82,11 +80,7 @@ def note(row: DeskRow, latest: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.site is not None:
-        try:
-            check_id(args.site, "--site")
-        except SchemaError as exc:
-            raise UsageError(str(exc)) from None
+    check_ids(("--site", args.site))
     check_seconds("--timeout", args.timeout)  # the whole read's deadline; the MQTT keepalive follows it
     check_seconds("--quiet", args.quiet)
     s = settings(args)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hw.commands import check_ids
 from hw.errors import UsageError
 from hw.flashing.inventory import DEFAULT_PATH, Inventory, Record
 from hw.flashing.table import format_table
-from mqtt_schema.errors import SchemaError
-from mqtt_schema.topics import check_id
 
 EXAMPLE = """example:
   headset-flash inventory
@@ -44,12 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and args.format not in (None, "csv"):
         raise UsageError(f"--csv and --format {args.format} contradict each other")
     fmt = "csv" if args.csv else (args.format or "table")
-    for flag, value in (("--site", args.site), ("--model", args.model)):
-        if value is not None:
-            try:
-                check_id(value, flag)
-            except SchemaError as exc:
-                raise UsageError(str(exc)) from None
+    check_ids(("--site", args.site), ("--model", args.model))
     inv = Inventory(args.inventory, create=False)  # a listing: a path that does not exist is an error
     try:
         recs = inv.records(site=args.site, model=args.model, latest=args.latest)

@@ -12,10 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.errors import UsageError
+from hw.commands import check_ids
 from hw.flashing.provision import provision_desk
-from mqtt_schema.errors import SchemaError
-from mqtt_schema.topics import check_id
 
 EXAMPLE = """example:
   headset-flash provision-desk --site site1 --desk d01 --out ./d01 --broker mqtt://broker.lan:1883
@@ -38,15 +36,6 @@ def add_broker_options(parser: argparse.ArgumentParser, toml_name: str) -> None:
                              "mqtt://localhost:1883, or mqtts://localhost:8883 with --ca-cert); written as given")
     parser.add_argument("--ca-cert", type=Path, help="site CA certificate (PEM) to sign a client certificate")
     parser.add_argument("--ca-key", type=Path, help="site CA private key (PEM, unencrypted)")
-
-
-def check_ids(*flags: tuple[str, str]) -> None:
-    """Each ``(flag, value)`` an id, or a :class:`UsageError` naming the flag (a bad command-line value)."""
-    for flag, value in flags:
-        try:
-            check_id(value, flag)
-        except SchemaError as exc:
-            raise UsageError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.commands.provision_desk import add_broker_options, check_ids
+from hw.commands import check_ids
+from hw.commands.provision_desk import add_broker_options
 from hw.flashing.provision import provision_host
 
 EXAMPLE = """example:
