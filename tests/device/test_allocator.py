@@ -47,8 +47,11 @@ def _faults(mode: str, path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def two_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real clip as a headset recording: boom, and the ear cup 10 dB down."""
+    """The real clip four times over (14 s) as a headset recording: boom, and the ear cup 10 dB
+    down. Long enough that the faults with the library's defaults, which grow with the length,
+    stand well clear of the CLI's, which do not."""
     x, fs = sf.read(CLIP, dtype="float32")
+    x = np.concatenate([x] * 4)
     path = tmp_path_factory.mktemp("heap") / "headset.flac"
     sf.write(path, np.stack([x, x * 0.316], axis=1), fs, subtype="PCM_16")
     return path
@@ -58,6 +61,9 @@ def test_the_cli_reuses_the_heap_where_the_library_defaults_fault_pages_in(two_c
     assert keep_freed_memory() is True  # glibc here: both settings accepted
     library_defaults = _faults("library", two_channel)
     through_the_cli = _faults("cli", two_channel)
-    # measured here (the same on every run): 4,799 faults with glibc's defaults, 165 through the CLI
-    assert library_defaults > 3000
-    assert through_the_cli < 250
+    # measured on this 14 s file: 10,709 or 20,644 faults with glibc's defaults (which one varies
+    # from run to run and machine to machine: glibc's dynamic mmap threshold depends on the order
+    # of frees), 219-234 through the CLI. On the 3.6 s clip alone the defaults gave 1,098-4,992,
+    # too close to a fixed bound; the CI at c6ff11a failed there with 2,699 > 3,000.
+    assert library_defaults > 6000
+    assert through_the_cli < 400
