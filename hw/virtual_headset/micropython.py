@@ -43,12 +43,18 @@ class MicroPythonWorker:
     """One MicroPython interpreter in a node process; the board's filesystem is ``board_dir``."""
 
     def __init__(self, board_dir: Path):
-        node, mjs = find_micropython()
+        self._node, self._mjs = find_micropython()
         self.board_dir = board_dir
-        self.proc = subprocess.Popen(
-            [node, str(HERE / "mpworker.mjs"), mjs.as_uri(), str(board_dir), str(HERE / "board_prelude.upy")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.restarts = 0
+        """Times :meth:`init` started a fresh node process because loading an interpreter failed."""
+        self.proc = self._start()
         self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [self._node, str(HERE / "mpworker.mjs"), self._mjs.as_uri(), str(self.board_dir),
+             str(HERE / "board_prelude.upy")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
 
     def request(self, **req: Any) -> dict[str, Any]:
         with self._lock:
@@ -72,8 +78,21 @@ class MicroPythonWorker:
 
     def init(self, uid_hex: str, safe: bool = False, mp_version: tuple[int, int, int] | None = None) -> None:
         """Power on / soft reset: a fresh interpreter with the board's filesystem mounted.
-        mp_version: make sys.implementation.version say this (an old board, for tests)."""
-        self.request(op="init", uid=uid_hex, safe=safe, mp_version=list(mp_version) if mp_version else None)
+        mp_version: make sys.implementation.version say this (an old board, for tests).
+
+        Loading a new interpreter into a node process that has run others can fail inside the
+        WebAssembly glue (seen once in CI: ``RuntimeError: memory access out of bounds`` from
+        ``globals.set`` at a soft reset). A real board's reset starts from nothing, so the worker
+        then starts a fresh node process and loads once more; the board's files live in
+        ``board_dir`` and are kept. A second failure is raised."""
+        args = {"uid": uid_hex, "safe": safe, "mp_version": list(mp_version) if mp_version else None}
+        try:
+            self.request(op="init", **args)
+        except RuntimeError:
+            self.close()
+            self.proc = self._start()
+            self.restarts += 1
+            self.request(op="init", **args)
 
     def exec(self, code: str) -> tuple[bytes, str, bool]:
         """Run REPL code; (stdout bytes, traceback text or "", machine.reset() called)."""

@@ -203,3 +203,26 @@ def test_logic_under_micropython_matches_cpython(name: str, micropython: Any) ->
     mp = run_micropython(micropython, SCENARIOS[name])
     assert EXPECTED_CHECKS[name](mp), mp
     assert mp == run_cpython(SCENARIOS[name])
+
+
+def test_a_reset_after_the_interpreter_process_died_starts_a_fresh_one_and_keeps_the_files(
+        tmp_path: Path) -> None:
+    """A soft reset loads a new interpreter; if that fails (the node process is gone, or the
+    WebAssembly glue faults, as once in CI), the worker starts a fresh process, as a real board's
+    reset starts from nothing, and the board's files are still there."""
+    real_parts.require("micropython")
+    from hw.virtual_headset.micropython import MicroPythonWorker
+
+    w = MicroPythonWorker(tmp_path)
+    try:
+        w.init("e6614103e7452d2f")
+        _, err, _ = w.exec("f = open('kept.txt', 'w'); f.write('x' * 5); f.close()")
+        assert not err, err
+        w.proc.kill()
+        w.proc.wait()
+        w.init("e6614103e7452d2f")
+        assert w.restarts == 1
+        out, err, _ = w.exec("print(len(open('kept.txt').read()))")
+        assert not err and out.decode().strip() == "5", (out, err)
+    finally:
+        w.close()
