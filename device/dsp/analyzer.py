@@ -22,6 +22,7 @@ tick-by-tick feed releases them, so its live values too are independent of the b
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -62,6 +63,11 @@ two of speech holds a handful of syllables, whose rate is a guess (a 1.8 s cut f
 podcast gave 326 syllables/min from 7 nuclei in 1.3 s of speech)."""
 NUCLEUS_VAD_HOPS = 3
 """A syllable nucleus counts when own voice is active within +-3 hops (30 ms) of it."""
+DECISION_HOPS = 10
+"""The own-voice VAD decides at most this many hops at a time, cut at every multiple of it in the
+stream: its statistics (floor, gate, modulation, far-field ILD) move between those calls, so this, not
+the emit interval, fixes its decisions. 10 hops are the live agent's 0.1 s tick; an emit interval of
+a multiple of 0.1 s (the offline analyser's 1 s) or of 0.01, 0.02 or 0.05 s gives the same flags."""
 _FLAG_RING = 512
 """Hops of own-voice flags kept for checking late syllable nuclei (5.12 s)."""
 _PITCH_GROUP_HOPS = 256
@@ -323,7 +329,7 @@ class StreamingAnalyzer:
               active: npt.NDArray[np.int64], clipped: npt.NDArray[np.int64]) -> Measurement:
         k = energies.shape[0]
         h0 = self._hops
-        own = self._vad.process(energies)
+        own = self._decide(h0, energies)
         self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
         self._hops += k
         self._samples += int(n.sum())
@@ -358,6 +364,16 @@ class StreamingAnalyzer:
             clipping=clips / max(1, int(n.sum())),
             ild_db=live_ild.speech_db if live_ild is not None else None,
         )
+
+    def _decide(self, h0: int, energies: FloatArray) -> npt.NDArray[np.bool_]:
+        """The VAD's own-voice flags of the hops from ``h0``, decided :data:`DECISION_HOPS` at a time
+        (cut at every multiple of it in the stream), whatever the tick: the live agent's decisions."""
+        k = energies.shape[0]
+        first = h0 - h0 % DECISION_HOPS + DECISION_HOPS  # the first cut after h0
+        if first >= h0 + k:
+            return self._vad.process(energies)
+        cuts = [0, *range(first - h0, k, DECISION_HOPS), k]
+        return np.concatenate([self._vad.process(energies[a:b]) for a, b in itertools.pairwise(cuts) if b > a])
 
     def _resolve_nuclei(self, final: bool) -> None:
         keep: list[float] = []

@@ -245,3 +245,45 @@ def test_intonation_totals_equal_the_meter_fed_the_whole_track_and_state_stays_b
         if minute in (0, 3):
             sizes.append(len(pickle.dumps(c)))
     assert sizes[1] <= sizes[0] * 1.05, sizes
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec[1:] /= np.sqrt(np.arange(1, spec.size))
+    spec[0] = 0.0
+    y = np.fft.irfft(spec, n)
+    return y / np.sqrt(np.mean(y ** 2))
+
+
+@pytest.mark.parametrize("noisy", [False, True], ids=["clean", "pink-5dB"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_one_measurement_a_second_decides_as_the_live_ticks_do(channels: int, noisy: bool) -> None:
+    """The offline analyser's 1 s interval and the live agent's 0.1 s ticks: the same own-voice
+    decisions (the VAD decides 10 hops at a time whatever the interval), so the same totals and, at
+    every whole second, the same live values. In pink noise at 5 dB SNR the VAD's noisy-room rules
+    are in play too."""
+    x = headset_signal(30.0, seed=3)
+    if noisy:
+        rms = np.sqrt(np.mean(x[:, 0] ** 2))
+        x = x + np.stack([_pink(x.shape[0], np.random.default_rng(k)) for k in (1, 2)], axis=1) * rms * 10 ** (-5 / 20)
+    x = x[:, :channels]
+    kw = {"channels": channels, "intonation": True,
+          "calibration": HeadsetCalibration(ild_offset_db=10.0) if channels == 2 else None}
+    live = _series(x, [1600], emit_interval_s=0.1, **kw)
+    second = _series(x, [1600], emit_interval_s=1.0, **kw)
+    a_live, a_second = (run(x, [1600], emit_interval_s=e, **kw).totals() for e in (0.1, 1.0))
+    assert a_live.speech_s > 10 and a_live.syllables > 30
+    assert (a_second.speech_s, a_second.syllables, a_second.noise_dbov, a_second.monotone_s) == (
+        a_live.speech_s, a_live.syllables, a_live.noise_dbov, a_live.monotone_s)
+    for f in ("level_dbov", "activity", "distance_cm", "ild_db", "intonation_st", "f0_median_hz"):
+        assert getattr(a_second, f) == pytest.approx(getattr(a_live, f), abs=1e-9), f
+    at = {round(m.t_s, 2): m for m in live}
+    assert len(second) == 30
+    for m in second:
+        ref = at[round(m.t_s, 2)]
+        assert (m.speaking, m.rate_spm, m.noise_dbov, m.monotone) == (
+            ref.speaking, ref.rate_spm, ref.noise_dbov, ref.monotone), m.t_s
+        for f in ("level_dbov", "distance_cm", "ild_db", "intonation_st"):
+            assert getattr(m, f) == pytest.approx(getattr(ref, f), abs=1e-9), (m.t_s, f)
+    speech_live = sum(m.speech_s for m in live)
+    assert sum(m.speech_s for m in second) == pytest.approx(speech_live, abs=1e-9)
