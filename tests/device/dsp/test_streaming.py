@@ -251,8 +251,8 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
     spec = np.fft.rfft(rng.standard_normal(n))
     spec[1:] /= np.sqrt(np.arange(1, spec.size))
     spec[0] = 0.0
-    y = np.fft.irfft(spec, n)
-    return y / np.sqrt(np.mean(y ** 2))
+    y: np.ndarray = np.fft.irfft(spec, n)
+    return y / float(np.sqrt(np.mean(y ** 2)))
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "pink-5dB"])
