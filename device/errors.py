@@ -29,6 +29,13 @@ class ConfigError(AgentError, ValueError):
         self.line = line
 
 
+class FlagError(UsageError, ConfigError):
+    """A setting given on the command line (``--broker``, ``--state-dir``), or one a flag must give where
+    there is no config file (``--site``), that fails the config's check: a usage error (exit code 2) and a
+    :class:`ConfigError` whose message names the flag and the field. A bad value in the config file is a
+    plain ConfigError (exit code 1) naming the file, line and field."""
+
+
 class AudioError(AgentError, OSError):
     """An audio source that cannot be opened or read, or an unreadable audio file."""
 

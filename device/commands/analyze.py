@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from device.allocator import keep_freed_memory
+from device.commands.calibrate import check_raw_rate
 from device.config.calibration_file import load
 from device.dsp import HeadsetCalibration
 from device.errors import AgentError, UsageError
-from device.inputs.audio_file import RAW_RATE_RANGE_HZ, probe
+from device.inputs.audio_file import probe
 from device.inputs.channel_layout import Layout
 from device.offline_analysis import analyze_file
 
@@ -111,9 +112,9 @@ def _timeline_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    lo, hi = RAW_RATE_RANGE_HZ
-    if args.raw_rate is not None and not lo <= args.raw_rate <= hi:
-        raise UsageError(f"--raw-rate must be from {lo} to {hi} Hz, got {args.raw_rate}")
+    problem = check_raw_rate(args.raw_rate)
+    if problem is not None:
+        raise UsageError(problem)
     if args.agent_channel is not None:
         if args.layout != Layout.CALL:
             raise UsageError("--agent-channel needs --layout call")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
+from device.commands import refuse_empty
 from device.errors import AgentError, UsageError
 
 EXAMPLE = """example:
@@ -25,7 +25,7 @@ CONNECT_S = 5.0
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml (headset port, state folder)")
+    p.add_argument("--config", metavar="FILE", help="agent.toml (headset port, state folder)")
     p.add_argument("--headset", metavar="PORT", help="headset serial port (overrides the config)")
     p.add_argument("--state-dir", metavar="DIR", help="where the pose is stored (overrides the config)")
     p.add_argument("--window-s", type=float, default=WINDOW_S, metavar="S", help="seconds of frames to average (1)")
@@ -40,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
     from device.inputs.posture_store import PostureStoreError, load_pose, path_in, save_pose
     from hw.firmware import headset_link as hl
 
+    refuse_empty(("--config", args.config, "empty path"), ("--state-dir", args.state_dir, "empty path"))
+    if not 0.2 <= args.window_s <= 10:
+        raise UsageError(f"--window-s must be in 0.2..10 s, got {args.window_s}")
     overrides = {"headset.port": args.headset, "agent.state_dir": args.state_dir}
     if args.config is None:
         overrides.update({"desk.site": "local", "desk.desk": "local"})
     cfg = load_config(args.config, overrides)
     if cfg.headset.port is None:
         raise UsageError("no headset port: give --headset PORT or set [headset] port")
-    if not 0.2 <= args.window_s <= 10:
-        raise UsageError(f"--window-s must be in 0.2..10 s, got {args.window_s}")
     missing = missing_port(cfg.headset.port)
     if missing is not None:
         raise AgentError(missing)

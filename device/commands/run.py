@@ -11,11 +11,11 @@ disk) the exit code is 1 and the message names it. SIGUSR1 writes every thread's
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from device import logs
 from device.clock import make_clock
+from device.commands import refuse_empty
 from device.config.agent import SPEED_RANGE, load_config
 from device.errors import UsageError
 from mqtt_schema.clock import check_time_flags
@@ -29,7 +29,7 @@ EXAMPLE = """example:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml (default: defaults and flags only)")
+    p.add_argument("--config", metavar="FILE", help="agent.toml (default: defaults and flags only)")
     p.add_argument("--site", help="site id (overrides [desk] site)")
     p.add_argument("--desk", help="desk id (overrides [desk] desk)")
     p.add_argument("--broker", metavar="URL", help="mqtt://host:port or mqtts://host:port (overrides [mqtt] url)")
@@ -71,6 +71,8 @@ def mock_pin_factory() -> Any:
 def run(args: argparse.Namespace) -> int:
     from device.service import AgentService
 
+    refuse_empty(("--config", args.config, "empty path (leave it out for defaults and flags only)"),
+                 ("--state-dir", args.state_dir, "empty path"), ("--calibration", args.calibration, "empty path"))
     try:
         check_time_flags(args.time_scale, args.time_origin_ms)
     except ValueError as exc:

@@ -14,16 +14,18 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from device.errors import AgentError
+from device.commands import refuse_empty
+from device.errors import AgentError, UsageError
 
 EXAMPLE = """example:
   headset-agent selftest --config /etc/headset-coach/agent.toml
   headset-agent selftest --config agent.toml --mock-gpio --audio file:test.wav --headset /tmp/tty
 """
 DEADLINE_S = 5.0
+MAX_STEP_S = 10.0
+"""The longest ``--step-s``: each LED lit for up to 10 s."""
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 Result = tuple[str, str]  # (PASS | FAIL | SKIP, detail)
 
@@ -33,7 +35,7 @@ def verdict(ok: bool, detail: str) -> Result:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml")
+    p.add_argument("--config", metavar="FILE", help="agent.toml")
     p.add_argument("--site", help="site id (overrides the config)")
     p.add_argument("--desk", help="desk id (overrides the config)")
     p.add_argument("--broker", metavar="URL", help="overrides [mqtt] url")
@@ -147,8 +149,12 @@ def run(args: argparse.Namespace) -> int:
     from device.commands.run import mock_pin_factory
     from device.config.agent import load_config
 
-    cfg = load_config(args.config, {"desk.site": args.site or (None if args.config else "selftest"),
-                                    "desk.desk": args.desk or (None if args.config else "selftest"),
+    refuse_empty(("--config", args.config, "empty path"))
+    if not 0 <= args.step_s <= MAX_STEP_S:  # also nan and inf
+        raise UsageError(f"--step-s must be a number of seconds from 0 to {MAX_STEP_S:g}, not {args.step_s!r}")
+    default_id = None if args.config else "selftest"
+    cfg = load_config(args.config, {"desk.site": default_id if args.site is None else args.site,
+                                    "desk.desk": default_id if args.desk is None else args.desk,
                                     "mqtt.url": args.broker, "audio.source": args.audio, "headset.port": args.headset})
     factory = mock_pin_factory() if args.mock_gpio else None
     checks: list[tuple[str, Callable[[], Result]]] = [

@@ -10,11 +10,13 @@ import argparse
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from device.commands import refuse_empty
 from device.errors import AgentError, UsageError
 
+MAX_TIMEOUT_S = 3600.0
+"""The longest ``--timeout`` (an hour; NaN or inf is never a wait)."""
 EXAMPLE = """example:
   headset-agent status --config /etc/headset-coach/agent.toml
   headset-agent status --broker mqtt://broker:1883 --site site1 --desk desk-07 --once
@@ -22,7 +24,7 @@ EXAMPLE = """example:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="agent.toml: broker and desk ids")
+    p.add_argument("--config", metavar="FILE", help="agent.toml: broker and desk ids")
     p.add_argument("--broker", metavar="URL", help="mqtt://host:port (overrides the config)")
     p.add_argument("--site", help="site id")
     p.add_argument("--desk", help="desk id")
@@ -34,6 +36,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> tuple[Any, str, str]:
     from device.config.agent import load_config
 
+    refuse_empty(("--config", args.config, "empty path"))
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:  # also nan and inf (a wait of inf overflows)
+        raise UsageError(f"--timeout must be a number of seconds more than 0 and at most {MAX_TIMEOUT_S:g}, "
+                         f"not {args.timeout!r}")
     if args.config is None and (args.broker is None or args.site is None or args.desk is None):
         raise UsageError("give --config FILE, or --broker URL --site S --desk D")
     cfg = load_config(args.config, {"mqtt.url": args.broker, "desk.site": args.site, "desk.desk": args.desk,

@@ -23,7 +23,9 @@ Errors are :class:`device.errors.ConfigError` naming the field and, for a file, 
 ``agent.toml line 7: posture.forward_deg: must be a number in 1..60, got 'x'``. Unknown keys are
 refused with a "did you mean" hint. Nothing else escapes: a file that is not UTF-8 or TOML, nesting
 deeper than the parser's recursion limit, integers too large for a float, or a ``~user`` path of
-an unknown user are ConfigErrors too.
+an unknown user are ConfigErrors too. A value from a command-line flag is named by its flag
+(``--broker (sets mqtt.url): mqtt.url: ...``) in a :class:`device.errors.FlagError`, a ConfigError that is
+also a usage error (exit code 2).
 
 A remote config (``mqtt_schema.Config.config``, the same table structure) is merged over the file
 config and validated by the same code (:func:`apply_remote`). The identity and the hardware of the
@@ -48,7 +50,7 @@ from device.config.mqtt_settings import KNOWN_KEYS as MQTT_KEYS
 from device.config.mqtt_settings import MqttSettings
 from device.dsp.errors import DspError
 from device.dsp.intonation import IntonationParams
-from device.errors import ConfigError
+from device.errors import ConfigError, FlagError
 from mqtt_schema import SchemaError, check_id
 from mqtt_schema.topics import RESERVED_DESK_IDS
 
@@ -263,10 +265,16 @@ def _plain(value: Any) -> Any:
 
 
 def _located(exc: ConfigError, source: str, index: check.LineIndex | None, overrides: Mapping[str, str]) -> ConfigError:
-    """``exc`` with where it comes from: the command-line flag that set its field, or the file and line."""
+    """``exc`` with where it comes from: the command-line flag that set its field, or the file and line.
+
+    A :class:`FlagError` (a usage error) when a flag set the field, or when there is no file (``index`` None)
+    and the field is one a flag sets (``desk.site`` with no ``--site``): the command line is at fault.
+    """
     msg, dotted = str(exc), exc.field or ""
     if dotted in overrides:
-        return ConfigError(f"{overrides[dotted]} (sets {dotted}): {msg}", field=exc.field)
+        return FlagError(f"{overrides[dotted]} (sets {dotted}): {msg}", field=exc.field)
+    if index is None and dotted in OVERRIDE_FLAGS:
+        return FlagError(f"{source}: {msg}", field=exc.field)
     line = index.line_of(dotted) if (index is not None and dotted) else None
     where = f"{source} line {line}" if line is not None else source
     return ConfigError(f"{where}: {msg}", field=exc.field, line=line)
@@ -501,7 +509,8 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
     from command-line flags) on top. Relative paths in the file are relative to its folder; those
     from flags to the current folder.
 
-    Raises :class:`ConfigError` naming the field and the line (or the flag).
+    Raises :class:`ConfigError` naming the field and the line; for a value from a flag, or one a flag must
+    give where there is no file, a :class:`FlagError` (a usage error) naming the flag.
     """
     tables: dict[str, Any] = {}
     index: check.LineIndex | None = None
@@ -527,23 +536,36 @@ def load_config(path: Path | str | None = None, overrides: Mapping[str, Any] | N
         if value is None:
             continue
         table, _, key = dotted.partition(".")
+        flag = OVERRIDE_FLAGS.get(dotted, dotted)
         if isinstance(value, Path):
-            value = str(value.expanduser().resolve())
+            value = _flag_path(str(value), dotted, flag)
         elif dotted in ("audio.source",) and isinstance(value, str) and value.startswith("file:"):
-            value = "file:" + str(Path(value[5:]).expanduser().resolve())
+            value = "file:" + _flag_path(value[5:], dotted, flag)
         elif dotted == "calibration.file" or dotted == "agent.state_dir":
-            value = str(Path(value).expanduser().resolve())
+            value = _flag_path(value, dotted, flag)
         sub = tables.setdefault(table, {})
         if not isinstance(sub, dict):
             raise ConfigError(f"{source}: {table}: must be a table, got {type(sub).__name__}", field=table)
         sub[key] = value
         if dotted == "mqtt.url":
             sub.pop("urls", None)  # --broker names the one broker: it replaces the file's list
-        flags[dotted] = OVERRIDE_FLAGS.get(dotted, dotted)
+        flags[dotted] = flag
     try:
         return build(tables, base_dir=base_dir, source=source)
     except ConfigError as exc:
         raise _located(exc, source, index, flags) from None
+
+
+def _flag_path(text: str, dotted: str, flag: str) -> str:
+    """``text``, a path given by ``flag`` (which sets ``dotted``), made absolute against the current folder.
+    An empty one stays empty, for the field's own check to refuse (it is not the current folder); a
+    ``~user`` of an unknown user is a :class:`FlagError`."""
+    if not text:
+        return text
+    try:
+        return str(Path(text).expanduser().resolve())
+    except RuntimeError as exc:  # "~someone" of an unknown user, or no home directory
+        raise FlagError(f"{flag} (sets {dotted}): {dotted}: cannot expand {text!r} ({exc})", field=dotted) from None
 
 
 def apply_remote(current: AgentConfig, remote: Mapping[str, Any]) -> AgentConfig:

@@ -178,6 +178,8 @@ def _parse_url(url: str, where: str) -> tuple[str, str, int]:
         raise check.fail(f"{where}", f"{url!r} has no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise check.fail(f"{where}", f"{url!r} must be only scheme://host:port (credentials go in username/password)")
+    if port == 0:  # not "the default port": no broker listens on port 0
+        raise check.fail(f"{where}", f"{url!r} has port 0: give a port from 1 to 65535, or none for the default")
     return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 

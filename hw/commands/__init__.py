@@ -20,6 +20,16 @@ def check_seconds(flag: str, value: float, most: float = MAX_WAIT_S) -> float:
     return value
 
 
+def refuse_empty(*flags: tuple[str, str | None, str]) -> None:
+    """A :class:`UsageError` ``"FLAG: WHAT"`` for the first ``(flag, value, what)`` whose value is the empty
+    string: given, but empty (a truthiness test would take it as not given, and ``Path("")`` is ``.``, the
+    current folder). A path flag is therefore parsed as text (no ``type=Path``), so that its empty value
+    reaches this check; called before a board or a file is touched."""
+    for flag, value, what in flags:
+        if value == "":
+            raise UsageError(f"{flag}: {what}")
+
+
 def check_ids(*flags: tuple[str, str | None]) -> None:
     """Each ``(flag, value)`` an id (a value of None: the flag was not given), or a :class:`UsageError`
     naming the flag (a bad command-line value)."""

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.commands import MAX_WAIT_S, check_seconds
+from hw.commands import MAX_WAIT_S, check_seconds, refuse_empty
 from hw.flashing.backup import backup_board, check_out_folder
 from hw.flashing.batch import ProgressPrinter
 
@@ -22,19 +22,21 @@ EXAMPLE = """example:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True, help="serial port of the board")
-    parser.add_argument("--out", required=True, type=Path, help="folder to copy the board's files into")
+    parser.add_argument("--out", required=True, help="folder to copy the board's files into")
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds files")
     parser.add_argument("--connect-timeout", type=float, default=10.0,
                         help=f"seconds to wait for the board's raw REPL, at most {MAX_WAIT_S:g} (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_empty(("--port", args.port, "empty (name a serial port)"), ("--out", args.out, "empty path"))
     check_seconds("--connect-timeout", args.connect_timeout)
-    check_out_folder(args.out, args.force)  # refused before the board is interrupted
-    res = backup_board(args.port, args.out, force=args.force, connect_timeout_s=args.connect_timeout,
+    out = Path(args.out)
+    check_out_folder(out, args.force)  # refused before the board is interrupted
+    res = backup_board(args.port, out, force=args.force, connect_timeout_s=args.connect_timeout,
                        progress=ProgressPrinter())
     for name, size, digest in res.files:
         print(f"{digest}  {name}  ({size} B)")
     print(f"{len(res.files)} files, {res.total_bytes} B from board {res.board_id or '-'} at {args.port} "
-          f"saved in {args.out}", file=sys.stderr)
+          f"saved in {out}", file=sys.stderr)
     return 0

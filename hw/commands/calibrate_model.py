@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from device.commands.calibrate import calibrate_recording, check_distance
+from device.commands.calibrate import calibrate_recording, check_distance, check_raw_rate
 from device.config.calibration_file import dumps, load, save
 from device.errors import AgentError
 from device.inputs.audio_file import AudioInfo, check_whole, probe, read_all
 from device.inputs.channel_layout import EAR_LOUDER_DB, ChannelCheck
-from hw.commands import check_ids
+from hw.commands import check_ids, refuse_empty
 from hw.errors import FlashError, UsageError
 
 EXAMPLE = """examples:
@@ -45,13 +45,13 @@ def default_models_dir() -> Path:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="headset model name ([a-z0-9-], at most 32 characters)")
-    parser.add_argument("--recording", type=Path, help="2-channel rig recording (channel 0 boom, 1 ear cup)")
+    parser.add_argument("--recording", help="2-channel rig recording (channel 0 boom, 1 ear cup)")
     parser.add_argument("--distance-cm", type=float, default=5.0, help="mouth-to-boom distance of the rig (cm)")
     parser.add_argument("--boom-mic-id", default="", metavar="ID", help="the boom mic's part or serial number")
     parser.add_argument("--ear-mic-id", default="", metavar="ID", help="the ear-cup mic's part or serial number")
     parser.add_argument("--raw-rate", type=int, metavar="HZ",
                         help="sample rate of a raw s16le recording (2 channels interleaved: boom, ear cup)")
-    parser.add_argument("--models-dir", type=Path, default=None,
+    parser.add_argument("--models-dir", default=None,
                         help="the model library (default $HEADSET_MODELS_DIR or ~/.local/share/headset-coach/models)")
     parser.add_argument("--force", action="store_true", help="replace the model's existing calibration")
     parser.add_argument("--list", action="store_true", help="list the calibrated models in the library")
@@ -75,26 +75,29 @@ def _list(models: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    models: Path = args.models_dir or default_models_dir()
+    refuse_empty(("--models-dir", args.models_dir, "empty path (leave it out for the default library)"),
+                 ("--recording", args.recording, "empty path"))
+    models = default_models_dir() if args.models_dir is None else Path(args.models_dir)
     if args.list:
         return _list(models)
-    if not args.model or args.recording is None:
+    if args.model is None or args.recording is None:
         raise UsageError("calibrate-model needs --model and --recording (or --list)")
     check_ids(("--model", args.model))
-    problem = check_distance(args.distance_cm)
-    if problem is not None:
-        raise UsageError(problem)
+    for problem in (check_distance(args.distance_cm), check_raw_rate(args.raw_rate)):
+        if problem is not None:
+            raise UsageError(problem)
+    recording = Path(args.recording)
     out = models / f"{args.model}.toml"
     if out.exists() and not args.force:
         raise FlashError(f"model {args.model} is already calibrated ({out}); use --force to replace it")
     try:
-        info = probe(args.recording, args.raw_rate, raw_channels=2)
+        info = probe(recording, args.raw_rate, raw_channels=2)
         if info.channels != 2:
             what = "1 channel (mono)" if info.channels == 1 else f"{info.channels} channels"
-            raise FlashError(f"{args.recording}: has {what}; a rig recording needs 2: the boom mic on channel 0, "
+            raise FlashError(f"{recording}: has {what}; a rig recording needs 2: the boom mic on channel 0, "
                              "the ear-cup mic on channel 1")
         check_whole(info)
-        print(f"calibrating {args.model} from {args.recording} ({info.duration_s:.1f} s at "
+        print(f"calibrating {args.model} from {recording} ({info.duration_s:.1f} s at "
               f"{args.distance_cm:g} cm)...", flush=True)
         audio = read_all(info)
         check_rig_channels(info, audio)

@@ -24,7 +24,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from hw.cli import PROG
-from hw.commands import MAX_WAIT_S, check_seconds
+from hw.commands import MAX_WAIT_S, check_seconds, refuse_empty
 from hw.errors import UsageError
 from hw.flashing.batch import ProgressPrinter, flash_many, summary_table
 from hw.flashing.device_config import requested_config
@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     # Every input is checked before a board or the inventory is touched.
+    refuse_empty(*(("--port", port, "empty (name a serial port)") for port in args.port or ()),
+                 ("--inventory", args.inventory, "empty path"),
+                 ("--operator", args.operator, "empty (leave it out for the login name)"))
     requested = requested_config(site=args.site, desk=args.desk, orientation=args.orientation, model=args.model)
     check_seconds("--hello-timeout", args.hello_timeout)
     check_seconds("--connect-timeout", args.connect_timeout)

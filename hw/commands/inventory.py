@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hw.commands import check_ids
+from hw.commands import check_ids, refuse_empty
 from hw.errors import UsageError
 from hw.flashing.inventory import DEFAULT_PATH, Inventory, Record
 from hw.flashing.table import format_table
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and args.format not in (None, "csv"):
         raise UsageError(f"--csv and --format {args.format} contradict each other")
     fmt = "csv" if args.csv else (args.format or "table")
+    refuse_empty(("--inventory", args.inventory, "empty path"))
     check_ids(("--site", args.site), ("--model", args.model))
     inv = Inventory(args.inventory, create=False)  # a listing: a path that does not exist is an error
     try:

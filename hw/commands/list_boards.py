@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 
+from hw.commands import refuse_empty
 from hw.flashing.ports import BoardInfo, find_boards, probe
 from hw.flashing.table import format_table
 
@@ -22,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_empty(*(("--port", port, "empty (name a serial port)") for port in args.port))
     boards = find_boards()
     known = {b.port for b in boards}
     boards += [BoardInfo(p, "given on the command line") for p in dict.fromkeys(args.port) if p not in known]

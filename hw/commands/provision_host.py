@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from hw.commands import check_ids
-from hw.commands.provision_desk import add_broker_options
+from hw.commands.provision_desk import add_broker_options, check_broker_options
 from hw.flashing.provision import provision_host
 
 EXAMPLE = """example:
@@ -30,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="host name ([a-z0-9-]{1,32}); the broker user is host.NAME")
     parser.add_argument("--site", required=True, action="append", dest="sites", metavar="SITE",
                         help="a site the host follows (repeat for several)")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the host's files into")
+    parser.add_argument("--out", required=True, help="folder to write the host's files into")
     add_broker_options(parser, "host.toml")
     parser.add_argument("--force", action="store_true",
                         help="replace existing files in --out (new password, new certificate)")
@@ -38,10 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_ids(("--name", args.name), *(("--site", site) for site in args.sites))
-    p = provision_host(args.name, args.sites, args.out, broker_url=args.broker, ca_cert=args.ca_cert,
-                       ca_key=args.ca_key, force=args.force)
+    out, ca_cert, ca_key = check_broker_options(args)
+    p = provision_host(args.name, args.sites, out, broker_url=args.broker, ca_cert=ca_cert, ca_key=ca_key,
+                       force=args.force)
     for f in p.files:
         print(f)
-    print(f"host {args.name}: broker user {p.username}; append {args.out}/mosquitto.passwd and "
-          f"{args.out}/mosquitto.acl to the broker's password and ACL files", file=sys.stderr)
+    print(f"host {args.name}: broker user {p.username}; append {out}/mosquitto.passwd and "
+          f"{out}/mosquitto.acl to the broker's password and ACL files", file=sys.stderr)
     return 0

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hw.cli import PROG
-from hw.commands import MAX_WAIT_S, check_seconds
+from hw.commands import MAX_WAIT_S, check_seconds, refuse_empty
 from hw.errors import UsageError
 from hw.flashing.batch import ProgressPrinter
 from hw.flashing.manifest import FIRMWARE_DIR, Manifest
@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_empty(*(("--port", port, "empty (name a serial port)") for port in args.port or ()))
     check_seconds("--connect-timeout", args.connect_timeout)
     ports = list(dict.fromkeys(args.port or [b.port for b in find_boards()]))
     if not ports:

@@ -11,6 +11,7 @@ import math
 import sys
 import time
 
+from hw.commands import refuse_empty
 from hw.errors import FlashError, UsageError
 from hw.virtual_headset import SCENARIOS, HeadsetTrace, VirtualHeadset
 from hw.virtual_headset.board import VirtualBoard
@@ -38,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_empty(("--link", args.link, "empty path"), ("--trace", args.trace, "empty path"),
+                 ("--board", args.board, "empty path"), ("--id", args.id, "empty (a headset id in hex)"),
+                 ("--fw", args.fw, "empty (a firmware version, e.g. 1.0.0)"))
     try:
         check_time_flags(args.time_scale, None)
     except ValueError as exc:
@@ -46,21 +50,25 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration must be a finite number of seconds >= 0, not {args.duration!r}")
     trace = HeadsetTrace.from_file(args.trace) if args.trace else HeadsetTrace.scenario(args.scenario)
     hs: VirtualHeadset | VirtualBoard
-    if args.board:
-        try:
-            hs = VirtualBoard(args.link, args.board, trace=trace, unique_id=args.id, time_scale=args.time_scale)
+    try:
+        if args.board:
+            try:
+                hs = VirtualBoard(args.link, args.board, trace=trace, unique_id=args.id, time_scale=args.time_scale)
+                hs.start()
+            except MicroPythonUnavailable as exc:
+                raise FlashError(f"a virtual board needs MicroPython under Node.js: {exc}") from None
+            kind = "virtual MicroPython board"
+        else:
+            try:
+                hs = VirtualHeadset(trace, link_path=args.link, headset_id=args.id, firmware_version=args.fw,
+                                    time_scale=args.time_scale)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
             hs.start()
-        except MicroPythonUnavailable as exc:
-            raise FlashError(f"a virtual board needs MicroPython under Node.js: {exc}") from None
-        kind = "virtual MicroPython board"
-    else:
-        try:
-            hs = VirtualHeadset(trace, link_path=args.link, headset_id=args.id, firmware_version=args.fw,
-                                time_scale=args.time_scale)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        hs.start()
-        kind = "virtual headset"
+            kind = "virtual headset"
+    except OSError as exc:  # the link (or the board's folder) cannot be made there
+        board = f" with --board {args.board}" if args.board else ""
+        raise FlashError(f"cannot start the virtual headset at --link {args.link}{board}: {exc}") from None
     print(f"{kind} {args.id} on {args.link} -> {hs.port.slave_name} "
           f"({trace.duration_s:.0f} s trace at x{args.time_scale:g}); Ctrl-C to stop", file=sys.stderr)
     try:

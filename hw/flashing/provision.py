@@ -102,8 +102,10 @@ def check_broker_url(url: str, tls: bool) -> MqttSettings:
     return settings
 
 
-def _tls_and_broker(ca_cert: Path | None, ca_key: Path | None, broker_url: str | None) -> tuple[bool, str]:
-    """(TLS asked for, the broker URL to write), refusing what a client could not use."""
+def tls_and_broker(ca_cert: Path | None, ca_key: Path | None, broker_url: str | None) -> tuple[bool, str]:
+    """(TLS asked for, the broker URL to write), refusing what a client could not use: a
+    :class:`ProvisionError` naming the flag (``--broker``, ``--ca-cert``/``--ca-key``). The provisioning
+    commands call it first, to report these as usage errors."""
     if (ca_cert is None) != (ca_key is None):
         raise ProvisionError("--ca-cert and --ca-key go together")
     tls = ca_cert is not None
@@ -145,7 +147,7 @@ def provision_desk(site: str, desk: str, out: Path, broker_url: str | None = Non
         desk_filter(site, desk)
     except SchemaError as exc:
         raise ProvisionError(str(exc)) from None
-    _, broker_url = _tls_and_broker(ca_cert, ca_key, broker_url)
+    _, broker_url = tls_and_broker(ca_cert, ca_key, broker_url)
     agent_toml = out / "agent.toml"
     if agent_toml.exists() and not force:
         raise ProvisionError(f"{agent_toml} exists; not overwriting it (use --force to replace its credentials)")
@@ -193,7 +195,7 @@ def provision_host(name: str, sites: list[str] | tuple[str, ...], out: Path, bro
     sites = tuple(dict.fromkeys(sites))
     if not sites:
         raise ProvisionError("name at least one --site the host follows")
-    tls, broker_url = _tls_and_broker(ca_cert, ca_key, broker_url)
+    tls, broker_url = tls_and_broker(ca_cert, ca_key, broker_url)
     names = ["host.toml", "mosquitto.passwd", "mosquitto.acl"] + (["host.key", "host.crt", "ca.crt"] if tls else [])
     existing = [str(out / n) for n in names if (out / n).exists()]
     if existing and not force:

@@ -146,3 +146,19 @@ def test_a_missing_port_is_one_line(command: str, tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     (line,) = [x for x in err.splitlines() if x.startswith("headset-flash: ")]
     assert line.startswith(f"headset-flash: {port}: cannot open the port: no such port")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["list", "--port", ""], "--port: empty (name a serial port)"),  # was listed as a port, exit 0
+    (["verify", "--port", ""], "--port: empty (name a serial port)"),  # was "cannot open the port", exit 1
+    (["backup", "--port", "", "--out", "b"], "--port: empty (name a serial port)"),
+    (["backup", "--port", "/dev/ttyACM9", "--out", ""], "--out: empty path"),  # was ". is not empty", exit 1
+])
+def test_an_empty_flag_value_is_a_usage_error_naming_the_flag(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"headset-flash: {message}\n"
+    assert list(tmp_path.iterdir()) == []

@@ -177,3 +177,21 @@ def test_unusable_model_library_is_an_error_line(rig: Path, tmp_path: Path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"headset-flash: cannot store the calibration in the model library {not_a_dir}")
     assert not_a_dir.read_text() == "a file where the library should be\n"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--list", "--models-dir", ""], "--models-dir: empty path (leave it out for the default library)"),  # listed "."
+    (["--model", "hs", "--recording", ""], "--recording: empty path"),  # was ".: is a directory", exit 1
+    (["--model", "hs", "--recording", "rig.s16le", "--raw-rate", "-1"],
+     "--raw-rate must be from 4000 to 384000 Hz, got -1"),  # was exit 1 naming the file, not the flag
+])
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
+        flags: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEADSET_MODELS_DIR", str(tmp_path / "models"))
+    (tmp_path / "rig.s16le").write_bytes(np.zeros(16000 * 2 * 4, dtype="<i2").tobytes())
+    assert main(["calibrate-model", *flags]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"headset-flash: {message}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rig.s16le"]

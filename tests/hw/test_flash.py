@@ -388,3 +388,19 @@ def test_a_board_config_nested_too_deeply_is_refused_by_name() -> None:
     deep = b'{"site": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
     with pytest.raises(FlashError, match="hs_config.json is not valid JSON, so its settings cannot be kept"):
         board_config("/dev/ttyACM0", deep, {"desk": "d07"})
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--port", ""], "--port: empty (name a serial port)"),  # was "cannot open the port (failed to access )", exit 1
+    (["--port", "/dev/null", "--inventory", ""], "--inventory: empty path"),  # was "inventory . is a directory", 1
+    (["--port", "/dev/null", "--operator", ""], "--operator: empty (leave it out for the login name)"),  # ignored
+])
+def test_an_empty_flag_value_is_a_usage_error_naming_the_flag(
+        flags: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--site", "s1", "--desk", "d07",
+                     *flags]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"headset-flash: {message}\n"
+    assert list(tmp_path.iterdir()) == []  # no inventory, nothing in the current folder

@@ -161,3 +161,12 @@ def test_every_command_has_help_with_an_example(command: str, capsys: pytest.Cap
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "example:" in out and f"headset-flash {command}" in out
+
+
+def test_an_empty_inventory_path_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not "inventory . is a directory" (exit 1): the flag was given empty."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["inventory", "--inventory", ""]) == 2
+    assert capsys.readouterr().err == "headset-flash: --inventory: empty path\n"
+    assert list(tmp_path.iterdir()) == []

@@ -194,12 +194,12 @@ def test_broker_url_is_checked_by_the_desk_agents_rule(
     before = _snapshot(out)
     capsys.readouterr()
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(out), "--broker", url,
-                     "--force"]) == 1
+                     "--force"]) == 2  # a bad command-line value: a usage error
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"headset-flash: --broker {url!r} is not a broker URL the desk agent accepts") and reason in line
     assert _snapshot(out) == before  # the refused --force kept the desk's credentials
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d2", "--out", str(tmp_path / "d2"),
-                     "--broker", url]) == 1
+                     "--broker", url]) == 2
     assert not (tmp_path / "d2").exists()
 
 
@@ -247,13 +247,13 @@ def test_plain_mqtt_with_tls_material_is_refused_not_rewritten(
         return str(tomllib.loads((folder / "agent.toml").read_text())["mqtt"]["url"])
 
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
-                     "--broker", "mqtt://broker.lan:1883", *tls]) == 1
+                     "--broker", "mqtt://broker.lan:1883", *tls]) == 2  # flags that do not go together: usage
     (line,) = capsys.readouterr().err.splitlines()
     assert line == ("headset-flash: --broker mqtt://broker.lan:1883 is plain MQTT, but --ca-cert/--ca-key make a TLS "
                     "client certificate: pass the broker's TLS listener, e.g. --broker mqtts://broker.lan:8883")
     assert not (tmp_path / "d1").exists()
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
-                     "--broker", "mqtt://broker.lan:18830", *tls]) == 1
+                     "--broker", "mqtt://broker.lan:18830", *tls]) == 2
     assert "e.g. --broker mqtts://broker.lan:18830" in capsys.readouterr().err
     # what the user says is written as said
     assert cli.main(["provision-desk", "--site", "s1", "--desk", "d1", "--out", str(tmp_path / "d1"),
@@ -322,9 +322,9 @@ def test_provision_host_refuses_bad_input_and_keeps_existing_files(
         (["--name", "floor", "--site", "site1"], 1, "exist; not overwriting (use --force"),
         (["--name", "Floor", "--site", "site1", "--force"], 2, "--name 'Floor' is not a valid id"),
         (["--name", "floor", "--site", "site1", "--site", "site 1", "--force"], 2, "--site 'site 1' is not a valid id"),
-        (["--name", "floor", "--site", "site1", "--broker", "http://x", "--force"], 1,
+        (["--name", "floor", "--site", "site1", "--broker", "http://x", "--force"], 2,
          "--broker 'http://x' is not a broker URL"),
-        (["--name", "floor", "--site", "site1", "--ca-cert", "ca.crt", "--force"], 1,
+        (["--name", "floor", "--site", "site1", "--ca-cert", "ca.crt", "--force"], 2,
          "--ca-cert and --ca-key go together"),
     ]
     for args, code, message in refusals:
@@ -344,3 +344,30 @@ def test_provision_host_refuses_bad_input_and_keeps_existing_files(
     assert "--site" in capsys.readouterr().err
     assert cli.main(["provision-host", "--name", "floor", "--site", "site1", "--out", str(out), "--force"]) == 0
     assert tomllib.loads((out / "host.toml").read_text())["broker"]["password"] != password
+
+
+@pytest.mark.parametrize("command", ["provision-desk", "provision-host"])
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--broker", "nonsense://x"], "--broker 'nonsense://x' is not a broker URL the desk agent accepts (mqtt.url: "
+                                   "'nonsense://x' must start with mqtt:// or mqtts://)"),
+    (["--broker", ""], "--broker '' is not a broker URL the desk agent accepts"),
+    (["--broker", "mqtt://broker.lan:99999"], "--broker 'mqtt://broker.lan:99999' is not a broker URL the desk agent "
+                                              "accepts (mqtt.url: 'mqtt://broker.lan:99999' is not a valid url"),
+    (["--broker", "mqtt://broker.lan:0"], "--broker 'mqtt://broker.lan:0' is not a broker URL the desk agent accepts "
+                                          "(mqtt.url: 'mqtt://broker.lan:0' has port 0"),  # was written as given
+    (["--out", ""], "--out: empty path"),  # was the current folder: the files were written there
+    (["--ca-cert", "", "--ca-key", "ca.key"], "--ca-cert: empty path"),
+    (["--ca-cert", "ca.crt"], "--ca-cert and --ca-key go together"),
+])
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
+        command: str, flags: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad --broker (or --out, --ca-cert, --ca-key) is a bad command-line value: exit 2, not 1, and
+    one line naming the flag; nothing is written."""
+    monkeypatch.chdir(tmp_path)  # an empty --out taken as "." would write here
+    who = ["--site", "s1", "--desk", "d1"] if command == "provision-desk" else ["--name", "floor", "--site", "s1"]
+    assert cli.main([command, *who, "--out", "out", *flags]) == 2
+    out = capsys.readouterr()
+    (line,) = out.err.splitlines()
+    assert line.startswith(f"headset-flash: {message}"), line
+    assert out.out == "" and list(tmp_path.iterdir()) == []

@@ -219,3 +219,24 @@ def test_cli_bad_time_flags_are_usage_errors(tmp_path: Path, flags: list[str], m
                           capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stderr) == (2, f"headset-flash: {message}\n")
     assert not link.exists()
+
+
+@pytest.mark.parametrize(("flags", "code", "message"), [
+    (["--link", "", "--scenario", "slouch"], 2, "--link: empty path"),  # was a ValueError traceback
+    (["--link", "ttyBAD", "--trace", ""], 2, "--trace: empty path"),  # was "unknown scenario None", exit 1
+    (["--link", "ttyBAD", "--scenario", "slouch", "--id", ""], 2, "--id: empty (a headset id in hex)"),  # ran
+    (["--link", "ttyBAD", "--scenario", "slouch", "--board", ""], 2, "--board: empty path"),
+    # a runtime error (exit 1), but one line naming the flag, not a FileNotFoundError traceback
+    (["--link", "/proc/no-such-folder/ttyBAD", "--scenario", "slouch"], 1,
+     "cannot start the virtual headset at --link /proc/no-such-folder/ttyBAD: [Errno 2] No such file or directory"),
+])
+def test_cli_bad_paths_and_ids_are_one_line_naming_the_flag(
+        tmp_path: Path, flags: list[str], code: int, message: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from hw.cli import main
+
+    monkeypatch.chdir(tmp_path)  # an empty path taken as "." would be made here
+    assert main(["virtual-headset", "--duration", "0.2", *flags]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"headset-flash: {message}") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []

@@ -118,3 +118,20 @@ def test_calibrate_refuses_a_truncated_recording_and_writes_nothing(tmp_path: Pa
     assert "(33 % missing)" in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "whole.wav"]
     assert main(["calibrate", str(whole), "--out", str(out)]) == 0  # the whole recording calibrates
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["calibrate", "", "--out", "cal.toml"], "FILE: empty path"),  # was ".: is a directory" (exit 1)
+    (["calibrate", "rig.s16le", "--out", ""], "--out: empty path"),  # was ".: already exists" (exit 1)
+    (["calibrate", "rig.s16le", "--out", "cal.toml", "--raw-rate", "-5"],
+     "--raw-rate must be from 4000 to 384000 Hz, got -5"),  # was exit 1 naming the file, not the flag
+])
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rig.s16le").write_bytes(np.zeros(16000 * 2 * 4, dtype="<i2").tobytes())
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"headset-agent: {message}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rig.s16le"]

@@ -100,8 +100,10 @@ def test_calibrate_posture_names_a_bad_state_dir_and_replaces_an_unreadable_pose
     try:
         a_file = tmp_path / "a-file"
         a_file.write_text("not a folder")
-        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(a_file)]) == 1
+        # a bad --state-dir is a bad command-line value: a usage error naming the flag
+        assert main(["calibrate-posture", "--headset", str(hs.link_path), "--state-dir", str(a_file)]) == 2
         err = capsys.readouterr().err
+        assert err.startswith("headset-agent: --state-dir (sets agent.state_dir): ")
         assert f"{str(a_file)!r} is not a folder" in err and "run headset-agent" not in err
         assert a_file.read_text() == "not a folder"
         state = tmp_path / "state"
@@ -146,3 +148,39 @@ def test_status_once_prints_a_snapshot_of_the_desk(mosquitto: Mosquitto, capsys:
     assert main(["status", "--broker", mosquitto.url, "--site", "s1", "--desk", "d9", "--once",
                  "--timeout", "0.5"]) == 1
     assert "no metrics from s1/d9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["status", "--config", ""], "--config: empty path"),  # was "cannot read config file ." (exit 1)
+    (["status", "--broker", "", "--site", "s1", "--desk", "d1"],
+     "--broker (sets mqtt.url): mqtt.url: '' must start with mqtt:// or mqtts://"),
+    (["status", "--broker", "nonsense://x", "--site", "s1", "--desk", "d1"],
+     "--broker (sets mqtt.url): mqtt.url: 'nonsense://x' must start with mqtt:// or mqtts://"),
+    (["status", "--broker", "mqtt://127.0.0.1:99999", "--site", "s1", "--desk", "d1"],
+     "--broker (sets mqtt.url): mqtt.url: 'mqtt://127.0.0.1:99999' is not a valid url"),
+    (["status", "--broker", "mqtt://127.0.0.1:1", "--site", "s1", "--desk", "d1", "--once", "--timeout", "inf"],
+     "--timeout must be a number of seconds more than 0 and at most 3600, not inf"),  # was an OverflowError
+    (["status", "--broker", "mqtt://127.0.0.1:1", "--site", "s1", "--desk", "d1", "--once", "--timeout", "nan"],
+     "--timeout must be a number of seconds more than 0 and at most 3600, not nan"),
+    (["selftest", "--config", ""], "--config: empty path"),
+    (["selftest", "--broker", "nonsense://x", "--headset", "none"],
+     "--broker (sets mqtt.url): mqtt.url: 'nonsense://x' must start with mqtt:// or mqtts://"),
+    (["selftest", "--site", "", "--headset", "none"],  # was silently the default id "selftest"
+     "--site (sets desk.site): desk.site: site '' is not a valid id"),
+    (["selftest", "--step-s", "nan", "--headset", "none"], "--step-s must be a number of seconds from 0 to 10, not nan"),
+    (["selftest", "--step-s", "-1", "--headset", "none"], "--step-s must be a number of seconds from 0 to 10, not -1.0"),
+    (["calibrate-posture", "--config", ""], "--config: empty path"),
+    (["calibrate-posture", "--headset", "/dev/ttyACM9", "--state-dir", ""], "--state-dir: empty path"),
+    (["calibrate-posture", "--headset", ""], "--headset (sets headset.port): headset.port: must be a non-empty string"),
+    (["calibrate-posture", "--headset", "/dev/ttyACM9", "--state-dir", "~no-such-user-hsc/s"],
+     "--state-dir (sets agent.state_dir): agent.state_dir: cannot expand '~no-such-user-hsc/s'"),
+])
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 2 and one line naming the flag (not exit 1, a traceback, or the flag ignored), nothing written."""
+    monkeypatch.chdir(tmp_path)  # an empty path taken as "." would be read or written here
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"headset-agent: {message}") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []

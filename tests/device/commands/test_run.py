@@ -261,3 +261,55 @@ def test_a_state_dir_that_cannot_be_made_is_one_line_naming_the_field(
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith("headset-agent: agent.state_dir: cannot create the folder /proc/hsc-no/state: ")
     assert a_file.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--config", ""], "--config: empty path"),  # was taken as ".": "cannot read config file ." (exit 1)
+    (["--state-dir", ""], "--state-dir: empty path"),  # was the current folder: the agent ran there
+    (["--calibration", ""], "--calibration: empty path"),
+    (["--broker", "nonsense://x"], "--broker (sets mqtt.url): mqtt.url: 'nonsense://x' must start with mqtt:// or "
+                                   "mqtts://"),
+    (["--broker", ""], "--broker (sets mqtt.url): mqtt.url: '' must start with mqtt:// or mqtts://"),
+    (["--broker", "mqtt://127.0.0.1:99999"], "--broker (sets mqtt.url): mqtt.url: 'mqtt://127.0.0.1:99999' is not "
+                                             "a valid url (Port out of range 0-65535)"),
+    (["--broker", "mqtt://127.0.0.1:0"], "--broker (sets mqtt.url): mqtt.url: 'mqtt://127.0.0.1:0' has port 0"),
+    (["--site", ""], "--site (sets desk.site): desk.site: site '' is not a valid id"),
+    (["--headset", ""], "--headset (sets headset.port): headset.port: must be a non-empty string, got ''"),
+    (["--audio", "file:"], "--audio (sets audio.source): audio.source: must be 'alsa:<device name>' or "
+                           "'file:<path>', got 'file:'"),  # was "no such audio file" naming the current folder
+    (["--state-dir", "~no-such-user-hsc/state"], "--state-dir (sets agent.state_dir): agent.state_dir: cannot "
+                                                 "expand '~no-such-user-hsc/state'"),  # was a RuntimeError traceback
+])
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(
+        tmp_path: Path, speech: Path, flags: list[str], message: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 2 and one line naming the flag, before anything is written. No --mock-gpio: a value that got
+    past the checks fails at the LEDs at once (exit 1) instead of running the agent."""
+    from device.cli import main
+
+    monkeypatch.chdir(tmp_path)  # an empty path taken as "." would write here
+    argv = ["run", "--site", SITE, "--desk", DESK, "--audio", f"file:{speech}", "--headset", "none",
+            "--broker", "mqtt://127.0.0.1:1", "--state-dir", str(tmp_path / "state"), *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"headset-agent: {message}") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_id_flag_is_a_usage_error_and_a_bad_config_file_is_not(
+        tmp_path: Path, speech: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With no config file --site is needed (exit 2); a bad value in the file is exit 1 naming the file,
+    line and field, and a flag that replaces it is used."""
+    from device.cli import main
+
+    common = ["--audio", f"file:{speech}", "--headset", "none", "--state-dir", str(tmp_path / "state")]
+    assert main(["run", "--desk", DESK, "--broker", "mqtt://127.0.0.1:1", *common]) == 2
+    assert capsys.readouterr().err == ("headset-agent: command line: desk.site: required (set it in [desk] or "
+                                       "with --site)\n")
+    cfg = agent_toml(tmp_path, "nonsense://x")
+    assert main(["run", "--config", str(cfg), *common]) == 1
+    assert capsys.readouterr().err == (f"headset-agent: {cfg} line 6: mqtt.url: 'nonsense://x' must start with "
+                                       "mqtt:// or mqtts://\n")
+    assert main(["run", "--config", str(cfg), "--broker", "mqtt://127.0.0.1:0", *common]) == 2
+    assert capsys.readouterr().err.startswith("headset-agent: --broker (sets mqtt.url): mqtt.url: ")
+    assert not (tmp_path / "state").exists()
