@@ -110,7 +110,8 @@ class SeqWindow:
 
     def check_and_add(self, boot: int, seq: int) -> bool:
         """True if new (and remember it), False if a duplicate."""
-        key = (boot << 53) | seq  # both are at most 2**53 (the contract's bounds)
+        key = (boot << 54) | seq  # seq is at most 2**53 (the contract's bound): bit 53 is its own, so (b, 2**53)
+        # never shares a key with (b + 1, 0), which dropped the next boot's first message as a duplicate
         if key in self._seen:
             return False
         if len(self._order) == self._order.maxlen:

@@ -85,6 +85,38 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The version this host writes; a database with a higher one is refused."""
 
 
+HISTORY_COLUMNS = ("version", "applied_ms")
+"""The columns of ``schema_version`` (whole numbers both), the same since the first release."""
+
+
+def foreign_reason(tables: list[str], columns: dict[str, bool]) -> str | None:
+    """Why a database (or PostgreSQL schema) is not a history of this host; None when it is one, or is
+    empty (a history to be). Both backends refuse such a database before anything is written to it.
+
+    ``tables``: its tables, sorted; ``columns``: the columns of its ``schema_version`` table (empty when it
+    has none), each with whether its type holds whole numbers. Every history has had ``schema_version
+    (version, applied_ms)`` since the first release, created before migration 1, so tables without it
+    are someone else's, and so is a ``schema_version`` of another shape (an old Flyway's has a text
+    ``version`` and no ``applied_ms``)."""
+    if not tables:
+        return None
+    if "schema_version" not in tables:
+        return (f"its tables: {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}; "
+                "no schema_version table")
+    missing = [c for c in HISTORY_COLUMNS if c not in columns]
+    if missing:
+        return (f"its schema_version table has no {' or '.join(missing)} column (its columns: "
+                f"{', '.join(list(columns)[:6]) or 'none'})")
+    for name in HISTORY_COLUMNS:
+        if not columns[name]:
+            return f"the {name} column of its schema_version table does not hold whole numbers"
+    return None
+
+
+def not_ours_message(name: str, reason: str) -> str:
+    return f"{name} is not a history database of headset-host ({reason}): refusing to change it"
+
+
 def statements(version: int, dialect: Dialect) -> list[str]:
     """The SQL of migration ``version`` (1-based) for ``dialect``."""
     return [dialect.render(sql) for sql in MIGRATIONS[version - 1]]

@@ -39,7 +39,9 @@ from host_agent.history.migrations import (
     POSTGRES,
     SCHEMA_VERSION,
     SCHEMA_VERSION_TABLE,
+    foreign_reason,
     newer_message,
+    not_ours_message,
     statements,
 )
 from host_agent.history.url import redact
@@ -52,10 +54,41 @@ POOL_MAX = 4
 CONNECT_TIMEOUT_S = 10
 
 
-def migrate(conn: psycopg.Connection[Any], target: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations up to ``target`` (``conn`` in autocommit); return the version found."""
+_TABLES = """SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY c.relname"""
+"""The tables (and views) of the schema our tables would be created in: the first of the search path."""
+_VERSION_COLUMNS = """SELECT a.attname, a.atttypid::regtype::text FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = to_regclass(format('%I.schema_version', current_schema()))
+    AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
+_WHOLE_NUMBER_TYPES = frozenset({"smallint", "integer", "bigint"})
+
+
+def check_ours(conn: psycopg.Connection[Any], name: str) -> None:
+    """Refuse a database that is not a history, before anything is written to it: the rule of
+    :func:`~host_agent.history.migrations.foreign_reason`, as on SQLite, applied to the schema the history's
+    tables are (or would be) in: ``current_schema()``, the first schema of the search path that exists
+    (``public``, or the one ``?options=-c search_path=...`` names). Tables in other schemas do not count."""
+    row = conn.execute("SELECT current_schema(), current_setting('search_path')").fetchone()
+    if row is None or row[0] is None:  # CREATE TABLE would say "no schema has been selected to create in"
+        path = row[1] if row else "?"
+        raise StorageError(f"{name} has no schema to keep the history in: none of its search_path ({path or 'empty'}) "
+                           "exists; create the schema, or name one with options=-c search_path=SCHEMA")
+    tables = [str(r[0]) for r in conn.execute(_TABLES).fetchall()]
+    columns = ({str(col): str(kind) in _WHOLE_NUMBER_TYPES for col, kind in conn.execute(_VERSION_COLUMNS).fetchall()}
+               if "schema_version" in tables else {})
+    reason = foreign_reason(tables, columns)
+    if reason is not None:
+        raise StorageError(not_ours_message(name, reason))
+
+
+def migrate(conn: psycopg.Connection[Any], target: int = SCHEMA_VERSION, name: str | None = None) -> int:
+    """Apply the missing migrations up to ``target`` (``conn`` in autocommit); return the version found.
+
+    Refuses (:func:`check_ours`) a database that holds other tables than a history's; ``name`` is the
+    database as messages show it (default: its name)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        check_ours(conn, name or f"PostgreSQL database {conn.info.dbname}")
         conn.execute(POSTGRES.render(SCHEMA_VERSION_TABLE))
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         found = int(row[0] or 0) if row else 0
@@ -82,13 +115,14 @@ class PostgresStore(SqlStore):
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 if readonly:
+                    check_ours(conn, self.name)
                     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
                     self.found_version = int(row[0] or 0) if row else 0
                     if self.found_version < SCHEMA_VERSION:
                         raise StorageError(f"{self.name} has schema version {self.found_version}; "
                                            "run the host once to upgrade it")
                 else:
-                    self.found_version = migrate(conn)
+                    self.found_version = migrate(conn, name=self.name)
         except StorageError:
             raise
         except psycopg.errors.UndefinedTable:
@@ -111,7 +145,12 @@ class PostgresStore(SqlStore):
         """The statements of the open transaction, replayed on a fresh connection if it was lost."""
 
     def _scrub(self, exc: BaseException) -> str:
-        text = str(exc).strip()
+        """The error's message in one line (the server's primary message, without the SQL it quotes),
+        without the password."""
+        diag = getattr(exc, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        lines = [line.strip() for line in str(primary or exc).splitlines() if line.strip()]
+        text = "; ".join(lines) or type(exc).__name__
         password = psycopg.conninfo.conninfo_to_dict(self.url).get("password")
         return text.replace(str(password), "***") if password else text
 

@@ -21,7 +21,9 @@ from host_agent.history.migrations import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_TABLE,
     SQLITE,
+    foreign_reason,
     newer_message,
+    not_ours_message,
     statements,
 )
 
@@ -29,20 +31,19 @@ from host_agent.history.migrations import (
 def check_ours(conn: sqlite3.Connection, path: str) -> None:
     """Refuse a database that is not a history, before anything is written to it.
 
-    Every history database has had its ``schema_version`` table since the first release (it is created
-    before migration 1), so a database with tables but no ``schema_version`` (with a ``version`` column)
-    is someone else's. An empty database (a new or empty file) is a history to be."""
+    The rule (:func:`~host_agent.history.migrations.foreign_reason`, the same on PostgreSQL): a database
+    with tables but no ``schema_version (version, applied_ms)`` of whole numbers is someone else's; an
+    empty database (a new or empty file) is a history to be."""
     tables = sorted(row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"))
-    if not tables:
-        return
-    if "schema_version" not in tables:
-        raise StorageError(f"{path} is not a history database of headset-host (its tables: "
-                           f"{', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}; no schema_version "
-                           "table): refusing to change it")
-    if "version" not in {row[1] for row in conn.execute("PRAGMA table_info(schema_version)")}:
-        raise StorageError(f"{path} is not a history database of headset-host (its schema_version table has "
-                           "no version column): refusing to change it")
+    columns = {str(row[1]): "INT" in str(row[2]).upper()  # SQLite's rule for an integer column
+               for row in conn.execute("PRAGMA table_info(schema_version)")} if "schema_version" in tables else {}
+    reason = foreign_reason(tables, columns)
+    if reason is None and columns and conn.execute(
+            "SELECT COUNT(*) FROM schema_version WHERE typeof(version) != 'integer'").fetchone()[0]:
+        reason = "the version column of its schema_version table does not hold whole numbers"
+    if reason is not None:
+        raise StorageError(not_ours_message(path, reason))
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:

@@ -89,13 +89,13 @@ def _raw(host: HostService) -> tuple[socket.socket, Any]:
 
 
 def _post_bytes(path: str, body: bytes, auth: str | None, extra: str = "") -> bytes:
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     if auth:
         head += f"Authorization: {auth}\r\n"
     return (head + extra + "\r\n").encode() + body
 
 
-GET_SNAPSHOT = b"GET /api/snapshot HTTP/1.1\r\nHost: x\r\n\r\n"
+GET_SNAPSHOT = b"GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 SILENCE = json.dumps({"site": "site1", "desk": "d01", "rule": "break-overrun", "for_s": 600}).encode()
 
 
@@ -116,7 +116,7 @@ def test_refusals_drain_the_body_so_a_pipelined_get_is_parsed_right(make_dash_ho
             assert code == 200 and "desks" in json.loads(body)
         sock.sendall(_post_bytes("/api/nothing-here", SILENCE, f"Bearer {TOKEN}") + GET_SNAPSHOT)
         assert _read_response(f)[0] == 404 and _read_response(f)[0] == 200
-        sock.sendall(b"GET /api/snapshot HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n" + GET_SNAPSHOT)
+        sock.sendall(b"GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n" + GET_SNAPSHOT)
         assert _read_response(f)[0] == 200 and _read_response(f)[0] == 200  # a GET's body is dropped too
 
 
@@ -145,9 +145,9 @@ def test_bad_framing_gets_a_json_error_and_the_connection_closes(
     caplog.set_level(logging.DEBUG, logger="host_agent.dashboard")
     sock, f = _raw(host)
     with sock:
-        sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{headers}\r\n".encode())
+        sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n{headers}\r\n".encode())
         got, hdrs, body = _read_response(f)
-        assert got == code and hdrs["content-type"] == "application/json" and hdrs["connection"] == "close"
+        assert got == code and hdrs["content-type"] == "application/json; charset=utf-8" and hdrs["connection"] == "close"
         assert words in json.loads(body)["error"]
         assert _closed(f)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback anywhere
@@ -172,7 +172,7 @@ def test_post_without_content_length_or_with_a_non_object_body(make_dash_host: M
     host = make_dash_host()
     sock, f = _raw(host)
     with sock:
-        sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+        sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
                      + GET_SNAPSHOT)
         code, _, body = _read_response(f)
         assert code == 411 and "Content-Length is required" in json.loads(body)["error"]
@@ -198,9 +198,10 @@ def test_unsupported_method_with_a_body_closes_rather_than_misparses(make_dash_h
     host = make_dash_host()
     sock, f = _raw(host)
     with sock:
-        sock.sendall(b"PUT /api/silence HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nGET / X" + GET_SNAPSHOT)
-        code, headers, _ = _read_response(f)
-        assert code == 501 and headers["connection"] == "close" and _closed(f)
+        sock.sendall(b"PUT /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n\r\nGET / X" + GET_SNAPSHOT)
+        code, headers, body = _read_response(f)
+        assert code == 405 and headers["connection"] == "close" and headers["allow"] == "POST" and _closed(f)
+        assert json.loads(body) == {"error": "PUT is not a method of /api/silence: use POST"}
 
 
 # --- HTTPS ------------------------------------------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_viewer_token_guards_every_read_but_healthz(make_dash_host: MakeHost) ->
         assert _get(host, "/", auth)[0] == 200
         assert b"hsc_host" in _get(host, "/metrics", auth)[2]
         code, headers, first = _get(host, "/events", auth)
-        assert code == 200 and headers["content-type"] == "text/event-stream" and first.startswith(b"event: snapshot")
+        assert code == 200 and headers["content-type"] == "text/event-stream; charset=utf-8" and first.startswith(b"event: snapshot")
 
 
 def test_the_viewer_token_cannot_write_and_writes_need_bearer(make_dash_host: MakeHost) -> None:
@@ -355,10 +356,10 @@ def test_tokens_never_reach_the_logs(make_dash_host: MakeHost, caplog: pytest.Lo
     host = make_dash_host(viewer_token=VIEWER)
     sock, f = _raw(host)
     with sock:
-        sock.sendall(f"GET /api/snapshot?token={TOKEN}&v={VIEWER} HTTP/1.1\r\nHost: x\r\n"
+        sock.sendall(f"GET /api/snapshot?token={TOKEN}&v={VIEWER} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      f"Authorization: Bearer {VIEWER}\r\n\r\n".encode())
         assert _read_response(f)[0] == 200
-        sock.sendall(f"GET /static/{VIEWER}.js HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        sock.sendall(f"GET /static/{VIEWER}.js HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
         assert _read_response(f)[0] == 404
         sock.sendall(_post_bytes(f"/api/silence?t={TOKEN}", SILENCE, "Bearer wrong-but-secret"))
         assert _read_response(f)[0] == 401
@@ -366,8 +367,9 @@ def test_tokens_never_reach_the_logs(make_dash_host: MakeHost, caplog: pytest.Lo
                      f"BREW /{VIEWER} HTTP/1.1"):
         s, fb = _raw(host)
         with s:
-            s.sendall(f"{bad_line}\r\nHost: x\r\n\r\n".encode())
-            assert b"Error response" in fb.read()  # the stdlib's error page (sent even to "HTTP/9.9"), then EOF
+            s.sendall(f"{bad_line}\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            code, _, body = _read_response(fb)  # a JSON refusal (even to "HTTP/9.9"), then EOF
+            assert code in (400, 404, 505) and json.loads(body)["error"] and _closed(fb)
     lines = [r.getMessage() for r in caplog.records]
     access = [x for x in lines if x.startswith("dashboard: 127.0.0.1")]
     assert any('"GET /api/snapshot" 200' in x for x in access) and any("Bad request" in x for x in access)

@@ -303,7 +303,7 @@ def test_dashboard_api_adds_lists_extends_and_expires(
     ({"site": "site2", "desk": "d01", "for": "1h"}, "unknown desk 'd01' on site site2 (seen: none yet)"),
     ({"site": "site1", "desk": "d99", "for": "1h"}, "unknown desk 'd99' on site site1 (seen: d01, d02)"),
     ({"site": "site1", "rule": "nope", "for": "1h"}, "unknown rule 'nope'"),
-    ({"desk": "d01", "for": "1h"}, "bad silence request: 'site'"),
+    ({"desk": "d01", "for": "1h"}, 'bad silence request: "site" is required'),
 ])
 def test_dashboard_api_refusals(mosquitto: Mosquitto, make_host: MakeHost, clock: ManualClock,
                                 body: dict[str, object], words: str) -> None:

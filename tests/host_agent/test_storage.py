@@ -20,6 +20,7 @@ from host_agent.history import MIGRATIONS, SCHEMA_VERSION, DeskRecord, is_postgr
 from host_agent.storage import SqliteStore, migrate
 from mqtt_schema import AlertLog, AlertTransition, Call, EventKind, Severity, encode
 from tests.conftest import Postgres
+from tests.host_agent.conftest import BACKENDS, new_history_db
 from tests.host_agent.helpers import T0, Desk, sql_rows
 
 Exec = Callable[[str, tuple[object, ...]], None]
@@ -279,6 +280,168 @@ def test_a_sqlite_file_that_is_no_history_is_refused_and_left_as_it_was(
         assert err == f"headset-host: {db} is not a history database of headset-host (its tables: foo; " \
                       "no schema_version table): refusing to change it\n"
     assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def _pg_relations(url: str) -> list[tuple[str, str, int]]:
+    """(schema, table, rows) of every table and view outside PostgreSQL's own schemas, sorted."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        names = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg!_%' ESCAPE '!' ORDER BY 1, 2").fetchall()
+        counts = [conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()
+                  for schema, table in names]
+        return [(schema, table, row[0] if row else -1) for (schema, table), row in zip(names, counts, strict=True)]
+
+
+@pytest.mark.needs("postgresql")
+def test_a_postgres_database_or_schema_that_is_no_history_is_refused_and_left_as_it_was(
+        postgresql: Postgres, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The SQLite rule on PostgreSQL: a database (its public schema), or a schema named with
+    ``options=-c search_path=...``, that holds someone else's tables is refused by the host, report and
+    silence with its name (never its password), and not one table or row is added to it."""
+    import psycopg
+
+    from host_agent.cli import main
+
+    db = postgresql.create_database()
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE foo (x INTEGER)")
+        conn.execute("INSERT INTO foo VALUES (1)")
+        conn.execute("CREATE SCHEMA crm")
+        conn.execute("CREATE TABLE crm.customers (id INTEGER)")
+        conn.execute("CREATE TABLE crm.orders (id INTEGER)")
+        conn.execute("CREATE SCHEMA hist")  # empty: a history to be
+    before = _pg_relations(db)
+    crm = db + "?options=-c%20search_path%3Dcrm"
+    cases = [(db, "its tables: foo; no schema_version table"),
+             (crm, "its tables: customers, orders; no schema_version table")]
+    for url, reason in cases:
+        message = f"{redact(url)} is not a history database of headset-host ({reason}): refusing to change it"
+        for readonly in (False, True):
+            with pytest.raises(StorageError) as err:
+                open_store(url, readonly=readonly)
+            assert str(err.value) == message
+        config = tmp_path / "host.toml"
+        config.write_text(f'[broker]\nurl = "mqtt://127.0.0.1:9"\n[host]\ndb = "{url}"\n[dashboard]\nenabled = false\n')
+        for argv in (["silence", "list", "--db", url], ["silence", "add", "--db", url, "--site", "s1", "--all"],
+                     ["report", "--db", url, "--site", "s1", "--date", "2026-11-22"], ["run", "--config", str(config)]):
+            assert main(argv) == 1, argv
+            err_text = capsys.readouterr().err
+            assert err_text.endswith(f"headset-host: {message}\n"), (argv, err_text)
+            assert postgresql.password not in err_text
+    assert _pg_relations(db) == before
+    store = open_store(db + "?options=-c%20search_path%3Dhist")  # an empty schema of the same database is ours
+    assert store.found_version == 0
+    store.close()
+    assert [(s, t) for s, t, _ in _pg_relations(db) if s == "hist"] == [("hist", t) for t in sorted(
+        ("schema_version", "events", "minutes", "calls", "alert_log", "silences", "active_alerts", "desks"))]
+    assert [r for r in _pg_relations(db) if r[0] != "hist"] == before
+
+
+@pytest.mark.needs("postgresql")
+def test_postgres_errors_are_one_line_naming_the_problem(
+        postgresql: Postgres, capsys: pytest.CaptureFixture[str]) -> None:
+    """A search path that names no schema, and a user without rights on the schema: one line each (the SQL
+    that failed and psycopg's ``LINE 1: ... ^`` were printed under it), never the password."""
+    import psycopg
+
+    from host_agent.cli import main
+
+    db = postgresql.create_database()
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw-77'")
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    nowhere = db + "?options=-c%20search_path%3Dnope"
+    reader = db.replace(f"{postgresql.user}:{postgresql.password}@", "reader:reader-pw-77@")
+    for url, message in (
+            (nowhere, f"{redact(nowhere)} has no schema to keep the history in: none of its search_path (nope) exists; "
+                      "create the schema, or name one with options=-c search_path=SCHEMA"),
+            (reader, f"cannot open the history database {redact(reader)}: permission denied for schema public")):
+        assert main(["silence", "list", "--db", url]) == 1
+        assert capsys.readouterr().err == f"headset-host: {message}\n"
+    assert _pg_relations(db) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_schema_version_table_of_another_tool_is_no_history(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
+    """An old Flyway's ``schema_version`` (a text version, no applied_ms) is not ours: refused with a message,
+    nothing added. It was read as our version ('1.2': a traceback; '2': migrations 3 and 4 added our calls
+    table to the other database)."""
+    from host_agent.cli import main
+
+    db = new_history_db(backend, tmp_path, request)
+    ddl = ("CREATE TABLE schema_version (installed_rank INTEGER, version VARCHAR(50), description TEXT)",
+           "CREATE TABLE customers (id INTEGER)")
+    reason = "its schema_version table has no applied_ms column (its columns: installed_rank, version, description)"
+    for version in ("1.2", "2"):
+        if is_postgres_url(db):
+            import psycopg
+
+            db = new_history_db(backend, tmp_path, request)
+            with psycopg.connect(db, autocommit=True) as conn:
+                for sql in ddl:
+                    conn.execute(sql)
+                conn.execute("INSERT INTO schema_version VALUES (1, %s, 'init')", (version,))
+            before: object = _pg_relations(db)
+        else:
+            db = str(tmp_path / f"flyway-{version}.db")
+            lite = sqlite3.connect(db)
+            for sql in ddl:
+                lite.execute(sql)
+            lite.execute("INSERT INTO schema_version VALUES (1, ?, 'init')", (version,))
+            lite.commit()
+            lite.close()
+            before = Path(db).read_bytes()
+        message = f"{redact(db)} is not a history database of headset-host ({reason}): refusing to change it"
+        for readonly in (False, True):
+            with pytest.raises(StorageError) as err:
+                open_store(db, readonly=readonly)
+            assert str(err.value) == message
+        assert main(["silence", "list", "--db", db]) == 1
+        assert capsys.readouterr().err == f"headset-host: {message}\n"
+        after = _pg_relations(db) if is_postgres_url(db) else Path(db).read_bytes()
+        assert after == before
+
+
+def test_a_schema_version_with_versions_that_are_not_whole_numbers_is_no_history(tmp_path: Path) -> None:
+    db = tmp_path / "odd.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms INTEGER)")
+    conn.execute("INSERT INTO schema_version VALUES ('1.2', 0)")  # SQLite stores it as a REAL
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match=r"\(the version column of its schema_version table does not hold whole "
+                                           r"numbers\): refusing to change it$"):
+        open_store(str(db))
+
+
+@pytest.mark.needs("postgresql")
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION + 1))
+def test_every_postgres_history_this_host_ever_wrote_still_opens(postgresql: Postgres, version: int) -> None:
+    """The refusal above never hits a history: one at each version (0: a start that stopped after the
+    schema_version table), one where a DBA added a view of their own, and an empty database."""
+    import psycopg
+
+    from host_agent.history.postgres import migrate as pg_migrate
+
+    db = postgresql.create_database()
+    with psycopg.connect(db, autocommit=True) as conn:
+        pg_migrate(conn, target=version)
+        if version:
+            conn.execute("CREATE VIEW dba_report AS SELECT COUNT(*) AS n FROM events")
+    store = open_store(db)
+    assert store.found_version == version
+    store.close()
+    assert sql_rows(db, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    empty = postgresql.create_database()
+    store = open_store(empty)
+    assert store.found_version == 0
+    store.close()
 
 
 def test_a_folder_named_as_the_history_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
