@@ -36,6 +36,7 @@ from host_agent.mqtt_link import subscriptions
 from hw import cli
 from hw.flashing.provision import Provisioned, mosquitto_hash, provision_desk, provision_host
 from hw.flashing.tls import issue_client_cert
+from mqtt_schema import MAX_PAYLOAD_BYTES
 from mqtt_schema.topics import AlertLogTopic, AlertTopic, DeskKind, DeskTopic
 from tests import real_parts
 from tests.conftest import MOSQUITTO, Mosquitto, make_test_ca, wait_for_port
@@ -138,6 +139,10 @@ class Peer:
         info.wait_for_publish(5)
         assert wait_until(lambda: info.mid in self.acks), f"{self.name}: no PUBACK for {topic}"
         return self.acks[info.mid]
+
+    def disconnected(self, deadline_s: float) -> bool:
+        """True once the broker has closed the connection (within ``deadline_s``)."""
+        return self._closed.wait(deadline_s)
 
     def received(self) -> list[tuple[str, bytes]]:
         with self._lock:
@@ -425,7 +430,7 @@ def test_the_example_site_config_runs_tls_with_certificates_acl_and_persistence(
     real_parts.require("mosquitto")
     text = SITE_CONF.read_text()
     for directive in ("require_certificate true", "use_identity_as_username true", "allow_anonymous false",
-                      "persistence true", "autosave_interval", "acl_file"):
+                      "persistence true", "autosave_interval", "acl_file", "max_packet_size 65536"):
         assert f"\n{directive}" in text, f"the example lacks {directive}"
     ca = make_test_ca(tmp_path / "ca", "site1 ca")
     port = free_port()
@@ -476,6 +481,21 @@ def test_the_example_site_config_runs_tls_with_certificates_acl_and_persistence(
         # the host's retained config for d01 survives a broker restart (persistence true)
         config = desk_topic("d01", DeskKind.CONFIG)
         assert host.pub(config, b"cfg-before-restart", retain=True) in OK
+
+        # the largest message of the contract passes; a packet over max_packet_size is dropped and its
+        # sender disconnected (MQTT 3.1.1: the broker cannot tell the client the limit beforehand)
+        biggest = (desk_topic("d01", DeskKind.EVENT), b"x" * MAX_PAYLOAD_BYTES)
+        host.sub(desk_topic("d01", DeskKind.EVENT))
+        assert desk.pub(*biggest) in OK
+        assert wait_until(lambda: biggest in host.received()), "a 16 KiB message was not delivered"
+        flooder = peer("flooder", tls=desk_tls, protocol="3.1.1")
+        assert flooder.connect()
+        huge = (desk_topic("d01", DeskKind.EVENT), b"y" * (1 << 20))
+        flooder.c.publish(*huge, qos=0)
+        assert flooder.disconnected(5.0), "a 1 MiB packet did not disconnect its sender"
+        flooder.stop()
+        assert desk.pub(*state, retain=True) in OK  # the broker and the desk's session are fine
+        assert not any(m == huge for m in host.received()), "a 1 MiB packet was delivered"
 
         # refused: no client certificate, a certificate of another CA, plain MQTT on the TLS port
         assert not peer("no-cert", tls=Tls(ca.ca_cert), protocol="5").connect()
