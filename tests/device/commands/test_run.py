@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from device.boot_counter import CLOCK_VALID_FROM_S, read_boot
 from device.config.agent import apply_remote, load_config
 from hw.virtual_headset import HeadsetTrace, VirtualHeadset
 from mqtt_schema import Config, DeskKind, DeskTopic, Metrics, Minute, State, encode
@@ -73,7 +74,9 @@ def test_run_publishes_state_metrics_cues_takes_remote_config_survives_unplug_an
     try:
         # the birth: online, versions, capabilities, the applied config's hash, the headset's id
         birth = wait_for(lambda: cap.of(State, lambda s: s.status.value == "online" and s.headset_id), 20, "birth")[-1]
-        assert birth.boot == 1 and birth.versions is not None and birth.versions.firmware == "1.0.7"
+        # a new state folder: the boot counter starts from the wall clock (a replaced unit counts on above the old)
+        assert birth.boot == read_boot(state_dir) and birth.boot >= CLOCK_VALID_FROM_S
+        assert birth.versions is not None and birth.versions.firmware == "1.0.7"
         assert {"dual-mic", "imu", "wear", "leds"} <= set(birth.capabilities)
         assert birth.config_hash == expected.config_hash
         assert birth.headset_id == "e6614103e7452d2f" and birth.audio.value == "ok"
@@ -167,10 +170,11 @@ def test_broker_restart_and_kill_9_lose_no_event_and_duplicate_none(
         wait_for(lambda: len(cap.events()) >= len(agent.logged_events()) - 2, 20, "replay after the outage")
         agent.kill9()
         boot1 = {(r["boot"], r["seq"]) for r in agent.logged_events()}
+        second = read_boot(tmp_path / "state") + 1  # type: ignore[operator]
         agent = Agent(flags, log).start()
-        wait_for(lambda: any(e.boot == 2 and e.kind.value == "cue_on" for e in cap.events()), 20, "boot 2 events")
+        wait_for(lambda: any(e.boot == second and e.kind.value == "cue_on" for e in cap.events()), 20, "boot 2 events")
         assert agent.terminate() == 0
-        wait_for(lambda: cap.of(State, lambda s: s.status.value == "offline" and s.boot == 2), 10, "offline")
+        wait_for(lambda: cap.of(State, lambda s: s.status.value == "offline" and s.boot == second), 10, "offline")
         logged = {(r["boot"], r["seq"]) for r in agent.logged_events()}
         assert boot1 <= logged
         wait_for(lambda: logged <= {(e.boot, e.seq) for e in cap.events()}, 10, "every logged event received")
@@ -181,7 +185,7 @@ def test_broker_restart_and_kill_9_lose_no_event_and_duplicate_none(
             data = msgspec.json.encode(e)
             assert by_key.setdefault(key, data) == data, f"two different events share {key}"
         assert len(by_key) >= len(logged)
-        assert {b for b, _ in by_key} == {1, 2}
+        assert {b for b, _ in by_key} == {second - 1, second}
     finally:
         agent.stop()
         cap.close()

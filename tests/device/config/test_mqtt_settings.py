@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 import tomllib
 from pathlib import Path
 
@@ -57,9 +58,27 @@ def test_client_cert_and_key_go_together(tmp_path: Path) -> None:
 def test_boot_counter_counts_up_across_restarts(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert read_boot(state) is None
-    assert [next_boot(state) for _ in range(3)] == [1, 2, 3]
-    assert read_boot(state) == 3
+    clock = 1_800_000_000.7  # 2027-01-15
+    assert [next_boot(state, lambda: clock) for _ in range(3)] == [1_800_000_000, 1_800_000_001, 1_800_000_002]
+    assert read_boot(state) == 1_800_000_002
     assert sorted(p.name for p in state.iterdir()) == ["boot"]  # no temp files left behind
+
+
+def test_a_replacement_unit_counts_on_above_the_unit_it_replaced(tmp_path: Path) -> None:
+    """A new state folder (a replaced desk unit, a re-imaged card) starts from the wall clock, so its
+    boots lie above the old unit's, which the host would otherwise take for stale ones."""
+    old = tmp_path / "old"
+    month_ago = time.time() - 30 * 86400
+    for _ in range(5000):  # the old unit, installed a month ago, restarted 5,000 times since
+        next_boot(old, lambda: month_ago)
+    new = next_boot(tmp_path / "new")  # its replacement, now
+    assert read_boot(old) == int(month_ago) + 4999 < new
+
+
+def test_an_unset_clock_starts_the_counter_at_1(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert next_boot(tmp_path, lambda: 42.0) == 1  # a Pi without RTC before NTP: 1970
+    assert "wall clock is not set" in caplog.text
+    assert next_boot(tmp_path, lambda: 42.0) == 2
 
 
 def _boot_in_child(state: str) -> None:
@@ -67,13 +86,13 @@ def _boot_in_child(state: str) -> None:
 
 
 def test_boot_counter_persists_for_the_next_process(tmp_path: Path) -> None:
-    next_boot(tmp_path)
+    first = next_boot(tmp_path)
     ctx = multiprocessing.get_context("spawn")
     p = ctx.Process(target=_boot_in_child, args=(str(tmp_path),))
     p.start()
     p.join(30)
     assert p.exitcode == 0
-    assert next_boot(tmp_path) == 3
+    assert next_boot(tmp_path) == first + 2
 
 
 @pytest.mark.parametrize("content", ["", "seven\n", "-3\n", "1e5\n", "\x00\x00"])
