@@ -117,3 +117,21 @@ def sql_rows(db: str | Path, sql: str, args: tuple[object, ...] = ()) -> list[tu
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
+
+
+Response = tuple[int, dict[str, str], bytes]
+"""An HTTP response read off a raw socket: status code, headers (lower-case names), body."""
+
+
+def read_response(f: Any) -> Response:
+    """One HTTP/1.1 response from the buffered socket file ``f`` (Content-Length framed); fails the test
+    when the server closed the connection or answered without a status line."""
+    status = f.readline()
+    assert status, "the server closed the connection"
+    assert status.startswith(b"HTTP/1."), f"no status line: {status[:80]!r}"
+    code = int(status.split()[1])
+    headers: dict[str, str] = {}
+    while (line := f.readline()) not in (b"\r\n", b""):
+        k, _, v = line.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return code, headers, f.read(int(headers.get("content-length", "0")))

@@ -27,14 +27,13 @@ from mqtt_schema import EventKind
 from tests import real_parts
 from tests.conftest import Mosquitto, make_test_ca
 from tests.host_agent.conftest import TOKEN, host_config, settle
-from tests.host_agent.helpers import Desk, publisher, send
+from tests.host_agent.helpers import Desk, publisher, read_response, send
 
 if TYPE_CHECKING:
     from tests.conftest import TestCa  # not imported at run time: pytest would try to collect it
 
 VIEWER = "viewer-secret-456"
 MakeHost = Callable[..., HostService]
-Response = tuple[int, dict[str, str], bytes]
 
 
 @pytest.fixture
@@ -67,18 +66,6 @@ def _addr(host: HostService) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def _read_response(f: Any) -> Response:
-    """One HTTP/1.1 response from the buffered socket file ``f`` (Content-Length framed)."""
-    status = f.readline()
-    assert status, "the server closed the connection"
-    code = int(status.split()[1])
-    headers: dict[str, str] = {}
-    while (line := f.readline()) not in (b"\r\n", b""):
-        k, _, v = line.decode("latin-1").partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return code, headers, f.read(int(headers.get("content-length", "0")))
-
-
 def _closed(f: Any) -> bool:
     return bool(f.read(1) == b"")
 
@@ -109,15 +96,15 @@ def test_refusals_drain_the_body_so_a_pipelined_get_is_parsed_right(make_dash_ho
     with sock:
         for auth in ("Bearer wrong-token", None, "Basic " + base64.b64encode(f"x:{TOKEN}".encode()).decode()):
             sock.sendall(_post_bytes("/api/silence", SILENCE, auth) + GET_SNAPSHOT)
-            code, headers, body = _read_response(f)
+            code, headers, body = read_response(f)
             assert code == 401 and json.loads(body) == {"error": "missing or wrong token"}
             assert "connection" not in headers  # kept alive, and still in step:
-            code, _, body = _read_response(f)
+            code, _, body = read_response(f)
             assert code == 200 and "desks" in json.loads(body)
         sock.sendall(_post_bytes("/api/nothing-here", SILENCE, f"Bearer {TOKEN}") + GET_SNAPSHOT)
-        assert _read_response(f)[0] == 404 and _read_response(f)[0] == 200
+        assert read_response(f)[0] == 404 and read_response(f)[0] == 200
         sock.sendall(b"GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n" + GET_SNAPSHOT)
-        assert _read_response(f)[0] == 200 and _read_response(f)[0] == 200  # a GET's body is dropped too
+        assert read_response(f)[0] == 200 and read_response(f)[0] == 200  # a GET's body is dropped too
 
 
 def test_actions_disabled_refusal_keeps_the_connection(make_dash_host: MakeHost) -> None:
@@ -125,9 +112,9 @@ def test_actions_disabled_refusal_keeps_the_connection(make_dash_host: MakeHost)
     sock, f = _raw(host)
     with sock:
         sock.sendall(_post_bytes("/api/silence", SILENCE, "Bearer anything") + GET_SNAPSHOT)
-        code, _, body = _read_response(f)
+        code, _, body = read_response(f)
         assert code == 403 and "dashboard.token" in json.loads(body)["error"]
-        assert _read_response(f)[0] == 200
+        assert read_response(f)[0] == 200
 
 
 @pytest.mark.parametrize(("headers", "code", "words"), [
@@ -146,7 +133,7 @@ def test_bad_framing_gets_a_json_error_and_the_connection_closes(
     sock, f = _raw(host)
     with sock:
         sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n{headers}\r\n".encode())
-        got, hdrs, body = _read_response(f)
+        got, hdrs, body = read_response(f)
         assert got == code and hdrs["content-type"] == "application/json; charset=utf-8" and hdrs["connection"] == "close"
         assert words in json.loads(body)["error"]
         assert _closed(f)
@@ -159,12 +146,12 @@ def test_body_cap_is_exact_and_expect_100_is_not_answered_for_too_large(make_das
     sock, f = _raw(host)
     with sock:
         sock.sendall(_post_bytes("/api/silence", padded[:1024], f"Bearer {TOKEN}") + GET_SNAPSHOT)
-        code, _, body = _read_response(f)
+        code, _, body = read_response(f)
         assert code == 400 and "bad silence request" in json.loads(body)["error"]  # 1024 bytes: read, truncated JSON
-        assert _read_response(f)[0] == 200
+        assert read_response(f)[0] == 200
         sock.sendall(_post_bytes("/api/silence", b"", f"Bearer {TOKEN}", "Expect: 100-continue\r\n")
                      .replace(b"Content-Length: 0", b"Content-Length: 1025"))
-        code, _, body = _read_response(f)  # the final answer straight away, not "100 Continue"
+        code, _, body = read_response(f)  # the final answer straight away, not "100 Continue"
         assert code == 413 and "1025 bytes" in json.loads(body)["error"] and _closed(f)
 
 
@@ -174,24 +161,24 @@ def test_post_without_content_length_or_with_a_non_object_body(make_dash_host: M
     with sock:
         sock.sendall(f"POST /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
                      + GET_SNAPSHOT)
-        code, _, body = _read_response(f)
+        code, _, body = read_response(f)
         assert code == 411 and "Content-Length is required" in json.loads(body)["error"]
-        assert _read_response(f)[0] == 200  # no body was declared, so the connection stays in step
+        assert read_response(f)[0] == 200  # no body was declared, so the connection stays in step
         sock.sendall(_post_bytes("/api/silence", b"[1, 2]", f"Bearer {TOKEN}") + GET_SNAPSHOT)
-        code, _, body = _read_response(f)
+        code, _, body = read_response(f)
         assert code == 400 and "JSON object" in json.loads(body)["error"]
-        assert _read_response(f)[0] == 200
+        assert read_response(f)[0] == 200
         deep = b"[" * 30_000 + b"]" * 30_000  # within the body cap, deeper than Python's JSON decoder goes
         sock.sendall(_post_bytes("/api/silence", deep, f"Bearer {TOKEN}") + GET_SNAPSHOT)
-        code, _, body = _read_response(f)
+        code, _, body = read_response(f)
         assert code == 400 and "nested too deeply" in json.loads(body)["error"]
-        assert _read_response(f)[0] == 200
+        assert read_response(f)[0] == 200
         for path in ("/api/silence", "/api/silences/1/extend"):  # an integer too large for a float
             huge = b'{"site": "site1", "all": true, "for_s": 1' + b"0" * 400 + b"}"
             sock.sendall(_post_bytes(path, huge, f"Bearer {TOKEN}") + GET_SNAPSHOT)
-            code, _, body = _read_response(f)
+            code, _, body = read_response(f)
             assert code == 400 and "too large" in json.loads(body)["error"], body
-            assert _read_response(f)[0] == 200
+            assert read_response(f)[0] == 200
 
 
 def test_unsupported_method_with_a_body_closes_rather_than_misparses(make_dash_host: MakeHost) -> None:
@@ -199,7 +186,7 @@ def test_unsupported_method_with_a_body_closes_rather_than_misparses(make_dash_h
     sock, f = _raw(host)
     with sock:
         sock.sendall(b"PUT /api/silence HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n\r\nGET / X" + GET_SNAPSHOT)
-        code, headers, body = _read_response(f)
+        code, headers, body = read_response(f)
         assert code == 405 and headers["connection"] == "close" and headers["allow"] == "POST" and _closed(f)
         assert json.loads(body) == {"error": "PUT is not a method of /api/silence: use POST"}
 
@@ -341,11 +328,11 @@ def test_the_viewer_token_cannot_write_and_writes_need_bearer(make_dash_host: Ma
     with sock:
         for auth in (f"Bearer {VIEWER}", _basic("x", VIEWER), _basic("x", TOKEN)):
             sock.sendall(_post_bytes("/api/silence", SILENCE, auth))
-            code, headers, _ = _read_response(f)
+            code, headers, _ = read_response(f)
             assert code == 401 and headers["www-authenticate"].startswith("Bearer")
         sock.sendall(_post_bytes("/api/silence", json.dumps({"site": "site1", "rule": "nope"}).encode(),
                                  f"Bearer {TOKEN}"))
-        assert _read_response(f)[0] == 400  # past authentication: the rule is checked
+        assert read_response(f)[0] == 400  # past authentication: the rule is checked
 
 
 # --- logs and warnings ----------------------------------------------------------------------------------
@@ -358,17 +345,17 @@ def test_tokens_never_reach_the_logs(make_dash_host: MakeHost, caplog: pytest.Lo
     with sock:
         sock.sendall(f"GET /api/snapshot?token={TOKEN}&v={VIEWER} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      f"Authorization: Bearer {VIEWER}\r\n\r\n".encode())
-        assert _read_response(f)[0] == 200
+        assert read_response(f)[0] == 200
         sock.sendall(f"GET /static/{VIEWER}.js HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
-        assert _read_response(f)[0] == 404
+        assert read_response(f)[0] == 404
         sock.sendall(_post_bytes(f"/api/silence?t={TOKEN}", SILENCE, "Bearer wrong-but-secret"))
-        assert _read_response(f)[0] == 401
+        assert read_response(f)[0] == 401
     for bad_line in (f"GET /?token={TOKEN} extra HTTP/1.1", f"GET /{TOKEN} extra HTTP/1.1", f"GET /{TOKEN} HTTP/9.9",
                      f"BREW /{VIEWER} HTTP/1.1"):
         s, fb = _raw(host)
         with s:
             s.sendall(f"{bad_line}\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            code, _, body = _read_response(fb)  # a JSON refusal (even to "HTTP/9.9"), then EOF
+            code, _, body = read_response(fb)  # a JSON refusal (even to "HTTP/9.9"), then EOF
             assert code in (400, 404, 505) and json.loads(body)["error"] and _closed(fb)
     lines = [r.getMessage() for r in caplog.records]
     access = [x for x in lines if x.startswith("dashboard: 127.0.0.1")]
