@@ -9,6 +9,7 @@ import re
 from host_agent.clock import ScaledClock
 from host_agent.errors import UsageError
 from mqtt_schema.clock import check_time_flags
+from mqtt_schema.flags import empty_flag
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -33,11 +34,10 @@ def parse_duration(text: str) -> float:
 
 
 def refuse_empty(*flags: tuple[str, str | None, str]) -> None:
-    """A :class:`UsageError` ``"FLAG: WHAT"`` for the first ``(flag, value, what)`` whose value is the empty
-    string: given, but empty (a truthiness test would take it as not given, e.g. ``Path("")`` as ``.``)."""
-    for flag, value, what in flags:
-        if value == "":
-            raise UsageError(f"{flag}: {what}")
+    """:func:`mqtt_schema.flags.empty_flag` as a :class:`UsageError` (``"FLAG: WHAT"``)."""
+    problem = empty_flag(*flags)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def add_time_flags(parser: argparse.ArgumentParser) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from device.errors import UsageError
+from mqtt_schema.flags import empty_flag
 
 
 def refuse_empty(*flags: tuple[str, str | None, str]) -> None:
-    """A :class:`UsageError` ``"FLAG: WHAT"`` for the first ``(flag, value, what)`` whose value is the empty
-    string: given, but empty (a truthiness test would take it as not given, and ``Path("")`` is ``.``, the
-    current folder). Called before a file is read or written; a path flag is therefore parsed as text
-    (no ``type=Path``), so that its empty value reaches this check."""
-    for flag, value, what in flags:
-        if value == "":
-            raise UsageError(f"{flag}: {what}")
+    """:func:`mqtt_schema.flags.empty_flag` as a :class:`UsageError` (``"FLAG: WHAT"``)."""
+    problem = empty_flag(*flags)
+    if problem is not None:
+        raise UsageError(problem)

@@ -6,6 +6,7 @@ import math
 
 from hw.errors import UsageError
 from mqtt_schema.errors import SchemaError
+from mqtt_schema.flags import empty_flag
 from mqtt_schema.topics import check_id
 
 MAX_WAIT_S = 3600.0
@@ -21,13 +22,10 @@ def check_seconds(flag: str, value: float, most: float = MAX_WAIT_S) -> float:
 
 
 def refuse_empty(*flags: tuple[str, str | None, str]) -> None:
-    """A :class:`UsageError` ``"FLAG: WHAT"`` for the first ``(flag, value, what)`` whose value is the empty
-    string: given, but empty (a truthiness test would take it as not given, and ``Path("")`` is ``.``, the
-    current folder). A path flag is therefore parsed as text (no ``type=Path``), so that its empty value
-    reaches this check; called before a board or a file is touched."""
-    for flag, value, what in flags:
-        if value == "":
-            raise UsageError(f"{flag}: {what}")
+    """:func:`mqtt_schema.flags.empty_flag` as a :class:`UsageError` (``"FLAG: WHAT"``)."""
+    problem = empty_flag(*flags)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def check_ids(*flags: tuple[str, str | None]) -> None:
