@@ -145,7 +145,8 @@ class StreamingAnalyzer:
         self._ild = IldTracker() if channels == 2 else None
         self._noise = NoiseMeter()
         self._syl = SyllableNucleusDetector(SAMPLE_RATE_HZ)
-        if self._syl.MAX_DELAY_S / HOP_S + NUCLEUS_VAD_HOPS + self.tick_hops >= _FLAG_RING:
+        delay_s = max(self._syl.MAX_DELAY_S, self._syl.first_decision_s)
+        if delay_s / HOP_S + NUCLEUS_VAD_HOPS + self.tick_hops >= _FLAG_RING:
             raise DspError("the syllable detector's delay exceeds the own-voice flag memory")
         self._flags = np.zeros(_FLAG_RING, dtype=np.bool_)  # own-voice flag of hop h at h % _FLAG_RING
         self._pending: list[float] = []  # nucleus times waiting for their VAD context

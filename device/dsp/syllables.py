@@ -177,9 +177,16 @@ class SyllableParams:
     voicing_gain_min_db: float = 2.0
     """...for a peak at least this far over the floor (a ripple of the noise itself is not raised)."""
     young_frames: int = 100
-    """Until this many frames (1 s) have been decided, the speech level and the floor are taken over
-    the look-ahead frames too: the first decisions would otherwise judge peaks against a few frames
-    of lead-in (room tone, a click), whose ripples then pass as nuclei."""
+    """The ripple margin and the voicing compensation (above) wait until this many frames (1 s) have
+    been decided: a lead-in's statistics are too few."""
+    young_context_s: float = 2.0
+    """Until this much of the stream has been decided, the speech level and the floor are taken over
+    the stream's first ``young_context_s`` and the look-ahead past them, which those decisions wait
+    for: judged against the few frames of lead-in decided so far (room tone, a click, breaths), their
+    ripples and puffs passed as nuclei. With only the look-ahead counted, a lead-in of breaths 40 dB
+    under the talker (a read sentence whose recording starts 0.9 s early) still gave two. The
+    stream's first nuclei are therefore reported late, by
+    :attr:`SyllableNucleusDetector.first_decision_s`."""
 
 
 class SyllableNucleusDetector:
@@ -188,7 +195,9 @@ class SyllableNucleusDetector:
     Feed mono samples (floats in [-1, 1], boom mic) in blocks of any length; each call returns
     the times (s since stream start, float64, increasing) of nuclei decided since the last call.
     Each nucleus is reported once, at most :attr:`MAX_DELAY_S` after it occurs (counting from the
-    moment the sample at that time has been fed). :meth:`flush` ends the stream.
+    moment the sample at that time has been fed), except those of the stream's first 2 s, which are
+    all reported by :attr:`first_decision_s` of stream time (see ``SyllableParams.young_context_s``).
+    :meth:`flush` ends the stream.
     """
 
     HOP_S = 0.010
@@ -240,6 +249,13 @@ class SyllableNucleusDetector:
         self._local = round(p.deep_local_s / self.HOP_S)
         self._keep = self._left + self._gap + 2 * half + 4  # frames of context kept before the next decision
         self._level_len = round(p.level_memory_s / self.HOP_S)
+        # the stream's first young_context_s are decided once they and their look-ahead are known
+        if not 0.0 <= p.young_context_s <= 4.0:
+            raise DspParameterError(f"young_context_s must be from 0 to 4 s, not {p.young_context_s!r}")
+        self._context_frames = round(p.young_context_s / self.HOP_S)
+        self._young_end = self._context_frames + self._right
+        self.first_decision_s = (self._young_end + self._ctx + self._STEP_FRAMES) * self.HOP_S + p.frame_s / 2
+        """Stream time (s) by which the nuclei of the first ``young_context_s`` have been reported (2.4 s)."""
         delay = p.frame_s / 2 + (self._ctx + self._right + self._STEP_FRAMES) * self.HOP_S
         if delay > self.MAX_DELAY_S:
             raise DspParameterError(f"these parameters delay nuclei {delay:.3f} s, more than {self.MAX_DELAY_S} s")
@@ -280,7 +296,7 @@ class SyllableNucleusDetector:
 
     def decision_clock(self) -> DecisionClock:
         """A :class:`DecisionClock` for this detector's parameters and sample rate."""
-        return DecisionClock(self._frame, self._hop, self._half, self._right, self._STEP_FRAMES)
+        return DecisionClock(self._frame, self._hop, self._half, self._right, self._STEP_FRAMES, self._young_end)
 
     def feed(self, samples: npt.ArrayLike) -> FloatArray:
         """Add mono samples (any length); return nuclei times (s) decided by this block."""
@@ -378,7 +394,8 @@ class SyllableNucleusDetector:
         found: list[npt.NDArray[np.int64]] = []
         while True:
             limit = self._next + self._STEP_FRAMES - 1
-            if limit + self._right < end:
+            # the steps of the stream's first young_context_s also wait for its end and their look-ahead
+            if limit + self._right < end and (limit + 1 >= self._context_frames or end >= self._young_end):
                 found.append(self._decide(limit, limit + self._right + 1))
             elif final and self._next < end:
                 found.append(self._decide(end - 1, end))
@@ -410,8 +427,8 @@ class SyllableNucleusDetector:
         # level statistics over decided frames: speech level (95th percentile) and noise floor
         self._push_levels(s[lo : hi + 1])
         ring = self._level_ring[: self._level_count]
-        if self._level_count < p.young_frames:  # the stream's first second: the look-ahead counts too
-            ring = np.concatenate([ring, s[hi + 1 :]])
+        if self._level_count < self._context_frames:  # the stream's start: the frames to come count too
+            ring = np.concatenate([ring, self._s[hi + 1 : max(horizon, self._young_end) - first]])
         k_floor, k_ripple, k_speech = (int(q * (ring.size - 1)) for q in (0.05, 0.2, 0.95))
         floor, ripple_top, speech = np.partition(ring, (k_floor, k_ripple, k_speech))[[k_floor, k_ripple, k_speech]]
         spread, ripple = float(speech - floor), float(ripple_top - floor)
@@ -559,8 +576,9 @@ class DecisionClock:
     decided after that block. Frame indices are 10 ms hops from the stream start.
     """
 
-    def __init__(self, frame: int, hop: int, half: int, right: int, step: int) -> None:
+    def __init__(self, frame: int, hop: int, half: int, right: int, step: int, young_end: int) -> None:
         self._frame, self._hop, self._half, self._right, self._step = frame, hop, half, right, step
+        self._young_end = young_end
         self._buffered = frame - hop  # samples held by the detector before its next frame (left padding)
         self._pending = 0  # samples fed since the last analysis
         self._need = step * hop
@@ -580,6 +598,8 @@ class DecisionClock:
         self._need = (self._step - 1) * self._hop + self._frame - self._buffered
         self._pending = 0
         end = self._frames - self._half  # frames whose smoothed contour exists
+        if end < self._young_end:  # the stream's first young_context_s wait for their look-ahead
+            return self.decided_through
         # decision steps end at frames step*m + step - 1 and need ``right`` frames of look-ahead
         last_step = (end - self._right - 1 - (self._step - 1)) // self._step
         self.decided_through = max(self.decided_through, last_step * self._step + self._step - 1)
