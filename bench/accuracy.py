@@ -28,7 +28,8 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 5 dB SNR (three draws each); ``devnoise`` the same dev set's syllables with pink noise and babble added at 20, 10 and 5 dB SNR;
 ``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
-how far a count moves with where a recording was cut; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
+how far a count moves with where a recording was cut; ``leadins`` the same clips with their
+lead-in and tail cut to 0.5, 0.2 and 0.05 s around the sound; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
@@ -88,8 +89,8 @@ from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "rates", "telephone", "vad", "rooms", "robust", "pauses",
-        "dcoffset", "pitch")
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "telephone", "vad",
+        "rooms", "robust", "pauses", "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -1332,6 +1333,72 @@ def row_cuts(ctx: Context) -> Section:
     return sec
 
 
+LEAD_PADS_S = (0.5, 0.2, 0.05)
+"""Lead-ins and tails of the ``leadins`` row: each clip's sound edges kept this far out (s)."""
+LEAD_EDGE_DB = 35.0
+"""A clip's sound runs from its first to its last 10 ms hop within this of its loud hops (95th percentile)."""
+
+
+def _sound_edges(x: FloatArray, fs: int) -> tuple[int, int]:
+    """First and last sample (exclusive) of the hops within ``LEAD_EDGE_DB`` of the clip's loud hops."""
+    mono = x if x.ndim == 1 else x.mean(axis=1)
+    hop = fs // 100
+    n = mono.size // hop
+    db = 10 * np.log10(np.mean(mono[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(db > np.percentile(db, 95) - LEAD_EDGE_DB)
+    return int(loud[0]) * hop, (int(loud[-1]) + 1) * hop
+
+
+def _trimmed(pad_s: float | None) -> Variant:
+    def make(x: FloatArray, fs: int) -> tuple[FloatArray, int]:
+        if pad_s is None:
+            return x, fs
+        a, b = _sound_edges(x, fs)
+        k = round(pad_s * fs)
+        return x[max(0, a - k): b + k], fs
+    return make
+
+
+def row_leadins(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip) as recorded
+    and with their lead-in and tail cut to ``LEAD_PADS_S`` around the sound: a short command is often
+    recorded with little or no silence around it, a longer recording with a second or more, and the
+    count should not depend on which, beside the peer on the same files."""
+    sec = Section("leadins")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    pads: list[float | None] = [None, *LEAD_PADS_S]
+    ctx.progress.step(f"real clips with their lead-in and tail cut to {len(LEAD_PADS_S)} lengths ({len(clips)} clips)")
+    vc = _variant_counts(ctx, clips, "lead", [_trimmed(p) for p in pads])
+    edges = [_sound_edges(*ctx.audio(c.path, c.raw_rate_hz)) for c in clips]
+    rows = [[c.id, f"{a / fs:.2f}", f"{(ctx.audio(c.path, c.raw_rate_hz)[0].shape[0] - b) / fs:.2f}", str(t),
+             " ".join(str(n) for n in got), " ".join(str(n) for n in got_p) if ctx.peer else "-"]
+            for c, (a, b), t, got, got_p in zip(clips, edges, vc.truth, vc.ours, vc.peer, strict=True)
+            for fs in [ctx.audio(c.path, c.raw_rate_hz)[1]]]
+    labels = "as recorded, " + ", ".join(f"{p:g}" for p in LEAD_PADS_S) + " s"
+
+    def cell(per_pad: list[float], move: int, moved: int) -> str:
+        return (f"total error {' / '.join(pct(e) for e in per_pad)}; counts move by up to {move} "
+                f"({moved}/{len(clips)} clips)")
+
+    per_o, move_o, moved_o = vc.spread(vc.ours)
+    values: dict[str, Any] = {"clips": len(clips), "pads_s": list(LEAD_PADS_S), "total_error_by_pad": per_o,
+                              "max_move": move_o, "clips_moved": moved_o}
+    peer_cell = "-"
+    if ctx.peer:
+        per_p, move_p, moved_p = vc.spread(vc.peer)
+        peer_cell = cell(per_p, move_p, moved_p) + " (dJW)"
+        values.update({"peer_total_error_by_pad": per_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
+    sec.lines.append(Line(
+        "syllable count, whole analyser, by lead-in",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}) as recorded and with lead-in and tail cut to "
+        + ", ".join(f"{p:g}" for p in LEAD_PADS_S) + f" s around the sound (hops within {LEAD_EDGE_DB:g} dB of "
+        "the loud ones)", cell(per_o, move_o, moved_o), peer_cell, "-", values))
+    sec.details.append(Detail(
+        f"Syllables by lead-in ({labels}; lead-in and tail as recorded, s)",
+        ["clip", "lead-in", "tail", "truth", "ours", "peer"], rows))
+    return sec
+
+
 RATES_HZ = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
 """Sample rates of the ``rates`` row: telephone to studio, the rates recordings come at."""
 
@@ -1432,7 +1499,7 @@ ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
+    "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
 }
 
 
