@@ -29,7 +29,7 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 ``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
 how far a count moves with where a recording was cut; ``leadins`` the same clips with their
-lead-in and tail cut to 0.5, 0.2 and 0.05 s around the sound; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
+lead-in and tail cut to 0.5, 0.2, 0.05 and 0 s around the sound; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
@@ -1333,7 +1333,7 @@ def row_cuts(ctx: Context) -> Section:
     return sec
 
 
-LEAD_PADS_S = (0.5, 0.2, 0.05)
+LEAD_PADS_S = (0.5, 0.2, 0.05, 0.0)
 """Lead-ins and tails of the ``leadins`` row: each clip's sound edges kept this far out (s)."""
 LEAD_EDGE_DB = 35.0
 """A clip's sound runs from its first to its last 10 ms hop within this of its loud hops (95th percentile)."""
