@@ -94,6 +94,13 @@ class SyllableParams:
     """...or this far, if its dip holds a consonant (voicing below ``col_voicing``)."""
     col_voicing: float = 0.5
     """Voicing strength under which a dip frame counts as a consonant or a pause."""
+    voiced_dip_prominence_db: float = 2.0
+    """A peak whose dip is voiced (a nasal, a liquid, a glide: no consonant gap) still counts from this
+    prominence, under ``min_prominence_db``, when..."""
+    voiced_dip_change_db: float = 2.5
+    """...its spectral shape differs this much (as in ``vowel_change_db``) from the neighbouring peak's
+    beyond the dip: a new vowel. A ripple of one vowel's level (a tone's contour, a slow talker's long
+    vowel) keeps its shape."""
     window_left_s: float = 0.4
     """How far left a dip is searched for."""
     lookahead_s: float = 0.25
@@ -475,8 +482,10 @@ class SyllableNucleusDetector:
                 if prom >= p.vowel_change_min_prominence_db and self._vowel_change(s, i, col) >= p.vowel_change_db:
                     candidates.append((i, float(s[i])))
                 continue
-            if prom < p.min_prominence_db and v[max(col - 1, 0) : col + 2].min() >= p.col_voicing:
-                continue  # a weak peak needs a consonant (unvoiced or silent frames) in its dip
+            if prom < p.min_prominence_db and v[max(col - 1, 0) : col + 2].min() >= p.col_voicing and not (
+                    prom >= p.voiced_dip_prominence_db
+                    and self._vowel_change(s, i, col) >= p.voiced_dip_change_db):
+                continue  # a weak peak needs a consonant (unvoiced or silent frames) in its dip, or a new vowel
             candidates.append((i, float(s[i])))
         accepted: list[int] = []
         for i, level in candidates:

@@ -41,40 +41,40 @@ def test_dc_offset_row_shows_the_removal_keeping_every_measure() -> None:
 def test_cuts_row_shows_how_far_a_count_moves_with_where_a_recording_starts() -> None:
     (line,) = _rows("--only", "cuts", "--no-peer")["cuts"]["lines"]
     v = line["values"]
-    # achieved on the 4 clips of tests/data at 8 offsets within a hop: total error 5.3 % on average
-    # (2.1-8.5 % for one cut), new-home 9-11 of 9 and aishell-0764 12-13 of 13; the others do not move
+    # achieved on the 4 clips of tests/data at 8 offsets within a hop: total error 4.8 % on average
+    # (2.1-8.5 % for one cut), new-home 9-11 of 9 and aishell-0764 13-14 of 13; the others do not move
     assert (v["clips"], v["cuts"]) == (4, 8)
-    assert v["mean_total_error"] <= 0.06 and v["max_total_error"] <= 0.09, v
+    assert v["mean_total_error"] <= 0.055 and v["max_total_error"] <= 0.09, v
     assert v["max_move"] <= 2 and v["clips_moved"] <= 2, v
 
 
 def test_leadins_row_cuts_the_silence_around_the_sound_and_counts_again() -> None:
     (line,) = _rows("--only", "leadins", "--no-peer")["leadins"]["lines"]
     v = line["values"]
-    # achieved on the 4 clips of tests/data: 12/12, 12/13, 9/9, 12/13 as recorded and cut to 0.5, 0.2, 0.05
+    # achieved on the 4 clips of tests/data: 12/12, 13/13, 9/9, 12/13 as recorded and cut to 0.5, 0.2, 0.05
     # and 0 s around the sound (their lead-ins are 0-0.19 s by the row's 35 dB rule)
     assert v["clips"] == 4 and v["pads_s"] == [0.5, 0.2, 0.05, 0.0]
-    assert len(v["total_error_by_pad"]) == 5 and max(v["total_error_by_pad"]) <= 0.045, v
+    assert len(v["total_error_by_pad"]) == 5 and max(v["total_error_by_pad"]) <= 0.025, v
     assert (v["max_move"], v["clips_moved"]) == (0, 0), v
 
 
 def test_rates_row_shows_the_count_does_not_depend_on_the_sample_rate() -> None:
     (line,) = _rows("--only", "rates", "--no-peer")["rates"]["lines"]
     v = line["values"]
-    # achieved on the 4 clips of tests/data resampled to 8-48 kHz: 12/12, 12/13, 9/9, 12/13 at every rate
+    # achieved on the 4 clips of tests/data resampled to 8-48 kHz: 12/12, 13/13, 9/9, 12/13 at every rate
     assert v["clips"] == 4 and v["rates_hz"] == [8000, 11025, 16000, 22050, 32000, 44100, 48000]
-    assert max(v["total_error_by_rate"]) <= 0.045, v
+    assert max(v["total_error_by_rate"]) <= 0.025, v
     assert (v["max_move"], v["clips_moved"]) == (0, 0), v
 
 
 def test_telephone_row_keeps_the_count_within_two_syllables_of_the_wideband_file() -> None:
     (line,) = _rows("--only", "telephone")["telephone"]["lines"]
     v = line["values"]
-    # achieved on the 4 clips of tests/data through the G.712 band as µ-law and A-law: 12 12 12, 12 13 13,
+    # achieved on the 4 clips of tests/data through the G.712 band as µ-law and A-law: 12 12 12, 13 14 14,
     # 9 9 9, 12 12 12 (wideband, µ-law, A-law); the peer, on the same files, moves by up to 3 (new-home 6 -> 9)
     assert v["clips"] == 4 and (v["max_move"], v["clips_beyond_2"]) == (1, 0), v
     wide, ulaw, alaw = v["total_error_wide_ulaw_alaw"]
-    assert wide <= 0.045 and ulaw <= 0.025 and alaw <= 0.025, v
+    assert wide <= 0.025 and ulaw <= 0.045 and alaw <= 0.045, v
     assert v["peer_max_move"] >= 2, v  # the peer ran on the same telephone files
 
 

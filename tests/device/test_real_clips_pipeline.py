@@ -104,4 +104,4 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
             errors.setdefault(snr_db, []).append(analyze_file(path)["syllables"] - truth)
     total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
     assert total[10] <= 2.5, errors
-    assert total[5] <= 3.5, errors
+    assert total[5] <= 2.5, errors  # 2.1 % at both since the voiced-dip vowel cue (2.8 % at 5 dB before)
