@@ -79,3 +79,19 @@ class SampleQueue:
             pad = self.chunk - rest.shape[0] % self.chunk
             rest = np.concatenate([rest, np.zeros((pad, self.channels))])
         return rest
+
+
+def hop_frames(samples: FloatArray, frame: int, hop: int, n: int) -> FloatArray:
+    """The first ``n`` frames of ``frame`` samples every ``hop`` samples of 1-D ``samples``, as a
+    read-only strided view (row ``k`` is ``samples[k * hop : k * hop + frame]``): what
+    ``sliding_window_view(samples, frame)[::hop][:n]`` gives, without its argument checks, which cost
+    more than the view itself at 10 hops a call. ``samples`` must hold ``(n - 1) * hop + frame``."""
+    if n <= 0:
+        return np.zeros((0, frame), dtype=samples.dtype)
+    if samples.ndim != 1 or samples.size < (n - 1) * hop + frame:
+        raise DspError(f"{n} frames of {frame} every {hop} need {(n - 1) * hop + frame} samples, "
+                       f"got shape {samples.shape}")
+    step = samples.strides[0]
+    view: FloatArray = np.lib.stride_tricks.as_strided(samples, shape=(n, frame), strides=(hop * step, step),
+                                                       writeable=False)
+    return view

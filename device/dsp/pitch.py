@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device.dsp.errors import DspError
+from device.dsp.frames import hop_frames
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ
 
 FloatArray = npt.NDArray[np.float64]
@@ -205,7 +206,7 @@ class PitchTracker:
             return PitchTrack(first, np.zeros(0), np.zeros(0))
         f0 = np.empty(n)
         conf = np.empty(n)
-        frames = np.lib.stride_tricks.sliding_window_view(self._buf, self._frame)[::HOP][:n]
+        frames = hop_frames(self._buf, self._frame, HOP, n)
         if self.select is None:
             for a in range(0, n, _CHUNK_HOPS):
                 f0[a: a + _CHUNK_HOPS], conf[a: a + _CHUNK_HOPS] = self._analyze(frames[a: a + _CHUNK_HOPS])

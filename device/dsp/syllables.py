@@ -69,6 +69,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device.dsp.errors import DspBlockError, DspParameterError, DspStateError
+from device.dsp.frames import hop_frames
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -351,7 +352,7 @@ class SyllableNucleusDetector:
 
     def _analyze(self, n: int) -> None:
         """Band energy (dB) and voicing strength of the next ``n`` frames (vectorised)."""
-        view = np.lib.stride_tricks.sliding_window_view(self._samples, self._frame)[:: self._hop][:n]
+        view = hop_frames(self._samples, self._frame, self._hop, n)
         frames = (view * self._window).astype(np.float32)  # single-precision FFTs: half the cost
         self._samples = self._samples[n * self._hop :]
         spec = np.fft.rfft(frames, self._nfft, axis=1)
