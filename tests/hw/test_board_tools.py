@@ -121,10 +121,9 @@ def test_backup_pulls_every_file_and_refuses_to_overwrite_without_force(
 @pytest.mark.parametrize("command", ["verify", "backup"])
 @pytest.mark.parametrize("value", ["nan", "inf", "1e308", "-1"])
 def test_a_connect_timeout_that_is_no_sane_seconds_is_refused_before_the_board_is_touched(
-        command: str, value: str, tmp_path: Path, board_factory: BoardFactory,
+        command: str, value: str, tmp_path: Path, flashed_board: tuple[VirtualBoard, Path],
         capsys: pytest.CaptureFixture[str]) -> None:
-    board = board_factory()
-    flash(tmp_path, board)
+    board, _ = flashed_board
     assert wait_mode(board, "running") == "running"
     files = snapshot(board.fs_dir)
     capsys.readouterr()

@@ -241,17 +241,17 @@ def flash_args(tmp_path: Path, board: VirtualBoard, *extra: str) -> list[str]:
     ("--site", "x" * 33, "is not a valid id"),
 ])
 def test_invalid_ids_are_refused_before_board_or_inventory_is_touched(
-        flag: str, value: str, message: str, tmp_path: Path, board_factory: BoardFactory,
+        flag: str, value: str, message: str, flashed_board: tuple[VirtualBoard, Path],
         capsys: pytest.CaptureFixture[str]) -> None:
-    board = board_factory()
-    assert flash(tmp_path, board.link_path) == 0
-    files, inventory = board_files(board), rows(tmp_path)
+    board, work = flashed_board  # flashed once for the module; each case checks it finds it as it was
+    files, inventory = board_files(board), rows(work)
+    assert inventory  # the flash is on record
     capsys.readouterr()
-    assert cli.main(flash_args(tmp_path, board, flag, value)) == 2
+    assert cli.main(flash_args(work, board, flag, value)) == 2
     out = capsys.readouterr()
     (line,) = out.err.splitlines()
     assert line.startswith("headset-flash: ") and message in line and out.out == ""
-    assert board_files(board) == files and rows(tmp_path) == inventory  # nothing written anywhere
+    assert board_files(board) == files and rows(work) == inventory  # nothing written anywhere
     assert board.mode == "running"  # never even interrupted
 
 
