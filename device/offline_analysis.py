@@ -49,6 +49,12 @@ OVER_FULL_SCALE = 2.0
 """Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 TELEPHONE_RATE_HZ = 8000
 """Files sampled under this (Hz) lack part of the 100-4000 Hz speech band: analysed, with a warning."""
+NOISY_GAP_DB = 14.0
+"""``analyze`` warns of a noisy recording when the speech's P.56 level is less than this (dB) over the
+noise between utterances: about 10 dB SNR or worse. ``bench/noisy_warning.py`` reads the gap on the
+15 real clips of tests/data and the dev set, clean and with pink noise or babble added (SNR against
+the P.56 level): clean 19.6-71.6 dB, at 20 dB SNR 16.6-22.9, at 10 dB 10.6-13.4, at 5 dB 7.5-10.7.
+Counts and speech time are less accurate there (the README's accuracy table, its noise rows)."""
 MAX_SAMPLE = 1e6
 """Samples beyond this magnitude (120 dB over full scale) are not audio: a damaged float file (bytes
 read as float32/64 exponents). Such a file is an :class:`AudioError`, not numbers computed from
@@ -299,6 +305,11 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
     elif reader.peak > OVER_FULL_SCALE:
         warnings.append(f"samples reach {reader.peak:.4g} ({20 * math.log10(reader.peak):.1f} dB over full scale): "
                         "float samples not scaled to +-1.0? level and clipping are not meaningful")
+    if (t.speech_s > 0.0 and t.level_dbov is not None and t.noise_dbov is not None
+            and t.level_dbov - t.noise_dbov < NOISY_GAP_DB):  # (no speech: nothing to be less accurate)
+        warnings.append(f"noisy: the speech is {t.level_dbov - t.noise_dbov:.1f} dB over the noise between "
+                        f"utterances (under {NOISY_GAP_DB:g} dB: about 10 dB SNR or worse), where speech time and "
+                        "syllables are less accurate, most in babble")
     if plan.layout is Layout.HEADSET:
         note = no_own_speech_warning(report, t.speech_s, t.activity)
         if note is not None:

@@ -105,3 +105,25 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
     total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
     assert total[10] <= 2.5, errors
     assert total[5] <= 2.5, errors  # 2.1 % at both since the voiced-dip vowel cue (2.8 % at 5 dB before)
+
+
+def test_a_noisy_recording_is_named_in_the_warnings_and_a_clean_one_is_not(tmp_path: Path) -> None:
+    """``analyze`` warns when the speech is under 14 dB over the noise between utterances (about 10 dB
+    SNR or worse), where its counts are less accurate; at 20 dB SNR and clean it stays quiet."""
+    x, rate = sf.read(DATA / "timit-LDC93S1.wav", dtype="float64")
+    p56 = p56_level(x, rate)
+    assert p56 is not None
+    noise = pink_noise(x.size, np.random.default_rng(7))
+    warned: dict[str, list[str]] = {}
+    for name, snr_db in (("clean", None), ("snr20", 20.0), ("snr10", 10.0), ("snr5", 5.0)):
+        y = x if snr_db is None else x + noise * 10 ** ((p56.level_dbov - snr_db - 10 * np.log10(np.mean(noise**2))) / 20)
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, y, rate, subtype="FLOAT")
+        out = analyze_file(path)
+        warned[name] = [w for w in out["warnings"] if w.startswith("noisy: ")]
+        gap = out["level_dbov"] - out["noise_dbov"]
+        if warned[name]:
+            assert warned[name] == [f"noisy: the speech is {gap:.1f} dB over the noise between utterances (under 14 dB: "
+                                    "about 10 dB SNR or worse), where speech time and syllables are less accurate, "
+                                    "most in babble"]
+    assert not warned["clean"] and not warned["snr20"] and warned["snr10"] and warned["snr5"], warned

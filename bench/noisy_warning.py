@@ -1,0 +1,102 @@
+"""Where ``headset-agent analyze`` warns of a noisy recording: the gap it reads (the speech's P.56 level
+over the noise between utterances, dB) on real clips, clean and with noise added, and whether the
+warning (``device.offline_analysis.NOISY_GAP_DB``) fires.
+
+Each real clip (tests/data, and a development set given with ``--dev-dir``), channel 0, is analysed as
+recorded and with pink noise (stationary) and babble (8 espeak-ng talkers) added at 20, 10 and 5 dB SNR
+against its own P.56 level, as ``bench/accuracy.py``'s noise rows add them. The warning is meant to
+fire at about 10 dB SNR and worse, and never on a clean or 20 dB recording.
+
+Usage: python bench/noisy_warning.py [--dev-dir DIR]
+Example: .venv/bin/python bench/noisy_warning.py --dev-dir ../shared/data/real-speech-dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import accuracy as acc  # noqa: E402
+from device.dsp.p56 import p56_level  # noqa: E402
+from device.offline_analysis import NOISY_GAP_DB, analyze_file  # noqa: E402
+from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
+
+SNRS_DB = (20.0, 10.0, 5.0)
+CONDITIONS = ["clean"] + [f"{kind} {snr:g} dB" for kind in ("pink", "babble") for snr in SNRS_DB]
+
+
+def gaps(clip: acc.RealClip, bed: np.ndarray, tmp: Path) -> list[tuple[float | None, bool]]:
+    """(gap dB or None, warned) for each of :data:`CONDITIONS`."""
+    if clip.raw_rate_hz is not None:
+        x = np.fromfile(clip.path, dtype="<i2").astype(np.float64) / 32768.0
+        fs = clip.raw_rate_hz
+    else:
+        audio, fs = sf.read(clip.path, dtype="float64", always_2d=True)
+        x = audio[:, 0]
+    p56 = p56_level(x, fs)
+    if p56 is None:
+        raise acc.BenchError(f"{clip.id}: no active speech for P.56")
+    babble = bed if fs == 16000 else resample_poly(bed, fs, 16000)
+    signals = [x]
+    for kind in ("pink", "babble"):
+        for snr in SNRS_DB:
+            noise = mc._pink(x.size, np.random.default_rng(1)) if kind == "pink" else np.resize(babble, x.size)
+            signals.append(acc._at_snr(x, noise, p56.level_dbov, snr))
+    out: list[tuple[float | None, bool]] = []
+    for i, y in enumerate(signals):
+        path = tmp / f"{clip.id}.{i}.wav"
+        sf.write(path, y, fs, subtype="FLOAT")
+        r = analyze_file(path)
+        gap = r["level_dbov"] - r["noise_dbov"] if r["level_dbov"] is not None and r["noise_dbov"] is not None else None
+        out.append((gap, any(w.startswith("noisy: ") for w in r["warnings"])))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev-dir", type=Path, help="a development set folder (its manifest.json lists the clips)")
+    args = ap.parse_args()
+    try:
+        clips = [c for c in acc.repo_clips() if c.raw_rate_hz is None]
+        if args.dev_dir is not None:
+            clips += acc.dev_clips(args.dev_dir)
+    except acc.BenchError as exc:
+        print(f"noisy_warning: {exc}", file=sys.stderr)
+        return 1
+    bed = mc.babble_bed(np.random.default_rng(5), 40.0)
+    rows: list[list[tuple[float | None, bool]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, c in enumerate(clips):
+            print(f"  [{i + 1}/{len(clips)}] {c.id}", file=sys.stderr, flush=True)
+            try:
+                rows.append(gaps(c, bed, Path(tmp)))
+            except acc.BenchError as exc:
+                print(f"noisy_warning: {exc}", file=sys.stderr)
+                return 1
+    print(f"## Noisy-recording warning (`bench/noisy_warning.py`): speech level over the noise between utterances, "
+          f"dB; * = warned (under {NOISY_GAP_DB:g} dB)\n")
+    print("| clip | " + " | ".join(CONDITIONS) + " |")
+    print("|---|" + "---|" * len(CONDITIONS))
+    for c, row in zip(clips, rows, strict=True):
+        print(f"| {c.id} | " + " | ".join("-" if g is None else f"{g:.1f}{'*' if w else ''}" for g, w in row) + " |")
+    print("\n| condition | gap range dB | warned |")
+    print("|---|---|---|")
+    for j, cond in enumerate(CONDITIONS):
+        got = [g for row in rows if (g := row[j][0]) is not None]
+        warned = sum(row[j][1] for row in rows)
+        span = f"{min(got):.1f} to {max(got):.1f}" if got else "-"
+        print(f"| {cond} | {span} | {warned}/{len(rows)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
