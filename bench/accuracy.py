@@ -1339,6 +1339,22 @@ LEAD_EDGE_DB = 35.0
 """A clip's sound runs from its first to its last 10 ms hop within this of its loud hops (95th percentile)."""
 
 
+def _spread_cells(ctx: Context, vc: VariantCounts, cell: Callable[[list[float], int, int], str],
+                  key: str) -> tuple[str, str, dict[str, Any]]:
+    """Our cell, the peer's cell ("-" without the peer) and the JSON values of a row of variants of
+    each clip, from ``cell(per-variant total errors, largest move, clips moved)``; ``key`` names what
+    the variants are by ("pad", "rate")."""
+    per_o, move_o, moved_o = vc.spread(vc.ours)
+    values: dict[str, Any] = {"clips": len(vc.truth), f"total_error_by_{key}": per_o, "max_move": move_o,
+                              "clips_moved": moved_o}
+    peer_cell = "-"
+    if ctx.peer:
+        per_p, move_p, moved_p = vc.spread(vc.peer)
+        peer_cell = cell(per_p, move_p, moved_p) + " (dJW)"
+        values.update({f"peer_total_error_by_{key}": per_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
+    return cell(per_o, move_o, moved_o), peer_cell, values
+
+
 def _sound_edges(x: FloatArray, fs: int) -> tuple[int, int]:
     """First and last sample (exclusive) of the hops within ``LEAD_EDGE_DB`` of the clip's loud hops."""
     mono = x if x.ndim == 1 else x.mean(axis=1)
@@ -1380,19 +1396,13 @@ def row_leadins(ctx: Context) -> Section:
         return (f"total error {' / '.join(pct(e) for e in per_pad)}; counts move by up to {move} "
                 f"({moved}/{len(clips)} clips)")
 
-    per_o, move_o, moved_o = vc.spread(vc.ours)
-    values: dict[str, Any] = {"clips": len(clips), "pads_s": list(LEAD_PADS_S), "total_error_by_pad": per_o,
-                              "max_move": move_o, "clips_moved": moved_o}
-    peer_cell = "-"
-    if ctx.peer:
-        per_p, move_p, moved_p = vc.spread(vc.peer)
-        peer_cell = cell(per_p, move_p, moved_p) + " (dJW)"
-        values.update({"peer_total_error_by_pad": per_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
+    ours_cell, peer_cell, values = _spread_cells(ctx, vc, cell, "pad")
+    values["pads_s"] = list(LEAD_PADS_S)
     sec.lines.append(Line(
         "syllable count, whole analyser, by lead-in",
         f"{len(clips)} real clips ({_real_clips_label(ctx)}) as recorded and with lead-in and tail cut to "
         + ", ".join(f"{p:g}" for p in LEAD_PADS_S) + f" s around the sound (hops within {LEAD_EDGE_DB:g} dB of "
-        "the loud ones)", cell(per_o, move_o, moved_o), peer_cell, "-", values))
+        "the loud ones)", ours_cell, peer_cell, "-", values))
     sec.details.append(Detail(
         f"Syllables by lead-in ({labels}; lead-in and tail as recorded, s)",
         ["clip", "lead-in", "tail", "truth", "ours", "peer"], rows))
@@ -1427,19 +1437,13 @@ def row_rates(ctx: Context) -> Section:
         return (f"total error {pct(min(per_rate))} to {pct(max(per_rate))} (8 kHz {pct(per_rate[0])}); counts move "
                 f"by up to {move} ({moved}/{len(clips)} clips)")
 
-    rates_o, move_o, moved_o = vc.spread(vc.ours)
-    values: dict[str, Any] = {"clips": len(clips), "rates_hz": list(RATES_HZ), "total_error_by_rate": rates_o,
-                              "max_move": move_o, "clips_moved": moved_o}
-    peer_cell = "-"
-    if ctx.peer:
-        rates_p, move_p, moved_p = vc.spread(vc.peer)
-        peer_cell = cell(rates_p, move_p, moved_p) + " (dJW)"
-        values.update({"peer_total_error_by_rate": rates_p, "peer_max_move": move_p, "peer_clips_moved": moved_p})
+    ours_cell, peer_cell, values = _spread_cells(ctx, vc, cell, "rate")
+    values["rates_hz"] = list(RATES_HZ)
     sec.lines.append(Line(
         "syllable count, whole analyser, by sample rate",
         f"{len(clips)} real clips ({_real_clips_label(ctx)}), each resampled to "
         + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz",
-        cell(rates_o, move_o, moved_o), peer_cell, "-", values))
+        ours_cell, peer_cell, "-", values))
     sec.details.append(Detail(
         "Syllables per sample rate (" + ", ".join(f"{r / 1000:g}" for r in RATES_HZ) + " kHz)",
         ["clip", "own rate", "truth", "ours per rate", "ours range", "peer per rate", "peer range"], rows))
