@@ -146,9 +146,12 @@ class StreamingAnalyzer:
         self._noise = NoiseMeter()
         self._syl = SyllableNucleusDetector(SAMPLE_RATE_HZ)
         delay_s = max(self._syl.MAX_DELAY_S, self._syl.first_decision_s)
-        if delay_s / HOP_S + NUCLEUS_VAD_HOPS + self.tick_hops >= _FLAG_RING:
+        # (nuclei also wait for the VAD's warm-up hops to be released, up to warmup_hops)
+        if delay_s / HOP_S + NUCLEUS_VAD_HOPS + self.tick_hops + self._vad.p.warmup_hops >= _FLAG_RING:
             raise DspError("the syllable detector's delay exceeds the own-voice flag memory")
         self._flags = np.zeros(_FLAG_RING, dtype=np.bool_)  # own-voice flag of hop h at h % _FLAG_RING
+        # the VAD's warm-up hops released for the nuclei (once a stream, at most VadParams.warmup_hops)
+        self._released = np.zeros(0, dtype=np.int64)
         self._pending: list[float] = []  # nucleus times waiting for their VAD context
         # the detector is fed a whole block at once; its nuclei wait here (frame indices) until the
         # tick at which a detector fed tick by tick would have decided them
@@ -332,6 +335,9 @@ class StreamingAnalyzer:
         h0 = self._hops
         own = self._decide(h0, energies)
         self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
+        late = self._vad.take_released()
+        if late.size:  # the warm-up's own hops: for the nuclei alone (speech time, level and pitch have had them)
+            self._released = np.concatenate([self._released, late])
         self._hops += k
         self._samples += int(n.sum())
         # speech time (own hops and bridged gaps) and the live windows
@@ -380,12 +386,14 @@ class StreamingAnalyzer:
         keep: list[float] = []
         for t in self._pending:
             h = int(t / HOP_S)
-            if h + NUCLEUS_VAD_HOPS >= self._hops and not final:
+            held = self._vad.held_since
+            if (h + NUCLEUS_VAD_HOPS >= self._hops or (held is not None and h + NUCLEUS_VAD_HOPS >= held)) and not final:
                 keep.append(t)
                 continue
             lo = max(0, h - NUCLEUS_VAD_HOPS, self._hops - _FLAG_RING)
             hi = min(self._hops, h + NUCLEUS_VAD_HOPS + 1)
-            if hi > lo and self._flags[np.arange(lo, hi) % _FLAG_RING].any():
+            if hi > lo and (self._flags[np.arange(lo, hi) % _FLAG_RING].any()
+                            or bool(((self._released >= lo) & (self._released < hi)).any())):
                 self._syllables += 1
                 self._nucleus_ring.push([float(h)])
         self._pending = keep

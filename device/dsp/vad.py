@@ -128,6 +128,16 @@ class VadParams:
     """A floor-to-speech spread (dB) under this is a noisy room: there a lone gate-opening hop..."""
     lone_hop_reach_hops: int = 15
     """...counts only within this many hops (0.15 s) of the last own hop."""
+    warmup_hops: int = 50
+    """At the stream's start nothing is speech until the modulation test has its hops: the hops
+    that were own voice but for that test, up to this many (0.5 s) before the first hop it passes,
+    are released then (:meth:`OwnVoiceVad.take_released`) for the syllable nuclei, which wait for them
+    (:attr:`OwnVoiceVad.held_since`)."""
+
+
+_RUN_GAP_HOPS = 3
+"""Held warm-up hops count as the first word's start only up to gaps of this many hops (30 ms): a
+breath or click before a pause is not released."""
 
 
 class OwnVoiceVad:
@@ -151,8 +161,25 @@ class OwnVoiceVad:
         self.last_ild_db: FloatArray = np.zeros(0)
         self.far_spread_db = 0.0  # the far-field ILDs' spread over their median (dB)
         self._hops = 0  # hops processed
+        self._modulated = False  # the modulation test has passed once
+        self._held: list[int] = []  # warm-up hops (global indices) own but for the modulation test
+        self._released: list[int] = []  # released warm-up hops not yet taken
         self._prev_own = False  # the last hop's own flag before the lone-hop rule
         self._last_own = -(10 ** 9)  # global index of the last own hop after it
+
+    def take_released(self) -> IntArray:
+        """The hops (global indices) released since the last call: own voice but for the modulation
+        test, in the stream's warm-up (``VadParams.warmup_hops``); they are not in the flags
+        :meth:`process` returned."""
+        out = np.asarray(self._released, dtype=np.int64)
+        self._released = []
+        return out
+
+    @property
+    def held_since(self) -> int | None:
+        """The oldest warm-up hop held for release (global index), or None: syllable nuclei from there
+        on wait until the modulation test passes (the hops are released) or the hold runs out."""
+        return self._held[0] if self._held else None
 
     @property
     def floor_db(self) -> float:
@@ -199,8 +226,8 @@ class OwnVoiceVad:
             # the smaller margin of a loud hop is at least the far-field ILDs' own spread: 8 neighbours at 5 dB
             # SNR are as loud as the wearer's softer speech, and their ILD wanders 1-2 dB over its median
             loud_margin = max(p.ild_margin_loud_db, self.far_spread_db)
-            own: BoolArray = energetic & ((excess > p.ild_margin_db)
-                                          | ((excess > loud_margin) & (boom > self.own_level_db - p.loud_db)))
+            voice: BoolArray = (excess > p.ild_margin_db) | ((excess > loud_margin) & (boom > self.own_level_db - p.loud_db))
+            own: BoolArray = energetic & voice
             # far-field level difference: weak sounds (below the speech gate) are distant sources
             weak = (boom > floor + 3.0) & ~opened
             if weak.any():
@@ -218,10 +245,35 @@ class OwnVoiceVad:
                     self.own_level_db = float(self._own_levels.percentile(90.0)[0])
         else:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
-            own = energetic & (share >= p.mono_speech_share)
+            voice = share >= p.mono_speech_share
+            own = energetic & voice
         if not seeded:
             self._floor.update(boom.reshape(-1, 1))
+        self._warm_up(opened & voice, own)
         return self._drop_lone_hops(own, noisy)
+
+    def _warm_up(self, voice: BoolArray, own: BoolArray) -> None:
+        """Until the modulation test first passes, hold the hops that were own voice but for it (the
+        last ``warmup_hops``); when it passes, release those that run into its first own hop (gaps up
+        to ``_RUN_GAP_HOPS``, within ``warmup_hops``): a recording cut at its first word, whose first
+        0.1-0.3 s open the gate before the test has its 10 hops and a 5 dB spread."""
+        if self._modulated:
+            return
+        h0, w = self._hops, self.p.warmup_hops
+        if own.any():
+            self._modulated = True
+            first = h0 + int(np.flatnonzero(own)[0])
+            run: list[int] = []  # the held hops that run into the first own hop (its word's start)
+            for h in reversed(self._held):
+                if h < first - w or (run[-1] if run else first) - h > _RUN_GAP_HOPS:
+                    break
+                run.append(h)
+            self._released += run[::-1]
+            self._held = []
+            return
+        self._held.extend((h0 + np.flatnonzero(voice)).tolist())
+        end = h0 + voice.size
+        self._held = [h for h in self._held if h >= end - w]
 
     def _drop_lone_hops(self, own: BoolArray, noisy: bool) -> BoolArray:
         """``own`` without the hops that open the gate alone far from the last own hop (in a noisy room)."""

@@ -114,3 +114,51 @@ def test_mains_hum_under_speech_changes_neither_speech_time_nor_syllables(name: 
     clean, humming = (run(y, [y.size], channels=1).totals() for y in (x, x + hum))
     assert humming.syllables == clean.syllables
     assert abs(humming.speech_s - clean.speech_s) <= 0.11, (clean, humming)
+
+
+def _mono_energies(levels_db: list[float]) -> np.ndarray:
+    """Band energies ``(k, 1, bands)`` of hops whose speech band is at ``levels_db`` (90 % of the total)."""
+    from device.dsp.features import BAND_INDEX, BANDS
+
+    e = np.zeros((len(levels_db), 1, len(BANDS)))
+    speech = 10.0 ** (np.asarray(levels_db) / 10.0)
+    e[:, 0, BAND_INDEX["speech"]] = speech
+    e[:, 0, BAND_INDEX["total"]] = speech / 0.9
+    return e
+
+
+def _run_vad(levels_db: list[float]) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Flags of the hops fed 10 at a time (as the analyser decides them), every hop released, and the
+    hop held since at the end."""
+    from device.dsp.vad import OwnVoiceVad
+
+    vad = OwnVoiceVad(1)
+    e = _mono_energies(levels_db)
+    flags, released = [], []
+    for a in range(0, len(levels_db), 10):
+        flags.append(vad.process(e[a: a + 10]))
+        released.append(vad.take_released())
+    return np.concatenate(flags), np.concatenate(released), vad.held_since
+
+
+def test_a_first_word_before_the_modulation_test_has_its_hops_is_released_for_the_nuclei() -> None:
+    """A recording cut at its first word: the word's steady start (0.25 s within 2 dB) opens the gate before
+    the modulation test has 10 hops and a 5 dB spread, so those hops are not flagged; once the test passes
+    they are released (for the syllable nuclei), and a breath before a pause is not."""
+    rng = np.random.default_rng(1)
+    silence = [-80.0 + float(rng.uniform(-1, 1)) for _ in range(10)]
+    steady = [-20.0 + float(rng.uniform(-1, 1)) for _ in range(25)]
+    speech = [-20.0 if i % 8 < 5 else -34.0 for i in range(45)]
+    flags, released, held = _run_vad(silence + steady + speech)
+    assert held is None
+    first = int(np.flatnonzero(flags)[0])
+    assert 35 <= first <= 45 and flags[first:].mean() > 0.5  # the steady start is not flagged...
+    assert released.tolist() == list(range(10, first))  # ...but released when the test passes
+    breath = [-45.0] * 5 + [-80.0] * 15  # a breath, then 0.15 s of silence before the word
+    flags, released, held = _run_vad(silence + breath + steady + speech)
+    # the breath and the word's start give the test its spread at once: the word is flagged from its first
+    # hop, and the breath, held until then, is not released (0.15 s of silence lie between)
+    assert int(np.flatnonzero(flags)[0]) == 30 and not flags[10:30].any() and released.size == 0
+    flags, released, held = _run_vad(silence + [-20.0] * 60)  # a steady tone: never speech, nothing released
+    assert not flags.any() and released.size == 0
+    assert held == 70 - 50  # the nuclei wait for its last 0.5 s at most (VadParams.warmup_hops)
