@@ -4,7 +4,7 @@ warning (``device.offline_analysis.NOISY_GAP_DB``) fires.
 
 Each real clip (tests/data, and a development set given with ``--dev-dir``), channel 0, is analysed as
 recorded and with pink noise (stationary) and babble (8 espeak-ng talkers) added at 20, 10 and 5 dB SNR
-against its own P.56 level, as ``bench/accuracy.py``'s noise rows add them. The warning is meant to
+against its own P.56 level, by ``bench/accuracy.py``'s own noisy copies (its ``devnoise`` row's). The warning is meant to
 fire at about 10 dB SNR and worse, and never on a clean or 20 dB recording.
 
 Usage: python bench/noisy_warning.py [--dev-dir DIR]
@@ -17,9 +17,9 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import soundfile as sf
 from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,30 +34,25 @@ SNRS_DB = (20.0, 10.0, 5.0)
 CONDITIONS = ["clean"] + [f"{kind} {snr:g} dB" for kind in ("pink", "babble") for snr in SNRS_DB]
 
 
-def gaps(clip: acc.RealClip, bed: np.ndarray, tmp: Path) -> list[tuple[float | None, bool]]:
-    """(gap dB or None, warned) for each of :data:`CONDITIONS`."""
-    if clip.raw_rate_hz is not None:
-        x = np.fromfile(clip.path, dtype="<i2").astype(np.float64) / 32768.0
-        fs = clip.raw_rate_hz
-    else:
-        audio, fs = sf.read(clip.path, dtype="float64", always_2d=True)
-        x = audio[:, 0]
+def _gap(r: dict[str, Any]) -> tuple[float | None, bool]:
+    """The gap ``analyze`` read (dB, None without a level or a noise floor) and whether it warned."""
+    gap = r["level_dbov"] - r["noise_dbov"] if r["level_dbov"] is not None and r["noise_dbov"] is not None else None
+    return gap, any(w.startswith("noisy: ") for w in r["warnings"])
+
+
+def gaps(ctx: acc.Context, clip: acc.RealClip, bed: np.ndarray) -> list[tuple[float | None, bool]]:
+    """(gap dB or None, warned) for each of :data:`CONDITIONS`: the clip's channel 0 through
+    ``analyze_file``, and with the accuracy script's noisy copies of it (``bench/accuracy.py``)."""
+    x, fs = ctx.audio(clip.path, clip.raw_rate_hz)
     p56 = p56_level(x, fs)
     if p56 is None:
         raise acc.BenchError(f"{clip.id}: no active speech for P.56")
     babble = bed if fs == 16000 else resample_poly(bed, fs, 16000)
-    signals = [x]
+    out = [_gap(ctx.analyze(clip))]
     for kind in ("pink", "babble"):
         for snr in SNRS_DB:
-            noise = mc._pink(x.size, np.random.default_rng(1)) if kind == "pink" else np.resize(babble, x.size)
-            signals.append(acc._at_snr(x, noise, p56.level_dbov, snr))
-    out: list[tuple[float | None, bool]] = []
-    for i, y in enumerate(signals):
-        path = tmp / f"{clip.id}.{i}.wav"
-        sf.write(path, y, fs, subtype="FLOAT")
-        r = analyze_file(path)
-        gap = r["level_dbov"] - r["noise_dbov"] if r["level_dbov"] is not None and r["noise_dbov"] is not None else None
-        out.append((gap, any(w.startswith("noisy: ") for w in r["warnings"])))
+            path, _, _ = acc._noisy_copy(ctx, clip, kind, snr, np.random.default_rng(1), babble, p56.level_dbov)
+            out.append(_gap(analyze_file(path)))
     return out
 
 
@@ -75,10 +70,11 @@ def main() -> int:
     bed = mc.babble_bed(np.random.default_rng(5), 40.0)
     rows: list[list[tuple[float | None, bool]]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        ctx = acc.Context(None, False, Path(tmp), acc.Progress(quiet=True))
         for i, c in enumerate(clips):
             print(f"  [{i + 1}/{len(clips)}] {c.id}", file=sys.stderr, flush=True)
             try:
-                rows.append(gaps(c, bed, Path(tmp)))
+                rows.append(gaps(ctx, c, bed))
             except acc.BenchError as exc:
                 print(f"noisy_warning: {exc}", file=sys.stderr)
                 return 1

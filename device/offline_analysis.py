@@ -53,7 +53,8 @@ NOISY_GAP_DB = 14.0
 """``analyze`` warns of a noisy recording when the speech's P.56 level is less than this (dB) over the
 noise between utterances: about 10 dB SNR or worse. ``bench/noisy_warning.py`` reads the gap on the
 15 real clips of tests/data and the dev set, clean and with pink noise or babble added (SNR against
-the P.56 level): clean 19.6-71.6 dB, at 20 dB SNR 16.6-22.9, at 10 dB 10.6-13.4, at 5 dB 7.5-10.7.
+the P.56 level): clean 19.6-71.6 dB, at 20 dB SNR 16.5-23.9, at 10 dB 10.1-14.9 (one short clip in babble
+over 14), at 5 dB 7.2-11.8.
 Counts and speech time are less accurate there (the README's accuracy table, its noise rows)."""
 MAX_SAMPLE = 1e6
 """Samples beyond this magnitude (120 dB over full scale) are not audio: a damaged float file (bytes

@@ -384,16 +384,19 @@ class StreamingAnalyzer:
 
     def _resolve_nuclei(self, final: bool) -> None:
         keep: list[float] = []
+        # nuclei wait for their VAD context: the hops after them, and the VAD's warm-up hops still held
+        held = self._vad.held_since
+        wait_from = self._hops if held is None else min(self._hops, held)
+        released = self._released
         for t in self._pending:
             h = int(t / HOP_S)
-            held = self._vad.held_since
-            if (h + NUCLEUS_VAD_HOPS >= self._hops or (held is not None and h + NUCLEUS_VAD_HOPS >= held)) and not final:
+            if h + NUCLEUS_VAD_HOPS >= wait_from and not final:
                 keep.append(t)
                 continue
             lo = max(0, h - NUCLEUS_VAD_HOPS, self._hops - _FLAG_RING)
             hi = min(self._hops, h + NUCLEUS_VAD_HOPS + 1)
             if hi > lo and (self._flags[np.arange(lo, hi) % _FLAG_RING].any()
-                            or bool(((self._released >= lo) & (self._released < hi)).any())):
+                            or (released.size > 0 and bool(((released >= lo) & (released < hi)).any()))):
                 self._syllables += 1
                 self._nucleus_ring.push([float(h)])
         self._pending = keep

@@ -249,17 +249,17 @@ class OwnVoiceVad:
             own = energetic & voice
         if not seeded:
             self._floor.update(boom.reshape(-1, 1))
-        self._warm_up(opened & voice, own)
+        if not self._modulated:  # the stream's warm-up only: nothing on the hot path after it
+            self._warm_up(self._hops, opened & voice, own)
         return self._drop_lone_hops(own, noisy)
 
-    def _warm_up(self, voice: BoolArray, own: BoolArray) -> None:
+    def _warm_up(self, h0: int, voice: BoolArray, own: BoolArray) -> None:
         """Until the modulation test first passes, hold the hops that were own voice but for it (the
         last ``warmup_hops``); when it passes, release those that run into its first own hop (gaps up
         to ``_RUN_GAP_HOPS``, within ``warmup_hops``): a recording cut at its first word, whose first
-        0.1-0.3 s open the gate before the test has its 10 hops and a 5 dB spread."""
-        if self._modulated:
-            return
-        h0, w = self._hops, self.p.warmup_hops
+        0.1-0.3 s open the gate before the test has its 10 hops and a 5 dB spread. ``h0``: the global
+        index of the first hop of ``voice`` and ``own``."""
+        w = self.p.warmup_hops
         if own.any():
             self._modulated = True
             first = h0 + int(np.flatnonzero(own)[0])

@@ -13,7 +13,7 @@ import soundfile as sf
 from device.dsp.p56 import p56_level
 from device.dsp.syllables import SyllableNucleusDetector
 from device.offline_analysis import analyze_file
-from tests.device.helpers import pink_noise
+from tests.device.helpers import at_snr, pink_noise
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real-speech"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())["clips"]
@@ -116,7 +116,7 @@ def test_a_noisy_recording_is_named_in_the_warnings_and_a_clean_one_is_not(tmp_p
     noise = pink_noise(x.size, np.random.default_rng(7))
     warned: dict[str, list[str]] = {}
     for name, snr_db in (("clean", None), ("snr20", 20.0), ("snr10", 10.0), ("snr5", 5.0)):
-        y = x if snr_db is None else x + noise * 10 ** ((p56.level_dbov - snr_db - 10 * np.log10(np.mean(noise**2))) / 20)
+        y = x if snr_db is None else at_snr(x, noise, p56.level_dbov, snr_db)
         path = tmp_path / f"{name}.wav"
         sf.write(path, y, rate, subtype="FLOAT")
         out = analyze_file(path)

@@ -61,21 +61,30 @@ def firmware_dir(tmp_path: Path) -> FirmwareDir:
     return make
 
 
+def flash(work: Path, *ports: Path, extra: tuple[str, ...] = ()) -> int:
+    """``headset-flash flash`` of ``ports`` as operator alice, site s1, desk d07, with the inventory
+    ``inv.sqlite`` in ``work``; returns the exit code."""
+    from hw import cli
+
+    args = ["flash", "--inventory", str(work / "inv.sqlite"), "--operator", "alice", "--site", "s1", "--desk", "d07"]
+    for p in ports:
+        args += ["--port", str(p)]
+    return cli.main(args + list(extra))
+
+
 @pytest.fixture(scope="module")
 def flashed_board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VirtualBoard, Path]]:
     """One board flashed (operator alice, site s1, desk d07, inventory ``inv.sqlite`` in the returned
     directory) and running, shared by a module's tests of commands refused before the board is touched:
     each of them checks the board and the inventory are as it found them, so one flash serves them all
     (a flash takes about 3 s of MicroPython under Node)."""
-    from hw import cli
     from hw.virtual_headset.board import VirtualBoard
 
     work = tmp_path_factory.mktemp("flashed")
     board = VirtualBoard(work / "tty-b0", work / "fs-b0")
     board.start()
     try:
-        assert cli.main(["flash", "--inventory", str(work / "inv.sqlite"), "--operator", "alice", "--site", "s1",
-                         "--desk", "d07", "--port", str(board.link_path)]) == 0
+        assert flash(work, board.link_path) == 0
         yield board, work
     finally:
         if board.firmware_errors:

@@ -11,18 +11,13 @@ import pytest
 
 from hw import cli
 from hw.flashing.manifest import Manifest
-from tests.hw.conftest import BoardFactory, needs_micropython
+from tests.hw.conftest import BoardFactory, flash, needs_micropython
 
 if TYPE_CHECKING:
     from hw.virtual_headset.board import VirtualBoard
 
 pytestmark = needs_micropython
 MANIFEST = Manifest.load()
-
-
-def flash(tmp_path: Path, board: VirtualBoard) -> None:
-    assert cli.main(["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "alice", "--site", "s1",
-                     "--desk", "d07", "--port", str(board.link_path)]) == 0
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -57,7 +52,7 @@ def test_list_shows_the_micropython_version_of_a_blank_board(
 def test_verify_finds_differing_and_missing_files_and_never_writes(
         tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
-    flash(tmp_path, board)
+    assert flash(tmp_path, board.link_path) == 0
     capsys.readouterr()
     before = snapshot(board.fs_dir)
     assert cli.main(["verify", "--port", str(board.link_path)]) == 0
@@ -93,7 +88,7 @@ def test_verify_of_a_blank_board_lists_every_file_missing(
 def test_backup_pulls_every_file_and_refuses_to_overwrite_without_force(
         tmp_path: Path, board_factory: BoardFactory, capsys: pytest.CaptureFixture[str]) -> None:
     board = board_factory()
-    flash(tmp_path, board)
+    assert flash(tmp_path, board.link_path) == 0
     (board.fs_dir / "lib").mkdir()
     (board.fs_dir / "lib" / "extra.py").write_text("X = 1\n")
     (board.fs_dir / "log.bin").write_bytes(bytes(range(256)) * 90)  # binary, several chunks

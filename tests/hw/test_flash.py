@@ -21,20 +21,13 @@ from hw.firmware import headset_link as hl
 from hw.flashing.inventory import Inventory
 from hw.flashing.manifest import CONFIG_NAME, Manifest
 from hw.virtual_headset import HeadsetTrace
-from tests.hw.conftest import BoardFactory, needs_micropython
+from tests.hw.conftest import BoardFactory, flash, needs_micropython
 
 if TYPE_CHECKING:
     from hw.virtual_headset.board import VirtualBoard
 
 pytestmark = needs_micropython
 MANIFEST = Manifest.load()
-
-
-def flash(tmp_path: Path, *ports: Path, extra: tuple[str, ...] = ()) -> int:
-    args = ["flash", "--inventory", str(tmp_path / "inv.sqlite"), "--operator", "alice", "--site", "s1", "--desk", "d07"]
-    for p in ports:
-        args += ["--port", str(p)]
-    return cli.main(args + list(extra))
 
 
 def rows(tmp_path: Path) -> list[dict[str, str]]:
