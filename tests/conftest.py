@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from device import logs as device_logs
 from tests import real_parts
 from tests.ports import free_port
 
@@ -21,6 +23,19 @@ MOSQUITTO = real_parts.find("mosquitto")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*parts): the real parts a test needs (see tests/real_parts.py)")
+
+
+@pytest.fixture(autouse=True)
+def _agent_logging_ends_with_the_test() -> Iterator[None]:
+    """A command run in-process (``headset-agent run`` under capsys) points the ``device`` logger at that
+    test's captured stderr; once the test ends the stream is closed, and a later test's thread that logs
+    would print "Logging error". Each test leaves the logger as it found it."""
+    logger = logging.getLogger(device_logs.ROOT)
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = before[0]
+    logger.setLevel(before[1])
+    logger.propagate = before[2]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
