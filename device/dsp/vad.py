@@ -14,7 +14,15 @@ the manner of Jeub, M. et al. (2011), "Noise reduction for dual-microphone mobil
 exploiting power level differences", ICASSP).
 
 Mono: the level above the noise floor and a speech spectrum (most energy in 100-4000 Hz, not
-rumble or hiss), which cannot tell a neighbour from the agent.
+rumble or hiss), which cannot tell a neighbour's voice from the agent's by its spectrum. It can by its
+level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
+far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
+only within 0.5 s after an own hop that is not: the wearer's soft stretches (word tails, unstressed
+syllables, consonants) lie between loud ones, while 8 neighbours 20 dB under the wearer had gone on
+opening the gate through the wearer's pauses (+27 % of speech time in the ``pauses`` row of
+``bench/accuracy.py``). A hysteresis in level and time, as energy endpointers use for the ends of an
+utterance (Lamel et al. 1981, below). Neighbours within 10 dB of the wearer pass it: only the two
+channels tell them apart.
 
 The gate adapts to the room: it is a share of the spread between the noise floor (5th percentile of
 the last 10 s of hop levels) and the speech level (95th percentile), between ``min_gate_db`` and
@@ -122,6 +130,12 @@ class VadParams:
     """Hops of far-field ILDs remembered (weak hops: above the floor, below the speech gate)."""
     mono_speech_share: float = 0.5
     """Mono: minimum share of the hop's energy in the speech band, 100-4000 Hz."""
+    mono_anchor_below_speech_db: float = 18.0
+    """Mono: a hop more than this under the speech level (the same 95th percentile) is own speech only..."""
+    mono_anchor_reach_hops: int = 50
+    """...within this many hops (0.5 s) after an own hop that is not: the soft parts of the wearer's
+    speech (word tails, unstressed syllables, consonants) lie between loud ones, while neighbours go on
+    talking, 20 dB under the wearer, through the wearer's pauses."""
     max_gap_hops: int = 30
     """Gaps between own-speech hops shorter than this (0.3 s) are bridged."""
     noisy_spread_db: float = 30.0
@@ -166,6 +180,7 @@ class OwnVoiceVad:
         self._released: list[int] = []  # released warm-up hops not yet taken
         self._prev_own = False  # the last hop's own flag before the lone-hop rule
         self._last_own = -(10 ** 9)  # global index of the last own hop after it
+        self._last_anchor = -(10 ** 9)  # mono: global index of the last own hop near the speech level
 
     def take_released(self) -> IntArray:
         """The hops (global indices) released since the last call: own voice but for the modulation
@@ -251,7 +266,25 @@ class OwnVoiceVad:
             self._floor.update(boom.reshape(-1, 1))
         if not self._modulated:  # the stream's warm-up only: nothing on the hot path after it
             self._warm_up(self._hops, opened & voice, own)
+        if self.channels == 1 and self._floor.top_db is not None:
+            own = self._drop_far_from_loud(own, boom, float(self._floor.top_db[0]) - p.mono_anchor_below_speech_db)
         return self._drop_lone_hops(own, noisy)
+
+    def _drop_far_from_loud(self, own: BoolArray, boom: FloatArray, anchor_db: float) -> BoolArray:
+        """Mono: ``own`` without the hops under ``anchor_db`` (dB) that lie more than
+        ``mono_anchor_reach_hops`` after the last own hop at or over it (neighbours talking on after the
+        wearer stopped)."""
+        h0 = self._hops
+        last = self._last_anchor
+        out = own.copy()
+        reach = self.p.mono_anchor_reach_hops
+        for s in np.flatnonzero(own).tolist():
+            if boom[s] >= anchor_db:
+                last = h0 + s
+            elif h0 + s - last > reach:
+                out[s] = False
+        self._last_anchor = last
+        return out
 
     def _warm_up(self, h0: int, voice: BoolArray, own: BoolArray) -> None:
         """Until the modulation test first passes, hold the hops that were own voice but for it (the
