@@ -89,7 +89,8 @@ from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "telephone", "vad",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "telephone", "codecs",
+        "vad",
         "rooms", "robust", "pauses", "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
@@ -1257,10 +1258,37 @@ class VariantCounts:
         return per_variant, max(moves), sum(1 for m in moves if m)
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a variant is written: a libsndfile container and subtype, and for lossy codecs the
+    compression level (0 best quality .. 1 smallest file) and bitrate mode."""
+
+    format: str
+    subtype: str
+    ext: str
+    compression_level: float | None = None
+    bitrate_mode: str | None = None
+
+    def write(self, path: Path, y: FloatArray, rate: int) -> None:
+        extra: dict[str, Any] = {}
+        if self.compression_level is not None:
+            extra["compression_level"] = self.compression_level
+        if self.bitrate_mode is not None:
+            extra["bitrate_mode"] = self.bitrate_mode
+        with sf.SoundFile(str(path), "w", rate, 1, self.subtype, format=self.format, **extra) as f:
+            f.write(y)
+
+
+def _wav(subtype: str) -> Encoding:
+    return Encoding("WAV", subtype, "wav")
+
+
 def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Sequence[Variant],
-                    subtypes: Sequence[str] | None = None) -> VariantCounts:
-    """Every clip through every variant: ours through ``analyze_file`` (a WAV of ``subtypes[k]``, float by
-    default), the peer on the samples that file holds."""
+                    encodings: Sequence[Encoding] | None = None,
+                    kbps: list[list[float]] | None = None) -> VariantCounts:
+    """Every clip through every variant: ours through ``analyze_file`` (a file of ``encodings[k]``, a float
+    WAV by default), the peer on the samples that file holds. ``kbps``, if given, receives each clip's
+    bitrates (file size over duration)."""
     out = VariantCounts([], [], [])
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
@@ -1268,10 +1296,13 @@ def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Se
         x, fs = ctx.audio(c.path, c.raw_rate_hz)
         got: list[int] = []
         got_p: list[int] = []
+        rates: list[float] = []
         for k, variant in enumerate(variants):
             y, rate = variant(x, fs)
-            path = ctx.tmp / f"{c.id}.{name}{k}.wav"
-            sf.write(str(path), y, rate, subtype=subtypes[k] if subtypes else "FLOAT")
+            enc = encodings[k] if encodings else _wav("FLOAT")
+            path = ctx.tmp / f"{c.id}.{name}{k}.{enc.ext}"
+            enc.write(path, y, rate)
+            rates.append(path.stat().st_size * 8 / (y.size / rate) / 1000)
             got.append(int(analyze_file(path)["syllables"]))
             if ctx.peer:
                 stored, _ = sf.read(str(path), dtype="float64")  # G.711's quantisation included
@@ -1279,6 +1310,8 @@ def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Se
         out.ours.append(got)
         out.peer.append(got_p)
         out.truth.append(c.syllables)
+        if kbps is not None:
+            kbps.append(rates)
     ctx.progress.done()
     return out
 
@@ -1450,7 +1483,7 @@ def row_rates(ctx: Context) -> Section:
     return sec
 
 
-TELEPHONE_SUBTYPES = ("ULAW", "ALAW")
+TELEPHONE_SUBTYPES = (_wav("ULAW"), _wav("ALAW"))
 """G.711 codings of the ``telephone`` row."""
 
 
@@ -1466,7 +1499,7 @@ def row_telephone(ctx: Context) -> Section:
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips through a telephone channel, G.711 µ-law and A-law ({len(clips)} clips)")
     vc = _variant_counts(ctx, clips, "tel", [lambda x, fs: (x, fs), _telephone, _telephone],
-                         ("FLOAT",) + TELEPHONE_SUBTYPES)
+                         (_wav("FLOAT"),) + TELEPHONE_SUBTYPES)
     rows = [[c.id, str(t), " ".join(str(n) for n in got), " ".join(str(n) for n in got_p) if ctx.peer else "-"]
             for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
 
@@ -1499,11 +1532,73 @@ def row_telephone(ctx: Context) -> Section:
     return sec
 
 
+CODECS = (("Opus 32k", Encoding("OGG", "OPUS", "opus", compression_level=0.9), 48000),
+          ("Opus 16k", Encoding("OGG", "OPUS", "opus", compression_level=0.97), 48000),
+          ("MP3 40k", Encoding("MP3", "MPEG_LAYER_III", "mp3", compression_level=0.8, bitrate_mode="CONSTANT"), None),
+          ("MP3 16k", Encoding("MP3", "MPEG_LAYER_III", "mp3", compression_level=0.95, bitrate_mode="CONSTANT"), None))
+"""Lossy codings of the ``codecs`` row: (name, encoding, sample rate or None for the clip's own). libsndfile's
+compression levels, named by the bitrate they give a 16 kHz clip: Opus (coded at 48 kHz, to which Opus works
+anyway) at 0.9 and 0.97, about 32 and 16 kbit/s (VoIP grades); MP3 at constant bitrate at 0.8 and 0.95, about
+40 and 16 kbit/s at 16 kHz (more at 44.1 kHz), a call recorder's settings. The row prints the bitrates
+measured from the files."""
+
+
+def _at_rate(rate: int | None) -> Variant:
+    return lambda x, fs: (resample_poly(x, rate, fs) if rate and rate != fs else x, rate or fs)
+
+
+def row_codecs(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip) as recorded, and
+    after lossy coding (Opus, MP3) at VoIP and call-recorder bitrates, as calls are stored: the count should
+    not move with the codec (issue 12 asks the same of telephone audio: within 2 syllables a clip)."""
+    sec = Section("codecs")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    names = [n for n, _, _ in CODECS]
+    ctx.progress.step(f"real clips through lossy codecs, {', '.join(names)} ({len(clips)} clips)")
+    kbps: list[list[float]] = []
+    vc = _variant_counts(ctx, clips, "codec", [_at_rate(None)] + [_at_rate(r) for _, _, r in CODECS],
+                         (_wav("FLOAT"),) + tuple(e for _, e, _ in CODECS), kbps)
+    rows = [[c.id, str(t), " ".join(str(n) for n in got), " ".join(f"{r:.0f}" for r in rates[1:]),
+             " ".join(str(n) for n in got_p) if ctx.peer else "-"]
+            for c, t, got, got_p, rates in zip(clips, vc.truth, vc.ours, vc.peer, kbps, strict=True)]
+    band = [f"{min(r[k + 1] for r in kbps):.0f}-{max(r[k + 1] for r in kbps):.0f}" for k in range(len(CODECS))]
+
+    def by_codec(counts: list[list[int]]) -> tuple[list[float], list[int], list[int]]:
+        """Total error per variant (the original first), and per codec the largest move of a clip's count
+        from the original and the clips that move by more than 2."""
+        per_variant, _, _ = vc.spread(counts)
+        moves = [[abs(cs[k + 1] - cs[0]) for cs in counts] for k in range(len(CODECS))]
+        return per_variant, [max(m) for m in moves], [sum(1 for v in m if v > 2) for m in moves]
+
+    def cell(counts: list[list[int]]) -> str:
+        errors, most, beyond = by_codec(counts)
+        return f"total error {pct(errors[0])} original; " + "; ".join(
+            f"{n} {pct(e)}, moves up to {m} ({b}/{len(clips)} clips beyond ±2)"
+            for n, e, m, b in zip(names, errors[1:], most, beyond, strict=True))
+
+    ours = by_codec(vc.ours)
+    values: dict[str, Any] = {"clips": len(clips), "codecs": names, "kbps": band, "total_error_ours": ours[0],
+                              "max_move_ours": ours[1], "clips_beyond_2_ours": ours[2]}
+    if ctx.peer:
+        peer = by_codec(vc.peer)
+        values.update({"total_error_peer": peer[0], "max_move_peer": peer[1], "clips_beyond_2_peer": peer[2]})
+    sec.lines.append(Line(
+        "syllable count, whole analyser, lossy codecs",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}) as recorded and coded as "
+        + ", ".join(f"{n} ({b} kbit/s)" for n, b in zip(names, band, strict=True)) + ", vs the original file",
+        cell(vc.ours), (cell(vc.peer) + " (dJW)") if ctx.peer else "-", "±2 per clip", values))
+    sec.details.append(Detail(
+        f"Syllables as recorded and after {', '.join(names)} (and their bitrates, kbit/s)",
+        ["clip", "truth", "ours", "kbit/s", "peer"], rows))
+    return sec
+
+
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
     "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
+    "codecs": row_codecs,
 }
 
 

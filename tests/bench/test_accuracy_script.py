@@ -78,6 +78,22 @@ def test_telephone_row_keeps_the_count_within_two_syllables_of_the_wideband_file
     assert v["peer_max_move"] >= 2, v  # the peer ran on the same telephone files
 
 
+def test_codecs_row_counts_again_after_opus_and_mp3_at_the_bitrates_it_names() -> None:
+    (line,) = _rows("--only", "codecs", "--no-peer")["codecs"]["lines"]
+    v = line["values"]
+    assert v["clips"] == 4 and v["codecs"] == ["Opus 32k", "Opus 16k", "MP3 40k", "MP3 16k"]
+    # the files hold the bitrates the names say (kbit/s, measured from their sizes): the codec ran
+    for (lo, hi), want in zip((tuple(map(int, b.split("-"))) for b in v["kbps"]), (32, 16, 40, 16), strict=True):
+        assert want * 0.8 <= lo <= hi <= want * 1.25, v["kbps"]
+    # achieved on the 4 clips of tests/data: 2.1 % as recorded, 2.1 / 8.5 % after Opus 32k / 16k, 4.3 / 12.8 %
+    # after MP3 40k / 16k; counts move by up to 1 except at 16 kbit/s MP3 (new-home 9 -> 12: its spectral
+    # changes, not its consonant dips, make the extra nuclei)
+    limits = (0.022, 0.022, 0.086, 0.043, 0.128)
+    assert all(e <= lim for e, lim in zip(v["total_error_ours"], limits, strict=True)), v
+    assert max(v["max_move_ours"][:3]) <= 1, v
+    assert v["max_move_ours"][3] <= 3 and v["clips_beyond_2_ours"] == [0, 0, 0, 1], v
+
+
 def test_robustness_row_finds_no_speech_in_steady_sounds() -> None:
     row = _rows("--only", "robust", "--no-peer")["robust"]
     text = json.dumps(row)
