@@ -274,16 +274,12 @@ class OwnVoiceVad:
         """Mono: ``own`` without the hops under ``anchor_db`` (dB) that lie more than
         ``mono_anchor_reach_hops`` after the last own hop at or over it (neighbours talking on after the
         wearer stopped)."""
-        h0 = self._hops
-        last = self._last_anchor
-        out = own.copy()
-        reach = self.p.mono_anchor_reach_hops
-        for s in np.flatnonzero(own).tolist():
-            if boom[s] >= anchor_db:
-                last = h0 + s
-            elif h0 + s - last > reach:
-                out[s] = False
-        self._last_anchor = last
+        idx = self._hops + np.arange(own.size, dtype=np.int64)
+        anchor = own & (boom >= anchor_db)
+        last = np.maximum.accumulate(np.where(anchor, idx, self._last_anchor))
+        if own.size:
+            self._last_anchor = int(last[-1])
+        out: BoolArray = own & (anchor | (idx - last <= self.p.mono_anchor_reach_hops))
         return out
 
     def _warm_up(self, h0: int, voice: BoolArray, own: BoolArray) -> None:
