@@ -21,8 +21,8 @@ only within 0.5 s after an own hop that is not: the wearer's soft stretches (wor
 syllables, consonants) lie between loud ones, while 8 neighbours 20 dB under the wearer had gone on
 opening the gate through the wearer's pauses (+27 % of speech time in the ``pauses`` row of
 ``bench/accuracy.py``). A hysteresis in level and time, as energy endpointers use for the ends of an
-utterance (Lamel et al. 1981, below). Neighbours within 10 dB of the wearer pass it: only the two
-channels tell them apart.
+utterance (Lamel et al. 1981, below). Neighbours 10 dB or less under the wearer reach within 18 dB of
+the speech level and pass it: only the two channels tell them apart.
 
 The gate adapts to the room: it is a share of the spread between the noise floor (5th percentile of
 the last 10 s of hop levels) and the speech level (95th percentile), between ``min_gate_db`` and
