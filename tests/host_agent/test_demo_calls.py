@@ -43,6 +43,7 @@ def test_the_table_shows_the_call_state() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.solo
 @pytest.mark.needs("mosquitto")
 def test_call_desks_fire_slow_answer_late_greeting_and_monotone(tmp_path: Path, mosquitto: Mosquitto) -> None:
     cap = Capture(mosquitto.port, "demo", client_id="demo-calls-capture")

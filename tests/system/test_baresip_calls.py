@@ -59,7 +59,7 @@ GAP_S = 15.0
 """File time between the two greetings: the first call's talk, the second call's ringing (6.75 s) and
 wait (3 s) fit in between."""
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs("baresip", "mosquitto")]
+pytestmark = [pytest.mark.slow, pytest.mark.solo, pytest.mark.needs("baresip", "mosquitto")]
 
 
 @dataclass

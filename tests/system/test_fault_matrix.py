@@ -29,7 +29,7 @@ import pytest
 
 from tests.system.fault_outcome import FAULTS, FaultRecord, Rig, history, prepare_disk
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs("mosquitto")]
+pytestmark = [pytest.mark.slow, pytest.mark.solo, pytest.mark.needs("mosquitto")]
 
 HOLD_S = 2.0
 """Wall seconds a fault is held at least (a broker or host down, a desk away); SIGSTOP holds until every

@@ -50,7 +50,7 @@ from tests.system.nats_cluster import NatsCluster, cluster, nats_cluster
 
 __all__ = ["cluster"]  # the fixture, re-exported for pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs("nats-server")]
+pytestmark = [pytest.mark.slow, pytest.mark.solo, pytest.mark.needs("nats-server")]
 
 
 class ClusterDesk(Desk):
