@@ -1046,17 +1046,10 @@ def _noisy_copy(ctx: Context, clip: RealClip, kind: str, snr_db: float, rng: np.
     return out, y, fs
 
 
-def row_devnoise(ctx: Context) -> Section:
-    """Syllables of the real dev set (without the overlap clip) with pink noise and babble added at
-    20, 10 and 5 dB SNR: how the count holds in a noisy room, beside the peer on the same audio."""
-    sec = Section("devnoise")
-    clips = ctx.dev_solo()
-    if not clips:
-        sec.notes.append("Noisy dev-set rows skipped: no --dev-dir given.")
-        return sec
-    rng = np.random.default_rng(5)
-    babble = mc.babble_bed(rng, 30.0)
-    # per clip once: its P.56 level (the SNR reference) and the babble bed at its rate
+def noise_references(ctx: Context, clips: list[RealClip], babble: FloatArray) -> tuple[
+        dict[str, float], dict[int, FloatArray]]:
+    """What noise is added against, once a clip: each clip's P.56 level (dBov, the SNR reference) by id,
+    and the 16 kHz ``babble`` bed at each clip's sample rate (Hz)."""
     levels: dict[str, float] = {}
     beds: dict[int, FloatArray] = {16000: babble}
     for c in clips:
@@ -1067,6 +1060,19 @@ def row_devnoise(ctx: Context) -> Section:
         levels[c.id] = res.level_dbov
         if fs not in beds:
             beds[fs] = resample_poly(babble, fs, 16000)
+    return levels, beds
+
+
+def row_devnoise(ctx: Context) -> Section:
+    """Syllables of the real dev set (without the overlap clip) with pink noise and babble added at
+    20, 10 and 5 dB SNR: how the count holds in a noisy room, beside the peer on the same audio."""
+    sec = Section("devnoise")
+    clips = ctx.dev_solo()
+    if not clips:
+        sec.notes.append("Noisy dev-set rows skipped: no --dev-dir given.")
+        return sec
+    rng = np.random.default_rng(5)
+    levels, beds = noise_references(ctx, clips, mc.babble_bed(rng, 30.0))
     rows: list[list[str]] = []
     data: list[dict[str, Any]] = []
     for kind in ("pink", "babble"):
@@ -1250,12 +1256,19 @@ class VariantCounts:
     ours: list[list[int]]
     peer: list[list[int]]
     truth: list[int]
+    kbps: list[list[float]] = field(default_factory=list)
+    """Each clip's file in each variant: its size over its duration (kbit/s)."""
 
     def spread(self, counts: list[list[int]]) -> tuple[list[float], int, int]:
         """Total error per variant, the most a clip's count moves across variants, and how many clips move."""
         per_variant = [total_error([cs[k] for cs in counts], self.truth) or 0.0 for k in range(len(counts[0]))]
         moves = [max(cs) - min(cs) for cs in counts]
         return per_variant, max(moves), sum(1 for m in moves if m)
+
+    @staticmethod
+    def moves_from_first(counts: list[list[int]]) -> list[list[int]]:
+        """For each variant after the first (the original), how far each clip's count moved from it."""
+        return [[abs(cs[k] - cs[0]) for cs in counts] for k in range(1, len(counts[0]))]
 
 
 @dataclass(frozen=True)
@@ -1284,11 +1297,9 @@ def _wav(subtype: str) -> Encoding:
 
 
 def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Sequence[Variant],
-                    encodings: Sequence[Encoding] | None = None,
-                    kbps: list[list[float]] | None = None) -> VariantCounts:
+                    encodings: Sequence[Encoding] | None = None) -> VariantCounts:
     """Every clip through every variant: ours through ``analyze_file`` (a file of ``encodings[k]``, a float
-    WAV by default), the peer on the samples that file holds. ``kbps``, if given, receives each clip's
-    bitrates (file size over duration)."""
+    WAV by default), the peer on the samples that file holds."""
     out = VariantCounts([], [], [])
     for i, c in enumerate(clips):
         ctx.progress.item(i + 1, len(clips), c.id)
@@ -1310,8 +1321,7 @@ def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Se
         out.ours.append(got)
         out.peer.append(got_p)
         out.truth.append(c.syllables)
-        if kbps is not None:
-            kbps.append(rates)
+        out.kbps.append(rates)
     ctx.progress.done()
     return out
 
@@ -1483,7 +1493,12 @@ def row_rates(ctx: Context) -> Section:
     return sec
 
 
-TELEPHONE_SUBTYPES = (_wav("ULAW"), _wav("ALAW"))
+def _at_rate(rate: int | None) -> Variant:
+    """The clip resampled to ``rate`` (Hz; None or its own rate: the clip as it is)."""
+    return lambda x, fs: (resample_poly(x, rate, fs) if rate and rate != fs else x, rate or fs)
+
+
+TELEPHONE_ENCODINGS = (_wav("ULAW"), _wav("ALAW"))
 """G.711 codings of the ``telephone`` row."""
 
 
@@ -1498,14 +1513,14 @@ def row_telephone(ctx: Context) -> Section:
     sec = Section("telephone")
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips through a telephone channel, G.711 µ-law and A-law ({len(clips)} clips)")
-    vc = _variant_counts(ctx, clips, "tel", [lambda x, fs: (x, fs), _telephone, _telephone],
-                         (_wav("FLOAT"),) + TELEPHONE_SUBTYPES)
+    vc = _variant_counts(ctx, clips, "tel", [_at_rate(None), _telephone, _telephone],
+                         (_wav("FLOAT"),) + TELEPHONE_ENCODINGS)
     rows = [[c.id, str(t), " ".join(str(n) for n in got), " ".join(str(n) for n in got_p) if ctx.peer else "-"]
             for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
 
     def summary(counts: list[list[int]]) -> tuple[list[float], int, int]:
         per_variant, _, _ = vc.spread(counts)
-        moves = [max(abs(n - cs[0]) for n in cs[1:]) for cs in counts]
+        moves = [max(by_variant) for by_variant in zip(*vc.moves_from_first(counts), strict=True)]
         return per_variant, max(moves), sum(1 for m in moves if m > 2)
 
     def cell(per_variant: list[float], move: int, beyond: int) -> str:
@@ -1543,10 +1558,6 @@ anyway) at 0.9 and 0.97, about 32 and 16 kbit/s (VoIP grades); MP3 at constant b
 measured from the files."""
 
 
-def _at_rate(rate: int | None) -> Variant:
-    return lambda x, fs: (resample_poly(x, rate, fs) if rate and rate != fs else x, rate or fs)
-
-
 def row_codecs(ctx: Context) -> Section:
     """Syllables of the real clips (tests/data and the dev set without the overlap clip) as recorded, and
     after lossy coding (Opus, MP3) at VoIP and call-recorder bitrates, as calls are stored: the count should
@@ -1555,19 +1566,18 @@ def row_codecs(ctx: Context) -> Section:
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     names = [n for n, _, _ in CODECS]
     ctx.progress.step(f"real clips through lossy codecs, {', '.join(names)} ({len(clips)} clips)")
-    kbps: list[list[float]] = []
     vc = _variant_counts(ctx, clips, "codec", [_at_rate(None)] + [_at_rate(r) for _, _, r in CODECS],
-                         (_wav("FLOAT"),) + tuple(e for _, e, _ in CODECS), kbps)
+                         (_wav("FLOAT"),) + tuple(e for _, e, _ in CODECS))
     rows = [[c.id, str(t), " ".join(str(n) for n in got), " ".join(f"{r:.0f}" for r in rates[1:]),
              " ".join(str(n) for n in got_p) if ctx.peer else "-"]
-            for c, t, got, got_p, rates in zip(clips, vc.truth, vc.ours, vc.peer, kbps, strict=True)]
-    band = [f"{min(r[k + 1] for r in kbps):.0f}-{max(r[k + 1] for r in kbps):.0f}" for k in range(len(CODECS))]
+            for c, t, got, got_p, rates in zip(clips, vc.truth, vc.ours, vc.peer, vc.kbps, strict=True)]
+    band = [f"{min(r[k + 1] for r in vc.kbps):.0f}-{max(r[k + 1] for r in vc.kbps):.0f}" for k in range(len(CODECS))]
 
     def by_codec(counts: list[list[int]]) -> tuple[list[float], list[int], list[int]]:
         """Total error per variant (the original first), and per codec the largest move of a clip's count
         from the original and the clips that move by more than 2."""
         per_variant, _, _ = vc.spread(counts)
-        moves = [[abs(cs[k + 1] - cs[0]) for cs in counts] for k in range(len(CODECS))]
+        moves = vc.moves_from_first(counts)
         return per_variant, [max(m) for m in moves], [sum(1 for v in m if v > 2) for m in moves]
 
     def cell(counts: list[list[int]]) -> str:

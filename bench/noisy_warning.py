@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import accuracy as acc  # noqa: E402
-from device.dsp.p56 import p56_level  # noqa: E402
 from device.offline_analysis import NOISY_GAP_DB, analyze_file  # noqa: E402
 from tests.device.dsp import mandarin_corpus as mc  # noqa: E402
 
@@ -40,18 +38,14 @@ def _gap(r: dict[str, Any]) -> tuple[float | None, bool]:
     return gap, any(w.startswith("noisy: ") for w in r["warnings"])
 
 
-def gaps(ctx: acc.Context, clip: acc.RealClip, bed: np.ndarray) -> list[tuple[float | None, bool]]:
+def gaps(ctx: acc.Context, clip: acc.RealClip, level_dbov: float, babble: np.ndarray) -> list[tuple[float | None, bool]]:
     """(gap dB or None, warned) for each of :data:`CONDITIONS`: the clip's channel 0 through
-    ``analyze_file``, and with the accuracy script's noisy copies of it (``bench/accuracy.py``)."""
-    x, fs = ctx.audio(clip.path, clip.raw_rate_hz)
-    p56 = p56_level(x, fs)
-    if p56 is None:
-        raise acc.BenchError(f"{clip.id}: no active speech for P.56")
-    babble = bed if fs == 16000 else resample_poly(bed, fs, 16000)
+    ``analyze_file``, and with the accuracy script's noisy copies of it (``bench/accuracy.py``) at its P.56
+    level ``level_dbov``, babble from ``babble`` (at the clip's rate)."""
     out = [_gap(ctx.analyze(clip))]
     for kind in ("pink", "babble"):
         for snr in SNRS_DB:
-            path, _, _ = acc._noisy_copy(ctx, clip, kind, snr, np.random.default_rng(1), babble, p56.level_dbov)
+            path, _, _ = acc._noisy_copy(ctx, clip, kind, snr, np.random.default_rng(1), babble, level_dbov)
             out.append(_gap(analyze_file(path)))
     return out
 
@@ -67,17 +61,17 @@ def main() -> int:
     except acc.BenchError as exc:
         print(f"noisy_warning: {exc}", file=sys.stderr)
         return 1
-    bed = mc.babble_bed(np.random.default_rng(5), 40.0)
     rows: list[list[tuple[float | None, bool]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         ctx = acc.Context(None, False, Path(tmp), acc.Progress(quiet=True))
+        try:
+            levels, beds = acc.noise_references(ctx, clips, mc.babble_bed(np.random.default_rng(5), 40.0))
+        except acc.BenchError as exc:
+            print(f"noisy_warning: {exc}", file=sys.stderr)
+            return 1
         for i, c in enumerate(clips):
             print(f"  [{i + 1}/{len(clips)}] {c.id}", file=sys.stderr, flush=True)
-            try:
-                rows.append(gaps(ctx, c, bed))
-            except acc.BenchError as exc:
-                print(f"noisy_warning: {exc}", file=sys.stderr)
-                return 1
+            rows.append(gaps(ctx, c, levels[c.id], beds[ctx.audio(c.path, c.raw_rate_hz)[1]]))
     print(f"## Noisy-recording warning (`bench/noisy_warning.py`): speech level over the noise between utterances, "
           f"dB; * = warned (under {NOISY_GAP_DB:g} dB)\n")
     print("| clip | " + " | ".join(CONDITIONS) + " |")
