@@ -55,7 +55,13 @@ tone contours and long vowels give de Jong & Wempe about 1.5x too many nuclei at
   floor's power N under a peak of power E scales it by (E - N) / E, and the voicing is divided by that
   (at most 2x, from 2 dB over the floor). At 5 dB SNR a voiced syllable 3-5 dB over the floor read
   0.4-0.65 and failed the periodicity checks; babble, whose floor ripples, is not compensated (its own
-  voices are periodic).
+  voices are periodic). In the same stationary noise a peak's prominence is read net of the noise too:
+  on the contour with 1.5 times the floor's power subtracted, and floored 10 dB under the floor (power
+  spectral subtraction with over-subtraction and a spectral floor: Boll, S. F. (1979), "Suppression of
+  acoustic noise in speech using spectral subtraction", IEEE Trans. ASSP 27(2), 113-120; Berouti, M.,
+  Schwartz, R. & Makhoul, J. (1979), "Enhancement of speech corrupted by acoustic noise", Proc. ICASSP,
+  208-211), since the noise's power fills the dips between fast syllables (a dip 3 dB over the floor
+  is half noise). The levels themselves (thresholds, floor) stay those of the noisy contour.
 
 Units: times in seconds from the stream start, levels in dB (relative, band energy), rates of
 features 100 per second (10 ms hop). State is bounded: a few seconds of frame features.
@@ -184,6 +190,16 @@ class SyllableParams:
     """...by at most this factor..."""
     voicing_gain_min_db: float = 2.0
     """...for a peak at least this far over the floor (a ripple of the noise itself is not raised)."""
+    noise_subtract_share: float = 1.5
+    """In the same stationary noise, a peak's prominence is read on the contour with this multiple of
+    the floor's power subtracted (spectral subtraction with over-subtraction: Boll 1979, Berouti et al.
+    1979; the floor is the contour's 5th percentile, under the noise's mean power), so that the noise
+    filling a dip does not hide it; 0 turns it off. Chosen on the dev set's tune half in pink and white
+    noise at 20 / 10 / 5 dB SNR, mean of two noise draws: 1.0 / 1.5 / 2.0 gave 7.7 / 7.25 / 7.1 %
+    against 8.2 % without (3.0, one draw: 7.6 %); 1.5 and 2.0 swap places from one draw to the other
+    (7.3 / 6.9 and 7.2 / 7.3 %), and the smaller subtraction was kept."""
+    noise_subtract_floor_db: float = 10.0
+    """...a frame is lowered to at most this far under the floor."""
     young_frames: int = 100
     """The ripple margin and the voicing compensation (above) wait until this many frames (1 s) have
     been decided: a lead-in's statistics are too few."""
@@ -456,6 +472,12 @@ class SyllableNucleusDetector:
         deep_threshold, strong_threshold = (
             min(periodic_threshold, max(float(speech) - p.deep_below_speech_db, float(floor) + above_floor))
             for above_floor in (p.deep_above_noise_db, strong_above))
+        net: FloatArray | None = None  # the contour net of stationary noise, for the prominences
+        if compensate and p.noise_subtract_share > 0.0:
+            fl = 10.0 ** (float(floor) / 10.0)
+            e = 10.0 ** (s / 10.0)
+            net = 10.0 * np.log10(np.maximum(e - p.noise_subtract_share * fl,
+                                             fl * 10.0 ** (-p.noise_subtract_floor_db / 10.0)))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
@@ -470,7 +492,7 @@ class SyllableNucleusDetector:
                 vmax, vext = min(1.0, vmax * gain), min(1.0, vext * gain)
             if vext < p.min_voicing or (s[i] <= threshold and vmax < p.periodic_voicing):
                 continue
-            prom, col = self._prominence(s, i)
+            prom, col = self._prominence(s if net is None else net, i)
             if prom < p.creak_prominence_db and vmax < p.min_voicing:
                 continue
             if s[i] <= periodic_threshold and (

@@ -82,7 +82,10 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
     to 5.7 % at 10 dB and from 13.5 % to 9.2 % at 5 dB (ours before, same audio); the creaky-voice
     check and the rest of the next round took it to 5.0 % and 7.8 %, and the floor margin set by the
     floor's ripple (a periodic peak 2 dB over a steady floor counts) to 5.0 % and 5.7 %, and the voicing
-    read net of stationary noise to 2.1 % and 2.8 %. No peer here: the accuracy script
+    read net of stationary noise to 2.1 % and 2.8 %, then 2.1 % at both. The prominence read net of the
+    noise (``noise_subtract_share``) costs these read clips at 5 dB: 2.1 → 7.1 % (+3, +5, +2: weak peaks
+    of read Mandarin whose dips the subtraction deepens), for the dev set's fast conversational speech in
+    pink noise (bench/accuracy.py --only devnoise: 11.0 / 10.3 → 9.4 / 7.3 % at 10 / 5 dB). No peer here: the accuracy script
     (bench/accuracy.py --only devnoise) puts de Jong & Wempe beside ours on the dev set."""
     parts = []
     for name in WAVS:
@@ -104,7 +107,7 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
             errors.setdefault(snr_db, []).append(analyze_file(path)["syllables"] - truth)
     total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
     assert total[10] <= 2.5, errors
-    assert total[5] <= 2.5, errors  # 2.1 % at both since the voiced-dip vowel cue (2.8 % at 5 dB before)
+    assert total[5] <= 7.5, errors  # 7.1 % since the net prominence (2.1 % before it)
 
 
 def test_a_noisy_recording_is_named_in_the_warnings_and_a_clean_one_is_not(tmp_path: Path) -> None:
