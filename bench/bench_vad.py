@@ -5,8 +5,8 @@ run on onnxruntime: ``bench/peer_silero.py``). A plain script, not a test: it pr
 
 Both see the same audio: the real clips of ``tests/data/real-speech`` one after another, repeated to
 ``--seconds`` of 16 kHz mono (the boom channel). Ours is the VAD front end the analyser runs per hop
-(band energies, :class:`device.dsp.vad.OwnVoiceVad`, :class:`~device.dsp.vad.SpeechSegments`), fed
-in 100 ms blocks as the desk agent feeds it; Silero is its model called once per 32 ms chunk, as
+(band energies, the periodicity of :mod:`device.dsp.periodicity` (mono), :class:`device.dsp.vad.OwnVoiceVad`,
+:class:`~device.dsp.vad.SpeechSegments`), fed in 100 ms blocks as the desk agent feeds it; Silero is its model called once per 32 ms chunk, as
 its own ``OnnxWrapper`` calls it. Figures:
 
 - CPU: process time per second of audio (real-time factor, one core), ``--pairs`` runs of each in
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import peer_silero  # noqa: E402
 from device.dsp.features import BandEnergies  # noqa: E402
+from device.dsp.periodicity import HopPeriodicity  # noqa: E402
 from device.dsp.vad import OwnVoiceVad, SpeechSegments  # noqa: E402
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,12 +60,14 @@ def test_audio(seconds: float) -> FloatArray:
 def run_ours(x: FloatArray) -> float:
     """Speech seconds by our mono VAD front end, fed block by block."""
     bands = BandEnergies(RATE_HZ, HOP, 1)
+    periodicity = HopPeriodicity(RATE_HZ, HOP)
     vad = OwnVoiceVad(1)
     segments = SpeechSegments(vad.p.max_gap_hops)
     hops = 0
     speech = 0
     for i in range(0, x.size - BLOCK + 1, BLOCK):
-        own = vad.process(bands.process(x[i:i + BLOCK].reshape(-1, 1)))
+        block = x[i:i + BLOCK]
+        own = vad.process(bands.process(block.reshape(-1, 1)), periodicity.process(block))
         speech += segments.update(hops, own).size
         hops += own.size
     return speech * HOP / RATE_HZ

@@ -39,6 +39,7 @@ from device.dsp.intonation import IntonationMeter, IntonationParams, PitchSpread
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
 from device.dsp.p56 import N_THRESHOLDS, P56Meter, active_level
+from device.dsp.periodicity import HopPeriodicity
 from device.dsp.pitch import PitchTrack, PitchTracker
 from device.dsp.resample import StreamingResampler
 from device.dsp.ring import Ring
@@ -139,6 +140,7 @@ class StreamingAnalyzer:
         self._dc = DcOffsetRemover(channels, HOP) if remove_dc else None
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
+        self._periodicity = HopPeriodicity(SAMPLE_RATE_HZ, HOP) if channels == 1 else None
         self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
                                 if calibration is not None else None)
         self._segments = SpeechSegments(self._vad.p.max_gap_hops)
@@ -288,6 +290,8 @@ class StreamingAnalyzer:
         boom = x[:, 0]
         p56 = self._p56.process(boom, valid=valid)
         energies = self._bands.process(x)
+        # mono: the boom's periodicity, so that the VAD can tell a voice from noise rising and falling like one
+        period = self._periodicity.process(boom) if self._periodicity is not None else None
         clip_per_hop = np.bincount(np.flatnonzero(clip) // HOP, minlength=hops)
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
@@ -301,7 +305,8 @@ class StreamingAnalyzer:
         for g in range(0, len(ticks), group):
             part = ticks[g: g + group]
             measured = [self._tick(boom[start * HOP: end_sample], energies[start:stop], p56.sq[start:stop],
-                                   p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop])
+                                   p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop],
+                                   None if period is None else period[start:stop])
                         for start, stop, end_sample in part]
             if self._pitch is not None and self._intonation is not None:
                 measured = self._intonation_ticks(boom, part, measured)
@@ -330,10 +335,11 @@ class StreamingAnalyzer:
         return out
 
     def _tick(self, boom: FloatArray, energies: FloatArray, sq: FloatArray, n: npt.NDArray[np.int64],
-              active: npt.NDArray[np.int64], clipped: npt.NDArray[np.int64]) -> Measurement:
+              active: npt.NDArray[np.int64], clipped: npt.NDArray[np.int64],
+              period: FloatArray | None) -> Measurement:
         k = energies.shape[0]
         h0 = self._hops
-        own = self._decide(h0, energies)
+        own = self._decide(h0, energies, period)
         self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
         late = self._vad.take_released()
         if late.size:  # the warm-up's own hops: for the nuclei alone (speech time, level and pitch have had them)
@@ -372,15 +378,17 @@ class StreamingAnalyzer:
             ild_db=live_ild.speech_db if live_ild is not None else None,
         )
 
-    def _decide(self, h0: int, energies: FloatArray) -> npt.NDArray[np.bool_]:
+    def _decide(self, h0: int, energies: FloatArray, period: FloatArray | None) -> npt.NDArray[np.bool_]:
         """The VAD's own-voice flags of the hops from ``h0``, decided :data:`DECISION_HOPS` at a time
-        (cut at every multiple of it in the stream), whatever the tick: the live agent's decisions."""
+        (cut at every multiple of it in the stream), whatever the tick: the live agent's decisions.
+        ``period``: the boom's periodicity of the same hops (mono), or None."""
         k = energies.shape[0]
         first = h0 - h0 % DECISION_HOPS + DECISION_HOPS  # the first cut after h0
         if first >= h0 + k:
-            return self._vad.process(energies)
+            return self._vad.process(energies, period)
         cuts = [0, *range(first - h0, k, DECISION_HOPS), k]
-        return np.concatenate([self._vad.process(energies[a:b]) for a, b in itertools.pairwise(cuts) if b > a])
+        return np.concatenate([self._vad.process(energies[a:b], None if period is None else period[a:b])
+                               for a, b in itertools.pairwise(cuts) if b > a])
 
     def _resolve_nuclei(self, final: bool) -> None:
         keep: list[float] = []

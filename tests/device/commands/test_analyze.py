@@ -354,8 +354,10 @@ def test_call_layout_reports_the_agent_the_customer_and_their_overlap(tmp_path: 
     rows = _rows(out)
     r = rows["call.wav"]
     assert (r["layout"], r["agent_channel"], r["warnings"], r["distance_cm"]) == ("call", 0, [], None)
-    # the agent's measures, as the clip analysed alone
-    assert r["speech_s"] == pytest.approx(alone["speech_s"], abs=0.05)
+    # the agent's measures, as the clip analysed alone (speech time within 0.1 s: at a stream's start the
+    # mono VAD's voice test holds the first word's hops until the word has voiced ones, and the line
+    # noise moves that by a few hops: 2.76 s here against 2.67 s alone; 0.05 s before that test)
+    assert r["speech_s"] == pytest.approx(alone["speech_s"], abs=0.1)
     assert abs(r["syllables"] - alone["syllables"]) <= 1
     assert r["level_dbov"] == pytest.approx(alone["level_dbov"], abs=0.05)
     # the customer's talk time and the overlap, from construction
@@ -369,7 +371,7 @@ def test_call_layout_reports_the_agent_the_customer_and_their_overlap(tmp_path: 
     # talking one after the other: no overlap, both talk times kept
     a = rows["apart.wav"]
     assert a["overlap_s"] == 0.0
-    assert a["speech_s"] == pytest.approx(alone["speech_s"], abs=0.05)
+    assert a["speech_s"] == pytest.approx(alone["speech_s"], abs=0.1)
     assert a["customer_speech_s"] == pytest.approx(customer_alone["speech_s"], abs=0.1)
     # the table has the call columns; other layouts' JSON has none of the call fields
     assert main(["analyze", "--layout", "call", str(call)]) == 0
