@@ -715,20 +715,6 @@ def _hum(n: int) -> FloatArray:
     return x
 
 
-def _clicks(n: int, rng: np.random.Generator) -> FloatArray:
-    """Keyboard-like clicks: 12 ms bursts of noise decaying in 2 ms, 40 ms apart plus an exponential
-    wait of 150 ms on average (about 5 a second), over a faint hiss."""
-    x = rng.standard_normal(n) * 0.01
-    burst = int(0.012 * RATE_HZ)
-    pos = 0
-    while True:
-        pos += int((0.04 + rng.exponential(0.15)) * RATE_HZ)
-        if pos + burst >= n:
-            break
-        x[pos: pos + burst] += rng.standard_normal(burst) * np.exp(-np.arange(burst) / (0.002 * RATE_HZ))
-    return x
-
-
 def _signals(n: int) -> dict[str, FloatArray]:
     """Unit-RMS non-speech signals: steady ones, and two that rise and fall at a syllable's rate."""
     rng = np.random.default_rng(7)
@@ -736,7 +722,7 @@ def _signals(n: int) -> dict[str, FloatArray]:
     raw = {"1 kHz tone": np.sin(2 * np.pi * 1000 * t), "50 Hz hum + harmonics": _hum(n),
            "white noise": rng.standard_normal(n), "pink noise": rc.pink_noise(rng, n, 1)[:, 0],
            "pink noise modulated at 4 Hz (80 %)": rc.pink_noise(rng, n, 1)[:, 0] * (1 + 0.8 * np.sin(2 * np.pi * 4 * t)),
-           "keyboard clicks": _clicks(n, rng)}
+           "keyboard clicks": rc.keyboard_clicks(rng, n)}
     return {k: v / np.sqrt(np.mean(v ** 2)) for k, v in raw.items()}
 
 

@@ -95,3 +95,14 @@ def hop_frames(samples: FloatArray, frame: int, hop: int, n: int) -> FloatArray:
     view: FloatArray = np.lib.stride_tricks.as_strided(samples, shape=(n, frame), strides=(hop * step, step),
                                                        writeable=False)
     return view
+
+
+def window_autocorrelation(window: FloatArray, nfft: int, lags: slice, decim: int = 1) -> FloatArray:
+    """The normalised autocorrelation of ``window`` at ``lags`` (samples at the rate decimated by
+    ``decim``), from the first ``nfft // (2 * decim) + 1`` bins of its power spectrum: what a windowed
+    frame's normalised autocorrelation is divided by (Boersma 1993, eq. 9), computed the way the
+    frames' own is."""
+    w_pow = np.abs(np.fft.rfft(window, nfft)[: nfft // (2 * decim) + 1]) ** 2
+    w_ac = np.fft.irfft(w_pow, nfft // decim)
+    result: FloatArray = (w_ac / w_ac[0])[lags]
+    return result

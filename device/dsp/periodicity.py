@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device.dsp.errors import DspParameterError
+from device.dsp.frames import hop_frames, window_autocorrelation
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,8 +64,7 @@ class HopPeriodicity:
         lag_lo = int(np.floor(sample_rate_hz / PITCH_HZ[1]))
         lag_hi = int(np.ceil(sample_rate_hz / PITCH_HZ[0]))
         self._lags = slice(lag_lo, lag_hi + 1)
-        w_ac = np.fft.irfft(np.abs(np.fft.rfft(self._window, self._nfft)) ** 2, self._nfft)
-        self._window_ac = (w_ac / w_ac[0])[self._lags]
+        self._window_ac = window_autocorrelation(self._window, self._nfft, self._lags)
         self._history = np.zeros(self.frame - hop)  # the samples before the next hop's frame
 
     def process(self, x: FloatArray) -> FloatArray:
@@ -74,7 +74,7 @@ class HopPeriodicity:
             return np.zeros(0)
         z = np.concatenate([self._history, x[: hops * self.hop]])
         self._history = z[z.size - (self.frame - self.hop):]
-        view = np.lib.stride_tricks.sliding_window_view(z, self.frame)[:: self.hop][:hops]
+        view = hop_frames(z, self.frame, self.hop, hops)
         spec = np.fft.rfft(view * self._window, self._nfft, axis=1)
         band = spec.real[:, self._bins] ** 2 + spec.imag[:, self._bins] ** 2
         slope = np.log(np.maximum(band, 1e-30)) @ self._slope  # per hop

@@ -75,7 +75,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device.dsp.errors import DspBlockError, DspParameterError, DspStateError
-from device.dsp.frames import hop_frames
+from device.dsp.frames import hop_frames, window_autocorrelation
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -259,9 +259,7 @@ class SyllableNucleusDetector:
             raise DspParameterError(f"frame_s={p.frame_s} is too short for a pitch of {p.pitch_hz[0]} Hz")
         self._lags = slice(lag_lo, lag_hi + 1)
         # Boersma (1993) eq. 9: divide by the window's own normalised autocorrelation
-        w_pow = np.abs(np.fft.rfft(self._window, self._nfft)[: self._ac_bins]) ** 2
-        w_ac = np.fft.irfft(w_pow, self._nfft // self._decim)
-        self._window_ac = (w_ac / w_ac[0])[self._lags]
+        self._window_ac = window_autocorrelation(self._window, self._nfft, self._lags, self._decim)
         half = max(1, round(p.smooth_s / self.HOP_S / 2))
         kernel = np.concatenate([np.arange(1, half + 2), np.arange(half, 0, -1)]).astype(np.float64)
         self._kernel = kernel / kernel.sum()
@@ -472,17 +470,16 @@ class SyllableNucleusDetector:
         deep_threshold, strong_threshold = (
             min(periodic_threshold, max(float(speech) - p.deep_below_speech_db, float(floor) + above_floor))
             for above_floor in (p.deep_above_noise_db, strong_above))
-        net: FloatArray | None = None  # the contour net of stationary noise, for the prominences
-        if compensate and p.noise_subtract_share > 0.0:
-            fl = 10.0 ** (float(floor) / 10.0)
-            e = 10.0 ** (s / 10.0)
-            net = 10.0 * np.log10(np.maximum(e - p.noise_subtract_share * fl,
-                                             fl * 10.0 ** (-p.noise_subtract_floor_db / 10.0)))
         # local maxima of the contour above the threshold (plateaus count once, at their first sample)
         k = np.arange(max(lo, 1), min(hi + self._gap, s.size - 1))
         if k.size == 0:
             return np.zeros(0, dtype=np.int64)
         k = k[(s[k] > s[k - 1]) & (s[k] >= s[k + 1]) & (s[k] > min(deep_threshold, strong_threshold))]
+        net: FloatArray | None = None  # the contour net of stationary noise, for the prominences (if any peak)
+        if compensate and p.noise_subtract_share > 0.0 and k.size:
+            fl = 10.0 ** (float(floor) / 10.0)
+            net = 10.0 * np.log10(np.maximum(10.0 ** (s / 10.0) - p.noise_subtract_share * fl,
+                                             fl * 10.0 ** (-p.noise_subtract_floor_db / 10.0)))
         candidates: list[tuple[int, float]] = []
         for i in k.tolist():
             vmax = v[max(i - 2, 0) : i + 3].max()

@@ -67,7 +67,7 @@ import numpy.typing as npt
 
 from device.dsp.features import BAND_INDEX
 from device.dsp.noise import FloorTracker, level_db
-from device.dsp.ring import Ring, median_and_percentiles
+from device.dsp.ring import Ring, median_and_percentiles, percentiles_rows
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -175,8 +175,8 @@ class OwnVoiceVad:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1, top_percentile=self.p.speech_percentile, ripple_percentile=20.0)
-        self._gate_levels = Ring(self.p.modulation_hops)
-        self._gate_voiced = Ring(self.p.modulation_hops, 2)  # mono: gate-opening hops' level, 1 if voiced
+        # the last gate-opening hops: level (dB) and, mono with the periodicity given, 1 if voiced (else 1)
+        self._gate_levels = Ring(self.p.modulation_hops, 2)
         self.voiced_share = 1.0
         """Mono: the share of the louder half of the recent gate-opening hops that is voiced (1.0 until
         measured)."""
@@ -243,23 +243,22 @@ class OwnVoiceVad:
             self.gate_db = min(max(gate_share * (speech_level - floor), p.min_gate_db), p.gate_db)
             noisy = speech_level - floor < p.noisy_spread_db
         opened = boom > floor + self.gate_db
-        if opened.any():  # the spread changes only when gate-opening levels come in
-            self._gate_levels.push(boom[opened])
+        # mono: a sound with no pitch in it (noise rising and falling like syllables, clicks) is not speech
+        voice_test = self.channels == 1 and periodicity is not None
+        if opened.any():  # the spread and the voiced share change only when gate-opening levels come in
+            voiced = (periodicity[opened] >= p.mono_voiced_periodicity if voice_test and periodicity is not None
+                      else np.ones(int(opened.sum()), dtype=np.bool_))
+            self._gate_levels.push(np.column_stack([boom[opened], voiced]))
             if len(self._gate_levels) >= p.min_modulation_hops:
-                lo, hi = (v[0] for v in self._gate_levels.percentiles(10.0, 90.0))
+                lo, hi = (v[0] for v in percentiles_rows(self._gate_levels.stored()[:, :1], (10.0, 90.0)))
                 self.modulation_db = float(hi - lo)
+                if voice_test:
+                    rows = self._gate_levels.stored()  # the louder half: vowels, not the noise's peaks at the gate
+                    self.voiced_share = float(rows[rows[:, 0] >= np.median(rows[:, 0]), 1].mean())
         # a steady sound (tone, hum, stationary noise) opens the gate but is not speech
         speechlike = self.modulation_db >= p.min_modulation_db
-        if self.channels == 1 and periodicity is not None:
-            # nor, in mono, a sound with no pitch in it (noise rising and falling like syllables, clicks)
-            if opened.any():
-                voiced = (periodicity[opened] >= p.mono_voiced_periodicity).astype(np.float64)
-                self._gate_voiced.push(np.column_stack([boom[opened], voiced]))
-                if len(self._gate_voiced) >= p.min_modulation_hops:
-                    rows = self._gate_voiced.stored()  # the louder half: vowels, not the noise's peaks at the gate
-                    self.voiced_share = float(rows[rows[:, 0] >= np.median(rows[:, 0]), 1].mean())
-            speechlike = speechlike and len(self._gate_voiced) >= p.min_modulation_hops and (
-                self.voiced_share >= p.mono_min_voiced_share)
+        if voice_test:  # (a modulation, measured, means the share is measured too)
+            speechlike = speechlike and self.voiced_share >= p.mono_min_voiced_share
         energetic = opened if speechlike else np.zeros_like(opened)
         if self.channels >= 2:
             ild = boom - level_db(energies[:, 1, _SPEECH])

@@ -164,6 +164,20 @@ def pink_noise(rng: np.random.Generator, n: int, channels: int) -> np.ndarray:
     return out
 
 
+def keyboard_clicks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Keyboard-like clicks at RATE_HZ: 12 ms bursts of noise decaying in 2 ms, 40 ms apart plus an
+    exponential wait of 150 ms on average (about 5 a second), over a faint hiss (any RMS)."""
+    x: np.ndarray = rng.standard_normal(n) * 0.01
+    burst = int(0.012 * RATE_HZ)
+    pos = 0
+    while True:
+        pos += int((0.04 + rng.exponential(0.15)) * RATE_HZ)
+        if pos + burst >= n:
+            break
+        x[pos: pos + burst] += rng.standard_normal(burst) * np.exp(-np.arange(burst) / (0.002 * RATE_HZ))
+    return x
+
+
 def _sequence(clips: list[np.ndarray], rng: np.random.Generator, pause_s: tuple[float, float],
               lead_s: float = 0.5) -> np.ndarray:
     parts = [np.zeros(int(lead_s * RATE_HZ))]

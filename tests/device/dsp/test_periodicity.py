@@ -15,11 +15,12 @@ from device.dsp.features import BAND_INDEX, BandEnergies
 from device.dsp.periodicity import HopPeriodicity
 from device.offline_analysis import analyze_file
 from tests.device.helpers import pink_noise
+from tests.device.room_corpus import RATE_HZ, keyboard_clicks
 
 REAL = Path(__file__).resolve().parents[2] / "data" / "real-speech"
 WAVS = sorted(name for name in json.loads((REAL / "manifest.json").read_text(encoding="utf-8"))["clips"]
               if name.endswith(".wav"))
-FS = 16000
+FS = RATE_HZ
 HOP = 160
 
 
@@ -37,10 +38,7 @@ def _noises(seconds: float = 20.0) -> dict[str, np.ndarray]:
     t = np.arange(n) / FS
     brown = np.cumsum(rng.standard_normal(n))
     brown -= np.convolve(brown, np.ones(801) / 801, mode="same")  # no drift below 20 Hz
-    clicks = rng.standard_normal(n) * 0.01
-    pos = 0
-    while (pos := pos + int((0.04 + rng.exponential(0.15)) * FS)) + 200 < n:
-        clicks[pos: pos + 200] += rng.standard_normal(200) * np.exp(-np.arange(200) / 30)
+    clicks = keyboard_clicks(rng, n)
     am = 1 + 0.9 * np.sin(2 * np.pi * 4 * t)
     out = {"pink 4 Hz": pink_noise(n, rng) * am, "white 4 Hz": rng.standard_normal(n) * am,
            "brown 4 Hz": brown * am, "keyboard clicks": clicks}
