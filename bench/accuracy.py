@@ -33,7 +33,8 @@ lead-in and tail cut to 0.5, 0.2, 0.05 and 0 s around the sound; ``rates`` the s
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
-on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise; ``pauses``
+on generated non-speech (must be 0 s) and on speech at 5 dB SNR in babble and stationary noise; ``music``
+the mono VAD on real music (``tests/data/music``), alone and before and after real speech; ``pauses``
 own-voice speech time with the pauses of a conversation in noise, two-channel and mono;
 ``dcoffset`` the real clips of ``tests/data`` on a DC offset (a microphone's), with the analyser's
 offset removal and, as the baseline beside it, without;
@@ -75,6 +76,7 @@ sys.path.insert(0, str(ROOT))
 from bench import peer_silero  # noqa: E402
 from bench.peer_dejong import de_jong_wempe, have_parselmouth  # noqa: E402
 from bench.peer_praat_pitch import compare, praat_f0  # noqa: E402
+from device import silero_model  # noqa: E402
 from device.dsp import HeadsetCalibration, StreamingAnalyzer  # noqa: E402
 from device.dsp.intonation import pitch_spread  # noqa: E402
 from device.dsp.p56 import p56_level  # noqa: E402
@@ -91,7 +93,7 @@ REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
 ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "telephone", "codecs",
         "vad",
-        "rooms", "robust", "pauses", "dcoffset", "pitch")
+        "rooms", "robust", "music", "pauses", "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
 """Dev clips with two people talking at once: counted apart from the dev totals and the halves."""
 BANDS = {"80-100": (80, 100), "120-150": (120, 150), "180-250": (180, 250), "all": (0, 10**6)}
@@ -364,9 +366,10 @@ def to_16k(x: FloatArray, fs: int) -> FloatArray:
 
 
 def analyze_array(x: FloatArray, channels: int = 1, calibration: HeadsetCalibration | None = None,
-                  remove_dc: bool = True) -> StreamingAnalyzer:
+                  remove_dc: bool = True, speech_model: bool = True) -> StreamingAnalyzer:
     """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it)."""
-    a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration, remove_dc=remove_dc)
+    a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration, remove_dc=remove_dc,
+                          speech_model=silero_model.load() if speech_model and channels == 1 else None)
     for i in range(0, x.shape[0], 1600):
         a.feed(x[i: i + 1600])
     a.flush()
@@ -810,6 +813,93 @@ def row_robust(ctx: Context) -> Section:
                               drows, data=ddata))
     sec.notes.append("Robustness is measured in mono (boom channel only), where the own-voice VAD has no "
                      "level difference to go by: the hardest case for it.")
+    return sec
+
+
+MUSIC = ROOT / "tests" / "data" / "music"
+MUSIC_FRAME_S = 5.0
+"""Seconds of music before and after the speech in the music row's second line."""
+
+
+def row_music(ctx: Context) -> Section:
+    """The mono VAD on real music (tests/data/music): alone (0 s expected), and before and after real
+    speech at the same RMS, against the speech alone (speech time and syllables), with Silero beside."""
+    sec = Section("music")
+    names = sorted(json.loads((MUSIC / "manifest.json").read_text(encoding="utf-8"))["clips"])
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    parts = []
+    for c in clips:
+        x, fs = ctx.audio(c.path)
+        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
+    speech = np.concatenate(parts)
+    ref = analyze_array(speech, 1).totals()
+    ref_s = ctx.silero_seconds(speech, RATE_HZ)
+    ctx.progress.step(f"VAD on real music ({len(names)} pieces)")
+    rows: list[list[str]] = []
+    data: list[dict[str, Any]] = []
+    for i, name in enumerate(names):
+        ctx.progress.item(i + 1, len(names), name)
+        m, fs = ctx.audio(MUSIC / name)
+        if fs != RATE_HZ:
+            raise BenchError(f"{name}: {fs} Hz, the music row expects {RATE_HZ} Hz")
+        alone = analyze_array(m, 1).totals()
+        before = analyze_array(m, 1, speech_model=False).totals()
+        m = m / np.sqrt(np.mean(m**2)) * 0.05
+        k = int(MUSIC_FRAME_S * RATE_HZ)
+        framed = np.concatenate([m[:k], speech, m[k: 2 * k]])
+        both = analyze_array(framed, 1).totals()
+        both_before = analyze_array(framed, 1, speech_model=False).totals()
+        d = {"piece": name, "seconds": m.size / RATE_HZ, "ours_alone_s": alone.speech_s,
+             "ours_alone_syllables": alone.syllables, "silero_alone_s": ctx.silero_seconds(m, RATE_HZ),
+             "no_model_alone_s": before.speech_s, "no_model_alone_syllables": before.syllables,
+             "no_model_framed_extra_s": both_before.speech_s - ref.speech_s,
+             "no_model_framed_extra_syllables": both_before.syllables - ref.syllables,
+             "ours_framed_extra_s": both.speech_s - ref.speech_s,
+             "ours_framed_extra_syllables": both.syllables - ref.syllables,
+             "silero_framed_extra_s": (None if ref_s is None else
+                                       (ctx.silero_seconds(framed, RATE_HZ) or 0.0) - ref_s)}
+        data.append(d)
+        rows.append([name, f"{d['seconds']:.0f}", f"{alone.speech_s:.2f}", str(alone.syllables),
+                     num(d["silero_alone_s"]), f"{d['ours_framed_extra_s']:+.2f}",
+                     f"{d['ours_framed_extra_syllables']:+d}",
+                     "-" if d["silero_framed_extra_s"] is None else f"{d['silero_framed_extra_s']:+.2f}"])
+    ctx.progress.done()
+    total_s = sum(d["seconds"] for d in data)
+    ours_alone = [d["ours_alone_s"] for d in data]
+    sil_alone = [d["silero_alone_s"] or 0.0 for d in data]
+    sec.lines.append(Line(
+        "VAD on music (mono)", f"{len(names)} real pieces of game and library music (tests/data/music, "
+        f"{total_s:.0f} s), each alone",
+        f"{sum(ours_alone):.2f} s of speech in all (max {max(ours_alone):.2f} s), "
+        f"{sum(d['ours_alone_syllables'] for d in data)} syllables (without the speech model: "
+        f"{sum(d['no_model_alone_s'] for d in data):.2f} s, {sum(d['no_model_alone_syllables'] for d in data)} "
+        "syllables)",
+        f"{sum(sil_alone):.2f} s in all (max {max(sil_alone):.2f} s) (Silero)" if ctx.peer else "-", "0 s",
+        {"pieces": len(names), "ours_total_s": sum(ours_alone), "ours_max_s": max(ours_alone),
+         "silero_total_s": sum(sil_alone) if ctx.peer else None}))
+    extra = [d["ours_framed_extra_s"] for d in data]
+    extra_syl = [d["ours_framed_extra_syllables"] for d in data]
+    sil_extra = [d["silero_framed_extra_s"] or 0.0 for d in data]
+    sec.lines.append(Line(
+        "VAD with music before and after speech (mono)",
+        f"the {len(clips)} real clips of tests/data one after another ({ref.speech_s:.1f} s of speech, "
+        f"{ref.syllables} syllables) with {MUSIC_FRAME_S:.0f} s of each piece before and {MUSIC_FRAME_S:.0f} s after, "
+        "at the same RMS, vs the clips alone",
+        f"speech time {min(extra):+.2f} to {max(extra):+.2f} s, syllables {min(extra_syl):+d} to {max(extra_syl):+d} "
+        f"(without the speech model: {min(d['no_model_framed_extra_s'] for d in data):+.2f} to "
+        f"{max(d['no_model_framed_extra_s'] for d in data):+.2f} s, "
+        f"{min(d['no_model_framed_extra_syllables'] for d in data):+d} to "
+        f"{max(d['no_model_framed_extra_syllables'] for d in data):+d})",
+        f"speech time {min(sil_extra):+.2f} to {max(sil_extra):+.2f} s (Silero)" if ctx.peer else "-", "0 s, 0",
+        {"ours_extra_s": extra, "ours_extra_syllables": extra_syl,
+         "silero_extra_s": sil_extra if ctx.peer else None}))
+    sec.details.append(Detail(
+        "VAD on real music (seconds of speech found; with the speech framed by the music: change against the "
+        "speech alone)", ["piece", "s", "ours alone", "syllables", "Silero alone", "ours framed", "syllables framed",
+                          "Silero framed"], rows, data=data))
+    sec.notes.append("Music: 12 s excerpts of tracks packaged by Debian (frozen-bubble, lincity-ng and xmoto data, "
+                     "GPL), sources in tests/data/music/manifest.json; the mono VAD asks the speech model "
+                     "(device/dsp/speech_model.py, Silero VAD 6.2.3) whether the sound is speech at all.")
     return sec
 
 
@@ -1609,7 +1699,7 @@ def row_codecs(ctx: Context) -> Section:
 ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
-    "rooms": row_rooms, "robust": row_robust, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
+    "rooms": row_rooms, "robust": row_robust, "music": row_music, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
     "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
     "codecs": row_codecs,
 }

@@ -54,3 +54,8 @@ class LayoutError(AgentError, ValueError):
 
 class ShutdownError(AgentError, RuntimeError):
     """A stop that ran every step but not every step succeeded; the message names the failed steps."""
+
+
+class SpeechModelUnavailable(AgentError, RuntimeError):
+    """The speech model of the mono VAD cannot run here: onnxruntime is not installed, or the model file
+    is missing or not the one shipped (the message says which)."""

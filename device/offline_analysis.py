@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from device import silero_model
 from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.dsp.intonation import IntonationParams
 from device.errors import AudioError, LayoutError
@@ -49,6 +50,8 @@ OVER_FULL_SCALE = 2.0
 """Float samples beyond this (+6 dB over full scale) are not scaled to +-1.0: warned about."""
 TELEPHONE_RATE_HZ = 8000
 """Files sampled under this (Hz) lack part of the 100-4000 Hz speech band: analysed, with a warning."""
+NOT_SPEECH_WARN_S = 1.0
+"""``analyze`` names the sound the speech model left out of speech time (music) from this many seconds."""
 NOISY_GAP_DB = 14.0
 """``analyze`` warns of a noisy recording when the speech's P.56 level is less than this (dB) over the
 noise between utterances: about 10 dB SNR or worse. ``bench/noisy_warning.py`` reads the gap on the
@@ -205,10 +208,12 @@ class _CustomerSide:
 def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | None,
               per_hop: bool = False, intonation: bool | IntonationParams = False) -> StreamingAnalyzer:
     """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop, else one a second
-    (:data:`OFFLINE_EMIT_S`)."""
+    (:data:`OFFLINE_EMIT_S`). A mono engine asks the shipped speech model (music is not speech) where it
+    can run."""
     try:
         return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration,
-                                 emit_interval_s=HOP_S if per_hop else OFFLINE_EMIT_S, intonation=intonation)
+                                 emit_interval_s=HOP_S if per_hop else OFFLINE_EMIT_S, intonation=intonation,
+                                 speech_model=silero_model.load_or_none() if channels == 1 else None)
     except DspError as exc:
         raise AudioError(f"{info.path}: {exc}") from exc
 
@@ -311,6 +316,18 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         warnings.append(f"noisy: the speech is {t.level_dbov - t.noise_dbov:.1f} dB over the noise between "
                         f"utterances (under {NOISY_GAP_DB:g} dB: about 10 dB SNR or worse), where speech time and "
                         "syllables are less accurate, most in babble")
+    if plan.layout is not Layout.HEADSET:  # mono analysers: the speech model's part
+        missing = silero_model.unavailable_reason()
+        if missing is not None:
+            warnings.append(f"speech model unavailable ({missing}): music and other non-speech sound with a pitch "
+                            "may count as speech")
+        sides = [("", t.not_speech_s)]
+        if result.customer is not None:
+            sides.append(("customer side: ", result.customer.analyzer.totals().not_speech_s))
+        for side, seconds in sides:
+            if seconds >= NOT_SPEECH_WARN_S:
+                warnings.append(f"{side}{seconds:.1f} s of sound that is not speech to the speech model (music, hold "
+                                "music or the like) left out of speech time")
     if plan.layout is Layout.HEADSET:
         note = no_own_speech_warning(report, t.speech_s, t.activity)
         if note is not None:

@@ -9,7 +9,8 @@ blocks, and all state is bounded (ring buffers and histograms). A DC offset is r
 (:mod:`device.dsp.dc_offset`); clipping is judged on the samples as they came.
 
 Measures and their standards: :mod:`device.dsp.p56` (ITU-T P.56 method B), :mod:`device.dsp.vad`
-(two-mic level-difference VAD), :mod:`device.dsp.syllables` (de Jong & Wempe 2009, improved),
+(two-mic level-difference VAD; mono with :mod:`device.dsp.periodicity` and the speech model of
+:mod:`device.dsp.speech_model`, Silero VAD), :mod:`device.dsp.syllables` (de Jong & Wempe 2009, improved),
 :mod:`device.dsp.distance` (inverse-distance law with calibration), :mod:`device.dsp.noise`, and
 with ``intonation`` on, :mod:`device.dsp.pitch` (YIN, de Cheveigné & Kawahara 2002) and
 :mod:`device.dsp.intonation` (F0 spread in semitones over own speech, the monotone decision).
@@ -43,6 +44,7 @@ from device.dsp.periodicity import HopPeriodicity
 from device.dsp.pitch import PitchTrack, PitchTracker
 from device.dsp.resample import StreamingResampler
 from device.dsp.ring import Ring
+from device.dsp.speech_model import SpeechModel, SpeechProbability
 from device.dsp.syllables import SyllableNucleusDetector
 from device.dsp.vad import OwnVoiceVad, SpeechSegments
 
@@ -108,6 +110,10 @@ class AnalysisTotals:
     """Median F0 of own voiced speech, Hz."""
     monotone_s: float | None = None
     """Own speech (s) decided while the monotone decision was set; None: intonation off."""
+    not_speech_s: float = 0.0
+    """Mono: seconds of sound that opened the VAD's gate and passed its level, spectrum, modulation and
+    voice tests, but that the speech model did not call speech (music and the like): left out of
+    ``speech_s``."""
 
 
 class StreamingAnalyzer:
@@ -118,12 +124,16 @@ class StreamingAnalyzer:
     at least this often (0.01 .. 1 s, rounded down to whole 10 ms hops); ``intonation``: True or
     :class:`~device.dsp.intonation.IntonationParams` to measure the F0 spread of own speech and decide
     monotone stretches (off by default: it costs the F0 of every own-speech hop); ``remove_dc``: remove a
-    DC offset before every measure (:mod:`device.dsp.dc_offset`; off only to measure what it does).
+    DC offset before every measure (:mod:`device.dsp.dc_offset`; off only to measure what it does);
+    ``speech_model``: mono only, the VAD also asks this model (:mod:`device.dsp.speech_model`; the
+    shipped one is ``device.silero_model.load()``) whether the sound is speech at all (music is not);
+    None: the VAD goes without it.
     """
 
     def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
                  calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1,
-                 intonation: bool | IntonationParams = False, remove_dc: bool = True) -> None:
+                 intonation: bool | IntonationParams = False, remove_dc: bool = True,
+                 speech_model: SpeechModel | None = None) -> None:
         if channels not in (1, 2):
             raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
         if not isinstance(sample_rate_hz, int | np.integer) or sample_rate_hz <= 0:
@@ -141,6 +151,7 @@ class StreamingAnalyzer:
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
         self._periodicity = HopPeriodicity(SAMPLE_RATE_HZ, HOP) if channels == 1 else None
+        self._speech = SpeechProbability(HOP, speech_model) if channels == 1 and speech_model is not None else None
         self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
                                 if calibration is not None else None)
         self._segments = SpeechSegments(self._vad.p.max_gap_hops)
@@ -241,6 +252,7 @@ class StreamingAnalyzer:
             intonation_sd_st=pitch.sd_st if pitch is not None else None,
             f0_median_hz=pitch.median_hz if pitch is not None else None,
             monotone_s=self._intonation.monotone_s if self._intonation is not None else None,
+            not_speech_s=self._vad.not_speech_hops * HOP_S,
         )
 
     @property
@@ -292,6 +304,8 @@ class StreamingAnalyzer:
         energies = self._bands.process(x)
         # mono: the boom's periodicity, so that the VAD can tell a voice from noise rising and falling like one
         period = self._periodicity.process(boom) if self._periodicity is not None else None
+        # mono: the speech model's probability, so that the VAD can tell speech from music
+        prob = self._speech.process(boom) if self._speech is not None else None
         clip_per_hop = np.bincount(np.flatnonzero(clip) // HOP, minlength=hops)
         self._sq += float(p56.sq.sum())
         self._active += p56.active.sum(axis=0)
@@ -306,7 +320,8 @@ class StreamingAnalyzer:
             part = ticks[g: g + group]
             measured = [self._tick(boom[start * HOP: end_sample], energies[start:stop], p56.sq[start:stop],
                                    p56.n[start:stop], p56.active[start:stop], clip_per_hop[start:stop],
-                                   None if period is None else period[start:stop])
+                                   None if period is None else period[start:stop],
+                                   None if prob is None else prob[start:stop])
                         for start, stop, end_sample in part]
             if self._pitch is not None and self._intonation is not None:
                 measured = self._intonation_ticks(boom, part, measured)
@@ -336,10 +351,10 @@ class StreamingAnalyzer:
 
     def _tick(self, boom: FloatArray, energies: FloatArray, sq: FloatArray, n: npt.NDArray[np.int64],
               active: npt.NDArray[np.int64], clipped: npt.NDArray[np.int64],
-              period: FloatArray | None) -> Measurement:
+              period: FloatArray | None, prob: FloatArray | None) -> Measurement:
         k = energies.shape[0]
         h0 = self._hops
-        own = self._decide(h0, energies, period)
+        own = self._decide(h0, energies, period, prob)
         self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
         late = self._vad.take_released()
         if late.size:  # the warm-up's own hops: for the nuclei alone (speech time, level and pitch have had them)
@@ -378,16 +393,18 @@ class StreamingAnalyzer:
             ild_db=live_ild.speech_db if live_ild is not None else None,
         )
 
-    def _decide(self, h0: int, energies: FloatArray, period: FloatArray | None) -> npt.NDArray[np.bool_]:
+    def _decide(self, h0: int, energies: FloatArray, period: FloatArray | None,
+                prob: FloatArray | None) -> npt.NDArray[np.bool_]:
         """The VAD's own-voice flags of the hops from ``h0``, decided :data:`DECISION_HOPS` at a time
         (cut at every multiple of it in the stream), whatever the tick: the live agent's decisions.
-        ``period``: the boom's periodicity of the same hops (mono), or None."""
+        ``period``, ``prob``: the boom's periodicity and speech probability of the same hops (mono), or None."""
         k = energies.shape[0]
         first = h0 - h0 % DECISION_HOPS + DECISION_HOPS  # the first cut after h0
         if first >= h0 + k:
-            return self._vad.process(energies, period)
+            return self._vad.process(energies, period, prob)
         cuts = [0, *range(first - h0, k, DECISION_HOPS), k]
-        return np.concatenate([self._vad.process(energies[a:b], None if period is None else period[a:b])
+        return np.concatenate([self._vad.process(energies[a:b], None if period is None else period[a:b],
+                                                 None if prob is None else prob[a:b])
                                for a, b in itertools.pairwise(cuts) if b > a])
 
     def _resolve_nuclei(self, final: bool) -> None:

@@ -14,9 +14,12 @@ the manner of Jeub, M. et al. (2011), "Noise reduction for dual-microphone mobil
 exploiting power level differences", ICASSP).
 
 Mono: the level above the noise floor, a speech spectrum (most energy in 100-4000 Hz, not
-rumble or hiss) and a voice in it (a pitch in a share of the louder gate-opening hops, from
-:mod:`device.dsp.periodicity`: noise rising and falling like syllables, or keyboard clicks, has none),
-which cannot tell a neighbour's voice from the agent's by its spectrum. It can by its
+rumble or hiss), a voice in it (a pitch in a share of the louder gate-opening hops, from
+:mod:`device.dsp.periodicity`: noise rising and falling like syllables, or keyboard clicks, has none)
+and speech to a neural speech detector (a share of the same hops that Silero VAD, in
+:mod:`device.dsp.speech_model`, calls speech: music, loud, modulated and full of pitches, passes every
+test above and not this one; the model decides whether the sound is speech, the energy gate still
+decides where), which cannot tell a neighbour's voice from the agent's by its spectrum. It can by its
 level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
 far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
 only within 0.5 s after an own hop that is not: the wearer's soft stretches (word tails, unstressed
@@ -149,6 +152,20 @@ class VadParams:
     clicks: 0 %) has none; before this, such noise in a mono file was 90 % speech. The louder half, since
     in noise at 5 dB SNR the noise's own peaks at the gate dilute the share (over all of them, the VAD in
     pink noise at 5 dB lost 11 % of its speech time against 7 %). Babble, voices, passes (50 %)."""
+    mono_speech_probability: float = 0.5
+    """Mono, with the speech model's probabilities given (:mod:`device.dsp.speech_model`): a gate-opening
+    hop the model gives at least this is speech to it (Silero's own threshold)..."""
+    mono_min_speech_share: float = 0.1
+    """...and the sound is speech only while at least this share of the louder half of the recent
+    gate-opening hops is: on real speech, clean or at 5 dB SNR in pink noise or babble, 88-100 %; on 10 s
+    windows of 13 pieces of real music, 0-2 % (music is loud, modulated and has pitches, so it passes
+    every other test here: 30 s excerpts read as 0.4-29.9 s of speech). Not higher: a talker 1.5 m from
+    the microphone in a reverberant room (RT60 0.8 s) reads 0.01-0.7 over the first 3 s, and 0.3 lost
+    syllables there."""
+    mono_speech_min_hops: int = 50
+    """The speech model's test applies once this many gate-opening hops are stored (0.5 s of sound): the
+    model's probability rises over its first chunks of a stream (the first 0.3 s of the ITU-T test vector
+    were lost without this), and more slowly in a reverberant room."""
     max_gap_hops: int = 30
     """Gaps between own-speech hops shorter than this (0.3 s) are bridged."""
     noisy_spread_db: float = 30.0
@@ -175,11 +192,17 @@ class OwnVoiceVad:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1, top_percentile=self.p.speech_percentile, ripple_percentile=20.0)
-        # the last gate-opening hops: level (dB) and, mono with the periodicity given, 1 if voiced (else 1)
-        self._gate_levels = Ring(self.p.modulation_hops, 2)
+        # the last gate-opening hops: level (dB) and, mono with the periodicity and the speech model's
+        # probability given, 1 if voiced and 1 if speech to the model (else 1)
+        self._gate_levels = Ring(self.p.modulation_hops, 3)
         self.voiced_share = 1.0
         """Mono: the share of the louder half of the recent gate-opening hops that is voiced (1.0 until
         measured)."""
+        self.speech_share = 1.0
+        """Mono: the share of the same hops that the speech model calls speech (1.0 until measured)."""
+        self.not_speech_hops = 0
+        """Mono: gate-opening hops that passed every other test but that the speech model did not call
+        speech (music and the like), since the stream's start."""
         self.gate_db = self.p.gate_db
         self.modulation_db = 0.0
         self._started = False  # the floor has been seeded by the first hops
@@ -218,13 +241,16 @@ class OwnVoiceVad:
         """Noise floor of the boom speech band (dB re full scale)."""
         return float(self._floor.floor_db[0])
 
-    def process(self, energies: FloatArray, periodicity: FloatArray | None = None) -> BoolArray:
+    def process(self, energies: FloatArray, periodicity: FloatArray | None = None,
+                speech_probability: FloatArray | None = None) -> BoolArray:
         """Own-voice flags for the hops of ``energies`` (decided against the floor so far).
 
         The first call has no floor yet: it is seeded from that call's own hops, so the stream's
         first hops are not all "above the floor" (noise before the first word flagged as speech).
         ``periodicity``: the boom's periodicity per hop (mono: a sound with no voice in it is not
         speech; ignored with two channels, whose level difference tells the wearer).
+        ``speech_probability``: the speech model's probability per hop (mono: a sound it does not call
+        speech, such as music, is not speech; ignored with two channels).
         """
         p = self.p
         boom = level_db(energies[:, 0, _SPEECH])
@@ -243,22 +269,33 @@ class OwnVoiceVad:
             self.gate_db = min(max(gate_share * (speech_level - floor), p.min_gate_db), p.gate_db)
             noisy = speech_level - floor < p.noisy_spread_db
         opened = boom > floor + self.gate_db
-        # mono: a sound with no pitch in it (noise rising and falling like syllables, clicks) is not speech
+        # mono: a sound with no pitch in it (noise rising and falling like syllables, clicks) is not speech,
+        # nor one the speech model does not call speech (music)
         voice_test = self.channels == 1 and periodicity is not None
-        if opened.any():  # the spread and the voiced share change only when gate-opening levels come in
+        model_test = self.channels == 1 and speech_probability is not None
+        if opened.any():  # the spread and the shares change only when gate-opening levels come in
+            ones = np.ones(int(opened.sum()))
             voiced = (periodicity[opened] >= p.mono_voiced_periodicity if voice_test and periodicity is not None
-                      else np.ones(int(opened.sum()), dtype=np.bool_))
-            self._gate_levels.push(np.column_stack([boom[opened], voiced]))
+                      else ones)
+            speech = (speech_probability[opened] >= p.mono_speech_probability
+                      if model_test and speech_probability is not None else ones)
+            self._gate_levels.push(np.column_stack([boom[opened], voiced, speech]))
             if len(self._gate_levels) >= p.min_modulation_hops:
                 lo, hi = (v[0] for v in percentiles_rows(self._gate_levels.stored()[:, :1], (10.0, 90.0)))
                 self.modulation_db = float(hi - lo)
-                if voice_test:
+                if voice_test or model_test:
                     rows = self._gate_levels.stored()  # the louder half: vowels, not the noise's peaks at the gate
-                    self.voiced_share = float(rows[rows[:, 0] >= np.median(rows[:, 0]), 1].mean())
+                    loud = rows[rows[:, 0] >= np.median(rows[:, 0])]
+                    self.voiced_share = float(loud[:, 1].mean())
+                    self.speech_share = float(loud[:, 2].mean())
         # a steady sound (tone, hum, stationary noise) opens the gate but is not speech
         speechlike = self.modulation_db >= p.min_modulation_db
-        if voice_test:  # (a modulation, measured, means the share is measured too)
+        if voice_test:  # (a modulation, measured, means the shares are measured too)
             speechlike = speechlike and self.voiced_share >= p.mono_min_voiced_share
+        if (model_test and speechlike and len(self._gate_levels) >= p.mono_speech_min_hops
+                and self.speech_share < p.mono_min_speech_share):
+            speechlike = False
+            self.not_speech_hops += int(opened.sum())
         energetic = opened if speechlike else np.zeros_like(opened)
         if self.channels >= 2:
             ild = boom - level_db(energies[:, 1, _SPEECH])
