@@ -876,6 +876,7 @@ def row_music(ctx: Context) -> Section:
         "syllables)",
         f"{sum(sil_alone):.2f} s in all (max {max(sil_alone):.2f} s) (Silero)" if ctx.peer else "-", "0 s",
         {"pieces": len(names), "ours_total_s": sum(ours_alone), "ours_max_s": max(ours_alone),
+         "ours_syllables": sum(d["ours_alone_syllables"] for d in data),
          "silero_total_s": sum(sil_alone) if ctx.peer else None}))
     extra = [d["ours_framed_extra_s"] for d in data]
     extra_syl = [d["ours_framed_extra_syllables"] for d in data]

@@ -104,9 +104,9 @@ def test_a_model_file_that_is_not_the_shipped_one_is_refused(tmp_path: Path) -> 
 def test_a_mono_file_of_music_is_not_speech(name: str) -> None:
     # before the speech model these 12 s excerpts read as 2.9-11.7 s of speech. Now 0-0.53 s: the model's test
     # waits for 0.5 s of gate-opening sound (VadParams.mono_speech_min_hops), so a stream that opens with music
-    # keeps a fraction of that
+    # keeps a fraction of that; its note onsets are not syllables (0-1: the model's probability near a nucleus)
     out = analyze_file(MUSIC / name)
-    assert out["speech_s"] <= 0.6 and out["syllables"] <= 4 and out["rate_spm"] is None, out
+    assert out["speech_s"] <= 0.6 and out["syllables"] <= 1 and out["rate_spm"] is None, out
     assert any("not speech to the speech model" in w for w in out["warnings"]), out["warnings"]
 
 
@@ -114,7 +114,7 @@ def test_music_before_and_after_speech_is_left_out(tmp_path: Path) -> None:
     """Hold music, then the real clips, then music again, all at the same level: the speech time and the
     syllables stay near those of the clips alone: +0.83 s and +4 syllables (before the speech model: +9.25 s
     and +33; the first 0.5 s of music wait for the model's test, and the music after the speech passes until
-    it fills the louder half of the test's hops)."""
+    it fills the louder half of the test's hops, its first notes still near the model's speech)."""
     speech = _speech_track()
     clean = tmp_path / "speech.wav"
     sf.write(clean, speech, FS, subtype="FLOAT")
@@ -125,7 +125,7 @@ def test_music_before_and_after_speech_is_left_out(tmp_path: Path) -> None:
     sf.write(mixed, np.concatenate([music[: 5 * FS], speech, music[5 * FS: 10 * FS]]), FS, subtype="FLOAT")
     out = analyze_file(mixed)
     assert 0.0 <= out["speech_s"] - ref["speech_s"] <= 1.0, (out["speech_s"], ref["speech_s"])
-    assert 0 <= out["syllables"] - ref["syllables"] <= 5, (out["syllables"], ref["syllables"])
+    assert 0 <= out["syllables"] - ref["syllables"] <= 4, (out["syllables"], ref["syllables"])
     assert any("not speech to the speech model" in w for w in out["warnings"]), out["warnings"]
 
 
@@ -155,3 +155,29 @@ def test_without_onnxruntime_analyze_warns_and_goes_on(tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert any(w.startswith("speech model unavailable (onnxruntime is not installed") for w in result["warnings"])
     assert result["syllables"] == analyze_file(REAL / "timit-LDC93S1.wav")["syllables"]
+
+
+def test_the_notes_of_a_music_bed_between_words_are_not_syllables() -> None:
+    """The real clips over a music bed 10 dB under them, with 3 s of the music before and after: a nucleus
+    counts only near the model's speech (analyzer.NUCLEUS_SPEECH_PROBABILITY). Measured 64 syllables
+    against 48 for the clips alone; without the speech model 87 (and 74 with the model's VAD test alone,
+    without the nucleus check)."""
+    from device.dsp.analyzer import StreamingAnalyzer
+
+    speech = _speech_track()
+    music = _read(MUSIC / "xmoto-foxrun.flac")
+    bed = np.resize(music / np.sqrt(np.mean(music**2)), speech.size + 6 * FS) * 0.05 * 10 ** (-10 / 20)
+    bed[3 * FS: 3 * FS + speech.size] += speech
+
+    def syllables(x: np.ndarray, with_model: bool) -> int:
+        a = StreamingAnalyzer(FS, 1, speech_model=silero_model.load() if with_model else None)
+        for i in range(0, x.size, 1600):
+            a.feed(x[i: i + 1600, None])
+        a.flush()
+        return a.totals().syllables
+
+    alone = syllables(speech, True)
+    assert alone == syllables(speech, False)  # speech alone: the model changes no count
+    with_model, without = syllables(bed, True), syllables(bed, False)
+    assert with_model - alone <= 16
+    assert without - alone >= 39
