@@ -113,7 +113,11 @@ class SyllableParams:
     lookahead_s: float = 0.25
     """How far right a dip is searched for; the main part of the reporting delay."""
     min_gap_s: float = 0.08
-    """Nuclei closer than this are merged (the stronger is kept)."""
+    """Nuclei closer than this are merged (the stronger is kept)..."""
+    close_gap_s: float = 0.07
+    """...but two within ``close_gap_level_db`` of each other only when closer than this."""
+    close_gap_level_db: float = 10.0
+    """Level difference (dB) within which two nuclei are two syllables from ``close_gap_s`` apart."""
     below_speech_db: float = 17.0
     """Threshold below the speech level (de Jong & Wempe's silence threshold: -25 dB)."""
     above_noise_db: float = 12.0
@@ -268,6 +272,7 @@ class SyllableNucleusDetector:
         self._left = round(p.window_left_s / self.HOP_S)
         self._right = round(p.lookahead_s / self.HOP_S)
         self._gap = round(p.min_gap_s / self.HOP_S)
+        self._close_gap = round(p.close_gap_s / self.HOP_S)
         self._local = round(p.deep_local_s / self.HOP_S)
         self._keep = self._left + self._gap + 2 * half + 4  # frames of context kept before the next decision
         self._level_len = round(p.level_memory_s / self.HOP_S)
@@ -296,6 +301,7 @@ class SyllableNucleusDetector:
         self._first = 0  # global frame index of element 0 of the buffers above
         self._next = 0  # the next frame to decide
         self._last_nucleus = -(10**9)
+        self._last_level = 0.0  # contour level (dB) of the last nucleus
         self._level_ring = np.zeros(self._level_len)
         self._level_pos = 0
         self._level_count = 0
@@ -512,13 +518,19 @@ class SyllableNucleusDetector:
             if i > hi:
                 break
             # merge nuclei closer than min_gap: a stronger candidate nearby wins
-            if any(abs(c - i) < self._gap and (lv > level or (lv == level and c < i)) for c, lv in candidates):
+            if any(abs(c - i) < self._merge_gap(lv, level) and (lv > level or (lv == level and c < i))
+                   for c, lv in candidates):
                 continue
-            if i + first - self._last_nucleus < self._gap:
+            if i + first - self._last_nucleus < self._merge_gap(self._last_level, level):
                 continue
             accepted.append(i)
             self._last_nucleus = i + first
+            self._last_level = level
         return np.asarray(accepted, dtype=np.int64) + first
+
+    def _merge_gap(self, a_db: float, b_db: float) -> int:
+        """Frames under which two nuclei at contour levels ``a_db`` and ``b_db`` merge."""
+        return self._close_gap if abs(a_db - b_db) <= self.params.close_gap_level_db else self._gap
 
     def _vowel_change(self, s: FloatArray, i: int, col: int) -> float:
         """RMS difference (dB) between the spectral shapes at the peak ``i`` and at the highest point

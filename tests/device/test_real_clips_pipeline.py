@@ -85,8 +85,10 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
     read net of stationary noise to 2.1 % and 2.8 %, then 2.1 % at both. The prominence read net of the
     noise (``noise_subtract_share``) costs these read clips at 5 dB: 2.1 → 7.1 % (+3, +5, +2: weak peaks
     of read Mandarin whose dips the subtraction deepens), for the dev set's fast conversational speech in
-    pink noise (bench/accuracy.py --only devnoise: 11.0 / 10.3 → 9.4 / 7.3 % at 10 / 5 dB). No peer here: the accuracy script
-    (bench/accuracy.py --only devnoise) puts de Jong & Wempe beside ours on the dev set."""
+    pink noise (bench/accuracy.py --only devnoise: 11.0 / 10.3 → 9.4 / 7.3 % at 10 / 5 dB). Two nuclei 70 ms
+    apart at similar levels counting as two syllables (``close_gap_s``) cost them again: 2.1 / 7.1 →
+    2.1 / 9.2 % (+4, +6, +3 at 5 dB), for the dev set in pink noise 9.4 → 8.4 % at 10 dB. No peer here: the
+    accuracy script (bench/accuracy.py --only devnoise) puts de Jong & Wempe beside ours on the dev set."""
     parts = []
     for name in WAVS:
         x, rate = sf.read(DATA / name, dtype="float64", always_2d=True)
@@ -107,7 +109,7 @@ def test_real_speech_in_stationary_noise_keeps_its_syllables(tmp_path: Path) -> 
             errors.setdefault(snr_db, []).append(analyze_file(path)["syllables"] - truth)
     total = {snr: 100.0 * sum(map(abs, e)) / (3 * truth) for snr, e in errors.items()}
     assert total[10] <= 2.5, errors
-    assert total[5] <= 7.5, errors  # 7.1 % since the net prominence (2.1 % before it)
+    assert total[5] <= 9.5, errors  # 9.2 % since the close merge distance (7.1 % before, 2.1 % before the net prominence)
 
 
 def test_a_noisy_recording_is_named_in_the_warnings_and_a_clean_one_is_not(tmp_path: Path) -> None:

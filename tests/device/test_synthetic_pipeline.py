@@ -14,9 +14,9 @@ from device.offline_analysis import analyze_file
 from .dsp.mandarin_corpus import build_corpus
 
 # language, corpus seed (those of bench/accuracy.py), the limit (%), and a bound close to
-# what the analyser reaches (3.9 / 2.3 / 2.4 % since the stream's first 2 s are judged together;
-# 4.2 / 2.6 / 2.8 % before), so that a regression fails
-TARGETS = [("cmn", 2024, 5.0, 4.1), ("en", 11, 8.0, 2.5), ("yue", 2024, 8.0, 2.6)]
+# what the analyser reaches (4.2 / 1.7 / 2.5 % since nuclei 70 ms apart at similar levels count twice,
+# syllables.py's close_gap_s; 3.9 / 2.3 / 2.4 % before it), so that a regression fails
+TARGETS = [("cmn", 2024, 5.0, 4.3), ("en", 11, 8.0, 2.5), ("yue", 2024, 8.0, 2.6)]
 
 
 @pytest.mark.parametrize(("language", "seed", "limit", "bound"), TARGETS)
