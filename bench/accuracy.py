@@ -47,7 +47,7 @@ Example::
     .venv/bin/python bench/accuracy.py --dev-dir ../shared/data/real-speech-dev
     .venv/bin/python bench/accuracy.py --only p56,real --no-peer --json
 
-Needs the ``bench`` extra (praat-parselmouth, onnxruntime), Silero's model
+Needs the ``bench`` extra (praat-parselmouth), onnxruntime (a runtime dependency), Silero's model
 (``pip install --no-deps --require-hashes -r requirements/silero.lock``) unless ``--no-peer``, and
 espeak-ng + pyroomacoustics (dev extra) for the synthetic corpora, which are cached under ``.cache``.
 """

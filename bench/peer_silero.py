@@ -74,7 +74,7 @@ class SileroVad:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise SileroUnavailable("onnxruntime is missing: pip install -e '.[bench]'") from exc
+            raise SileroUnavailable("onnxruntime is missing: pip install onnxruntime (a dependency of the project)") from exc
         path = model or find_model()
         opts = ort.SessionOptions()
         opts.inter_op_num_threads = 1
