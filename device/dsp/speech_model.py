@@ -5,7 +5,8 @@ Detector and Language Classifier", https://github.com/snakers4/silero-vad (MIT l
 takes 512 samples at 16 kHz (32 ms) plus the last 64 samples of the chunk before, and a recurrent
 state carried from chunk to chunk; it returns the chunk's speech probability (0-1) and the next state.
 This module does the streaming; the model itself is given (a :class:`SpeechModel`: the shipped ONNX
-file on onnxruntime is :class:`device.silero_model.SileroModel`), so that the DSP reads no files.
+file on onnxruntime is :class:`device.silero_model.SileroModel`), so that the DSP reads no files. The
+chunks a block completes go to the model in one call.
 
 What it is for here: the mono VAD (:mod:`device.dsp.vad`) asks it whether the sound that opens its
 gate is speech at all. Hand-made tests of level, spectrum, modulation and pitch pass music, which is
@@ -25,12 +26,13 @@ Units: samples at 16 kHz (floats, 1.0 = full scale), hops of ``hop`` samples, pr
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from device.dsp.errors import DspError
+from device.dsp.frames import hop_frames
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -41,16 +43,20 @@ CHUNK = 512
 """Samples per model call (32 ms)."""
 CONTEXT = 64
 """Samples of the previous chunk given with each call."""
-STATE_SHAPE = (2, 1, 128)
-"""Shape of the model's recurrent state (float32, zeros at a stream's start)."""
+WINDOW = CONTEXT + CHUNK
+"""Samples per row given to the model."""
 
 
 class SpeechModel(Protocol):
-    """One chunk of the speech model: the probability and the next state."""
+    """The speech model: probabilities of a sequence of chunks, and the state carried between calls."""
 
-    def run(self, window: Float32Array, state: Float32Array) -> tuple[float, Float32Array]:
-        """Speech probability (0-1) of ``window`` (float32, shape (1, CONTEXT + CHUNK)) and the next state,
-        given ``state`` (float32, :data:`STATE_SHAPE`)."""
+    def initial_state(self) -> Any:
+        """The state at a stream's start."""
+        ...
+
+    def run(self, windows: Float32Array, state: Any) -> tuple[FloatArray, Any]:
+        """Speech probabilities (0-1) of ``windows`` (float32, shape (n, :data:`WINDOW`), per row the
+        :data:`CONTEXT` samples before a chunk and its :data:`CHUNK`), and the state after them."""
         ...
 
 
@@ -63,7 +69,7 @@ class SpeechProbability:
             raise DspError(f"hop must be a positive number of samples, not {hop}")
         self.hop = hop
         self._model = model
-        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._state = model.initial_state()
         self._buf = np.zeros(CONTEXT, dtype=np.float32)  # the context, then samples not yet in a chunk
         self._last = 0.0  # the probability of the last chunk
         self._fed = 0  # samples fed (whole hops)
@@ -75,11 +81,10 @@ class SpeechProbability:
             return np.zeros(0)
         buf = np.concatenate([self._buf, np.asarray(x[: hops * self.hop], dtype=np.float32)])
         n_chunks = (buf.size - CONTEXT) // CHUNK
-        probs = np.empty(n_chunks)
-        state, run = self._state, self._model.run
-        for k in range(n_chunks):
-            probs[k], state = run(buf[k * CHUNK: k * CHUNK + CONTEXT + CHUNK][None, :], state)
-        self._state = state
+        probs = np.zeros(0)
+        if n_chunks:
+            windows = np.ascontiguousarray(hop_frames(buf, WINDOW, CHUNK, n_chunks), dtype=np.float32)
+            probs, self._state = self._model.run(windows, self._state)
         self._buf = buf[n_chunks * CHUNK:]
         # chunk c (from the stream's start) is complete once (c + 1) * CHUNK samples are in; each hop takes
         # the last chunk complete at its end (index 0 of ``history``: the last one before this call)

@@ -181,3 +181,17 @@ def test_the_notes_of_a_music_bed_between_words_are_not_syllables() -> None:
     with_model, without = syllables(bed, True), syllables(bed, False)
     assert with_model - alone <= 17
     assert without - alone >= 40
+
+
+def test_the_shipped_model_gives_the_peers_probabilities() -> None:
+    """The shipped 16 kHz sequence export runs a block's chunks in one call; its probabilities are those of
+    Silero's one-chunk-a-call model, the accuracy table's peer VAD (bench/peer_silero.py), bit for bit."""
+    from bench.peer_silero import SileroVad
+
+    peer = SileroVad.load()
+    for path in (REAL / "timit-LDC93S1.wav", MUSIC / "xmoto-menu.flac"):
+        x = _read(path)
+        ours = SpeechProbability(HOP, silero_model.load()).process(x)
+        ref = peer.probabilities(x)
+        chunks = (np.arange(1, ours.size + 1) * HOP) // 512  # chunks complete at each hop's end
+        np.testing.assert_array_equal(ours, np.concatenate([[0.0], ref])[chunks])
