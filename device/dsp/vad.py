@@ -161,7 +161,7 @@ class VadParams:
     windows of 13 pieces of real music, 0-2 % (music is loud, modulated and has pitches, so it passes
     every other test here: 30 s excerpts read as 0.4-29.9 s of speech). Not higher: a talker 1.5 m from
     the microphone in a reverberant room (RT60 0.8 s) reads 0.01-0.7 over the first 3 s, and 0.3 lost
-    syllables there."""
+    2 more syllables there, and at 1 m."""
     mono_speech_min_hops: int = 50
     """The speech model's test applies once this many gate-opening hops are stored (0.5 s of sound): the
     model's probability rises over its first chunks of a stream (the first 0.3 s of the ITU-T test vector
