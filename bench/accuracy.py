@@ -376,6 +376,19 @@ def analyze_array(x: FloatArray, channels: int = 1, calibration: HeadsetCalibrat
     return a
 
 
+def real_clips_track(ctx: Context, row: str) -> tuple[list[RealClip], FloatArray]:
+    """The real clips of tests/data that have a syllable count, and their audio one after another, each
+    scaled to an RMS of 0.05 (16 kHz; ``row`` names the caller in the error for another rate)."""
+    clips = [c for c in repo_clips() if c.syllables is not None]
+    parts = []
+    for c in clips:
+        x, fs = ctx.audio(c.path)
+        if fs != RATE_HZ:
+            raise BenchError(f"{c.id}: {fs} Hz, {row} expects {RATE_HZ} Hz")
+        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
+    return clips, np.concatenate(parts)
+
+
 def total_error(got: Sequence[int | None], truth: Sequence[int]) -> float | None:
     """sum |got - truth| / sum truth (None when any count is missing)."""
     if not truth or any(g is None for g in got):
@@ -826,12 +839,7 @@ def row_music(ctx: Context) -> Section:
     speech at the same RMS, against the speech alone (speech time and syllables), with Silero beside."""
     sec = Section("music")
     names = sorted(json.loads((MUSIC / "manifest.json").read_text(encoding="utf-8"))["clips"])
-    clips = [c for c in repo_clips() if c.syllables is not None]
-    parts = []
-    for c in clips:
-        x, fs = ctx.audio(c.path)
-        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
-    speech = np.concatenate(parts)
+    clips, speech = real_clips_track(ctx, "the music row")
     ref = analyze_array(speech, 1).totals()
     ref_s = ctx.silero_seconds(speech, RATE_HZ)
     ctx.progress.step(f"VAD on real music ({len(names)} pieces)")
@@ -1285,14 +1293,7 @@ def row_realnoise(ctx: Context) -> Section:
     """Syllables of the real clips in tests/data, one after another at the same RMS, with pink noise and
     babble at 10 and 5 dB SNR (three draws each), through the whole analyser, beside the peer."""
     sec = Section("realnoise")
-    clips = [c for c in repo_clips() if c.syllables is not None]
-    parts = []
-    for c in clips:
-        x, fs = ctx.audio(c.path)
-        if fs != RATE_HZ:
-            raise BenchError(f"{c.id}: {fs} Hz, the noisy real-clip row expects {RATE_HZ} Hz")
-        parts.append(x / np.sqrt(np.mean(x**2)) * 0.05)
-    speech = np.concatenate(parts)
+    clips, speech = real_clips_track(ctx, "the noisy real-clip row")
     truth = sum(int(c.syllables or 0) for c in clips)
     res = p56_level(speech, RATE_HZ)
     if res is None:

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from device import silero_model
+from device.errors import SpeechModelUnavailable
+
 RATE_HZ = 16000
 CHUNK = 512
 """Samples per model call at 16 kHz (32 ms)."""
@@ -71,15 +74,11 @@ class SileroVad:
     @classmethod
     def load(cls, model: Path | None = None) -> SileroVad:
         """Open the model (default: :func:`find_model`) and check its inputs and outputs."""
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise SileroUnavailable("onnxruntime is missing: pip install onnxruntime (a dependency of the project)") from exc
         path = model or find_model()
-        opts = ort.SessionOptions()
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = 1
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:  # the project's onnxruntime session (single-threaded, CPU), of Silero's own file, unchecked
+            session = silero_model.open_session(path, sha256=None)
+        except SpeechModelUnavailable as exc:
+            raise SileroUnavailable(str(exc)) from exc
         inputs = {i.name: (i.type, i.shape) for i in session.get_inputs()}
         want = {"input": "tensor(float)", "state": "tensor(float)", "sr": "tensor(int64)"}
         if {k: v[0] for k, v in inputs.items()} != want or inputs["state"][1][::2] != [2, 128]:

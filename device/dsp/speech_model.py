@@ -37,8 +37,6 @@ from device.dsp.frames import hop_frames
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 
-RATE_HZ = 16000
-"""The model's sample rate (the analyser's internal rate)."""
 CHUNK = 512
 """Samples per model call (32 ms)."""
 CONTEXT = 64

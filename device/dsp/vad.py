@@ -192,9 +192,9 @@ class OwnVoiceVad:
         self.channels = channels
         self.p = params or VadParams()
         self._floor = FloorTracker(1, top_percentile=self.p.speech_percentile, ripple_percentile=20.0)
-        # the last gate-opening hops: level (dB) and, mono with the periodicity and the speech model's
-        # probability given, 1 if voiced and 1 if speech to the model (else 1)
-        self._gate_levels = Ring(self.p.modulation_hops, 3)
+        # the last gate-opening hops: level (dB); mono also 1 if voiced and 1 if speech to the speech model
+        # (1 where the periodicity or the probabilities are not given): two channels keep the level alone
+        self._gate_levels = Ring(self.p.modulation_hops, 3 if channels == 1 else 1)
         self.voiced_share = 1.0
         """Mono: the share of the louder half of the recent gate-opening hops that is voiced (1.0 until
         measured)."""
@@ -271,20 +271,22 @@ class OwnVoiceVad:
         opened = boom > floor + self.gate_db
         # mono: a sound with no pitch in it (noise rising and falling like syllables, clicks) is not speech,
         # nor one the speech model does not call speech (music)
-        voice_test = self.channels == 1 and periodicity is not None
-        model_test = self.channels == 1 and speech_probability is not None
+        mono = self.channels == 1
+        voice_test = mono and periodicity is not None
+        model_test = mono and speech_probability is not None
         if opened.any():  # the spread and the shares change only when gate-opening levels come in
-            ones = np.ones(int(opened.sum()))
-            voiced = (periodicity[opened] >= p.mono_voiced_periodicity if voice_test and periodicity is not None
-                      else ones)
-            speech = (speech_probability[opened] >= p.mono_speech_probability
-                      if model_test and speech_probability is not None else ones)
-            self._gate_levels.push(np.column_stack([boom[opened], voiced, speech]))
+            if mono:
+                voiced = periodicity[opened] >= p.mono_voiced_periodicity if periodicity is not None else True
+                speech = (speech_probability[opened] >= p.mono_speech_probability
+                          if speech_probability is not None else True)
+                self._gate_levels.push(np.column_stack(np.broadcast_arrays(boom[opened], voiced, speech)))
+            else:
+                self._gate_levels.push(boom[opened])
             if len(self._gate_levels) >= p.min_modulation_hops:
-                lo, hi = (v[0] for v in percentiles_rows(self._gate_levels.stored()[:, :1], (10.0, 90.0)))
+                rows = self._gate_levels.stored()
+                lo, hi = (v[0] for v in percentiles_rows(rows[:, :1], (10.0, 90.0)))
                 self.modulation_db = float(hi - lo)
-                if voice_test or model_test:
-                    rows = self._gate_levels.stored()  # the louder half: vowels, not the noise's peaks at the gate
+                if voice_test or model_test:  # the louder half: vowels, not the noise's peaks at the gate
                     loud = rows[rows[:, 0] >= np.median(rows[:, 0])]
                     self.voiced_share = float(loud[:, 1].mean())
                     self.speech_share = float(loud[:, 2].mean())
