@@ -19,7 +19,7 @@ rumble or hiss), a voice in it (a pitch in a share of the louder gate-opening ho
 and speech to a neural speech detector (a share of the same hops that Silero VAD, in
 :mod:`device.dsp.speech_model`, calls speech: music, loud, modulated and full of pitches, passes every
 test above and not this one; the model decides whether the sound is speech, the energy gate still
-decides where; and while the model hears the talker clearly, at least half of those hops, a hop is
+decides where; and once the model hears the talker clearly, at least half of those hops, a hop is
 speech only where the model calls it speech), which cannot tell a neighbour's voice from the agent's by its spectrum. It can by its
 level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
 far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
@@ -170,15 +170,20 @@ class VadParams:
     model's probability rises over its first chunks of a stream (the first 0.3 s of the ITU-T test vector
     were lost without this), and more slowly in a reverberant room."""
     mono_hop_model_share: float = 0.5
-    """Mono, with the speech model: while its share (``mono_min_speech_share``'s) is at least this, the
-    model hears the talker clearly, and a hop is own speech only where the model itself calls it speech
+    """Mono, with the speech model: once its share (``mono_min_speech_share``'s) reaches this, the model
+    hears the talker clearly, and from then on a hop is own speech only where the model itself calls it speech
     (``mono_speech_probability``). Neighbours talking in the wearer's pauses open the gate and pass every
     test above (they are voices, and 10 dB or less under the wearer they reach the anchor level): 8
     neighbours at 10 / 5 dB SNR had added 34 / 33 % to the speech time of the ``pauses`` row, and the model
     called 64-69 / 32-56 % of those added hops not speech (against 0-1.3 % of the hops own in both the clean
     and the noisy scene). Not where the share is lower: a talker 1.5 m away in a reverberant room, whom the
     model hears late and faintly, lost syllables with the test always on (the ``reverb`` row at 1.5 m
-    16.6 -> 17.8 %, one clip 5 syllables fewer; from a share of 0.3 17.6 %, of 0.5 unchanged). Nor while
+    16.6 -> 17.8 %, one clip 5 syllables fewer; from a share of 0.3 17.6 %, of 0.5 unchanged). Once on, the
+    test stays on until the share falls under ``mono_min_speech_share`` (the sound is then not speech at all):
+    when speech gives way to music, the music's hops fill the share's window, and between 0.5 and 0.1 music
+    after speech had passed as speech (the ``music`` row framed: +0.30 to +1.14 s, +1 to +6 syllables;
+    with the hysteresis +0.00 to +0.64 s, +1 to +3; neighbours in the pauses at 10 / 5 dB 7.4 / 20.3 ->
+    3.9 / 17.1 %; the rooms, dev and noise rows unchanged). Nor while
     the floor is steady (``steady_ripple_db``): stationary noise has no voices in it, and there the test only
     took the wearer's weak syllables (the dev set in pink noise at 10 / 5 dB SNR 8.4 / 7.3 -> 9.1 / 8.0 %;
     skipped there, 8.7 / 7.3 %)."""
@@ -217,6 +222,7 @@ class OwnVoiceVad:
         self.speech_share = 1.0
         """Mono: the share of the same hops that the speech model calls speech (1.0 until measured)."""
         self.not_speech_hops = 0
+        self._hop_test = False  # mono: the per-hop model test is on (VadParams.mono_hop_model_share)
         """Mono: gate-opening hops that passed every other test but that the speech model did not call
         speech (music and the like), since the stream's start."""
         self.gate_db = self.p.gate_db
@@ -307,6 +313,10 @@ class OwnVoiceVad:
                     loud = rows[rows[:, 0] >= np.median(rows[:, 0])]
                     self.voiced_share = float(loud[:, 1].mean())
                     self.speech_share = float(loud[:, 2].mean())
+                    if self.speech_share >= p.mono_hop_model_share:
+                        self._hop_test = True
+                    elif self.speech_share < p.mono_min_speech_share:
+                        self._hop_test = False
         # a steady sound (tone, hum, stationary noise) opens the gate but is not speech
         speechlike = self.modulation_db >= p.min_modulation_db
         if voice_test:  # (a modulation, measured, means the shares are measured too)
@@ -348,7 +358,7 @@ class OwnVoiceVad:
             voice = share >= p.mono_speech_share
             own = energetic & voice
             if (speech_probability is not None and model_test and len(self._gate_levels) >= p.mono_speech_min_hops
-                    and self.speech_share >= p.mono_hop_model_share and not steady):
+                    and self._hop_test and not steady):
                 own = own & (speech_probability >= p.mono_speech_probability)
         if not seeded:
             self._floor.update(boom.reshape(-1, 1))
