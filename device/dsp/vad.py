@@ -20,8 +20,8 @@ and speech to a neural speech detector (a share of the same hops that Silero VAD
 :mod:`device.dsp.speech_model`, calls speech: music, loud, modulated and full of pitches, passes every
 test above and not this one; the model decides whether the sound is speech, the energy gate still
 decides where; and once the model hears the talker clearly, at least half of those hops, a hop is
-speech only where the model calls it speech), which cannot tell a neighbour's voice from the agent's by its spectrum. It can by its
-level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
+speech only where the model calls it speech), which cannot tell a neighbour's voice from the agent's by
+its spectrum. It can by its level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
 far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
 only within 0.5 s after an own hop that is not: the wearer's soft stretches (word tails, unstressed
 syllables, consonants) lie between loud ones, while 8 neighbours 20 dB under the wearer had gone on
@@ -172,16 +172,16 @@ class VadParams:
     mono_warmup_speech_probability: float = 0.05
     """Mono, with the speech model, before its share test applies (``mono_speech_min_hops``): a hop is own
     speech only where the model gives at least this. Not 0.5: the model's probability rises over a stream's
-    first chunks (the ITU-T test vector's first 60 own hops: 10 % under 0.09, 3 % under 0.05); but music reads under
-    it from the start (the first 60 gate-opening hops of two pieces: 79-100 % under 0.05), where the stream's
-    first 0.5 s of music had passed (the ``music`` row alone 0.82 -> 0.07 s, framed +0.00..+0.64 ->
-    +0.01..+0.39 s; a room-tone lead-in, ``funasr-asr-example``, also goes: the dev set's speech time
-    against P.56 4.9 -> 4.5 %; ``tests/data`` 7.1 -> 7.3 %, the ITU-T vector's first weak hops; every
-    syllable count unchanged)."""
+    first chunks (the ITU-T test vector's first 60 own hops: 10 % under 0.09, 3 % under 0.05); but music
+    reads under it from the start (the first 60 gate-opening hops of two pieces: 79-100 % under 0.05),
+    where the stream's first 0.5 s of music had passed (the ``music`` row alone 0.82 -> 0.07 s, framed
+    +0.00..+0.64 -> +0.01..+0.39 s; a room-tone lead-in, ``funasr-asr-example``, also goes: the dev set's
+    speech time against P.56 4.9 -> 4.5 %; ``tests/data`` 7.1 -> 7.3 %, the ITU-T vector's first weak
+    hops; every syllable count unchanged)."""
     mono_hop_model_share: float = 0.5
     """Mono, with the speech model: once its share (``mono_min_speech_share``'s) reaches this, the model
-    hears the talker clearly, and from then on a hop is own speech only where the model itself calls it speech
-    (``mono_speech_probability``). Neighbours talking in the wearer's pauses open the gate and pass every
+    hears the talker clearly, and from then on a hop is own speech only where the model itself calls it
+    speech (``mono_speech_probability``). Neighbours talking in the wearer's pauses open the gate and pass every
     test above (they are voices, and 10 dB or less under the wearer they reach the anchor level): 8
     neighbours at 10 / 5 dB SNR had added 34 / 33 % to the speech time of the ``pauses`` row, and the model
     called 64-69 / 32-56 % of those added hops not speech (against 0-1.3 % of the hops own in both the clean
@@ -192,10 +192,10 @@ class VadParams:
     when speech gives way to music, the music's hops fill the share's window, and between 0.5 and 0.1 music
     after speech had passed as speech (the ``music`` row framed: +0.30 to +1.14 s, +1 to +6 syllables;
     with the hysteresis +0.00 to +0.64 s, +1 to +3; neighbours in the pauses at 10 / 5 dB 7.4 / 20.3 ->
-    3.9 / 17.1 %; the rooms, dev and noise rows unchanged). Nor while
-    the floor is steady (``steady_ripple_db``): stationary noise has no voices in it, and there the test only
-    took the wearer's weak syllables (the dev set in pink noise at 10 / 5 dB SNR 8.4 / 7.3 -> 9.1 / 8.0 %;
-    skipped there, 8.7 / 7.3 %)."""
+    3.9 / 17.1 %; the rooms, dev and noise rows unchanged). Nor while the floor is steady
+    (``steady_ripple_db``): stationary noise has no voices in it, and there the test only took the wearer's
+    weak syllables (the dev set in pink noise at 10 / 5 dB SNR 8.4 / 7.3 -> 9.1 / 8.0 %; skipped there,
+    8.7 / 7.3 %)."""
     max_gap_hops: int = 30
     """Gaps between own-speech hops shorter than this (0.3 s) are bridged."""
     noisy_spread_db: float = 30.0
@@ -231,9 +231,9 @@ class OwnVoiceVad:
         self.speech_share = 1.0
         """Mono: the share of the same hops that the speech model calls speech (1.0 until measured)."""
         self.not_speech_hops = 0
-        self._hop_test = False  # mono: the per-hop model test is on (VadParams.mono_hop_model_share)
         """Mono: gate-opening hops that passed every other test but that the speech model did not call
         speech (music and the like), since the stream's start."""
+        self._hop_test = False  # mono: the per-hop model test is on (VadParams.mono_hop_model_share)
         self.gate_db = self.p.gate_db
         self.modulation_db = 0.0
         self._started = False  # the floor has been seeded by the first hops
@@ -366,11 +366,8 @@ class OwnVoiceVad:
             share = energies[:, 0, _SPEECH] / np.maximum(energies[:, 0, _TOTAL], 1e-30)
             voice = share >= p.mono_speech_share
             own = energetic & voice
-            if (speech_probability is not None and model_test and len(self._gate_levels) >= p.mono_speech_min_hops
-                    and self._hop_test and not steady):
-                own = own & (speech_probability >= p.mono_speech_probability)
-            elif speech_probability is not None and model_test and len(self._gate_levels) < p.mono_speech_min_hops:
-                own = own & (speech_probability >= p.mono_warmup_speech_probability)
+            if speech_probability is not None:
+                own = self._model_hops(own, speech_probability, steady)
         if not seeded:
             self._floor.update(boom.reshape(-1, 1))
         if not self._modulated:  # the stream's warm-up only: nothing on the hot path after it
@@ -378,6 +375,20 @@ class OwnVoiceVad:
         if self.channels == 1 and self._floor.top_db is not None:
             own = self._drop_far_from_loud(own, boom, float(self._floor.top_db[0]) - p.mono_anchor_below_speech_db)
         return self._drop_lone_hops(own, noisy)
+
+    def _model_hops(self, own: BoolArray, speech_probability: FloatArray, steady: bool) -> BoolArray:
+        """Mono: ``own`` without the hops the speech model does not call speech, where its call per hop
+        applies: before its share test (``mono_warmup_speech_probability``), and once it hears the talker
+        clearly unless the floor is ``steady`` (``mono_hop_model_share``)."""
+        p = self.p
+        if len(self._gate_levels) < p.mono_speech_min_hops:
+            threshold = p.mono_warmup_speech_probability
+        elif self._hop_test and not steady:
+            threshold = p.mono_speech_probability
+        else:
+            return own
+        out: BoolArray = own & (speech_probability >= threshold)
+        return out
 
     def _drop_far_from_loud(self, own: BoolArray, boom: FloatArray, anchor_db: float) -> BoolArray:
         """Mono: ``own`` without the hops under ``anchor_db`` (dB) that lie more than
