@@ -76,24 +76,32 @@ def open_session(path: Path, sha256: str | None = MODEL_SHA256) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
+def _loaded() -> SileroModel | SpeechModelUnavailable:
+    """The shipped model, or why it cannot run: tried once a process, either way (``analyze`` asks for
+    each mono analyser and for its warning; where onnxruntime is missing, the import and the file's
+    hash are not tried again)."""
+    try:
+        return SileroModel(open_session(MODEL_PATH))
+    except SpeechModelUnavailable as exc:
+        return exc
+
+
 def load() -> SileroModel:
     """The shipped model (one session per process; sessions may run concurrently, the state is the
     caller's); raises :class:`SpeechModelUnavailable`."""
-    return SileroModel(open_session(MODEL_PATH))
+    got = _loaded()
+    if isinstance(got, SpeechModelUnavailable):
+        raise SpeechModelUnavailable(str(got))
+    return got
 
 
 def load_or_none() -> SileroModel | None:
     """:func:`load`, or None where the model cannot run (:func:`unavailable_reason` says why)."""
-    try:
-        return load()
-    except SpeechModelUnavailable:
-        return None
+    got = _loaded()
+    return None if isinstance(got, SpeechModelUnavailable) else got
 
 
 def unavailable_reason() -> str | None:
     """None when the model can run here, else why not (one line)."""
-    try:
-        load()
-    except SpeechModelUnavailable as exc:
-        return str(exc)
-    return None
+    got = _loaded()
+    return str(got) if isinstance(got, SpeechModelUnavailable) else None

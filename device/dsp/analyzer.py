@@ -367,9 +367,10 @@ class StreamingAnalyzer:
         k = energies.shape[0]
         h0 = self._hops
         own = self._decide(h0, energies, period, prob)
-        self._flags[(h0 + np.arange(k)) % _FLAG_RING] = own
+        slots = (h0 + np.arange(k)) % _FLAG_RING
+        self._flags[slots] = own
         if prob is not None:
-            self._probs[(h0 + np.arange(k)) % _FLAG_RING] = prob
+            self._probs[slots] = prob
         late = self._vad.take_released()
         if late.size:  # the warm-up's own hops: for the nuclei alone (speech time, level and pitch have had them)
             self._released = np.concatenate([self._released, late])

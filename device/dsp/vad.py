@@ -21,8 +21,8 @@ and speech to a neural speech detector (a share of the same hops that Silero VAD
 test above and not this one; the model decides whether the sound is speech, the energy gate still
 decides where; and once the model hears the talker clearly, at least half of those hops, a hop is
 speech only where the model calls it speech), which cannot tell a neighbour's voice from the agent's by
-its spectrum. It can by its level: the boom is 5 cm from the wearer's lips and a metre or more from anyone else, so a neighbour is
-far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
+its spectrum. It can by its level: the boom is 5 cm from the wearer's lips and a metre or more from
+anyone else, so a neighbour is far under the wearer. A hop more than 18 dB under the speech level (the 95th percentile below) counts
 only within 0.5 s after an own hop that is not: the wearer's soft stretches (word tails, unstressed
 syllables, consonants) lie between loud ones, while 8 neighbours 20 dB under the wearer had gone on
 opening the gate through the wearer's pauses (+27 % of speech time in the ``pauses`` row of
