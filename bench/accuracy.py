@@ -29,7 +29,8 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 ``reverb`` the same dev set through simulated rooms (a headset, table and far microphones);
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
 how far a count moves with where a recording was cut; ``leadins`` the same clips with their
-lead-in and tail cut to 0.5, 0.2, 0.05 and 0 s around the sound; ``rates`` the same clips resampled to 8-48 kHz; ``telephone``
+lead-in and tail cut to 0.5, 0.2, 0.05 and 0 s around the sound; ``rates`` the same clips resampled to 8-48 kHz;
+``levels`` the same clips at active speech levels of -30 to -70 dBov in 16-bit files; ``telephone``
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
@@ -91,7 +92,8 @@ from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "telephone", "codecs",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "levels",
+        "telephone", "codecs",
         "vad",
         "rooms", "robust", "music", "pauses", "dcoffset", "pitch")
 OVERLAP_IDS = ("moss-single-reference",)
@@ -1588,6 +1590,49 @@ def row_rates(ctx: Context) -> Section:
     return sec
 
 
+LEVELS_DBOV = (-30.0, -40.0, -50.0, -60.0, -70.0)
+"""Active speech levels (ITU-T P.56, dBov) of the ``levels`` row: a loud headset down to a quiet far
+microphone or a call recorded low. -70 dBov in a 16-bit file is still 30 dB over its quantisation noise."""
+
+
+def _at_level(level_dbov: float) -> Variant:
+    """The clip scaled to the active speech level ``level_dbov`` (P.56 of its first channel)."""
+    def make(x: FloatArray, fs: int) -> tuple[FloatArray, int]:
+        measured = p56_level(x if x.ndim == 1 else x[:, 0], fs)
+        assert measured is not None
+        return np.clip(x * 10 ** ((level_dbov - measured.level_dbov) / 20), -1.0, 1.0), fs
+    return make
+
+
+def row_levels(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip), each scaled to every
+    active speech level of ``LEVELS_DBOV`` and written as 16-bit PCM: the count should not depend on how loud a
+    recording is, beside the peer on the same files."""
+    sec = Section("levels")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    ctx.progress.step(f"real clips at {len(LEVELS_DBOV)} levels ({len(clips)} clips)")
+    vc = _variant_counts(ctx, clips, "level", [_at_level(v) for v in LEVELS_DBOV], [_wav("PCM_16")] * len(LEVELS_DBOV))
+    rows = [[c.id, str(t), " ".join(str(n) for n in got), str(max(got) - min(got)),
+             " ".join(str(n) for n in got_p) if ctx.peer else "-", str(max(got_p) - min(got_p)) if ctx.peer else "-"]
+            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
+
+    def cell(per_level: list[float], move: int, moved: int) -> str:
+        return (f"total error {pct(min(per_level))} to {pct(max(per_level))} ({LEVELS_DBOV[-1]:g} dBov "
+                f"{pct(per_level[-1])}); counts move by up to {move} ({moved}/{len(clips)} clips)")
+
+    ours_cell, peer_cell, values = _spread_cells(ctx, vc, cell, "level")
+    values["levels_dbov"] = list(LEVELS_DBOV)
+    labels = ", ".join(f"{v:g}" for v in LEVELS_DBOV)
+    sec.lines.append(Line(
+        "syllable count, whole analyser, by level",
+        f"{len(clips)} real clips ({_real_clips_label(ctx)}), each at an active speech level (P.56) of {labels} dBov, "
+        "16-bit PCM WAV", ours_cell, peer_cell, "-", values))
+    sec.details.append(Detail(
+        f"Syllables per active speech level ({labels} dBov)",
+        ["clip", "truth", "ours per level", "ours range", "peer per level", "peer range"], rows))
+    return sec
+
+
 def _at_rate(rate: int | None) -> Variant:
     """The clip resampled to ``rate`` (Hz; None or its own rate: the clip as it is)."""
     return lambda x, fs: (resample_poly(x, rate, fs) if rate and rate != fs else x, rate or fs)
@@ -1702,7 +1747,7 @@ ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "music": row_music, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "telephone": row_telephone, "pauses": row_pauses,
+    "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "levels": row_levels, "telephone": row_telephone, "pauses": row_pauses,
     "codecs": row_codecs,
 }
 

@@ -3,7 +3,9 @@
 :func:`analyze_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
 (:mod:`device.inputs.channel_layout`: 2-channel headset and call recordings are checked over the whole
 file in the same pass, and analysed again as mono when the headset reading does not apply), and
-feeds the :class:`~device.dsp.StreamingAnalyzer`. It returns a JSON-ready dict:
+feeds the :class:`~device.dsp.StreamingAnalyzer`. A mono side whose active speech level comes out
+under -45 dBov (:data:`~device.dsp.speech_model.QUIET_LEVEL_DBOV`) is analysed again with the speech
+model hearing it raised to that level, since the model hears less and less of quieter speech. It returns a JSON-ready dict:
 file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
 clipping, distance_cm (None: mono or uncalibrated), ild_db, intonation_st, intonation_sd_st,
 f0_median_hz, monotone_s (the agent's own voiced speech: F0 spread in semitones, 10th-90th
@@ -32,6 +34,7 @@ import numpy.typing as npt
 from device import silero_model
 from device.dsp import HOP_S, AnalysisTotals, DspError, HeadsetCalibration, Measurement, StreamingAnalyzer
 from device.dsp.intonation import IntonationParams
+from device.dsp.speech_model import model_gain_db
 from device.errors import AudioError, LayoutError
 from device.inputs.audio_file import AudioInfo, blocks, probe
 from device.inputs.channel_layout import (
@@ -181,9 +184,11 @@ class _CustomerSide:
     """The call layout's second channel: the customer's analyser, and both talkers' speech hops
     (for the overlap). The agent's analyser stays the caller's."""
 
-    def __init__(self, info: AudioInfo, agent_channel: int, calibration: HeadsetCalibration | None) -> None:
+    def __init__(self, info: AudioInfo, agent_channel: int, calibration: HeadsetCalibration | None,
+                 model_gain_db: float = 0.0) -> None:
         self.agent_channel = agent_channel
-        self.analyzer = _analyzer(info, 1, calibration, per_hop=True)  # per hop: the overlap to the hop
+        # per hop: the overlap to the hop
+        self.analyzer = _analyzer(info, 1, calibration, per_hop=True, model_gain_db=model_gain_db)
         self.agent_hops, self.customer_hops = _SpeechHops(), _SpeechHops()
 
     def feed(self, agent: StreamingAnalyzer, block: FloatArray) -> list[Measurement]:
@@ -206,14 +211,16 @@ class _CustomerSide:
 
 
 def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | None,
-              per_hop: bool = False, intonation: bool | IntonationParams = False) -> StreamingAnalyzer:
+              per_hop: bool = False, intonation: bool | IntonationParams = False,
+              model_gain_db: float = 0.0) -> StreamingAnalyzer:
     """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop, else one a second
     (:data:`OFFLINE_EMIT_S`). A mono engine asks the shipped speech model (music is not speech) where it
-    can run."""
+    can run, raising what the model hears by ``model_gain_db`` (dB)."""
     try:
         return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration,
                                  emit_interval_s=HOP_S if per_hop else OFFLINE_EMIT_S, intonation=intonation,
-                                 speech_model=silero_model.load_or_none() if channels == 1 else None)
+                                 speech_model=silero_model.load_or_none() if channels == 1 else None,
+                                 speech_model_gain_db=model_gain_db)
     except DspError as exc:
         raise AudioError(f"{info.path}: {exc}") from exc
 
@@ -229,15 +236,20 @@ class _Pass:
 
 
 def _analyze_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration | None, reader: _Reader,
-                  timeline: bool, check: ChannelCheck | None, intonation: bool | IntonationParams = True) -> _Pass:
-    """One pass over the file with ``plan``; the blocks also go to ``check`` when given."""
+                  timeline: bool, check: ChannelCheck | None, intonation: bool | IntonationParams = True,
+                  model_gains_db: tuple[float, float] = (0.0, 0.0)) -> _Pass:
+    """One pass over the file with ``plan``; the blocks also go to ``check`` when given.
+    ``model_gains_db``: the speech model's gains (dB) for the agent's (or the only) side and the
+    customer's."""
     tl = _Timeline() if timeline else None
     customer: _CustomerSide | None = None
     if plan.layout is Layout.CALL:
-        analyzer = _analyzer(info, 1, calibration, per_hop=True, intonation=intonation)  # per hop: the overlap
-        customer = _CustomerSide(info, plan.agent_channel or 0, calibration)
+        analyzer = _analyzer(info, 1, calibration, per_hop=True, intonation=intonation,  # per hop: the overlap
+                             model_gain_db=model_gains_db[0])
+        customer = _CustomerSide(info, plan.agent_channel or 0, calibration, model_gains_db[1])
     else:
-        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration, intonation=intonation)
+        analyzer = _analyzer(info, 2 if plan.layout is Layout.HEADSET else 1, calibration, intonation=intonation,
+                             model_gain_db=model_gains_db[0])
     mix = plan.layout is Layout.MONO and info.channels > 1
     one = plan.channel if mix else None  # mono of one channel (the other is silent) instead of the mix
     try:
@@ -261,6 +273,17 @@ def _analyze_pass(info: AudioInfo, plan: Plan, calibration: HeadsetCalibration |
     if tl is not None:
         tl.add(ms)
     return _Pass(analyzer.totals(), customer, tl.finish() if tl is not None else None)
+
+
+def _quiet_gains(plan: Plan, result: _Pass) -> tuple[float, float]:
+    """The speech model's gains (dB) for the agent's (or the only) side and the customer's, from the
+    active speech levels a pass measured: non-zero for a mono side quieter than
+    :data:`~device.dsp.speech_model.QUIET_LEVEL_DBOV`, where the model hears less speech than there is
+    (:mod:`device.dsp.speech_model`)."""
+    if plan.layout is Layout.HEADSET or silero_model.load_or_none() is None:
+        return (0.0, 0.0)
+    customer = result.customer.analyzer.totals().level_dbov if result.customer is not None else None
+    return (model_gain_db(result.totals.level_dbov), model_gain_db(customer))
 
 
 def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_rate_hz: int | None = None,
@@ -293,6 +316,9 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         if checked.layout is not plan.layout:
             result = _analyze_pass(info, checked, calibration, reader, timeline, None, intonation)
         plan = checked
+    gains = _quiet_gains(plan, result)
+    if gains != (0.0, 0.0):  # a quiet recording: again, with the speech model hearing it raised
+        result = _analyze_pass(info, plan, calibration, reader, timeline, None, intonation, gains)
     t = result.totals
     warnings: list[str] = []
     cut = info.truncation

@@ -137,13 +137,15 @@ class StreamingAnalyzer:
     DC offset before every measure (:mod:`device.dsp.dc_offset`; off only to measure what it does);
     ``speech_model``: mono only, the VAD also asks this model (:mod:`device.dsp.speech_model`; the
     shipped one is ``device.silero_model.load()``) whether the sound is speech at all (music is not);
-    None: the VAD goes without it.
+    None: the VAD goes without it. ``speech_model_gain_db``: the model hears the boom raised by this much
+    (dB; :func:`device.dsp.speech_model.model_gain_db` of a quiet recording's level), the other measures
+    as it is.
     """
 
     def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
                  calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1,
                  intonation: bool | IntonationParams = False, remove_dc: bool = True,
-                 speech_model: SpeechModel | None = None) -> None:
+                 speech_model: SpeechModel | None = None, speech_model_gain_db: float = 0.0) -> None:
         if channels not in (1, 2):
             raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
         if not isinstance(sample_rate_hz, int | np.integer) or sample_rate_hz <= 0:
@@ -161,7 +163,8 @@ class StreamingAnalyzer:
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
         self._periodicity = HopPeriodicity(SAMPLE_RATE_HZ, HOP) if channels == 1 else None
-        self._speech = SpeechProbability(HOP, speech_model) if channels == 1 and speech_model is not None else None
+        self._speech = (SpeechProbability(HOP, speech_model, gain_db=speech_model_gain_db)
+                        if channels == 1 and speech_model is not None else None)
         self._vad = OwnVoiceVad(channels, reference_level_db=calibration.reference_level_dbov
                                 if calibration is not None else None)
         self._segments = SpeechSegments(self._vad.p.max_gap_hops)
