@@ -13,7 +13,8 @@ speech time and the overlap of both), mono (all channels mixed; the default for 
 more than 2 with a warning). A 2-channel file whose channels are identical, or whose ear cup is
 louder than the boom, is analysed as mono with a warning. In mono and call recordings a speech
 model (Silero VAD, shipped) tells speech from music: hold music and other sound that is not speech
-stay out of speech time and syllables, and a warning says how many seconds were left out. Warnings go
+stay out of speech time and syllables, and a warning says how many seconds were left out; a side
+quieter than -45 dBov is analysed again with the model hearing it raised to that level. Warnings go
 to stderr and into the JSON "warnings" list.
 
 A file that cannot be analysed gets an error on stderr; the other files are still analysed, and

@@ -21,13 +21,14 @@ Chunks sit on a fixed grid from the stream's start, so the probabilities do not 
 stream is split into blocks. Each 10 ms hop gets the probability of the last chunk completed by its
 end (0 before the first): causal, at most 32 ms late.
 
-The model hears a quiet recording raised to a working level. Its probabilities fall with the level:
-on the real dev clips, the share of loud hops read as speech is 0.93-1.00 at an active speech level
-(ITU-T P.56) of -40 or -50 dBov, 0.74-0.98 at -60, 0.00-0.82 at -70 and 0.03-0.57 at -75, in float and
-16-bit files alike. So speech 30 dB over a 16-bit file's quantisation noise was taken for music: a dev
-clip at -69 dBov read 2.2 s of speech and 12 syllables instead of 3.4 s and 18, with a warning of 1.1
-s of sound that is not speech. The caller, knowing the recording's level, gives the gain
-(:func:`model_gain_db`); the model's input is multiplied by it, and nothing else is.
+The model hears a quiet recording raised to a working level. Its probabilities fall with the level
+(``bench/speech_model_levels.py``, 15 real clips scaled in float): the share of their loud hops it
+calls speech is 0.85-1.00 at an active speech level (ITU-T P.56) of -40 dBov (each clip's own best),
+0.78-0.98 at -60, 0.11-0.93 at -70 and 0.00-0.64 at -75. So speech 30 dB over a 16-bit file's
+quantisation noise was taken for music: a dev clip at -69 dBov read 2.2 s of speech and 12 syllables
+instead of 3.4 s and 18, with a warning of 1.1 s of sound that is not speech. The caller, knowing the
+recording's level, gives the gain (:func:`model_gain_db`); the model's input is multiplied by it, and
+nothing else is. Raised to -45 dBov, every clip reads at every level as at -40.
 
 Units: samples at 16 kHz (floats, 1.0 = full scale), hops of ``hop`` samples, probabilities 0-1, levels
 in dBov, gains in dB.
