@@ -174,6 +174,17 @@ def test_a_quiet_recording_is_heard_as_speech(tmp_path: Path) -> None:
     assert syllables >= syllables_0 - 1 and speech_s >= 0.98 * speech_s0, (syllables, speech_s)
 
 
+@pytest.mark.parametrize("name", ["frozen-bubble-introzik.flac", "lincity-ng-city-blues.flac"])
+def test_quiet_music_raised_for_the_model_is_still_not_speech(name: str, tmp_path: Path) -> None:
+    """The model hears a quiet file raised, music too: at -70 dBov these pieces still read as music (measured
+    0.03 and 0.00 s of speech, 10 and 3 s "not speech"), as at their own level."""
+    path = tmp_path / "quiet.wav"
+    sf.write(path, _at_level(_read(MUSIC / name), -70.0), FS, subtype="PCM_16")
+    out = analyze_file(path)
+    assert out["speech_s"] <= 0.1 and out["syllables"] <= 1, out
+    assert any("not speech to the speech model" in w for w in out["warnings"]), out["warnings"]
+
+
 def test_the_quiet_customer_side_of_a_call_is_heard_as_speech(tmp_path: Path) -> None:
     """A call recording whose customer channel is at -70 dBov: the customer's talk time is that of the channel
     (2.72 s analysed alone; 2.38 s at the clip's own level, whose lead-in of room tone is noise over the
