@@ -1,8 +1,9 @@
 """Offline analysis of one recording through the streaming engine (the same numbers as live).
 
 :func:`analyze_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
-(:mod:`device.inputs.channel_layout`: 2-channel headset and call recordings are checked over the whole
-file in the same pass, and analysed again as mono when the headset reading does not apply), and
+(:mod:`device.inputs.channel_layout`: 2-channel recordings are checked over the whole file in the same
+pass, and analysed again as mono when the headset reading does not apply, or as one channel when a mix
+would cancel), and
 feeds the :class:`~device.dsp.StreamingAnalyzer`. A mono side whose active speech level comes out
 under -45 dBov (:data:`~device.dsp.speech_model.QUIET_LEVEL_DBOV`) is analysed again with the speech
 model hearing it raised to that level, since the model hears less and less of quieter speech. It returns a JSON-ready dict:
@@ -303,17 +304,17 @@ def analyze_file(path: Path, calibration: HeadsetCalibration | None = None, raw_
         plan = resolve(layout, info.channels, agent_channel)
     except LayoutError as exc:
         raise LayoutError(f"{info.path}: {exc}") from None
-    # 2-channel headset and call recordings are checked over the whole file while they are analysed;
-    # when the check says the headset reading does not apply (identical channels, a louder ear cup),
-    # the file is analysed again as mono (progress then starts over)
-    check = ChannelCheck(info.rate_hz) if info.channels == 2 and plan.layout is not Layout.MONO else None
+    # 2-channel recordings are checked over the whole file while they are analysed; when the check says
+    # the headset reading does not apply (identical channels, a louder ear cup), or that a mix would cancel
+    # (channels of opposite polarity), the file is analysed again as mono (progress then starts over)
+    check = ChannelCheck(info.rate_hz) if info.channels == 2 else None
     reader = _Reader(info, progress)
     result = _analyze_pass(info, plan, calibration, reader, timeline, check, intonation)
     report: ChannelReport | None = None
     if check is not None:
         report = check.report()
         checked = apply_check(plan, report)
-        if checked.layout is not plan.layout:
+        if (checked.layout, checked.channel) != (plan.layout, plan.channel):
             result = _analyze_pass(info, checked, calibration, reader, timeline, None, intonation)
         plan = checked
     gains = _quiet_gains(plan, result)

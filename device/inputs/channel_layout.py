@@ -14,6 +14,9 @@ Identical channels (a mono recording saved as stereo), an ear cup louder than th
 stereo music or podcast file, or swapped channels) and two channels about as loud that carry the
 same sound (a produced stereo file: coherence of the speech band at least ``COHERENT_ABOVE``) fall
 back to mono with a warning, whatever layout was asked for, instead of a silent 0 s of own speech.
+Two channels carrying the same sound with opposite polarity (coherence at most ``INVERTED_BELOW``: a
+channel's wiring inverted, or a "wide stereo" effect) cancel in a mix: whatever layout was asked for,
+mono included, the louder channel is analysed alone, warned (a call recording is warned about).
 Two channels about as loud and little alike (coherence under ``APART_BELOW``: a room or spaced-pair
 recording, or a headset whose wearer did not speak; a talking wearer puts the boom 8-14 dB ahead in
 the loud frames) fall back to mono, warned, when the layout was picked by the channel count; with
@@ -50,6 +53,11 @@ COHERENT_ABOVE = 0.9
 """Channels carry the same sound when the energy-weighted mean of their per-frame correlation (speech
 band, zero lag, active frames) is at least this: a produced stereo file is near 1.0; a headset's two
 mics, 12 cm apart with the head between, about 0.3-0.4 in simulated rooms (own voice and neighbours)."""
+INVERTED_BELOW = -0.5
+"""Channels carry the same sound with opposite polarity when their coherence is at most this: their mix
+keeps 1 + coherence of a channel's power in the speech band or less (a polarity-inverted copy: -1.0, a mix
+of nothing; two spaced microphones, one of them inverted, -0.4 in a test). Uninverted microphone pairs
+read over -0.15 (spaced pairs, the tests) and headsets 0.3 or more (simulated rooms)."""
 APART_BELOW = 0.6
 """Two channels about as loud and less alike than this (coherence) are two microphones apart in a room
 (a spaced pair: -0.12 to 0.18 in the tests), or a headset whose wearer did not speak (0.30-0.57 in
@@ -154,6 +162,16 @@ class ChannelReport:
         return 1 if d < 0 else 0
 
     @property
+    def inverted(self) -> bool:
+        """The two channels carry the same sound with opposite polarity (see ``INVERTED_BELOW``)."""
+        return self.coherence is not None and self.coherence <= INVERTED_BELOW
+
+    @property
+    def louder_channel(self) -> int:
+        """The channel (0 or 1) louder in speech (0 when unknown or equal)."""
+        return 1 if self.ear_minus_boom_db is not None and self.ear_minus_boom_db > 0 else 0
+
+    @property
     def balanced(self) -> bool:
         """The ear cup is about as loud as the boom in speech: no wearer talking into the boom."""
         d = self.ear_minus_boom_db
@@ -220,11 +238,23 @@ class ChannelCheck:
 
 
 def apply_check(plan: Plan, report: ChannelReport) -> Plan:
-    """``plan`` after the channel check: a headset plan falls back to mono of the other channel when
-    one is silent, and to mono for identical channels, a louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
+    """``plan`` after the channel check: any plan but a call's falls back to mono of the louder channel when
+    the two carry the same sound with opposite polarity; a headset plan falls back to mono of the other
+    channel when one is silent, and to mono for identical channels, a louder ear cup, or two channels about as loud that carry the same sound, and, unless the headset
     layout was asked for, for any two channels about as loud (asked for: warned); a call plan with a
     silent side, identical channels, or two carrying the same sound about as loud, is warned about."""
     silent = report.silent_channel
+    if report.inverted and silent is None:
+        assert report.coherence is not None
+        about = f"coherence {report.coherence:.2f}"
+        if plan.layout is Layout.CALL:
+            return plan.warn(f"channels 0 and 1 carry the same sound with opposite polarity ({about}): one recording "
+                             "in both channels, one of them inverted? agent and customer cannot be told apart")
+        if plan.channel is None:
+            keep = report.louder_channel
+            return plan.warn(f"channels 0 and 1 carry the same sound with opposite polarity ({about}: one channel's "
+                             f"wiring inverted?), which a mix would cancel; analysed channel {keep} alone as mono",
+                             Layout.MONO, channel=keep)
     if plan.layout is Layout.CALL:
         if silent is not None:
             side = "agent" if silent == plan.agent_channel else "customer"

@@ -252,6 +252,32 @@ def test_a_stereo_file_with_one_silent_side_is_its_other_channel(tmp_path: Path,
     assert f"{tmp_path / 'right.flac'}: warning: channel 0 (the boom) is silent" in err
 
 
+def test_a_stereo_file_of_opposite_polarity_is_one_channel_not_a_mix(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """One recording in both channels, one of them inverted (a miswired cable): a mix cancels it (equal channels
+    mix to silence: 0 s of speech; these, 0.8 x and -x, to -0.1 x, 20 dB low); the louder channel is analysed
+    alone, warned, whatever layout is asked for but the call's, which is warned about."""
+    x, rate = sf.read(REAL / "timit-LDC93S1.wav", dtype="float64")
+    sf.write(tmp_path / "mono.wav", x, rate, subtype="PCM_16")
+    sf.write(tmp_path / "inverted.wav", np.stack([x * 0.8, -x], axis=1), rate, subtype="PCM_16")
+    assert main(["analyze", "--json", str(tmp_path / "mono.wav")]) == 0
+    mono = _rows(capsys.readouterr().out)["mono.wav"]
+    for layout in ([], ["--layout", "mono"], ["--layout", "headset"]):
+        assert main(["analyze", "--json", *layout, str(tmp_path / "inverted.wav")]) == 0
+        out, err = capsys.readouterr()
+        r = _rows(out)["inverted.wav"]
+        assert r["layout"] == "mono" and r["warnings"] == [
+            "channels 0 and 1 carry the same sound with opposite polarity (coherence -1.00: one channel's wiring "
+            "inverted?), which a mix would cancel; analysed channel 1 alone as mono"], (layout, r)
+        for key in ("speech_s", "syllables", "rate_spm", "level_dbov", "activity"):
+            assert r[key] == mono[key], (layout, key)
+        assert "opposite polarity" in err
+    assert main(["analyze", "--json", "--layout", "call", str(tmp_path / "inverted.wav")]) == 0
+    r = _rows(capsys.readouterr().out)["inverted.wav"]
+    assert r["layout"] == "call" and any("opposite polarity" in w and "cannot be told apart" in w
+                                         for w in r["warnings"]), r
+
+
 def test_a_room_recording_is_analysed_as_mono_unless_a_headset_is_asked_for(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two room microphones (about as loud, not the same sound): no wearer talks into a boom. Picked by the

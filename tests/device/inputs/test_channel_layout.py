@@ -15,6 +15,7 @@ from device.inputs.channel_layout import (
     BALANCED_WITHIN_DB,
     COHERENT_ABOVE,
     EAR_LOUDER_DB,
+    INVERTED_BELOW,
     ChannelCheck,
     ChannelReport,
     Layout,
@@ -205,6 +206,25 @@ def test_the_coherence_tells_one_mix_from_two_microphones() -> None:
     r = _report(room, rate)
     assert r.coherence is not None and r.coherence < 0.5 and not r.coherent and r.balanced
     assert _report(room, rate, block=777).coherence == pytest.approx(r.coherence, abs=1e-9)
+
+
+def test_channels_of_opposite_polarity_are_one_channel_whatever_the_layout() -> None:
+    """An inverted copy (coherence -1) would cancel in a mix: the louder channel alone, warned, for every plan
+    but the call's (warned); a room pair, uninverted, is not inverted."""
+    x, rate = _clip()
+    report = _report(np.stack([x, -0.5 * x], axis=1), rate)
+    assert report.coherence == pytest.approx(-1.0, abs=0.01) and report.inverted and report.louder_channel == 0
+    assert _report(np.stack([-0.5 * x, x], axis=1), rate).louder_channel == 1
+    for plan in (resolve(None, 2), resolve(Layout.HEADSET, 2), resolve(Layout.MONO, 2)):
+        kept = apply_check(plan, report)
+        assert (kept.layout, kept.channel) == (Layout.MONO, 0)
+        assert kept.warnings[-1].startswith("channels 0 and 1 carry the same sound with opposite polarity "
+                                            "(coherence -1.00")
+    call = apply_check(resolve(Layout.CALL, 2, 0), report)
+    assert call.layout is Layout.CALL and call.channel is None and "cannot be told apart" in call.warnings[-1]
+    room = _report(room_pair(x, rate), rate)
+    assert room.coherence is not None and room.coherence > INVERTED_BELOW and not room.inverted
+    assert apply_check(resolve(Layout.MONO, 2), room) == resolve(Layout.MONO, 2)  # a mix, as asked
 
 
 def test_no_own_speech_in_an_active_headset_file_is_explained() -> None:
