@@ -11,7 +11,8 @@ Channel layouts (--layout): headset (channel 0 boom, 1 ear cup; the default for 
 call (a stereo call recording: the agent's measures from --agent-channel, plus the customer's
 speech time and the overlap of both), mono (all channels mixed; the default for 1 channel, and for
 more than 2 with a warning). A 2-channel file whose channels are identical, or whose ear cup is
-louder than the boom, is analysed as mono with a warning. In mono and call recordings a speech
+louder than the boom, is analysed as mono with a warning; one whose channels carry the same sound
+with opposite polarity (which a mix would cancel) is analysed as its louder channel alone, warned. In mono and call recordings a speech
 model (Silero VAD, shipped) tells speech from music: hold music and other sound that is not speech
 stay out of speech time and syllables, and a warning says how many seconds were left out; a side
 quieter than -45 dBov is analysed again with the model hearing it raised to that level. Warnings go
