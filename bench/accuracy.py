@@ -30,7 +30,8 @@ syllables and speech time of a real development set (``--dev-dir``; fixed tune/r
 ``cuts`` the real clips (tests/data, and the dev set) each started at 8 offsets within one 10 ms hop:
 how far a count moves with where a recording was cut; ``leadins`` the same clips with their
 lead-in and tail cut to 0.5, 0.2, 0.05 and 0 s around the sound; ``rates`` the same clips resampled to 8-48 kHz;
-``levels`` the same clips at active speech levels of -30 to -70 dBov in 16-bit files; ``telephone``
+``levels`` the same clips at active speech levels of -30 to -70 dBov in 16-bit files; ``hum`` the same
+clips under a mains buzz (50 and 60 Hz) 20, 10 and 0 dB under the speech level; ``telephone``
 the same clips through a telephone channel (G.712 band, 8 kHz) as G.711 µ-law and A-law;
 ``vad`` speech time vs P.56 activity x duration; ``rooms`` mouth-to-mic distance and own-voice
 speech time with neighbours in simulated rooms (``tests/device/room_corpus.py``); ``robust`` VAD
@@ -92,7 +93,7 @@ from tests.device.telephone_channel import TELEPHONE_RATE_HZ, telephone_band  # 
 FloatArray = npt.NDArray[np.float64]
 REAL = ROOT / "tests" / "data" / "real-speech"
 RATE_HZ = 16000
-ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "levels",
+ROWS = ("p56", "synthetic", "real", "realnoise", "dev", "devnoise", "reverb", "cuts", "leadins", "rates", "levels", "hum",
         "telephone", "codecs",
         "vad",
         "rooms", "robust", "music", "pauses", "dcoffset", "pitch")
@@ -368,9 +369,11 @@ def to_16k(x: FloatArray, fs: int) -> FloatArray:
 
 
 def analyze_array(x: FloatArray, channels: int = 1, calibration: HeadsetCalibration | None = None,
-                  remove_dc: bool = True, speech_model: bool = True) -> StreamingAnalyzer:
-    """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it)."""
+                  remove_dc: bool = True, speech_model: bool = True, remove_hum: bool = False) -> StreamingAnalyzer:
+    """Our streaming analyser over a 16 kHz array in 0.1 s blocks (as the agent feeds it; ``remove_hum`` as
+    ``analyze`` runs it)."""
     a = StreamingAnalyzer(RATE_HZ, channels=channels, calibration=calibration, remove_dc=remove_dc,
+                          remove_hum=remove_hum,
                           speech_model=silero_model.load() if speech_model and channels == 1 else None)
     for i in range(0, x.shape[0], 1600):
         a.feed(x[i: i + 1600])
@@ -1633,6 +1636,73 @@ def row_levels(ctx: Context) -> Section:
     return sec
 
 
+HUM_MAINS_HZ = (50.0, 60.0)
+HUM_BELOW_DB = (20.0, 10.0, 0.0)
+"""The ``hum`` row's buzz: mains frequencies, and how far under the clip's P.56 level (dB)."""
+
+
+def mains_buzz(n: int, fs: int, mains_hz: float) -> FloatArray:
+    """A ground loop's buzz: the mains frequency and 10 harmonics at 1/k amplitude, unit RMS."""
+    t = np.arange(n) / fs
+    x = np.sum([np.sin(2 * np.pi * mains_hz * k * t + k) / k for k in range(1, 12)], axis=0)
+    out: FloatArray = x / np.sqrt(np.mean(x**2))
+    return out
+
+
+def row_hum(ctx: Context) -> Section:
+    """Syllables of the real clips (tests/data and the dev set without the overlap clip, channel 0) under a mains
+    buzz, through the engine in 0.1 s blocks (:func:`analyze_array`, the clip resampled to 16 kHz) with hum
+    removal on, as ``analyze`` runs it (``device/dsp/hum.py``), the same with it off, as the desk agent runs it,
+    and the peer, on the same audio."""
+    sec = Section("hum")
+    clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
+    rows: list[list[str]] = []
+    data: list[dict[str, Any]] = []
+    for mains in HUM_MAINS_HZ:
+        for below in HUM_BELOW_DB:
+            ctx.progress.step(f"real clips under a {mains:g} Hz buzz {below:g} dB under the speech ({len(clips)} clips)")
+            ours: list[int] = []
+            off: list[int] = []
+            peer: list[int | None] = []
+            truth: list[int] = []
+            for i, c in enumerate(clips):
+                ctx.progress.item(i + 1, len(clips), c.id)
+                assert c.syllables is not None
+                x, fs = ctx.audio(c.path, c.raw_rate_hz)
+                mono = x if x.ndim == 1 else x[:, 0]
+                level = p56_level(mono, fs)
+                if level is None:
+                    raise BenchError(f"{c.id}: no active speech for P.56")
+                y = mono + mains_buzz(mono.size, fs, mains) * 10 ** ((level.level_dbov - below) / 20)
+                y16 = y if fs == RATE_HZ else resample_poly(y, RATE_HZ // int(np.gcd(fs, RATE_HZ)),
+                                                            fs // int(np.gcd(fs, RATE_HZ)))
+                ours.append(int(analyze_array(y16, 1, remove_hum=True).totals().syllables))
+                off.append(int(analyze_array(y16, 1, remove_hum=False).totals().syllables))
+                peer.append(de_jong_wempe(y, fs) if ctx.peer else None)
+                truth.append(c.syllables)
+            ctx.progress.done()
+            e_o, e_off = total_error(ours, truth), total_error(off, truth)
+            e_p = total_error(peer, truth) if ctx.peer else None
+            rows.append([f"{mains:g}", f"{below:g}", pct(e_o), pct(e_off), pct(e_p),
+                         " ".join(f"{o - t:+d}/{f - t:+d}" for o, f, t in zip(ours, off, truth, strict=True))])
+            data.append({"mains_hz": mains, "below_speech_db": below, "clips": len(clips), "truth": sum(truth),
+                         "total_error_ours": e_o, "total_error_without_removal": e_off, "total_error_peer": e_p})
+    for mains in HUM_MAINS_HZ:
+        sub = [d for d in data if d["mains_hz"] == mains]
+        sec.lines.append(Line(
+            "syllable count, whole analyser (0.1 s blocks), under mains hum",
+            f"{len(clips)} real clips ({_real_clips_label(ctx)}, channel 0) + a {mains:g} Hz buzz (the fundamental and "
+            "10 harmonics at 1/k) " + "/".join(f"{d['below_speech_db']:g}" for d in sub) + " dB under the speech level",
+            "total error " + " / ".join(pct(float(d["total_error_ours"])) for d in sub) + " (without hum removal, as the desk agent: "
+            + " / ".join(pct(float(d["total_error_without_removal"])) for d in sub) + ")",
+            ("total error " + " / ".join(pct(float(d["total_error_peer"])) for d in sub) + " (dJW)") if ctx.peer else "-",
+            "≤ 8 %", {"mains_hz": mains, "by_level": sub}))
+    sec.details.append(Detail(
+        "Syllables under mains hum (total error; per clip: ours / ours without hum removal, minus truth)",
+        ["mains Hz", "dB under speech", "ours", "without removal", "peer", "per clip"], rows, data=data))
+    return sec
+
+
 def _at_rate(rate: int | None) -> Variant:
     """The clip resampled to ``rate`` (Hz; None or its own rate: the clip as it is)."""
     return lambda x, fs: (resample_poly(x, rate, fs) if rate and rate != fs else x, rate or fs)
@@ -1747,7 +1817,7 @@ ROW_FUNCS: dict[str, Callable[[Context], Section]] = {
     "p56": row_p56, "synthetic": row_synthetic, "real": row_real, "realnoise": row_realnoise, "dev": row_dev,
     "vad": row_vad,
     "rooms": row_rooms, "robust": row_robust, "music": row_music, "dcoffset": row_dcoffset, "pitch": row_pitch, "devnoise": row_devnoise, "reverb": row_reverb,
-    "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "levels": row_levels, "telephone": row_telephone, "pauses": row_pauses,
+    "cuts": row_cuts, "leadins": row_leadins, "rates": row_rates, "levels": row_levels, "hum": row_hum, "telephone": row_telephone, "pauses": row_pauses,
     "codecs": row_codecs,
 }
 

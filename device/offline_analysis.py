@@ -216,12 +216,13 @@ def _analyzer(info: AudioInfo, channels: int, calibration: HeadsetCalibration | 
               model_gain_db: float = 0.0) -> StreamingAnalyzer:
     """The engine for ``info``; ``per_hop``: one measurement per 10 ms hop, else one a second
     (:data:`OFFLINE_EMIT_S`). A mono engine asks the shipped speech model (music is not speech) where it
-    can run, raising what the model hears by ``model_gain_db`` (dB)."""
+    can run, raising what the model hears by ``model_gain_db`` (dB). Mains hum is notched out
+    (:mod:`device.dsp.hum`; the live agent goes without, for its memory budget)."""
     try:
         return StreamingAnalyzer(info.rate_hz, channels=channels, calibration=calibration,
                                  emit_interval_s=HOP_S if per_hop else OFFLINE_EMIT_S, intonation=intonation,
                                  speech_model=silero_model.load_or_none() if channels == 1 else None,
-                                 speech_model_gain_db=model_gain_db)
+                                 speech_model_gain_db=model_gain_db, remove_hum=True)
     except DspError as exc:
         raise AudioError(f"{info.path}: {exc}") from exc
 

@@ -36,6 +36,7 @@ from device.dsp.distance import IldSummary, IldTracker, distance_cm
 from device.dsp.errors import DspError
 from device.dsp.features import BandEnergies
 from device.dsp.frames import SampleQueue, to_float_frames
+from device.dsp.hum import HumRemover
 from device.dsp.intonation import IntonationMeter, IntonationParams, PitchSpread
 from device.dsp.measurement import HOP_S, SAMPLE_RATE_HZ, HeadsetCalibration, Measurement
 from device.dsp.noise import CLIP_THRESHOLD, NoiseMeter, level_db
@@ -135,6 +136,9 @@ class StreamingAnalyzer:
     :class:`~device.dsp.intonation.IntonationParams` to measure the F0 spread of own speech and decide
     monotone stretches (off by default: it costs the F0 of every own-speech hop); ``remove_dc``: remove a
     DC offset before every measure (:mod:`device.dsp.dc_offset`; off only to measure what it does);
+    ``remove_hum``: notch out mains hum found on the boom, on every channel, after it (:mod:`device.dsp.hum`;
+    off by default: its notches load scipy, about 65 MB, over the desk agent's memory budget; offline
+    analysis turns it on);
     ``speech_model``: mono only, the VAD also asks this model (:mod:`device.dsp.speech_model`; the
     shipped one is ``device.silero_model.load()``) whether the sound is speech at all (music is not);
     None: the VAD goes without it. ``speech_model_gain_db``: the model hears the boom raised by this much
@@ -144,7 +148,7 @@ class StreamingAnalyzer:
 
     def __init__(self, sample_rate_hz: int = 16000, channels: int = 2,
                  calibration: HeadsetCalibration | None = None, emit_interval_s: float = 0.1,
-                 intonation: bool | IntonationParams = False, remove_dc: bool = True,
+                 intonation: bool | IntonationParams = False, remove_dc: bool = True, remove_hum: bool = False,
                  speech_model: SpeechModel | None = None, speech_model_gain_db: float = 0.0) -> None:
         if channels not in (1, 2):
             raise DspError(f"channels must be 1 (boom) or 2 (boom, ear cup), got {channels}")
@@ -160,6 +164,7 @@ class StreamingAnalyzer:
                            if self.sample_rate_hz != SAMPLE_RATE_HZ else None)
         self._queue = SampleQueue(channels, self.tick_hops * HOP)
         self._dc = DcOffsetRemover(channels, HOP) if remove_dc else None
+        self._hum = HumRemover(channels, SAMPLE_RATE_HZ) if remove_hum else None
         self._p56 = P56Meter(SAMPLE_RATE_HZ, HOP)
         self._bands = BandEnergies(SAMPLE_RATE_HZ, HOP, channels)
         self._periodicity = HopPeriodicity(SAMPLE_RATE_HZ, HOP) if channels == 1 else None
@@ -311,6 +316,8 @@ class StreamingAnalyzer:
         clip = np.abs(x[:, 0]) >= CLIP_THRESHOLD  # of the samples as they came, offset and all
         if self._dc is not None:
             x = self._dc.process(x)
+        if self._hum is not None:
+            x = self._hum.process(x)
         if final and n % HOP:
             x = np.concatenate([x, np.zeros((HOP - n % HOP, self.channels))])
         hops = x.shape[0] // HOP
