@@ -57,11 +57,13 @@ MAX_HARMONIC_HZ = 1000.0
 """Harmonics looked for up to this frequency."""
 LINE_DB = 13.0
 """A harmonic's mean over the blocks stands this far over its standard error (dB; a harmonic of noise or
-speech reads about 0 dB, and passes 13 dB with a chance of 5e-9)."""
+speech reads about 0 dB, and passes 13 dB with a chance of exp(-20), 2e-9)."""
 MIN_HARMONICS = 5
 """Hum: at least this many harmonics of one mains frequency present."""
 NOTCH_WIDTH_HZ = 2.0
-"""-3 dB width of each notch (Hz): the mains frequency drifts by about 0.1 Hz."""
+"""-3 dB width of each notch (Hz). The mains frequency drifts by a few hundredths of a Hz (0.1 Hz at most),
+so the low harmonics that carry most of a buzz stay deep in their notches; at 1 kHz a drift of 0.05 Hz
+moves the line 1 Hz, to its notch's -3 dB edge."""
 WINDOW_S = 2.0
 """Seconds of the boom channel in each detection (the mains drifts by about 0.02 Hz: a harmonic at 500 Hz
 moves 0.2 Hz, under half a cycle in 2 s)."""
@@ -99,7 +101,7 @@ class HumRemover:
         """The lines (Hz) the notches sit on."""
 
     def process(self, x: FloatArray) -> FloatArray:
-        """``x`` without the hum found so far (``x`` itself while there is none)."""
+        """``x`` without the hum found so far (the same samples while there is none)."""
         n = x.shape[0]
         if x.ndim != 2 or x.shape[1] != self.channels:
             raise DspError(f"blocks must have shape (n, {self.channels}), not {x.shape}")
