@@ -64,6 +64,15 @@ def mic(tmp_path: Path) -> AlsaFileMic:
     return AlsaFileMic(tmp_path, speech)
 
 
+@pytest.fixture
+def long_mic(tmp_path: Path) -> AlsaFileMic:
+    """14 s of speech: the agent sees the file once (after the end, a reopened device hands back only its
+    stale periods), and its first level and rate come about 6 s in, so 8 s left 2 s of margin: once, in a
+    loaded CI run, the rate had not come when the input ended."""
+    speech = two_channel_speech(tmp_path / "speech.wav", seconds=14.0)
+    return AlsaFileMic(tmp_path, speech)
+
+
 READ_UNTIL_ERROR = """
 import sys, numpy as np
 from device.inputs.audio_sources import AlsaSource
@@ -123,7 +132,8 @@ def test_selftest_reads_the_mic_and_reports_its_levels(mic: AlsaFileMic) -> None
 
 
 def test_agent_measures_live_capture_and_recovers_when_the_input_ends_or_the_device_vanishes(
-        mic: AlsaFileMic, mosquitto: Mosquitto, tmp_path: Path) -> None:
+        long_mic: AlsaFileMic, mosquitto: Mosquitto, tmp_path: Path) -> None:
+    mic = long_mic
     cap = Capture(mosquitto.port, SITE)
     log = tmp_path / "agent.log"
     flags = ["--site", SITE, "--desk", DESK, "--broker", mosquitto.url, "--audio", f"alsa:{DEVICE}", "--mock-gpio",
