@@ -1426,6 +1426,14 @@ def _variant_counts(ctx: Context, clips: list[RealClip], name: str, variants: Se
     return out
 
 
+def _spread_rows(ctx: Context, clips: list[RealClip], vc: VariantCounts, no_peer: str = "-") -> list[list[str]]:
+    """Per-clip detail rows of a row of variants: clip, truth, our count per variant and their range, the
+    peer's (``no_peer`` in their place without the peer)."""
+    return [[c.id, str(t), " ".join(str(n) for n in got), str(max(got) - min(got)),
+             " ".join(str(n) for n in got_p) if ctx.peer else no_peer, str(max(got_p) - min(got_p)) if ctx.peer else "-"]
+            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
+
+
 def _real_clips_label(ctx: Context) -> str:
     return "tests/data" + (" and the dev set without " + ", ".join(OVERLAP_IDS) if ctx.dev_solo() else "")
 
@@ -1442,10 +1450,7 @@ def row_cuts(ctx: Context) -> Section:
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips cut at {CUTS} offsets within a hop ({len(clips)} clips)")
     vc = _variant_counts(ctx, clips, "cut", [_cut(k) for k in range(CUTS)])
-    rows = [[c.id, str(t), " ".join(str(n) for n in got), str(max(got) - min(got)),
-             " ".join(str(n) for n in got_p) if ctx.peer else " ".join(["-"] * CUTS),
-             str(max(got_p) - min(got_p)) if ctx.peer else "-"]
-            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
+    rows = _spread_rows(ctx, clips, vc, " ".join(["-"] * CUTS))
 
     def summary(counts: list[list[int]]) -> tuple[float, float, float, int, int]:
         per_cut, move, moved = vc.spread(counts)
@@ -1615,9 +1620,7 @@ def row_levels(ctx: Context) -> Section:
     clips = [c for c in repo_clips() if c.syllables is not None] + ctx.dev_solo()
     ctx.progress.step(f"real clips at {len(LEVELS_DBOV)} levels ({len(clips)} clips)")
     vc = _variant_counts(ctx, clips, "level", [_at_level(v) for v in LEVELS_DBOV], [_wav("PCM_16")] * len(LEVELS_DBOV))
-    rows = [[c.id, str(t), " ".join(str(n) for n in got), str(max(got) - min(got)),
-             " ".join(str(n) for n in got_p) if ctx.peer else "-", str(max(got_p) - min(got_p)) if ctx.peer else "-"]
-            for c, t, got, got_p in zip(clips, vc.truth, vc.ours, vc.peer, strict=True)]
+    rows = _spread_rows(ctx, clips, vc)
 
     def cell(per_level: list[float], move: int, moved: int) -> str:
         return (f"total error {pct(min(per_level))} to {pct(max(per_level))} ({LEVELS_DBOV[-1]:g} dBov "
@@ -1674,8 +1677,7 @@ def row_hum(ctx: Context) -> Section:
                 if level is None:
                     raise BenchError(f"{c.id}: no active speech for P.56")
                 y = mono + mains_buzz(mono.size, fs, mains) * 10 ** ((level.level_dbov - below) / 20)
-                y16 = y if fs == RATE_HZ else resample_poly(y, RATE_HZ // int(np.gcd(fs, RATE_HZ)),
-                                                            fs // int(np.gcd(fs, RATE_HZ)))
+                y16 = to_16k(y, fs)
                 ours.append(int(analyze_array(y16, 1, remove_hum=True).totals().syllables))
                 off.append(int(analyze_array(y16, 1, remove_hum=False).totals().syllables))
                 peer.append(de_jong_wempe(y, fs) if ctx.peer else None)

@@ -3,10 +3,10 @@
 :func:`analyze_file` reads the file (:mod:`device.inputs.audio_file`), decides what its channels are
 (:mod:`device.inputs.channel_layout`: 2-channel recordings are checked over the whole file in the same
 pass, and analysed again as mono when the headset reading does not apply, or as one channel when a mix
-would cancel), and
-feeds the :class:`~device.dsp.StreamingAnalyzer`. A mono side whose active speech level comes out
-under -45 dBov (:data:`~device.dsp.speech_model.QUIET_LEVEL_DBOV`) is analysed again with the speech
-model hearing it raised to that level, since the model hears less and less of quieter speech. It returns a JSON-ready dict:
+would cancel), and feeds the :class:`~device.dsp.StreamingAnalyzer`. A mono side whose active speech
+level comes out under -45 dBov (:data:`~device.dsp.speech_model.QUIET_LEVEL_DBOV`) is analysed again
+with the speech model hearing it raised to that level, since the model hears less and less of quieter
+speech. It returns a JSON-ready dict:
 file, format, duration_s, speech_s, syllables, rate_spm, level_dbov, activity, noise_dbov,
 clipping, distance_cm (None: mono or uncalibrated), ild_db, intonation_st, intonation_sd_st,
 f0_median_hz, monotone_s (the agent's own voiced speech: F0 spread in semitones, 10th-90th

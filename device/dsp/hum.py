@@ -151,7 +151,8 @@ class HumRemover:
 
     def _detect(self) -> None:
         recent = self._recent()
-        self._found = [*self._found[-(MEMORY_DETECTIONS - 1):], {m: self._lines(recent[:, 0], m) for m in MAINS_HZ}]
+        spectra = self._quiet_spectra(recent[:, 0])
+        self._found = [*self._found[-(MEMORY_DETECTIONS - 1):], {m: self._lines(spectra, m) for m in MAINS_HZ}]
         best: tuple[float, list[float]] | None = None
         for mains in MAINS_HZ:
             lines = sorted({f for found in self._found if len(found[mains]) >= MIN_HARMONICS for f in found[mains]})
@@ -177,16 +178,22 @@ class HumRemover:
         warm = recent[-round(WARM_UP_S * self.sample_rate_hz):]
         _, self._zi = sosfilt(self._sos, warm, axis=0, zi=np.zeros((self._sos.shape[0], 2, self.channels)))
 
-    def _lines(self, x: FloatArray, mains: float) -> list[float]:
-        """The harmonics of ``mains`` (Hz) that stand as lines locked to it in ``x`` (see the module
-        docstring)."""
+    def _quiet_spectra(self, x: FloatArray) -> npt.NDArray[np.complex128]:
+        """The DFTs (rows) of the quieter half of the ``BLOCK_S`` blocks of ``x``: pauses and consonants,
+        where the hum is not under the voice (both mains frequencies are read from the same spectra)."""
         block = round(self.sample_rate_hz * BLOCK_S)
         n = x.size // block
         blocks = x[: n * block].reshape(n, block)
-        quiet = np.argsort(np.sum(blocks**2, axis=1))[: n // 2]  # the quieter half: pauses, consonants
+        quiet = np.argsort(np.sum(blocks**2, axis=1))[: n // 2]
+        spectra: npt.NDArray[np.complex128] = np.fft.rfft(blocks[quiet], axis=1)
+        return spectra
+
+    def _lines(self, spectra: npt.NDArray[np.complex128], mains: float) -> list[float]:
+        """The harmonics of ``mains`` (Hz) that stand as lines locked to it in the block ``spectra`` (see
+        the module docstring)."""
         ks = np.arange(1, int(MAX_HARMONIC_HZ // mains) + 1)
-        bins = np.fft.rfft(blocks[quiet], axis=1)[:, np.round(ks * mains * BLOCK_S).astype(np.int64)]
+        bins = spectra[:, np.round(ks * mains * BLOCK_S).astype(np.int64)]
         mean = bins.mean(axis=0)
-        spread = np.mean(np.abs(bins - mean) ** 2, axis=0) / quiet.size  # the squared standard error of the mean
+        spread = np.mean(np.abs(bins - mean) ** 2, axis=0) / bins.shape[0]  # the squared standard error of the mean
         present = np.abs(mean) ** 2 > np.maximum(spread, 1e-30) * 10 ** (LINE_DB / 10)
         return [float(k * mains) for k in ks[present]]
